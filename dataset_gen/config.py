@@ -1,0 +1,93 @@
+"""Settings: the only place the core reads the environment.
+
+Everything else takes a :class:`Settings` (or its fields) as an argument.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+
+
+def normalise_host(host: str | None) -> str:
+    """Return ``host`` as ``scheme://name:port`` the way Ollama reads ``OLLAMA_HOST``.
+
+    ``None`` or ``""`` gives ``http://127.0.0.1:11434``; a bare ``name`` gets ``http://`` and
+    port 11434; ``http://name`` without a port keeps the scheme's port (80/443), as Ollama's
+    envconfig does.
+    """
+    host = (host or "").strip().rstrip("/")
+    if not host:
+        return DEFAULT_OLLAMA_HOST
+    scheme = "http"
+    if "://" in host:
+        scheme, host = host.split("://", 1)
+        if ":" not in host.split("/", 1)[0]:
+            return f"{scheme}://{host}"
+    name = host.split("/", 1)[0]
+    if name.startswith(":"):
+        name = "127.0.0.1" + name
+    elif ":" not in name:
+        name = f"{name}:11434"
+    return f"{scheme}://{name}"
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    """How documents are split. Sizes are in characters.
+
+    ``strategy`` is ``"markdown"`` (split on headings, then paragraphs, sentences, characters),
+    ``"recursive"`` (by size with ``overlap``) or ``"separator"`` (split on ``separator`` exactly,
+    then by size). The defaults (max 2000, min 400) suit a 7–8B model with an 8k-token window:
+    2000 CJK characters are about 1,300–2,000 tokens and 2000 English characters about 500, so the
+    chunk, the instructions and a reply of several QA pairs fit with room to spare, while a chunk
+    still holds a whole section for the model to ask about.
+    """
+
+    strategy: str = "markdown"
+    max_chars: int = 2000
+    min_chars: int = 400
+    overlap: int = 200
+    separator: str = "\n\n"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Run settings. Times are in seconds, sizes in bytes unless named ``*_chars``.
+
+    ``pairs_per_chunk`` > 0 asks for that many QA pairs from every chunk; when it is 0,
+    ``chars_per_pair`` sets one pair per that many characters of chunk (at least one).
+    ``language`` is ``"auto"`` (follow the document), ``"en"`` or ``"zh-TW"``.
+    """
+
+    data_dir: Path = Path("data")
+    ollama_host: str = DEFAULT_OLLAMA_HOST
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 600.0
+    max_retries: int = 3
+    max_reasks: int = 2
+    concurrency: int = 4
+    pairs_per_chunk: int = 3
+    chars_per_pair: int = 0
+    language: str = "auto"
+    max_file_bytes: int = 100 * 1024 * 1024
+    chunking: ChunkSettings = field(default_factory=ChunkSettings)
+
+    @classmethod
+    def from_env(cls, environ: dict | None = None, **overrides) -> "Settings":
+        """Build settings from ``DATASET_GEN_DATA_DIR`` and ``OLLAMA_HOST``, then ``overrides``.
+
+        ``overrides`` with value ``None`` are ignored, so CLI flags can be passed straight in.
+        """
+        env = os.environ if environ is None else environ
+        base = cls(
+            data_dir=Path(env.get("DATASET_GEN_DATA_DIR") or "data"),
+            ollama_host=normalise_host(env.get("OLLAMA_HOST")),
+        )
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if "ollama_host" in given:
+            given["ollama_host"] = normalise_host(given["ollama_host"])
+        return replace(base, **given)

@@ -1,0 +1,162 @@
+"""Records passed between the core's stages: documents, chunks, QA pairs and sampling options.
+
+All are small frozen dataclasses. Offsets and sizes are in characters (Python ``str`` indices) of
+``Document.text``; page numbers are 1-based.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Document:
+    """A parsed document.
+
+    ``text`` is the extracted text (Markdown where the source has structure: headings as ``#``,
+    tables as pipe tables). ``page_starts[i]`` is the offset in ``text`` where page ``i + 1``
+    begins; it is empty for formats without pages (DOCX, Markdown, text). ``kind`` is the real type
+    read from the bytes: ``"pdf"``, ``"docx"``, ``"markdown"`` or ``"text"``. ``encoding`` is the
+    detected character encoding of a text file (``None`` for PDF and DOCX). ``warnings`` are
+    one-line notes a person should see (e.g. a repaired stream); they never stop the parse.
+    """
+
+    name: str
+    text: str
+    kind: str
+    sha256: str
+    page_starts: tuple[int, ...] = ()
+    encoding: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def page_count(self) -> int | None:
+        """Number of pages, or ``None`` for a format without pages."""
+        return len(self.page_starts) or None
+
+    def page_at(self, offset: int) -> int | None:
+        """1-based page holding character ``offset`` of ``text``; ``None`` without pages."""
+        if not self.page_starts:
+            return None
+        return max(1, bisect.bisect_right(self.page_starts, offset))
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a document sent to the model.
+
+    ``text == document.text[start:end]`` always holds (the span is half-open, in characters).
+    ``heading_path`` is the chain of Markdown headings above the chunk, outermost first, e.g.
+    ``("Ollama 筆記", "安裝")``. ``page_start``/``page_end`` are the first and last page the
+    span touches (inclusive), or ``None`` for documents without pages. ``ordinal`` is 0-based order
+    within the document.
+    """
+
+    document: str
+    ordinal: int
+    start: int
+    end: int
+    text: str
+    heading_path: tuple[str, ...] = ()
+    page_start: int | None = None
+    page_end: int | None = None
+
+
+@dataclass(frozen=True)
+class QAPair:
+    """One generated question-answer pair, before it is stored.
+
+    ``evidence`` is the quote from the chunk that supports the answer; ``grounded`` is ``True`` when
+    code found that quote in the chunk (see ``dataset_gen.grounding``).
+    """
+
+    question: str
+    answer: str
+    evidence: str
+    grounded: bool
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """Sampling options passed to the model unchanged (Ollama ``options`` keys, api/types.go).
+
+    ``None`` means "leave the server's default". ``temperature=0`` is sent as 0.
+    ``num_predict`` is the maximum number of tokens to generate (-1 = no limit).
+    """
+
+    temperature: float | None = 0.7
+    top_p: float | None = None
+    top_k: int | None = None
+    repeat_penalty: float | None = None
+    seed: int | None = None
+    num_predict: int | None = 2048
+
+    def to_ollama(self) -> dict:
+        """The non-``None`` fields as an Ollama ``options`` dict."""
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    """A model reply as read from the server.
+
+    ``content`` is the answer text with any ``<think>…</think>`` block removed; ``thinking`` is the
+    reasoning (from ``message.thinking`` or the stripped block). Token counts come from Ollama's
+    ``prompt_eval_count``/``eval_count``; ``duration_s`` is the server's ``total_duration`` in
+    seconds (falls back to wall time when the server sends none).
+    """
+
+    content: str
+    thinking: str = ""
+    done_reason: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model the server has, from ``GET /api/tags``. ``size`` is in bytes."""
+
+    name: str
+    size: int = 0
+    parameter_size: str = ""
+    quantization_level: str = ""
+    family: str = ""
+
+
+@dataclass(frozen=True)
+class StoredPair:
+    """A QA pair as kept in the store, with its provenance; the input of every export.
+
+    ``status`` is ``"generated"``, ``"accepted"`` or ``"rejected"``. ``edited`` is ``True`` once a
+    person changed the question or answer; ``original_question``/``original_answer`` then keep the
+    model's text. ``pages`` is ``(first, last)`` or ``None``. ``created_at``/``updated_at`` are ISO
+    8601 UTC strings.
+    """
+
+    id: int
+    project: str
+    question: str
+    answer: str
+    evidence: str
+    grounded: bool
+    status: str
+    edited: bool
+    document: str
+    chunk_id: int
+    chunk_ordinal: int
+    heading_path: tuple[str, ...]
+    chunk_start: int
+    chunk_end: int
+    pages: tuple[int, int] | None
+    model: str
+    prompt_name: str
+    prompt_version: str
+    run_id: int
+    created_at: str
+    updated_at: str
+    original_question: str | None = None
+    original_answer: str | None = None
+    chunk_text: str = field(default="", repr=False)
