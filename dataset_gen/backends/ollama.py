@@ -1,0 +1,447 @@
+"""Talk to a local Ollama server through the official ``ollama`` Python client.
+
+Wire facts used here (Ollama docs/api.md, api/types.go, server/routes.go; client ``ollama`` 0.6.x):
+
+* ``POST /api/chat`` with ``"stream": false`` answers one JSON object
+  ``{"message": {"role", "content", "thinking"?}, "done", "done_reason"?, "total_duration"?,
+  "prompt_eval_count"?, "eval_count"?, ...}``. Durations are in nanoseconds; counts are tokens.
+* Errors are ``{"error": "<text>"}`` with the real HTTP status: 404 ``model 'x' not found``,
+  400 for a bad request, 500 for a server failure, 503 ``server busy, please try again.  maximum
+  pending requests exceeded`` when the queue (``OLLAMA_MAX_QUEUE``) is full.
+* The client raises ``ollama.ResponseError`` (``.status_code``, ``.error``) for a status >= 400,
+  the builtin ``ConnectionError`` when nothing listens, and lets ``httpx`` errors through for
+  everything else (``httpx.ReadTimeout``, ``httpx.RemoteProtocolError`` for a dropped connection).
+  A body that is not an Ollama reply raises ``json.JSONDecodeError`` or a pydantic
+  ``ValidationError``.
+* Thinking models (``capabilities`` contains ``"thinking"``) put their reasoning in
+  ``message.thinking`` on current servers; older servers, and some models with ``think`` off,
+  leave it inline in ``content`` as ``<think>…</think>`` (docs/capabilities/thinking.mdx).
+
+Every failure leaves this module as a :class:`~dataset_gen.errors.BackendError` (or one of its
+subclasses) whose message is one line naming the host and, where there is one, the model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from typing import Any, Callable, TypeVar
+
+import httpx
+import ollama
+import pydantic
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from ..config import DEFAULT_OLLAMA_HOST, normalise_host
+from ..errors import BackendError, BackendUnreachableError, ModelNotFoundError
+from ..models import ChatReply, ModelInfo, SamplingOptions
+
+__all__ = ["OllamaBackend", "strip_think"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Longest wait between two attempts, in seconds, whatever ``backoff_s`` and the attempt number.
+MAX_BACKOFF_S = 60.0
+
+# --- <think> blocks -----------------------------------------------------------------------------
+
+_THINK_BLOCK = re.compile(r"<think>(.*?)</think>", re.DOTALL | re.IGNORECASE)
+_THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
+_THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
+
+
+def strip_think(text: str) -> tuple[str, str]:
+    """Split a reply into ``(content, thinking)`` by removing ``<think>…</think>`` blocks.
+
+    * Every closed ``<think>…</think>`` block is removed from the content; the texts inside are
+      joined (blank line between them) as the thinking.
+    * A ``<think>`` with no closing tag (the reply was cut, e.g. ``done_reason == "length"``)
+      makes everything after it thinking.
+    * A ``</think>`` with no opening tag (templates that end the prompt with ``<think>``, as some
+      qwen3 and deepseek-r1 ones do) makes everything before it thinking.
+
+    Text without any tag is returned unchanged with thinking ``""``; otherwise both parts are
+    stripped of surrounding whitespace. Tags are matched case-insensitively.
+    """
+    if "<" not in text or not (_THINK_OPEN.search(text) or _THINK_CLOSE.search(text)):
+        return text, ""
+    thoughts: list[str] = []
+
+    # A closing tag before any opening tag: the opening tag was part of the prompt.
+    first_close = _THINK_CLOSE.search(text)
+    first_open = _THINK_OPEN.search(text)
+    if first_close and (first_open is None or first_close.start() < first_open.start()):
+        thoughts.append(text[: first_close.start()].strip())
+        text = text[first_close.end() :]
+
+    def take(match: re.Match) -> str:
+        thoughts.append(match.group(1).strip())
+        return ""
+
+    text = _THINK_BLOCK.sub(take, text)
+
+    # An opening tag left without its closing tag: the reply stopped while thinking.
+    dangling = _THINK_OPEN.search(text)
+    if dangling:
+        thoughts.append(text[dangling.end() :].strip())
+        text = text[: dangling.start()]
+
+    # Stray closing tags left over carry nothing.
+    text = _THINK_CLOSE.sub("", text)
+    return text.strip(), "\n\n".join(t for t in thoughts if t)
+
+
+# --- error classification -------------------------------------------------------------------------
+
+_CONNECT_ERRORS = (ConnectionRefusedError, httpx.ConnectError, httpx.ConnectTimeout)
+_DROP_ERRORS = (
+    httpx.RemoteProtocolError,
+    httpx.ReadError,
+    httpx.WriteError,
+    ConnectionResetError,
+    ConnectionAbortedError,
+    BrokenPipeError,
+)
+_TIMEOUT_ERRORS = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout)
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    # The client turns httpx.ConnectError into a bare builtin ConnectionError; its subclasses
+    # ConnectionResetError & co. mean a connection that was made and then lost.
+    if isinstance(exc, _CONNECT_ERRORS):
+        return True
+    return type(exc) is ConnectionError
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    """True for failures another attempt may fix: no connection, a dropped connection, a read
+    timeout, HTTP 5xx (500, 502, 503 "server busy"), and an error reported after status 200."""
+    if _is_unreachable(exc) or isinstance(exc, _DROP_ERRORS + _TIMEOUT_ERRORS):
+        return True
+    if isinstance(exc, ollama.ResponseError):
+        return exc.status_code >= 500 or exc.status_code == -1
+    return False
+
+
+def _one_line(text: Any, limit: int = 300) -> str:
+    """``text`` on one line (line breaks become spaces), cut to ``limit`` characters."""
+    flat = re.sub(r"\s*[\r\n]+\s*", " ", str(text)).strip()
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _server_error_in(exc: pydantic.ValidationError) -> str | None:
+    """The ``error`` text when the reply that failed validation was an ``{"error": …}`` body."""
+    for detail in exc.errors():
+        body = detail.get("input")
+        if isinstance(body, dict) and isinstance(body.get("error"), str):
+            return body["error"]
+    return None
+
+
+def _looks_like_missing_model(exc: ollama.ResponseError) -> bool:
+    # 404 "model 'x' not found"; older servers and the scheduler path say
+    # 'model "x" not found, try pulling it first'.
+    text = str(exc.error).lower()
+    return exc.status_code == 404 or ("not found" in text and "model" in text)
+
+
+# --- the backend ----------------------------------------------------------------------------------
+
+
+class OllamaBackend:
+    """A model server reached over Ollama's REST API.
+
+    ``host`` is normalised with :func:`dataset_gen.config.normalise_host`
+    (``"localhost"`` → ``"http://localhost:11434"``) and is named in every error message.
+    ``connect_timeout_s`` bounds opening a connection; ``read_timeout_s`` bounds the wait for the
+    reply (a whole non-streamed answer, so it must cover the model's full generation time).
+    A failed call is tried again up to ``max_retries`` times, waiting ``backoff_s * 2**n`` seconds
+    before retry ``n`` (n = 0, 1, …; at most :data:`MAX_BACKOFF_S`), for: connection refused or
+    dropped, read timeouts, HTTP 5xx (including 503 "server busy") and an error the server reports
+    after status 200. HTTP 4xx (404 model not found, 400 bad request) is never retried.
+
+    The instance holds one ``httpx`` connection pool and may be shared between threads.
+    """
+
+    def __init__(
+        self,
+        host: str = DEFAULT_OLLAMA_HOST,
+        *,
+        connect_timeout_s: float = 5.0,
+        read_timeout_s: float = 600.0,
+        max_retries: int = 3,
+        backoff_s: float = 1.0,
+    ):
+        self.host: str = normalise_host(host)
+        self.connect_timeout_s = float(connect_timeout_s)
+        self.read_timeout_s = float(read_timeout_s)
+        self.max_retries = max(0, int(max_retries))
+        self.backoff_s = max(0.0, float(backoff_s))
+        self._client = ollama.Client(
+            host=self.host,
+            timeout=httpx.Timeout(self.read_timeout_s, connect=self.connect_timeout_s),
+        )
+
+    def __repr__(self) -> str:
+        return f"OllamaBackend(host={self.host!r})"
+
+    # -- lifecycle --
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+    def __enter__(self) -> "OllamaBackend":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # -- API --
+
+    def version(self) -> str:
+        """The server's version string from ``GET /api/version``, e.g. ``"0.12.6"``.
+
+        Raises :class:`BackendUnreachableError` when nothing answers at ``host`` and
+        :class:`BackendError` when the answer is not Ollama's.
+        """
+
+        def call() -> str:
+            # The client has no public method for /api/version; _request_raw is the same
+            # request path (and error mapping) its other methods use.
+            body = self._client._request_raw("GET", "/api/version").json()
+            version = body.get("version") if isinstance(body, dict) else None
+            if not isinstance(version, str):
+                raise ValueError(f"no version in {_one_line(body, 120)}")
+            return version
+
+        return self._call("GET /api/version", call)
+
+    def list_models(self) -> list[ModelInfo]:
+        """The models the server has (``GET /api/tags``), sorted by name.
+
+        ``ModelInfo.size`` is in bytes; ``parameter_size`` (e.g. ``"7.6B"``),
+        ``quantization_level`` (e.g. ``"Q4_K_M"``) and ``family`` come from ``details`` and are
+        ``""`` when the server sends none. Raises :class:`BackendUnreachableError` or
+        :class:`BackendError`.
+        """
+        response = self._call("GET /api/tags", self._client.list)
+        models = []
+        for m in response.models:
+            details = m.details
+            models.append(
+                ModelInfo(
+                    name=m.model or "",
+                    size=int(m.size or 0),
+                    parameter_size=(details.parameter_size or "") if details else "",
+                    quantization_level=(details.quantization_level or "") if details else "",
+                    family=(details.family or "") if details else "",
+                )
+            )
+        return sorted(models, key=lambda info: info.name)
+
+    def context_length(self, model: str) -> int | None:
+        """The context window the model was trained for, in tokens, or ``None`` if unknown.
+
+        Read from ``POST /api/show``: ``model_info["<arch>.context_length"]`` where ``<arch>`` is
+        ``model_info["general.architecture"]``. This is the model's maximum, not the ``num_ctx``
+        the server will use by default (see docs/context-length.mdx). Raises
+        :class:`ModelNotFoundError` when the model is not pulled.
+        """
+        self._require_model(model)
+        response = self._call("POST /api/show", lambda: self._client.show(model), model=model)
+        info = response.modelinfo or {}
+        arch = info.get("general.architecture")
+        keys = [f"{arch}.context_length"] if arch else []
+        keys += sorted(k for k in info if k.endswith(".context_length") and k not in keys)
+        for key in keys:
+            value = info.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+                return int(value)
+        return None
+
+    def chat(
+        self,
+        model: str,
+        messages: list[dict],
+        *,
+        format: dict | str | None = None,
+        options: SamplingOptions | None = None,
+        num_ctx: int | None = None,
+        think: bool | None = None,
+        keep_alive: str | None = None,
+    ) -> ChatReply:
+        """One non-streamed chat completion (``POST /api/chat`` with ``"stream": false``).
+
+        ``messages`` are ``{"role": "system"|"user"|"assistant", "content": str}`` dicts.
+        ``format`` is ``"json"`` or a JSON Schema object, passed through unchanged. ``options``
+        become Ollama's ``options`` map (``SamplingOptions.to_ollama()``; ``temperature=0`` is
+        sent as 0) and ``num_ctx`` (tokens) is added to it when given. ``think`` and
+        ``keep_alive`` (a duration such as ``"5m"``) are sent only when not ``None``; with
+        ``think`` absent a thinking-capable model thinks (the server's default).
+
+        Returns a :class:`ChatReply`: ``content`` without ``<think>`` blocks, ``thinking`` from
+        ``message.thinking`` or else the stripped blocks, ``done_reason`` (``"stop"``,
+        ``"length"`` when ``num_predict`` cut the reply, …), token counts from
+        ``prompt_eval_count``/``eval_count`` and ``duration_s`` from ``total_duration`` (ns → s),
+        or the wall time when the server sends none.
+
+        Raises :class:`ModelNotFoundError` (HTTP 404: the model is not pulled),
+        :class:`BackendUnreachableError` (nothing listening at ``host``) or
+        :class:`BackendError` (any other failure left after the retries, with the HTTP status and
+        the server's error text; a read timeout; a reply that is not Ollama JSON).
+        """
+        self._require_model(model)
+        opts: dict[str, Any] = dict(options.to_ollama()) if options is not None else {}
+        if num_ctx is not None:
+            opts["num_ctx"] = int(num_ctx)
+        kwargs: dict[str, Any] = {"model": model, "messages": messages, "stream": False}
+        if opts:
+            kwargs["options"] = opts
+        if format is not None:
+            kwargs["format"] = format
+        if think is not None:
+            kwargs["think"] = think
+        if keep_alive is not None:
+            kwargs["keep_alive"] = keep_alive
+
+        started = time.monotonic()
+        response = self._call("the chat request", lambda: self._client.chat(**kwargs), model=model)
+        wall_s = time.monotonic() - started
+
+        message = response.message
+        content, inline_thinking = strip_think(message.content or "")
+        thinking = message.thinking or inline_thinking
+        total_ns = response.total_duration
+        return ChatReply(
+            content=content,
+            thinking=thinking,
+            done_reason=response.done_reason or "",
+            prompt_tokens=int(response.prompt_eval_count or 0),
+            completion_tokens=int(response.eval_count or 0),
+            duration_s=total_ns / 1e9 if total_ns else wall_s,
+        )
+
+    # -- internals --
+
+    def _require_model(self, model: str) -> None:
+        if not isinstance(model, str) or not model.strip():
+            raise BackendError(
+                f"No model chosen for Ollama at {self.host}: pick one that `ollama list` shows"
+            )
+
+    def _call(self, what: str, fn: Callable[[], T], *, model: str | None = None) -> T:
+        """Run ``fn`` with retries; turn whatever it raises into a :class:`BackendError`."""
+        attempts = 0
+
+        def attempt() -> T:
+            nonlocal attempts
+            attempts += 1
+            try:
+                return fn()
+            except pydantic.ValidationError as exc:
+                # Status 200 whose body is {"error": ...}: the server failed after it had
+                # started answering. Treat it as the client treats such a line in a stream.
+                message = _server_error_in(exc)
+                if message is not None:
+                    raise ollama.ResponseError(message, -1) from None
+                raise
+
+        def before_sleep(state) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "Ollama at %s: %s failed (attempt %d of %d), retrying in %.2f s: %s",
+                self.host,
+                what,
+                state.attempt_number,
+                self.max_retries + 1,
+                state.next_action.sleep if state.next_action else 0.0,
+                _one_line(f"{type(exc).__name__}: {exc}"),
+            )
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=wait_exponential(multiplier=self.backoff_s, exp_base=2, min=0, max=MAX_BACKOFF_S),
+            retry=retry_if_exception(_is_retryable),
+            reraise=True,
+            before_sleep=before_sleep,
+        )
+        try:
+            return retrying(attempt)
+        except BackendError:
+            raise
+        except Exception as exc:
+            error = self._translate(exc, what, model, attempts)
+            if error is None:
+                raise
+            raise error from exc
+
+    def _translate(
+        self, exc: Exception, what: str, model: str | None, attempts: int
+    ) -> BackendError | None:
+        """The one-line error a person sees for ``exc``; ``None`` for errors that are bugs."""
+        host = self.host
+        tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+        for_model = f" for model '{model}'" if model else ""
+
+        if _is_unreachable(exc):
+            return BackendUnreachableError(
+                f"Ollama is not running at {host} (no answer after {tries}): start it with "
+                f"`ollama serve` (or the Ollama app), or set OLLAMA_HOST / --host to where it runs"
+            )
+        if isinstance(exc, httpx.ReadTimeout):
+            return BackendError(
+                f"Model '{model or '?'}' on {host} took longer than {self.read_timeout_s:g} s to "
+                f"answer ({tries}): raise the read timeout (read_timeout_s, now "
+                f"{self.read_timeout_s:g} s) or use smaller chunks or a smaller model"
+            )
+        if isinstance(exc, _TIMEOUT_ERRORS):
+            return BackendError(
+                f"Ollama at {host} did not take {what}{for_model} within "
+                f"{self.read_timeout_s:g} s ({tries}): raise the read timeout (read_timeout_s)"
+            )
+        if isinstance(exc, _DROP_ERRORS):
+            return BackendError(
+                f"Ollama at {host} closed the connection without answering {what}{for_model} "
+                f"({tries}): {_one_line(exc) or type(exc).__name__}; check the Ollama log (the "
+                f"model may have crashed or run out of memory)"
+            )
+        if isinstance(exc, ollama.ResponseError):
+            status = exc.status_code
+            text = _one_line(exc.error)
+            if model and 400 <= status < 500 and _looks_like_missing_model(exc):
+                return ModelNotFoundError(
+                    f"Model '{model}' is not pulled on {host}: run `ollama pull {model}` "
+                    f"(server said: {text})"
+                )
+            if status == 404:
+                return BackendError(
+                    f"{host} answered HTTP 404 to {what}: {text}; is OLLAMA_HOST / --host "
+                    f"pointing at an Ollama server?"
+                )
+            if status == -1:
+                return BackendError(
+                    f"Ollama at {host} failed while answering {what}{for_model} ({tries}): {text}"
+                )
+            hint = ""
+            if status == 503:
+                hint = "; the server is busy: lower the concurrency or raise OLLAMA_MAX_QUEUE"
+            elif status >= 500:
+                hint = "; see the Ollama log for details"
+            return BackendError(
+                f"Ollama at {host} failed {what}{for_model} (HTTP {status}, {tries}): {text}{hint}"
+            )
+        if isinstance(exc, (json.JSONDecodeError, pydantic.ValidationError, ValueError)):
+            detail = _one_line(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 160)
+            return BackendError(
+                f"{host} sent a reply to {what}{for_model} that is not valid Ollama JSON "
+                f"({type(exc).__name__}: {detail}); is OLLAMA_HOST / --host pointing at an "
+                f"Ollama server?"
+            )
+        if isinstance(exc, httpx.HTTPError):
+            return BackendError(f"Could not talk to Ollama at {host}: {_one_line(exc)}")
+        return None

@@ -1,0 +1,31 @@
+"""Shared fixtures."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+# Make `dataset_gen` and `tests.fake_ollama` importable however pytest is started.
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from tests.fake_ollama import FakeOllama  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_ollama_host_from_environment():
+    """Keep a real OLLAMA_HOST out of the tests: every test names its host explicitly."""
+    patcher = pytest.MonkeyPatch()
+    patcher.delenv("OLLAMA_HOST", raising=False)
+    yield
+    patcher.undo()
+
+
+@pytest.fixture
+def fake_ollama():
+    """A started :class:`tests.fake_ollama.FakeOllama` (model ``qwen2.5:7b``), stopped after."""
+    with FakeOllama() as fake:
+        yield fake
