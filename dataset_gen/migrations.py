@@ -1,0 +1,180 @@
+"""The store's schema as numbered migrations.
+
+``MIGRATIONS[i]`` is the SQL script that brings the schema to version ``i + 1``. Scripts are applied
+in order, each inside its own transaction together with its row in ``schema_migrations(version,
+applied_at)``, so a failed script leaves the database at the previous version. Never edit a
+released script: append a new one.
+
+A future script that has to rebuild a table (SQLite cannot drop a column with a foreign key) must
+say so, because the store keeps ``PRAGMA foreign_keys=ON`` and a rebuild needs it off.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timezone
+
+from .errors import StoreError
+
+# Version 1: the whole first schema. AUTOINCREMENT keeps ids of deleted rows from being reused,
+# so an id the app still holds after a re-chunk or a re-generation never names a different row.
+_V1 = """
+CREATE TABLE projects (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    name        TEXT NOT NULL UNIQUE,
+    settings    TEXT NOT NULL DEFAULT '{}',
+    created_at  TEXT NOT NULL
+);
+
+CREATE TABLE prompt_overrides (
+    project_id  INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    prompt_name TEXT NOT NULL,
+    text        TEXT NOT NULL,
+    PRIMARY KEY (project_id, prompt_name)
+);
+
+CREATE TABLE documents (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id  INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    name        TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    text        TEXT NOT NULL,
+    page_starts TEXT NOT NULL DEFAULT '[]',
+    encoding    TEXT,
+    warnings    TEXT NOT NULL DEFAULT '[]',
+    created_at  TEXT NOT NULL
+);
+CREATE INDEX documents_by_project ON documents(project_id, name);
+
+CREATE TABLE runs (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id        INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    model             TEXT NOT NULL,
+    options           TEXT NOT NULL DEFAULT '{}',
+    prompt_name       TEXT NOT NULL,
+    prompt_version    TEXT NOT NULL,
+    started_at        TEXT NOT NULL,
+    finished_at       TEXT,
+    status            TEXT NOT NULL DEFAULT 'running'
+                      CHECK (status IN ('running', 'finished', 'cancelled', 'failed')),
+    chunks_total      INTEGER NOT NULL DEFAULT 0,
+    chunks_done       INTEGER NOT NULL DEFAULT 0,
+    chunks_failed     INTEGER NOT NULL DEFAULT 0,
+    prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0,
+    duration_s        REAL NOT NULL DEFAULT 0
+);
+CREATE INDEX runs_by_project ON runs(project_id);
+
+-- run_id: the run that last generated (or failed on) the chunk; finish_run counts from it.
+CREATE TABLE chunks (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    document_id  INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    ordinal      INTEGER NOT NULL,
+    heading_path TEXT NOT NULL DEFAULT '[]',
+    start        INTEGER NOT NULL,
+    "end"        INTEGER NOT NULL,
+    page_start   INTEGER,
+    page_end     INTEGER,
+    text         TEXT NOT NULL,
+    gen_status   TEXT NOT NULL DEFAULT 'pending'
+                 CHECK (gen_status IN ('pending', 'done', 'failed')),
+    gen_error    TEXT,
+    run_id       INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+    updated_at   TEXT NOT NULL,
+    UNIQUE (document_id, ordinal)
+);
+CREATE INDEX chunks_by_run ON chunks(run_id);
+
+CREATE TABLE qa_pairs (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    chunk_id          INTEGER NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,
+    run_id            INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    question          TEXT NOT NULL,
+    answer            TEXT NOT NULL,
+    evidence          TEXT NOT NULL DEFAULT '',
+    grounded          INTEGER NOT NULL DEFAULT 0 CHECK (grounded IN (0, 1)),
+    status            TEXT NOT NULL DEFAULT 'generated'
+                      CHECK (status IN ('generated', 'accepted', 'rejected')),
+    edited            INTEGER NOT NULL DEFAULT 0 CHECK (edited IN (0, 1)),
+    original_question TEXT,
+    original_answer   TEXT,
+    created_at        TEXT NOT NULL,
+    updated_at        TEXT NOT NULL
+);
+CREATE INDEX qa_pairs_by_chunk ON qa_pairs(chunk_id, status);
+CREATE INDEX qa_pairs_by_run ON qa_pairs(run_id);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1,)
+"""SQL scripts; the script at index ``i`` is schema version ``i + 1``."""
+
+_TRACKING = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    applied_at TEXT NOT NULL
+)
+"""
+
+
+def statements(script: str) -> list[str]:
+    """Split an SQL script into complete statements (``;`` inside triggers or strings is kept)."""
+    found: list[str] = []
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n\t;"):
+                found.append(pending.strip())
+            pending = ""
+    if pending.strip(" \n\t;"):
+        raise ValueError(f"Incomplete SQL statement at the end of a migration: {pending[:80]!r}")
+    return found
+
+
+def applied_versions(conn: sqlite3.Connection) -> list[int]:
+    """Versions already recorded in ``schema_migrations``, ascending (the table must exist)."""
+    rows = conn.execute("SELECT version FROM schema_migrations ORDER BY version")
+    return [row[0] for row in rows]
+
+
+def migrate(conn: sqlite3.Connection, migrations: tuple[str, ...] = MIGRATIONS) -> list[int]:
+    """Apply the migrations ``conn`` does not have yet; return the versions applied now.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``). Each script runs in a
+    ``BEGIN IMMEDIATE`` transaction that also re-checks the version, so two processes opening the
+    same file at once apply each script once.
+
+    :raises StoreError: the file was written by a newer dataset-gen (it has versions we lack).
+    """
+    conn.execute(_TRACKING)
+    have = applied_versions(conn)
+    if have and have[-1] > len(migrations):
+        raise StoreError(
+            f"The database has schema version {have[-1]} but this dataset-gen knows only up to "
+            f"{len(migrations)}: upgrade dataset-gen, or use another data directory"
+        )
+    done: list[int] = []
+    for version, script in enumerate(migrations, start=1):
+        if version in have:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            already = conn.execute(
+                "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
+            ).fetchone()
+            if not already:
+                for statement in statements(script):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                    (version, datetime.now(timezone.utc).isoformat(timespec="seconds")),
+                )
+                done.append(version)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    return done

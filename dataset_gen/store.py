@@ -1,0 +1,374 @@
+"""The SQLite store: projects, documents, chunks, generation runs and QA pairs.
+
+One file per data directory (``dataset_gen.sqlite3``). The schema comes from
+:mod:`dataset_gen.migrations`. Example::
+
+    with Store.open(Path("data")) as store:
+        project = store.ensure_project("notes")
+        doc_id = store.add_document(project, document)
+        chunk_ids = store.replace_chunks(doc_id, chunks)
+
+Threads: a :class:`Store` holds one connection shared by all threads (generation saves pairs from
+several workers), serialised by a re-entrant lock. Every write is committed before the method
+returns. WAL mode lets other processes (the CLI next to the app) read while one writes, and the busy
+timeout makes a second writer wait instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from .errors import StoreError
+from .migrations import migrate
+from .store_documents import DocumentMethods
+from .store_pairs import PairMethods
+from .store_rows import (
+    RUN_STATUSES,
+    ChunkRow,
+    DocumentRow,
+    ProjectRow,
+    RunRow,
+    checked,
+    dump_json,
+    require_project,
+    run_row,
+    utc_now,
+)
+
+__all__ = ["Store", "ProjectRow", "DocumentRow", "ChunkRow", "RunRow", "DB_FILENAME"]
+
+DB_FILENAME = "dataset_gen.sqlite3"
+BUSY_TIMEOUT_MS = 10_000
+
+
+class Store(DocumentMethods, PairMethods):
+    """A dataset-gen database. Use as a context manager or call :meth:`close`.
+
+    :param path: the SQLite file; it and its parent directories are created when missing.
+    :raises StoreError: the file is not a SQLite database, or was written by a newer dataset-gen.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._depth = 0
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                self.path, check_same_thread=False, isolation_level=None,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+            )
+        except (OSError, sqlite3.Error) as error:
+            raise StoreError(
+                f"{self.path}: cannot open the database ({error}): check the data directory"
+            ) from error
+        conn.row_factory = sqlite3.Row
+        conn.create_function("dg_fold", 1, _fold, deterministic=True)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            migrate(conn)
+        except sqlite3.DatabaseError as error:
+            conn.close()
+            raise StoreError(
+                f"{self.path}: not a usable dataset-gen database ({error}): move it away or pick "
+                "another data directory"
+            ) from error
+        except BaseException:
+            conn.close()
+            raise
+        self._conn: sqlite3.Connection | None = conn
+
+    @classmethod
+    def open(cls, data_dir: Path) -> "Store":
+        """The store of a data directory: ``data_dir / "dataset_gen.sqlite3"``."""
+        return cls(Path(data_dir) / DB_FILENAME)
+
+    def close(self) -> None:
+        """Close the connection; later calls raise :class:`StoreError`. Closing twice is fine."""
+        with self._lock:
+            if self._conn is not None:
+                try:
+                    self._conn.execute("PRAGMA optimize")
+                except sqlite3.Error:
+                    pass  # only a planner hint; never keep the file open because of it
+                finally:
+                    self._conn.close()
+                    self._conn = None
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # --- connection and transactions -----------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError(f"{self.path}: the store is closed: open it again")
+        return self._conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """The connection, held under the lock."""
+        with self._lock:
+            yield self._connection()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """The connection inside a transaction, committed on exit, rolled back on an error.
+
+        Nested use in one thread joins the outer transaction.
+        """
+        with self._lock:
+            conn = self._connection()
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield conn
+                finally:
+                    self._depth -= 1
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            else:
+                try:
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            finally:
+                self._depth = 0
+
+    # --- projects --------------------------------------------------------------------------
+
+    def create_project(self, name: str, settings: dict | None = None) -> int:
+        """Create a project; return its id. ``settings`` must be JSON-serialisable.
+
+        :raises StoreError: the name is empty or already taken.
+        """
+        name = _clean_name(name)
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM projects WHERE name = ?", (name,)).fetchone():
+                raise StoreError(f"A project named {name!r} already exists: pick another name")
+            cursor = conn.execute(
+                "INSERT INTO projects (name, settings, created_at) VALUES (?, ?, ?)",
+                (name, dump_json(settings or {}), utc_now()),
+            )
+            return cursor.lastrowid
+
+    def project_id(self, name: str) -> int:
+        """The id of the project called ``name``.
+
+        :raises StoreError: no such project (the message lists the existing ones).
+        """
+        with self._read() as conn:
+            row = conn.execute("SELECT id FROM projects WHERE name = ?", (name.strip(),)).fetchone()
+            if row is not None:
+                return row[0]
+            names = [r[0] for r in conn.execute("SELECT name FROM projects ORDER BY name")]
+        existing = f"existing: {', '.join(names)}" if names else "no projects yet: create one first"
+        raise StoreError(f"No project named {name!r} ({existing})")
+
+    def ensure_project(self, name: str) -> int:
+        """The id of the project called ``name``, created (with empty settings) when missing.
+
+        :raises StoreError: the name is empty.
+        """
+        name = _clean_name(name)
+        with self._write() as conn:
+            row = conn.execute("SELECT id FROM projects WHERE name = ?", (name,)).fetchone()
+            return row[0] if row else self.create_project(name)
+
+    def list_projects(self) -> list[ProjectRow]:
+        """All projects by name, with their document, chunk and pair counts."""
+        sql = """
+        SELECT pr.id, pr.name, pr.settings, pr.created_at,
+          (SELECT count(*) FROM documents d WHERE d.project_id = pr.id) AS documents,
+          (SELECT count(*) FROM chunks c JOIN documents d ON d.id = c.document_id
+            WHERE d.project_id = pr.id) AS chunks,
+          (SELECT count(*) FROM qa_pairs p JOIN chunks c ON c.id = p.chunk_id
+            JOIN documents d ON d.id = c.document_id WHERE d.project_id = pr.id) AS pairs
+        FROM projects pr ORDER BY pr.name
+        """
+        with self._read() as conn:
+            return [
+                ProjectRow(row["id"], row["name"], json.loads(row["settings"]), row["created_at"],
+                           row["documents"], row["chunks"], row["pairs"])
+                for row in conn.execute(sql)
+            ]
+
+    def rename_project(self, project_id: int, new_name: str) -> None:
+        """Rename a project.
+
+        :raises StoreError: no such project, or the new name is empty or taken by another project.
+        """
+        new_name = _clean_name(new_name)
+        with self._write() as conn:
+            require_project(conn, project_id)
+            other = conn.execute(
+                "SELECT id FROM projects WHERE name = ? AND id != ?", (new_name, project_id)
+            ).fetchone()
+            if other:
+                raise StoreError(f"A project named {new_name!r} already exists: pick another name")
+            conn.execute("UPDATE projects SET name = ? WHERE id = ?", (new_name, project_id))
+
+    def delete_project(self, project_id: int) -> None:
+        """Delete a project with all its documents, chunks, runs, pairs and prompt overrides.
+
+        Deleting a project that does not exist does nothing.
+        """
+        with self._write() as conn:
+            conn.execute("DELETE FROM projects WHERE id = ?", (project_id,))
+
+    def get_settings(self, project_id: int) -> dict:
+        """The project's settings dict (``{}`` when never set).
+
+        :raises StoreError: no such project.
+        """
+        with self._read() as conn:
+            return json.loads(require_project(conn, project_id)["settings"])
+
+    def set_settings(self, project_id: int, settings: dict) -> None:
+        """Replace the project's settings (JSON-serialisable dict).
+
+        :raises StoreError: no such project.
+        """
+        with self._write() as conn:
+            require_project(conn, project_id)
+            conn.execute(
+                "UPDATE projects SET settings = ? WHERE id = ?", (dump_json(settings), project_id)
+            )
+
+    def set_prompt_override(self, project_id: int, prompt_name: str, text: str | None) -> None:
+        """Use ``text`` instead of the shipped prompt ``prompt_name`` in this project; ``None``
+        removes the override.
+
+        :raises StoreError: no such project.
+        """
+        with self._write() as conn:
+            require_project(conn, project_id)
+            if text is None:
+                conn.execute(
+                    "DELETE FROM prompt_overrides WHERE project_id = ? AND prompt_name = ?",
+                    (project_id, prompt_name),
+                )
+            else:
+                conn.execute(
+                    "INSERT INTO prompt_overrides (project_id, prompt_name, text) VALUES (?, ?, ?)"
+                    " ON CONFLICT (project_id, prompt_name) DO UPDATE SET text = excluded.text",
+                    (project_id, prompt_name, text),
+                )
+
+    def prompt_overrides(self, project_id: int) -> dict[str, str]:
+        """The project's prompt overrides, prompt name → template text."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT prompt_name, text FROM prompt_overrides WHERE project_id = ?"
+                " ORDER BY prompt_name",
+                (project_id,),
+            )
+            return {row[0]: row[1] for row in rows}
+
+    # --- runs ------------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        project_id: int,
+        model: str,
+        options: dict,
+        prompt_name: str,
+        prompt_version: str,
+        chunks_total: int,
+    ) -> int:
+        """Record the start of a generation run (status ``"running"``); return its id.
+
+        :raises StoreError: no such project.
+        """
+        with self._write() as conn:
+            require_project(conn, project_id)
+            cursor = conn.execute(
+                "INSERT INTO runs (project_id, model, options, prompt_name, prompt_version,"
+                " started_at, status, chunks_total) VALUES (?, ?, ?, ?, ?, ?, 'running', ?)",
+                (project_id, model, dump_json(options or {}), prompt_name, prompt_version,
+                 utc_now(), chunks_total),
+            )
+            return cursor.lastrowid
+
+    def add_run_usage(
+        self, run_id: int, prompt_tokens: int, completion_tokens: int, duration_s: float
+    ) -> None:
+        """Add one model call's token counts and duration to the run's totals (atomic)."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE runs SET prompt_tokens = prompt_tokens + ?,"
+                " completion_tokens = completion_tokens + ?, duration_s = duration_s + ?"
+                " WHERE id = ?",
+                (int(prompt_tokens), int(completion_tokens), float(duration_s), run_id),
+            )
+
+    def finish_run(self, run_id: int, status: str) -> None:
+        """End a run: set ``status``, ``finished_at`` and the counts of chunks it completed and
+        failed (from the chunks it last touched).
+
+        :raises ValueError: ``status`` is not ``"finished"``, ``"cancelled"`` or ``"failed"``.
+        :raises StoreError: no run has this id.
+        """
+        checked([status], RUN_STATUSES[1:], "final run status")
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE runs SET status = ?, finished_at = ?,"
+                " chunks_done = (SELECT count(*) FROM chunks WHERE run_id = runs.id"
+                "   AND gen_status = 'done'),"
+                " chunks_failed = (SELECT count(*) FROM chunks WHERE run_id = runs.id"
+                "   AND gen_status = 'failed')"
+                " WHERE id = ?",
+                (status, utc_now(), run_id),
+            )
+            if cursor.rowcount == 0:
+                raise StoreError(f"No run with id {run_id}: start a run first")
+
+    def get_run(self, run_id: int) -> RunRow:
+        """One run.
+
+        :raises StoreError: no run has this id.
+        """
+        with self._read() as conn:
+            row = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"No run with id {run_id}: it may have been deleted")
+        return run_row(row)
+
+    def list_runs(self, project_id: int) -> list[RunRow]:
+        """The project's runs, newest first."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT * FROM runs WHERE project_id = ? ORDER BY id DESC", (project_id,)
+            )
+            return [run_row(row) for row in rows]
+
+
+def _clean_name(name: str) -> str:
+    cleaned = (name or "").strip()
+    if not cleaned:
+        raise StoreError("A project name cannot be empty: type a name")
+    return cleaned
+
+
+def _fold(text: str | None) -> str | None:
+    return None if text is None else text.casefold()

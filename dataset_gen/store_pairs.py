@@ -1,0 +1,293 @@
+"""The store's QA-pair methods: saving a chunk's generated pairs, listing, review and editing.
+
+:class:`PairMethods` is mixed into :class:`dataset_gen.store.Store`, which supplies the connection,
+the lock and the ``_write``/``_read`` context managers used here.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import AbstractContextManager
+from typing import Any, Callable, Iterable
+
+from .errors import StoreError
+from .models import QAPair, StoredPair
+from .store_rows import PAIR_STATUSES, checked, placeholders, utc_now
+
+# Column order matters: _stored_pair unpacks the rows by position.
+_PAIR_SELECT = """
+SELECT p.id, pr.name, p.question, p.answer, p.evidence, p.grounded, p.status, p.edited,
+       d.name, p.chunk_id, c.ordinal, c.heading_path, c.start, c."end", c.page_start, c.page_end,
+       r.model, r.prompt_name, r.prompt_version, p.run_id, p.created_at, p.updated_at,
+       p.original_question, p.original_answer, c.text
+FROM qa_pairs p
+JOIN chunks c ON c.id = p.chunk_id
+JOIN documents d ON d.id = c.document_id
+JOIN projects pr ON pr.id = d.project_id
+JOIN runs r ON r.id = p.run_id
+"""
+
+_ORDER = " ORDER BY d.name, d.id, c.ordinal, p.id"
+
+# Ids per statement when a list of ids is expanded into ``IN (...)`` (SQLite's parameter limit).
+_BATCH = 500
+
+
+def _filters(
+    project_id: int,
+    statuses: Iterable[str] | None,
+    document_id: int | None,
+    grounded: bool | None,
+    edited: bool | None,
+    search: str | None,
+) -> tuple[str, list[Any]]:
+    """The ``WHERE`` clause and its parameters for the pair listing filters."""
+    where = ["d.project_id = ?"]
+    params: list[Any] = [project_id]
+    wanted = checked(statuses, PAIR_STATUSES, "pair status")
+    if wanted is not None:
+        if not wanted:
+            where.append("0")
+        else:
+            where.append(f"p.status IN ({placeholders(len(wanted))})")
+            params.extend(wanted)
+    if document_id is not None:
+        where.append("c.document_id = ?")
+        params.append(document_id)
+    if grounded is not None:
+        where.append("p.grounded = ?")
+        params.append(int(grounded))
+    if edited is not None:
+        where.append("p.edited = ?")
+        params.append(int(edited))
+    if search:
+        needle = search.casefold()
+        where.append("(instr(dg_fold(p.question), ?) > 0 OR instr(dg_fold(p.answer), ?) > 0)")
+        params.extend([needle, needle])
+    return " WHERE " + " AND ".join(where), params
+
+
+def _stored_pair(row: tuple, shared: dict[int, tuple[tuple[str, ...], str]]) -> StoredPair:
+    """A :class:`StoredPair` from a plain-tuple row of ``_PAIR_SELECT``.
+
+    ``shared`` maps chunk id → (heading path, text) so the pairs of one chunk share those values
+    instead of decoding and holding a copy per pair.
+    """
+    (pair_id, project, question, answer, evidence, grounded, status, edited, document, chunk_id,
+     ordinal, heading_json, start, end, page_start, page_end, model, prompt_name, prompt_version,
+     run_id, created_at, updated_at, original_question, original_answer, chunk_text) = row
+    if chunk_id not in shared:
+        shared[chunk_id] = (tuple(json.loads(heading_json)), chunk_text)
+    heading_path, chunk_text = shared[chunk_id]
+    pages = None
+    if page_start is not None:
+        pages = (page_start, page_end if page_end is not None else page_start)
+    return StoredPair(
+        pair_id, project, question, answer, evidence, bool(grounded), status, bool(edited),
+        document, chunk_id, ordinal, heading_path, start, end, pages, model, prompt_name,
+        prompt_version, run_id, created_at, updated_at, original_question, original_answer,
+        chunk_text,
+    )
+
+
+def _select_pairs(conn: sqlite3.Connection, sql: str, params: list | tuple) -> list[StoredPair]:
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    shared: dict[int, tuple[tuple[str, ...], str]] = {}
+    return [_stored_pair(row, shared) for row in cursor.execute(sql, params)]
+
+
+def _no_pair(pair_id: int) -> str:
+    return f"No QA pair with id {pair_id}: it may have been deleted or regenerated"
+
+
+class PairMethods:
+    """Pair methods of :class:`dataset_gen.store.Store` (see there for threading)."""
+
+    _write: Callable[[], AbstractContextManager[sqlite3.Connection]]
+    _read: Callable[[], AbstractContextManager[sqlite3.Connection]]
+
+    def save_chunk_pairs(self, chunk_id: int, run_id: int, pairs: list[QAPair]) -> list[int]:
+        """Store a chunk's freshly generated pairs; return their ids in order.
+
+        In one transaction: deletes the chunk's pairs that are still ``"generated"`` and not
+        edited (a re-generation replaces them; accepted, rejected or edited pairs are kept),
+        inserts ``pairs`` with status ``"generated"``, and marks the chunk ``"done"`` by
+        ``run_id`` with no error. An empty ``pairs`` still marks the chunk done.
+
+        :raises StoreError: the chunk or the run does not exist, or they belong to different
+            projects.
+        """
+        now = utc_now()
+        with self._write() as conn:
+            found = conn.execute(
+                "SELECT d.project_id AS chunk_project, "
+                "(SELECT project_id FROM runs WHERE id = ?) AS run_project "
+                "FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?",
+                (run_id, chunk_id),
+            ).fetchone()
+            if found is None:
+                raise StoreError(f"No chunk with id {chunk_id}: it may have been re-chunked")
+            if found["run_project"] is None:
+                raise StoreError(f"No run with id {run_id}: start a run first")
+            if found["run_project"] != found["chunk_project"]:
+                raise StoreError(f"Run {run_id} belongs to another project than chunk {chunk_id}")
+            conn.execute(
+                "DELETE FROM qa_pairs WHERE chunk_id = ? AND status = 'generated' AND edited = 0",
+                (chunk_id,),
+            )
+            # AUTOINCREMENT gives new rows ids above every earlier one, in insertion order.
+            before = conn.execute("SELECT coalesce(max(id), 0) FROM qa_pairs").fetchone()[0]
+            conn.executemany(
+                "INSERT INTO qa_pairs (chunk_id, run_id, question, answer, evidence, grounded,"
+                " status, edited, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'generated', 0, ?, ?)",
+                [(chunk_id, run_id, pair.question, pair.answer, pair.evidence, int(pair.grounded),
+                  now, now) for pair in pairs],
+            )
+            ids = [row[0] for row in conn.execute(
+                "SELECT id FROM qa_pairs WHERE chunk_id = ? AND id > ? ORDER BY id",
+                (chunk_id, before),
+            )]
+            conn.execute(
+                "UPDATE chunks SET gen_status = 'done', gen_error = NULL, run_id = ?,"
+                " updated_at = ? WHERE id = ?",
+                (run_id, now, chunk_id),
+            )
+        return ids
+
+    def list_pairs(
+        self,
+        project_id: int,
+        *,
+        statuses: Iterable[str] | None = None,
+        document_id: int | None = None,
+        grounded: bool | None = None,
+        edited: bool | None = None,
+        search: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[StoredPair]:
+        """The project's pairs, ordered by document name, chunk ordinal and pair id.
+
+        Filters combine with AND; ``None`` means "any". ``statuses`` is any of ``"generated"``,
+        ``"accepted"``, ``"rejected"``; ``search`` matches a case-insensitive substring of the
+        question or the answer (Unicode case folding, so it works for any script). ``limit`` and
+        ``offset`` page through the result.
+
+        :raises ValueError: an unknown status.
+        """
+        where, params = _filters(project_id, statuses, document_id, grounded, edited, search)
+        sql = _PAIR_SELECT + where + _ORDER
+        if limit is not None or offset:
+            sql += " LIMIT ? OFFSET ?"
+            params.extend([-1 if limit is None else limit, offset])
+        with self._read() as conn:
+            return _select_pairs(conn, sql, params)
+
+    def count_pairs(
+        self,
+        project_id: int,
+        *,
+        statuses: Iterable[str] | None = None,
+        document_id: int | None = None,
+        grounded: bool | None = None,
+        edited: bool | None = None,
+        search: str | None = None,
+    ) -> int:
+        """How many pairs :meth:`list_pairs` would return with the same filters and no limit.
+
+        :raises ValueError: an unknown status.
+        """
+        where, params = _filters(project_id, statuses, document_id, grounded, edited, search)
+        sql = (
+            "SELECT count(*) FROM qa_pairs p JOIN chunks c ON c.id = p.chunk_id"
+            " JOIN documents d ON d.id = c.document_id" + where
+        )
+        with self._read() as conn:
+            return conn.execute(sql, params).fetchone()[0]
+
+    def get_pair(self, pair_id: int) -> StoredPair:
+        """One pair with its provenance.
+
+        :raises StoreError: no pair has this id.
+        """
+        with self._read() as conn:
+            found = _select_pairs(conn, _PAIR_SELECT + " WHERE p.id = ?", (pair_id,))
+        if not found:
+            raise StoreError(_no_pair(pair_id))
+        return found[0]
+
+    def update_pair(
+        self, pair_id: int, *, question: str | None = None, answer: str | None = None
+    ) -> StoredPair:
+        """Change a pair's question and/or answer (``None`` keeps it); return the updated pair.
+
+        The first real change copies the model's text to ``original_question``/``original_answer``
+        and sets ``edited``; later edits keep those originals. Text equal to the current text
+        changes nothing. Edited pairs survive re-generation of their chunk.
+
+        :raises StoreError: no pair has this id, or the new text is empty or only whitespace.
+        """
+        for label, value in (("question", question), ("answer", answer)):
+            if value is not None and not value.strip():
+                raise StoreError(
+                    f"The {label} of QA pair {pair_id} cannot be empty: type some text"
+                )
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT question, answer, edited FROM qa_pairs WHERE id = ?", (pair_id,)
+            ).fetchone()
+            if row is None:
+                raise StoreError(_no_pair(pair_id))
+            new_question = row["question"] if question is None else question
+            new_answer = row["answer"] if answer is None else answer
+            if (new_question, new_answer) != (row["question"], row["answer"]):
+                conn.execute(
+                    "UPDATE qa_pairs SET question = ?, answer = ?, edited = 1, updated_at = ?,"
+                    " original_question = CASE WHEN edited = 1 THEN original_question"
+                    " ELSE question END,"
+                    " original_answer = CASE WHEN edited = 1 THEN original_answer ELSE answer END"
+                    " WHERE id = ?",
+                    (new_question, new_answer, utc_now(), pair_id),
+                )
+            return self.get_pair(pair_id)
+
+    def set_status(self, pair_ids: Iterable[int], status: str) -> int:
+        """Set the review status of the given pairs; return how many pairs actually changed.
+
+        Unknown ids and pairs already in ``status`` are skipped (not counted).
+
+        :raises ValueError: ``status`` is not ``"generated"``, ``"accepted"`` or ``"rejected"``.
+        """
+        checked([status], PAIR_STATUSES, "pair status")
+        ids = list(pair_ids)
+        changed = 0
+        now = utc_now()
+        with self._write() as conn:
+            for first in range(0, len(ids), _BATCH):
+                batch = ids[first:first + _BATCH]
+                cursor = conn.execute(
+                    f"UPDATE qa_pairs SET status = ?, updated_at = ?"
+                    f" WHERE status != ? AND id IN ({placeholders(len(batch))})",
+                    [status, now, status, *batch],
+                )
+                changed += cursor.rowcount
+        return changed
+
+    def status_counts(self, project_id: int) -> dict[str, int]:
+        """Pairs per review status, e.g. ``{"generated": 10, "accepted": 4, "rejected": 1}``.
+
+        Every status is present (0 when none).
+        """
+        counts = dict.fromkeys(PAIR_STATUSES, 0)
+        with self._read() as conn:
+            for row in conn.execute(
+                "SELECT p.status, count(*) FROM qa_pairs p JOIN chunks c ON c.id = p.chunk_id"
+                " JOIN documents d ON d.id = c.document_id WHERE d.project_id = ?"
+                " GROUP BY p.status",
+                (project_id,),
+            ):
+                counts[row[0]] = row[1]
+        return counts
