@@ -1,0 +1,152 @@
+"""Prompt templates: load from ``prompts/``, apply a project's overrides, render strictly.
+
+A template file is named ``<name>.<language>.txt`` and looks like::
+
+    ---
+    name: qa_generate
+    language: zh-TW
+    version: 1
+    description: one line
+    ---
+    === system ===
+    ... text with {{variables}} ...
+    === user ===
+    ... text with {{variables}} ...
+
+The ``system`` section is optional; ``user`` is required. Placeholders are ``{{name}}``. Rendering
+fails with :class:`PromptError` when a placeholder has no value or a value has no placeholder, so a
+variable can never silently miss the prompt. Values are inserted in one pass: braces inside a value
+(a chunk of code, say) are never read as placeholders.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from .errors import PromptError
+
+PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+LANGUAGES = ("en", "zh-TW", "zh-CN")
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_SECTION = re.compile(r"^=== (system|user) ===[ \t]*$", re.MULTILINE)
+
+
+class PromptMeta(BaseModel):
+    """The front matter of a template file."""
+
+    name: str
+    language: str
+    version: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class RenderedPrompt:
+    """A rendered prompt: ``messages`` is Ollama's chat list (``role``/``content`` dicts)."""
+
+    name: str
+    version: str
+    language: str
+    messages: list[dict]
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """A parsed template. ``sections`` maps ``"system"``/``"user"`` to their raw text."""
+
+    meta: PromptMeta
+    sections: dict[str, str]
+    source: str
+
+    @property
+    def key(self) -> str:
+        """``"<name>.<language>"``, the key used for project overrides."""
+        return f"{self.meta.name}.{self.meta.language}"
+
+    @property
+    def variables(self) -> set[str]:
+        """Every placeholder name used in any section."""
+        return {m.group(1) for text in self.sections.values() for m in _PLACEHOLDER.finditer(text)}
+
+    def render(self, **values: object) -> RenderedPrompt:
+        """Fill every placeholder; values are turned into ``str``.
+
+        :raises PromptError: a placeholder without a value, or a value without a placeholder.
+        """
+        needed = self.variables
+        missing = sorted(needed - values.keys())
+        unused = sorted(values.keys() - needed)
+        if missing or unused:
+            parts = []
+            if missing:
+                parts.append(f"missing values for {', '.join(missing)}")
+            if unused:
+                parts.append(f"values never used: {', '.join(unused)}")
+            raise PromptError(f"Prompt '{self.source}': {'; '.join(parts)}")
+        text = {k: str(v) for k, v in values.items()}
+        messages = [
+            {"role": role, "content": _PLACEHOLDER.sub(lambda m: text[m.group(1)], body).strip()}
+            for role, body in self.sections.items()
+        ]
+        return RenderedPrompt(self.meta.name, self.meta.version, self.meta.language, messages)
+
+
+def parse_template(text: str, source: str) -> PromptTemplate:
+    """Parse a template file's text. ``source`` names it in error messages.
+
+    :raises PromptError: no front matter, bad front matter, or no ``=== user ===`` section.
+    """
+    text = text.replace("\r\n", "\n").lstrip("\ufeff")
+    if not text.startswith("---\n"):
+        raise PromptError(f"Prompt '{source}': must start with a '---' front matter block")
+    end = text.find("\n---\n", 4)
+    if end < 0:
+        raise PromptError(f"Prompt '{source}': front matter is not closed with '---'")
+    fields: dict[str, str] = {}
+    for line in text[4:end].splitlines():
+        if line.strip():
+            key, sep, value = line.partition(":")
+            if not sep:
+                raise PromptError(f"Prompt '{source}': front matter line without ':': {line!r}")
+            fields[key.strip()] = value.strip()
+    try:
+        meta = PromptMeta(**fields)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise PromptError(f"Prompt '{source}': bad front matter ({problems})") from None
+    body = text[end + 5 :]
+    marks = list(_SECTION.finditer(body))
+    sections: dict[str, str] = {}
+    for i, mark in enumerate(marks):
+        stop = marks[i + 1].start() if i + 1 < len(marks) else len(body)
+        sections[mark.group(1)] = body[mark.end() : stop]
+    if "user" not in sections:
+        raise PromptError(f"Prompt '{source}': needs a '=== user ===' section")
+    ordered = {k: sections[k] for k in ("system", "user") if k in sections}
+    return PromptTemplate(meta, ordered, source)
+
+
+def load_prompt(
+    name: str, language: str, overrides: dict[str, str] | None = None, directory: Path = PROMPTS_DIR
+) -> PromptTemplate:
+    """Load template ``name`` for ``language``, preferring a project override.
+
+    ``overrides`` maps ``"<name>.<language>"`` to a full template text (as stored per project). An
+    override's version is reported as ``"<version>+override"`` so runs record that it was used.
+
+    :raises PromptError: no such template, or the file or override does not parse.
+    """
+    key = f"{name}.{language}"
+    if overrides and key in overrides:
+        template = parse_template(overrides[key], f"{key} (project override)")
+        meta = template.meta.model_copy(update={"version": f"{template.meta.version}+override"})
+        return PromptTemplate(meta, template.sections, template.source)
+    path = directory / f"{key}.txt"
+    if not path.is_file():
+        raise PromptError(f"No prompt template {path.name} in {directory}")
+    return parse_template(path.read_text(encoding="utf-8"), path.name)

@@ -1,0 +1,63 @@
+"""Prompt templates: every shipped template parses, renders strictly, and overrides win."""
+
+import pytest
+
+from dataset_gen.errors import PromptError
+from dataset_gen.prompts import LANGUAGES, PROMPTS_DIR, load_prompt, parse_template
+
+GENERATE_VARS = {"n", "document", "heading_path", "chunk"}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_language_has_both_templates_with_the_same_variables(language):
+    generate = load_prompt("qa_generate", language)
+    repair = load_prompt("qa_repair", language)
+    assert (generate.meta.name, generate.meta.language, generate.meta.version) == ("qa_generate", language, "1")
+    assert generate.variables == GENERATE_VARS
+    assert repair.variables == {"problem", "n"}
+    assert list(generate.sections) == ["system", "user"]
+
+
+def test_render_puts_the_chunk_between_delimiters_and_keeps_braces_in_values():
+    rendered = load_prompt("qa_generate", "en").render(
+        n=2, document="a.md", heading_path="Intro > Setup", chunk="x = {{n}} and {y}"
+    )
+    user = rendered.messages[1]["content"]
+    assert "<chunk>\nx = {{n}} and {y}\n</chunk>" in user
+    assert "Write exactly 2 question-answer pairs" in rendered.messages[0]["content"]
+    assert (rendered.name, rendered.version, rendered.language) == ("qa_generate", "1", "en")
+
+
+def test_missing_and_unused_variables_are_errors():
+    template = load_prompt("qa_repair", "zh-TW")
+    with pytest.raises(PromptError, match="missing values for n"):
+        template.render(problem="bad")
+    with pytest.raises(PromptError, match="values never used: extra"):
+        template.render(problem="bad", n=1, extra=3)
+
+
+def test_project_override_is_used_and_marked_in_the_version():
+    text = "---\nname: qa_repair\nlanguage: en\nversion: 7\n---\n=== user ===\nFix: {{problem}} ({{n}})\n"
+    template = load_prompt("qa_repair", "en", {"qa_repair.en": text})
+    assert template.meta.version == "7+override"
+    assert template.render(problem="p", n=3).messages == [{"role": "user", "content": "Fix: p (3)"}]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("no front matter", "must start with a '---' front matter block"),
+        ("---\nname: x\n", "front matter is not closed"),
+        ("---\nname: x\nlanguage: en\n---\n=== system ===\nhi\n", "bad front matter \\(version: Field required\\)"),
+        ("---\nname: x\nlanguage: en\nversion: 1\n---\n=== system ===\nhi\n", "needs a '=== user ===' section"),
+    ],
+)
+def test_broken_templates_say_what_is_wrong(text, message):
+    with pytest.raises(PromptError, match=message):
+        parse_template(text, "custom")
+
+
+def test_unknown_template_names_the_file():
+    with pytest.raises(PromptError, match="No prompt template qa_generate.fr.txt"):
+        load_prompt("qa_generate", "fr")
+    assert (PROMPTS_DIR / "qa_generate.zh-TW.txt").is_file()
