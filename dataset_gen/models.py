@@ -90,7 +90,7 @@ class SamplingOptions:
     top_k: int | None = None
     repeat_penalty: float | None = None
     seed: int | None = None
-    num_predict: int | None = 2048
+    num_predict: int | None = None
 
     def to_ollama(self) -> dict:
         """The non-``None`` fields as an Ollama ``options`` dict."""

@@ -1,0 +1,236 @@
+"""One chunk in, N grounded QA pairs out: the prompt, the schema, the call and its checks.
+
+This is the unit of generation. :func:`generate_pairs` renders the ``qa_generate`` template, sends
+it with the JSON schema of the reply as Ollama's ``format``, validates the reply with pydantic and
+the rules below, re-asks with the ``qa_repair`` template a bounded number of times, and checks every
+pair's evidence against the chunk (``dataset_gen.grounding``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field, replace
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from .errors import InvalidModelOutputError
+from .grounding import is_grounded
+from .language import script_problem
+from .models import ChatReply, QAPair, SamplingOptions
+from .prompts import PromptTemplate, RenderedPrompt
+
+OUTPUT_TOKENS_PER_PAIR = 300
+"""Token budget per requested pair when the user sets no ``num_predict`` (question, answer, quote, JSON)."""
+
+NOT_SELF_CONTAINED = (
+    "according to the text", "according to the passage", "according to the document",
+    "in the text", "in this passage", "in the passage", "the above text", "this document",
+    "根據上文", "根據本文", "根據文中", "根據這段", "根據以上", "本段", "上文", "這段文字", "這份文件",
+    "根据上文", "根据本文", "根据文中", "这段文字", "这份文档",
+)
+"""Phrases that make a question depend on unseen text; a reply using them is asked again."""
+
+
+class _PairItem(BaseModel):
+    question: str = Field(min_length=1)
+    answer: str = Field(min_length=1)
+    evidence: str = ""
+
+    @field_validator("question", "answer", "evidence", mode="before")
+    @classmethod
+    def _strip(cls, value: object) -> object:
+        return value.strip() if isinstance(value, str) else value
+
+
+class _PairsReply(BaseModel):
+    pairs: list[_PairItem]
+
+
+def reply_schema(n: int) -> dict:
+    """JSON schema of the expected reply: an object with exactly ``n`` pairs (Ollama ``format``)."""
+    item = {
+        "type": "object",
+        "properties": {
+            "question": {"type": "string"},
+            "answer": {"type": "string"},
+            "evidence": {"type": "string"},
+        },
+        "required": ["question", "answer", "evidence"],
+    }
+    return {
+        "type": "object",
+        "properties": {"pairs": {"type": "array", "items": item, "minItems": n, "maxItems": n}},
+        "required": ["pairs"],
+    }
+
+
+def pairs_wanted(chunk_chars: int, pairs_per_chunk: int, chars_per_pair: int) -> int:
+    """How many pairs to ask for: ``pairs_per_chunk`` when > 0, else one per ``chars_per_pair``
+    characters of chunk (at least 1).
+
+    :raises ValueError: both settings are 0 or negative.
+    """
+    if pairs_per_chunk > 0:
+        return pairs_per_chunk
+    if chars_per_pair > 0:
+        return max(1, math.ceil(chunk_chars / chars_per_pair))
+    raise ValueError("Set pairs per chunk or characters per pair to a number above 0")
+
+
+_CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
+
+
+def estimate_tokens(text: str) -> int:
+    """A deliberately high token estimate: one per CJK character, one per 3 other characters.
+
+    Used only to size ``num_ctx``; real counts come back from the server.
+    """
+    cjk = len(_CJK.findall(text))
+    return cjk + math.ceil((len(text) - cjk) / 3)
+
+
+def plan_num_ctx(prompt_tokens: int, output_tokens: int, model_limit: int | None = None) -> int:
+    """Context window (tokens) for prompt plus reply, rounded up to 1024, at least 2048.
+
+    Ollama silently cuts prompts longer than its default window (2048–4096 tokens depending on the
+    version and memory, docs/context-length.mdx), so the window is always set. One value is used
+    for a whole run, because a new ``num_ctx`` makes Ollama reload the model. Capped at the model's
+    own ``context_length`` when known.
+    """
+    needed = prompt_tokens + output_tokens + 256
+    size = max(2048, math.ceil(needed / 1024) * 1024)
+    return min(size, model_limit) if model_limit else size
+
+
+@dataclass
+class ChunkResult:
+    """What one chunk's generation produced.
+
+    ``pairs`` are checked pairs (possibly fewer than asked when the model never managed N);
+    ``prompt`` is the first rendered prompt and ``raw`` the last raw reply, for a trial run;
+    ``attempts`` counts calls made; token counts and ``duration_s`` add up all calls.
+    """
+
+    pairs: list[QAPair]
+    prompt: RenderedPrompt
+    raw: str = ""
+    thinking: str = ""
+    attempts: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    duration_s: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+
+def _parse(content: str) -> list[_PairItem]:
+    """Parse a reply into pair items; raise ValueError with a short reason."""
+    text = content.strip()
+    fence = re.search(r"```(?:json)?\s*(.*?)```", text, re.DOTALL)
+    if fence:
+        text = fence.group(1).strip()
+    if not text:
+        raise ValueError("the reply was empty")
+    start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
+    if start < 0:
+        raise ValueError("the reply held no JSON")
+    try:
+        data, _ = json.JSONDecoder().raw_decode(text[start:])
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"the JSON is invalid ({exc.msg} at character {exc.pos})") from None
+    if isinstance(data, list):
+        data = {"pairs": data}
+    try:
+        return _PairsReply.model_validate(data).pairs
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValueError(f"the JSON does not match the required shape ({where}: {first['msg']})") from None
+
+
+def _problems(items: list[_PairItem], n: int, language: str) -> list[str]:
+    problems = []
+    if len(items) < n:
+        problems.append(f"it has {len(items)} pairs, not {n}")
+    for i, item in enumerate(items[:n], 1):
+        lowered = item.question.lower()
+        phrase = next((p for p in NOT_SELF_CONTAINED if p in lowered), None)
+        if phrase:
+            problems.append(f"question {i} says '{phrase}'; questions must stand on their own")
+    script = script_problem(" ".join(f"{p.question} {p.answer}" for p in items[:n]), language)
+    if script:
+        problems.append(f"it is {script}")
+    return problems
+
+
+def generate_pairs(
+    chat,
+    template: PromptTemplate,
+    repair: PromptTemplate,
+    *,
+    chunk_text: str,
+    document: str,
+    heading_path: tuple[str, ...],
+    n: int,
+    language: str,
+    options: SamplingOptions,
+    num_ctx: int,
+    max_reasks: int = 2,
+) -> ChunkResult:
+    """Ask for ``n`` QA pairs about one chunk and return the checked pairs.
+
+    ``options.num_predict`` of ``None`` gives a budget of :data:`OUTPUT_TOKENS_PER_PAIR` per pair;
+    a reply cut off at the budget (``done_reason == "length"``) doubles it for the re-ask.
+    ``chat`` is a callable with ``OllamaBackend.chat``'s keywords minus ``model``
+    (``messages, format, options, num_ctx``) returning a :class:`ChatReply`. A reply that is not
+    the expected JSON, has fewer than ``n`` pairs, uses a phrase from :data:`NOT_SELF_CONTAINED`,
+    or is in the wrong Chinese script is asked again up to ``max_reasks`` times, showing the model
+    its reply and the problem. Extra pairs beyond ``n`` are dropped. After the re-asks, the best
+    usable reply is kept (nothing usable is thrown away); if no reply ever parsed, it raises.
+
+    :raises InvalidModelOutputError: no reply parsed as pairs; ``.raw`` holds the last reply.
+    :raises BackendError: from ``chat`` (unreachable server, model not pulled, failed retries).
+    """
+    prompt = template.render(
+        n=n, document=document, heading_path=" > ".join(heading_path) or "-", chunk=chunk_text
+    )
+    messages = list(prompt.messages)
+    budget = options.num_predict if options.num_predict is not None else n * OUTPUT_TOKENS_PER_PAIR + 256
+    result = ChunkResult(pairs=[], prompt=prompt)
+    best: list[_PairItem] | None = None
+    for attempt in range(max_reasks + 1):
+        call_options = replace(options, num_predict=budget)
+        reply: ChatReply = chat(messages=messages, format=reply_schema(n), options=call_options, num_ctx=num_ctx)
+        result.attempts += 1
+        result.raw, result.thinking = reply.content, reply.thinking
+        result.prompt_tokens += reply.prompt_tokens
+        result.completion_tokens += reply.completion_tokens
+        result.duration_s += reply.duration_s
+        try:
+            items = _parse(reply.content)
+        except ValueError as exc:
+            problem = str(exc)
+            if reply.done_reason == "length":
+                problem = "the reply was cut off before the JSON ended; write shorter answers"
+                budget = budget * 2 if budget > 0 else budget
+            problems = [problem]
+        else:
+            problems = _problems(items, n, language)
+            if best is None or len(items[:n]) > len(best) or not problems:
+                best = items[:n]
+            if not problems:
+                break
+        result.problems.extend(problems)
+        if attempt < max_reasks:
+            fix = repair.render(problem="; ".join(problems), n=n)
+            messages = [*messages, {"role": "assistant", "content": reply.content}, *fix.messages]
+    if best is None:
+        raise InvalidModelOutputError(
+            f"The model's reply was not usable after {result.attempts} tries: {result.problems[-1]}",
+            raw=result.raw,
+        )
+    result.pairs = [
+        QAPair(p.question, p.answer, p.evidence, is_grounded(p.evidence, chunk_text)) for p in best
+    ]
+    return result
