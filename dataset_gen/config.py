@@ -8,6 +8,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError
 
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 
@@ -91,3 +94,60 @@ class Settings:
         if "ollama_host" in given:
             given["ollama_host"] = normalise_host(given["ollama_host"])
         return replace(base, **given)
+
+
+class ProjectConfig(BaseModel):
+    """A project's saved settings (stored as JSON in the project row; validated on load).
+
+    ``host`` empty means "use OLLAMA_HOST or the default". Sizes are in characters.
+    """
+
+    model: str = ""
+    host: str = ""
+    chunk_strategy: Literal["markdown", "recursive", "separator"] = "markdown"
+    chunk_max_chars: int = Field(2000, ge=200, le=20000)
+    chunk_min_chars: int = Field(400, ge=0, le=20000)
+    chunk_overlap: int = Field(200, ge=0, le=5000)
+    chunk_separator: str = "\n\n"
+    pairs_per_chunk: int = Field(3, ge=1, le=20)
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    concurrency: int = Field(4, ge=1, le=32)
+    language: Literal["auto", "en", "zh-TW", "zh-CN"] = "auto"
+    system_prompt: str = ""
+
+    @classmethod
+    def load(cls, stored: dict | None) -> "ProjectConfig":
+        """From the stored dict; unknown keys are ignored, bad values fall back to defaults."""
+        stored = {k: v for k, v in (stored or {}).items() if k in cls.model_fields}
+        try:
+            return cls(**stored)
+        except ValidationError:
+            good = {}
+            for key, value in stored.items():
+                try:
+                    cls(**{key: value})
+                    good[key] = value
+                except ValidationError:
+                    pass
+            return cls(**good)
+
+    def chunking(self) -> ChunkSettings:
+        """The chunk settings, with min and overlap clamped below the maximum."""
+        return ChunkSettings(
+            strategy=self.chunk_strategy,
+            max_chars=self.chunk_max_chars,
+            min_chars=min(self.chunk_min_chars, self.chunk_max_chars),
+            overlap=min(self.chunk_overlap, self.chunk_max_chars // 2),
+            separator=self.chunk_separator or "\n\n",
+        )
+
+    def apply(self, base: Settings) -> Settings:
+        """``base`` with this project's host, chunking, pairs, concurrency and language."""
+        return replace(
+            base,
+            ollama_host=normalise_host(self.host) if self.host else base.ollama_host,
+            chunking=self.chunking(),
+            pairs_per_chunk=self.pairs_per_chunk,
+            concurrency=self.concurrency,
+            language=self.language,
+        )

@@ -1,0 +1,39 @@
+"""Parse, split and store a document in one step (used by the CLI, the app and the benchmark)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .chunking import split_document
+from .config import ChunkSettings
+from .documents import parse_bytes
+from .models import Document
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """``document_id`` in the store; ``chunks`` how many chunks it has; ``new`` is ``False`` when
+    the same file (name and bytes) was already in the project, whose chunks and pairs are kept."""
+
+    document_id: int
+    document: Document
+    chunks: int
+    new: bool
+
+
+def ingest_bytes(
+    store, project_id: int, data: bytes, name: str, chunking: ChunkSettings, *, max_bytes: int
+) -> IngestResult:
+    """Parse ``data`` (the bytes of file ``name``), split it and store both in the project.
+
+    A file already in the project keeps its chunks (and so its pairs and generation state: a run on
+    it resumes). :raises DocumentError: the file cannot be parsed (see ``dataset_gen.documents``).
+    """
+    document = parse_bytes(data, name, max_bytes=max_bytes)
+    existing = store.find_document(project_id, document.name)
+    document_id = store.add_document(project_id, document)
+    present = store.list_chunks(project_id, document_id=document_id)
+    if existing == document_id and present:
+        return IngestResult(document_id, document, len(present), new=False)
+    ids = store.replace_chunks(document_id, split_document(document, chunking))
+    return IngestResult(document_id, document, len(ids), new=True)

@@ -1,0 +1,143 @@
+"""Runs over a project: every chunk done once, failures stored and retried, cancel and resume,
+fatal backend errors, against a real SQLite file and the fake Ollama server over HTTP."""
+
+import socket
+import threading
+from hashlib import sha256
+
+import pytest
+
+from dataset_gen.backends import OllamaBackend
+from dataset_gen.config import Settings
+from dataset_gen.generation import run_generation, trial_chunk
+from dataset_gen.models import Chunk, Document
+from dataset_gen.store import Store
+from tests.fake_ollama import HTTPError, Reply, not_found
+
+SECTIONS = [
+    "## 安裝\n\nOllama 可以在 macOS、Linux 與 Windows 上執行。安裝完成後，執行 ollama serve 啟動服務。預設埠號是 11434。",
+    "## 模型\n\n使用 ollama pull 下載模型。模型檔案存放在使用者目錄下。可以用 ollama list 查看已下載的模型。",
+    "## 參數\n\nnum_ctx 決定上下文視窗的大小。溫度越低，輸出越穩定。seed 固定時，結果可以重現。",
+    "## API\n\n/api/chat 接受 messages 陣列。format 可以是 JSON Schema。stream 預設為 true。",
+    "## 疑難排解\n\n連不上時先確認服務是否啟動。模型不存在時會回傳 404。伺服器忙碌時會回傳 503。",
+    "## 效能\n\nOLLAMA_NUM_PARALLEL 控制同時處理的請求數。記憶體不足時會改用較小的視窗。GPU 可以加速推論。",
+]
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A store with one zh-TW document of six chunks; yields (store, project_id)."""
+    store = Store.open(tmp_path)
+    project_id = store.create_project("notes")
+    text, chunks, offset = "", [], 0
+    for i, body in enumerate(SECTIONS):
+        chunks.append(Chunk("notes.md", i, offset, offset + len(body), body, (body.split("\n")[0][3:],)))
+        text += body + "\n\n"
+        offset = len(text)
+    document = Document("notes.md", text, "markdown", sha256(text.encode()).hexdigest())
+    store.replace_chunks(store.add_document(project_id, document), chunks)
+    yield store, project_id
+    store.close()
+
+
+def settings(**kw):
+    return Settings(**{"concurrency": 2, "pairs_per_chunk": 2, **kw})
+
+
+def backend(fake):
+    return OllamaBackend(fake.url, backoff_s=0.01, max_retries=1)
+
+
+def test_full_run_saves_every_pair_with_its_run_and_reports_progress(project, fake_ollama):
+    store, project_id = project
+    seen = []
+    summary = run_generation(store, project_id, backend(fake_ollama), "qwen2.5:7b", settings(), on_progress=seen.append)
+    assert (summary.status, summary.total, summary.done, summary.pairs, summary.failures) == ("finished", 6, 6, 12, [])
+    assert [p.done for p in seen] == [0, 1, 2, 3, 4, 5, 6]
+    assert seen[-1].eta_s == 0.0 and seen[0].eta_s is None
+    pairs = store.list_pairs(project_id)
+    assert len(pairs) == 12 and all(p.grounded and p.status == "generated" for p in pairs)
+    assert {p.run_id for p in pairs} == {summary.run_id}
+    assert all("關於" in p.question for p in pairs)
+    run = store.get_run(summary.run_id)
+    assert run.status == "finished" and run.prompt_tokens == summary.prompt_tokens > 0
+    assert run.options["num_ctx"] == 2048 and run.prompt_name == "qa_generate"
+    assert {r["options"]["num_ctx"] for r in fake_ollama.requests} == {2048}
+    # A second run finds nothing to do and sends nothing.
+    again = run_generation(store, project_id, backend(fake_ollama), "qwen2.5:7b", settings())
+    assert (again.total, len(fake_ollama.requests)) == (0, 6)
+
+
+def test_failed_chunk_is_stored_with_its_error_and_retried_next_run(project, fake_ollama):
+    store, project_id = project
+    fake_ollama.push(*[HTTPError(500, "CUDA out of memory")] * 2)  # first chunk: both attempts fail
+    summary = run_generation(store, project_id, backend(fake_ollama), "qwen2.5:7b", settings(concurrency=1))
+    assert summary.status == "finished" and len(summary.failures) == 1
+    failed = store.list_chunks(project_id, statuses=("failed",))
+    assert [c.ordinal for c in failed] == [0]
+    assert "CUDA out of memory" in failed[0].gen_error and "500" in failed[0].gen_error
+    assert store.count_pairs(project_id) == 10
+    retry = run_generation(store, project_id, backend(fake_ollama), "qwen2.5:7b", settings())
+    assert (retry.total, retry.pairs, retry.failures) == (1, 2, [])
+    assert store.count_pairs(project_id) == 12
+    assert store.list_chunks(project_id, statuses=("failed", "pending")) == []
+
+
+def test_cancel_mid_run_then_resume_loses_and_duplicates_nothing(project, fake_ollama):
+    store, project_id = project
+    cancel = threading.Event()
+
+    def stop_after_two(progress):
+        if progress.done >= 2:
+            cancel.set()
+
+    first = run_generation(store, project_id, backend(fake_ollama), "qwen2.5:7b", settings(concurrency=1),
+                           on_progress=stop_after_two, cancel=cancel)
+    assert (first.status, first.done) == ("cancelled", 2)
+    assert store.count_pairs(project_id) == 4
+    assert store.get_run(first.run_id).status == "cancelled"
+    second = run_generation(store, project_id, backend(fake_ollama), "qwen2.5:7b", settings())
+    assert (second.status, second.total, second.done) == ("finished", 4, 4)
+    pairs = store.list_pairs(project_id)
+    assert len(pairs) == 12
+    assert len({(p.chunk_id, p.question) for p in pairs}) == 12
+    assert len(fake_ollama.requests) == 6
+
+
+def test_model_not_pulled_stops_the_run_and_leaves_chunks_pending(project, fake_ollama):
+    store, project_id = project
+    fake_ollama.push(not_found("llama3:70b"))
+    summary = run_generation(store, project_id, backend(fake_ollama), "llama3:70b", settings(concurrency=1))
+    assert summary.status == "failed"
+    assert "ollama pull llama3:70b" in summary.error
+    assert len(store.list_chunks(project_id, statuses=("pending",))) == 5
+    assert store.get_run(summary.run_id).status == "failed"
+
+
+def test_ollama_not_running_names_the_host(project):
+    store, project_id = project
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dead = OllamaBackend(f"http://127.0.0.1:{port}", backoff_s=0.01, max_retries=0)
+    summary = run_generation(store, project_id, dead, "qwen2.5:7b", settings(concurrency=1))
+    assert summary.status == "failed"
+    assert f"127.0.0.1:{port}" in summary.error and "ollama serve" in summary.error
+    assert store.count_pairs(project_id) == 0
+
+
+def test_language_setting_overrides_detection(project, fake_ollama):
+    store, project_id = project
+    run_generation(store, project_id, backend(fake_ollama), "qwen2.5:7b", settings(language="en"))
+    assert "Write the questions and answers in English." in fake_ollama.requests[0]["messages"][0]["content"]
+
+
+def test_trial_returns_prompt_and_raw_reply_without_saving(project, fake_ollama):
+    store, project_id = project
+    chunk = store.list_chunks(project_id)[0]
+    fake_ollama.push(Reply('{"pairs": [{"question": "Ollama 的預設埠號是多少？", "answer": "11434。", "evidence": "預設埠號是 11434"}]}', thinking="想一下"))
+    result = trial_chunk(store, project_id, chunk.id, backend(fake_ollama), "qwen2.5:7b", settings(pairs_per_chunk=1))
+    assert result.raw.startswith('{"pairs"') and result.thinking == "想一下"
+    assert "<chunk>\n" + SECTIONS[0] + "\n</chunk>" in result.prompt.messages[1]["content"]
+    assert [(p.answer, p.grounded) for p in result.pairs] == [("11434。", True)]
+    assert store.count_pairs(project_id) == 0
