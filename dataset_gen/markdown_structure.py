@@ -1,0 +1,168 @@
+"""Markdown structure of a text, for splitting: ATX headings outside fenced code blocks and YAML
+front matter, and the blocks (fences, pipe tables, front matter) that a cut should not go through.
+
+Rules follow CommonMark 0.31 (ATX headings: up to three spaces of indent, 1–6 ``#`` and a space;
+fences: three or more backticks or tildes, closed by a fence of the same character at least as
+long), which is why ``# foo`` inside a 32-backtick fence of the CommonMark spec is not a heading.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+
+_HEADING = re.compile(r" {0,3}(#{1,6})[ \t]+(.*)")
+_CLOSING_HASHES = re.compile(r"(?:^|[ \t]+)#+[ \t]*$")
+_FENCE_OPEN = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
+_TABLE_DELIMITER = re.compile(r" {0,3}\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*")
+_YAML_KEY = re.compile(r"[\w\"'.-]+[ \t]*:(?:[ \t]|$)", re.M)
+_FRONT_MATTER_CLOSE = re.compile(r"^(?:---|\.\.\.)[ \t\r]*$", re.M)
+NON_SPACE = re.compile(r"\S")
+
+
+def strip_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """``(start, end)`` moved inwards past whitespace; equal when the span is all whitespace."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+@dataclass
+class Structure:
+    """Where the headings are and which cut positions must be avoided.
+
+    ``keep_*`` are disjoint intervals ``(a, b]`` of cut positions that would leave a heading
+    without its body; ``block_*`` those inside a fence, table or front matter that fits in one chunk.
+    """
+
+    heading_starts: list[int]
+    heading_ends: list[int]
+    heading_paths: list[tuple[str, ...]]
+    keep_starts: list[int]
+    keep_ends: list[int]
+    block_starts: list[int]
+    block_ends: list[int]
+
+    def path_at(self, offset: int) -> tuple[str, ...]:
+        i = bisect.bisect_right(self.heading_starts, offset) - 1
+        return self.heading_paths[i] if i >= 0 else ()
+
+
+def _front_matter_end(text: str) -> int:
+    """End of the closing line of YAML front matter (``---`` … ``---`` or ``...``), else 0.
+
+    The line after the opening ``---`` must start with a ``key:``, so a text that merely opens
+    with a horizontal rule does not hide its headings down to the next rule.
+    """
+    first = 1 if text.startswith("\ufeff") else 0
+    newline = text.find("\n", first)
+    if newline < 0 or text[first:newline].rstrip() != "---" or not _YAML_KEY.match(text, newline + 1):
+        return 0
+    close = _FRONT_MATTER_CLOSE.search(text, newline + 1)
+    return close.end() if close else 0
+
+
+def scan(text: str, max_chars: int) -> Structure:
+    """One pass over the lines: headings outside fences and front matter, fence and table blocks."""
+    n = len(text)
+    headings: list[tuple[int, int, int, str]] = []  # (line start, line end, level, title)
+    blocks: list[tuple[int, int]] = []
+    pos = _front_matter_end(text)
+    if pos:
+        blocks.append((0, pos))
+    fence: tuple[str, int, int] | None = None  # (character, length, start)
+    table_start = table_end = -1
+    previous_start, previous_has_pipe = -1, False
+    while pos < n:
+        newline = text.find("\n", pos)
+        end = n if newline < 0 else newline
+        line = text[pos:end]
+        if fence is not None:
+            body = line.lstrip(" ")
+            if (len(line) - len(body) <= 3 and body.startswith(fence[0] * fence[1])
+                    and body.strip().strip(fence[0]) == ""):
+                blocks.append((fence[2], end))
+                fence = None
+            pos = end + 1
+            continue
+        stripped = line.strip()
+        if table_start >= 0:
+            if stripped and "|" in line:
+                table_end = end
+                pos = end + 1
+                continue
+            blocks.append((table_start, table_end))
+            table_start = -1
+        first = stripped[:1]
+        if first in ("`", "~"):
+            match = _FENCE_OPEN.match(line)
+            if match and not (match[1][0] == "`" and "`" in match[2]):
+                fence = (match[1][0], len(match[1]), pos)
+                previous_has_pipe = False
+                pos = end + 1
+                continue
+        elif first == "#":
+            match = _HEADING.match(line)
+            if match:
+                title = _CLOSING_HASHES.sub("", match[2].strip()).strip()
+                if title:
+                    headings.append((pos, end, len(match[1]), title))
+        elif previous_has_pipe and "|" in line and "-" in line and _TABLE_DELIMITER.fullmatch(stripped):
+            table_start, table_end = previous_start, end
+        previous_start, previous_has_pipe = pos, bool(stripped) and "|" in line and first != "#"
+        pos = end + 1
+    if fence is not None:
+        blocks.append((fence[2], n))
+    if table_start >= 0:
+        blocks.append((table_start, table_end))
+    blocks.sort()
+
+    paths: list[tuple[str, ...]] = []
+    stack: list[tuple[int, str]] = []
+    for _, _, level, title in headings:
+        while stack and stack[-1][0] >= level:
+            stack.pop()
+        stack.append((level, title))
+        paths.append(tuple(t for _, t in stack))
+
+    keep = _keep_with_body(text, headings)
+    fitting = [(a, b - 1) for a, b in blocks if b - a <= max_chars and b - 1 > a]
+    return Structure(
+        heading_starts=[h[0] for h in headings],
+        heading_ends=[h[1] for h in headings],
+        heading_paths=paths,
+        keep_starts=[a for a, _ in keep],
+        keep_ends=[b for _, b in keep],
+        block_starts=[a for a, _ in fitting],
+        block_ends=[b for _, b in fitting],
+    )
+
+
+def _keep_with_body(text: str, headings: list[tuple[int, int, int, str]]) -> list[tuple[int, int]]:
+    """Cut intervals ``(a, b]`` that would separate each heading from the text below it.
+
+    For a heading with a body, ``(heading start, first character of the body]``. Headings at the
+    very end with no body at all are glued to the text before them instead.
+    """
+    bodies: list[int | None] = []
+    for _, line_end, _, _ in headings:
+        match = NON_SPACE.search(text, line_end)
+        bodies.append(match.start() if match else None)
+    trailing = len(headings)
+    if headings and bodies[-1] is None:
+        trailing -= 1
+        while trailing > 0 and headings[trailing][0] <= bodies[trailing - 1] < headings[trailing][1]:
+            trailing -= 1
+    intervals = [(headings[i][0], bodies[i]) for i in range(trailing)]
+    if trailing < len(headings):
+        before = strip_span(text, 0, headings[trailing][0])[1]
+        intervals.append((max(before - 1, 0), len(text)))
+    return intervals
+
+
+# --- cutting a long span ---------------------------------------------------------------------
+
+
