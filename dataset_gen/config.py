@@ -44,7 +44,8 @@ class ChunkSettings:
 
     ``strategy`` is ``"markdown"`` (split on headings, then paragraphs, sentences, characters),
     ``"recursive"`` (by size with ``overlap``) or ``"separator"`` (split on ``separator`` exactly,
-    then by size). The defaults (max 2000, min 400) suit a 7–8B model with an 8k-token window:
+    then by size). ``overlap`` is used by ``"recursive"`` only; ``min_chars`` is both the size
+    below which a section is merged into its neighbour and the smallest piece a cut aims for. The defaults (max 2000, min 400) suit a 7–8B model with an 8k-token window:
     2000 CJK characters are about 1,300–2,000 tokens and 2000 English characters about 500, so the
     chunk, the instructions and a reply of several QA pairs fit with room to spare, while a chunk
     still holds a whole section for the model to ask about.
@@ -80,7 +81,7 @@ class Settings:
     chunking: ChunkSettings = field(default_factory=ChunkSettings)
 
     @classmethod
-    def from_env(cls, environ: dict | None = None, **overrides) -> "Settings":
+    def from_env(cls, environ: dict | None = None, **overrides) -> Settings:
         """Build settings from ``DATASET_GEN_DATA_DIR`` and ``OLLAMA_HOST``, then ``overrides``.
 
         ``overrides`` with value ``None`` are ignored, so CLI flags can be passed straight in.

@@ -109,6 +109,8 @@ def _plan(store, project_id, backend, model, settings: Settings, options: Sampli
         )
         try:
             limit = backend.context_length(model)
+        except FATAL:
+            raise
         except DatasetGenError:
             limit = None
         num_ctx = plan_num_ctx(prompt_tokens, out_tokens, limit)
@@ -157,6 +159,8 @@ def run_generation(
     unstarted chunks stay pending for the next run.
 
     :raises PromptError: a prompt template is missing or broken (before any call is made).
+    :raises BackendUnreachableError: nothing answers at the host (checked before the run starts).
+    :raises ModelNotFoundError: the model is not pulled (checked before the run starts).
     """
     cancel = cancel or threading.Event()
     chunks = store.list_chunks(project_id, statuses=("pending", "failed"))

@@ -9,6 +9,7 @@ import pytest
 
 from dataset_gen.backends import OllamaBackend
 from dataset_gen.config import Settings
+from dataset_gen.errors import BackendUnreachableError, ModelNotFoundError
 from dataset_gen.generation import run_generation, trial_chunk
 from dataset_gen.models import Chunk, Document
 from dataset_gen.store import Store
@@ -104,12 +105,21 @@ def test_cancel_mid_run_then_resume_loses_and_duplicates_nothing(project, fake_o
     assert len(fake_ollama.requests) == 6
 
 
-def test_model_not_pulled_stops_the_run_and_leaves_chunks_pending(project, fake_ollama):
+def test_model_not_pulled_is_found_before_the_run_starts(project, fake_ollama):
     store, project_id = project
-    fake_ollama.push(not_found("llama3:70b"))
-    summary = run_generation(store, project_id, backend(fake_ollama), "llama3:70b", settings(concurrency=1))
+    with pytest.raises(ModelNotFoundError, match="ollama pull llama3:70b"):
+        run_generation(store, project_id, backend(fake_ollama), "llama3:70b", settings())
+    assert store.list_runs(project_id) == []
+    assert len(store.list_chunks(project_id, statuses=("pending",))) == 6
+    assert fake_ollama.requests == []
+
+
+def test_model_removed_mid_run_stops_it_and_leaves_chunks_pending(project, fake_ollama):
+    store, project_id = project
+    fake_ollama.push(not_found("qwen2.5:7b"))
+    summary = run_generation(store, project_id, backend(fake_ollama), "qwen2.5:7b", settings(concurrency=1))
     assert summary.status == "failed"
-    assert "ollama pull llama3:70b" in summary.error
+    assert "ollama pull qwen2.5:7b" in summary.error
     assert len(store.list_chunks(project_id, statuses=("pending",))) == 5
     assert store.get_run(summary.run_id).status == "failed"
 
@@ -120,10 +130,9 @@ def test_ollama_not_running_names_the_host(project):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     dead = OllamaBackend(f"http://127.0.0.1:{port}", backoff_s=0.01, max_retries=0)
-    summary = run_generation(store, project_id, dead, "qwen2.5:7b", settings(concurrency=1))
-    assert summary.status == "failed"
-    assert f"127.0.0.1:{port}" in summary.error and "ollama serve" in summary.error
-    assert store.count_pairs(project_id) == 0
+    with pytest.raises(BackendUnreachableError, match=f"127.0.0.1:{port}.*ollama serve"):
+        run_generation(store, project_id, dead, "qwen2.5:7b", settings(concurrency=1))
+    assert store.list_runs(project_id) == []
 
 
 def test_language_setting_overrides_detection(project, fake_ollama):
