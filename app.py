@@ -1,0 +1,20 @@
+"""dataset-gen web app: ``streamlit run app.py``. Only routes to the pages under ``ui/pages``."""
+
+import streamlit as st
+
+from ui.common import sidebar
+from ui.i18n import t
+
+st.set_page_config(page_title="dataset-gen", page_icon=":material/dataset:", layout="wide")
+if "ui_language" not in st.session_state:
+    st.session_state["ui_language"] = "en"
+sidebar()
+pages = [
+    st.Page("ui/pages/projects.py", title=t("nav.projects"), icon=":material/folder:", url_path="projects", default=True),
+    st.Page("ui/pages/documents.py", title=t("nav.documents"), icon=":material/description:", url_path="documents"),
+    st.Page("ui/pages/chunks.py", title=t("nav.chunks"), icon=":material/view_agenda:", url_path="chunks"),
+    st.Page("ui/pages/generate.py", title=t("nav.generate"), icon=":material/smart_toy:", url_path="generate"),
+    st.Page("ui/pages/review.py", title=t("nav.review"), icon=":material/fact_check:", url_path="review"),
+    st.Page("ui/pages/export.py", title=t("nav.export"), icon=":material/download:", url_path="export"),
+]
+st.navigation(pages).run()

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install everything the tests need (Python packages, and Debian's Chromium for the browser test),
+# then run the whole test suite. Usage: bash scripts/test.sh [pytest arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Chromium runs the browser test; the CJK font makes Chinese readable in its screenshots.
+if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -q "Noto Sans CJK"; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+fi
+
+python3 -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+python3 -m pytest "$@"

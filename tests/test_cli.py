@@ -1,0 +1,159 @@
+"""The command line end to end: real files from the corpus, a real SQLite store, the fake Ollama
+server over HTTP, and the exported files checked against LLaMA-Factory's loader rules."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dataset_gen.cli import main
+from dataset_gen.export import validate
+from dataset_gen.language import script_problem
+from tests.fake_ollama import HTTPError
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "corpus"
+NOTES_MD = CORPUS / "ollama-notes-zh-TW.md"
+NOTES_PDF = CORPUS / "ollama-notes-zh-TW.pdf"
+
+
+def cli(*args, data_dir, env_extra=None):
+    """Run ``python -m dataset_gen`` as a real process; returns (exit code, stdout, stderr)."""
+    env = {**os.environ, "DATASET_GEN_DATA_DIR": str(data_dir), **(env_extra or {})}
+    done = subprocess.run([sys.executable, "-m", "dataset_gen", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    return done.returncode, done.stdout, done.stderr
+
+
+def run_main(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_zh_tw_notes_to_alpaca_and_sharegpt(tmp_path, fake_ollama):
+    code, _, err = cli("generate", NOTES_MD, "--model", "qwen2.5:7b", "--host", fake_ollama.url,
+                       "--project", "notes", "--pairs-per-chunk", "2", data_dir=tmp_path)
+    assert code == 0, err
+    assert "ollama-notes-zh-TW.md:" in err and "Traceback" not in err
+    alpaca = tmp_path / "out" / "notes.json"
+    code, _, err = cli("export", "--project", "notes", "--format", "alpaca", "--output", alpaca,
+                       "--include-unreviewed", data_dir=tmp_path)
+    assert code == 0, err
+    records = json.loads(alpaca.read_text(encoding="utf-8"))
+    assert records and validate("alpaca", records) == []
+    chats = len([r for r in fake_ollama.requests if r["path"] == "/api/chat"])
+    assert len(records) == 2 * chats
+    for record in records:
+        assert set(record) == {"instruction", "input", "output", "metadata"}
+        assert record["metadata"]["document"] == "ollama-notes-zh-TW.md"
+        assert record["metadata"]["pages"] == ""
+        assert isinstance(record["metadata"]["chunk_id"], int)
+        assert script_problem(record["instruction"] + record["output"], "zh-TW") is None
+    info = json.loads((tmp_path / "out" / "dataset_info.json").read_text(encoding="utf-8"))
+    assert info["notes"]["file_name"] == "notes.json"
+
+    sharegpt = tmp_path / "out" / "notes-sharegpt.json"
+    code, _, err = cli("export", "--project", "notes", "--format", "sharegpt", "--output", sharegpt,
+                       "--include-unreviewed", "--system", "你是 Ollama 專家。", data_dir=tmp_path)
+    assert code == 0, err
+    conversations = json.loads(sharegpt.read_text(encoding="utf-8"))
+    assert len(conversations) == len(records) and validate("sharegpt", conversations) == []
+    assert conversations[0]["system"] == "你是 Ollama 專家。"
+    assert [t["from"] for t in conversations[0]["conversations"]] == ["human", "gpt"]
+    info = json.loads((tmp_path / "out" / "dataset_info.json").read_text(encoding="utf-8"))
+    assert set(info) == {"notes", "notes-sharegpt"}
+    assert info["notes-sharegpt"]["formatting"] == "sharegpt"
+
+
+def test_real_pdf_pairs_carry_pages(tmp_path, fake_ollama, capsys):
+    code, _, err = run_main(capsys, "--data-dir", tmp_path, "generate", NOTES_PDF, "--model", "qwen2.5:7b",
+                            "--host", fake_ollama.url, "--project", "pdf", "--pairs-per-chunk", "1")
+    assert code == 0, err
+    out = tmp_path / "pdf.jsonl"
+    code, _, err = run_main(capsys, "--data-dir", tmp_path, "export", "--project", "pdf", "--format", "openai",
+                            "--output", out, "--include-unreviewed")
+    assert code == 0, err
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert records and validate("openai", records) == []
+    pages = [r["metadata"]["pages"] for r in records]
+    assert all(pages) and pages[0].split("-")[0] == "1"
+    assert max(int(p.split("-")[-1]) for p in pages) == 13
+
+
+@pytest.mark.parametrize(
+    "name, reason",
+    [
+        ("pdf_encrypted_user_password.pdf", "password"),
+        ("pdf_scanned_image_only.pdf", "OCR"),
+        ("pdf_empty_0_bytes.pdf", "empty"),
+        ("pdf_corrupted_0_pages.pdf", "damaged"),
+        ("doc_legacy_word97_revisions.doc", ".docx"),
+        ("pdf_nonunicode_cmap_garbage.pdf", "text"),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_file(tmp_path, capsys, name, reason):
+    code, out, err = run_main(capsys, "--data-dir", tmp_path, "generate", CORPUS / name, "--model", "m",
+                              "--host", "http://127.0.0.1:9")
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {name}: ")
+    assert reason.lower() in lines[0].lower()
+
+
+def test_missing_file_and_unknown_project(tmp_path, capsys):
+    code, _, err = run_main(capsys, "--data-dir", tmp_path, "generate", tmp_path / "nope.md", "--model", "m")
+    assert code == 2 and "nope.md: cannot read the file" in err
+    code, _, err = run_main(capsys, "--data-dir", tmp_path, "export", "--project", "ghost", "--format", "alpaca",
+                            "--output", tmp_path / "x.json")
+    assert code == 2 and err.strip().splitlines() == [err.strip()] and "ghost" in err
+
+
+def test_export_with_nothing_accepted_says_what_to_do(tmp_path, fake_ollama, capsys):
+    sample = tmp_path / "sample.md"
+    sample.write_text("# Title\n\nOllama serves models on port 11434. It runs on Linux.\n", encoding="utf-8")
+    assert run_main(capsys, "--data-dir", tmp_path, "generate", sample, "--model", "qwen2.5:7b",
+                    "--host", fake_ollama.url)[0] == 0
+    code, _, err = run_main(capsys, "--data-dir", tmp_path, "export", "--format", "alpaca", "--output", tmp_path / "a.json")
+    assert code == 2 and "--include-unreviewed" in err
+    assert not (tmp_path / "a.json").exists()
+
+
+def test_failed_chunks_exit_1_and_rerun_retries_them(tmp_path, fake_ollama, capsys):
+    sample = tmp_path / "sample.md"
+    sample.write_text("# Title\n\nOllama serves models on port 11434. It runs on Linux.\n", encoding="utf-8")
+    fake_ollama.push(*[HTTPError(500, "model crashed")] * 4)
+    args = ("--data-dir", tmp_path, "generate", sample, "--model", "qwen2.5:7b", "--host", fake_ollama.url)
+    code, _, err = run_main(capsys, *args)
+    assert code == 1
+    assert "failed: sample.md chunk 0:" in err and "model crashed" in err
+    code, _, err = run_main(capsys, *args)
+    assert code == 0 and "3 pairs from 1 chunks" in err
+
+
+def test_ollama_not_running(tmp_path, capsys):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code, _, err = run_main(capsys, "models", "--host", f"http://127.0.0.1:{port}")
+    assert code == 2
+    assert err.count("\n") == 1 and f"127.0.0.1:{port}" in err and "ollama serve" in err
+
+
+def test_models_and_projects(tmp_path, fake_ollama, capsys):
+    code, out, _ = run_main(capsys, "models", "--host", fake_ollama.url)
+    assert code == 0 and out.splitlines()[0].startswith("qwen2.5:7b\t")
+    code, out, _ = run_main(capsys, "--data-dir", tmp_path, "projects")
+    assert (code, out) == (0, "")
+
+
+@pytest.mark.parametrize("command", [[], ["generate"], ["export"], ["models"], ["projects"]])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main([*command, "--help"])
+    assert exited.value.code == 0
+    assert "usage: python -m dataset_gen" in capsys.readouterr().out

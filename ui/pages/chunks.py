@@ -1,0 +1,51 @@
+"""Chunks: browse and search a document's chunks with heading path and pages; re-split it."""
+
+import pandas as pd
+import streamlit as st
+
+from dataset_gen.chunking import split_document
+from ui.common import get_store, project_config, require_project
+from ui.i18n import t
+
+store = get_store()
+project_id = require_project()
+st.title(t("chunks.title"))
+
+documents = store.list_documents(project_id)
+if not documents:
+    st.info(t("docs.empty"))
+    st.stop()
+by_id = {d.id: d for d in documents}
+chosen = st.selectbox(t("chunks.document"), list(by_id), format_func=lambda i: by_id[i].name, key="chunks_doc")
+chunks = store.list_chunks(project_id, document_id=chosen)
+
+lengths = pd.DataFrame({"characters": [len(c.text) for c in chunks]})
+if len(lengths):
+    st.caption(t("chunks.histogram"))
+    bins = pd.cut(lengths["characters"], bins=min(20, max(1, len(lengths))))
+    counts = bins.value_counts(sort=False)
+    st.bar_chart(pd.DataFrame({"chunks": counts.values}, index=[f"{int(i.right)}" for i in counts.index]))
+
+query = st.text_input(t("chunks.search"), key="chunks_search").strip().lower()
+shown = [c for c in chunks if query in c.text.lower()] if query else chunks
+if not shown:
+    st.info(t("chunks.none"))
+for c in shown[:200]:
+    pages = "" if c.page_start is None else f" · p. {c.page_start}" + ("" if c.page_end == c.page_start else f"–{c.page_end}")
+    path = " > ".join(c.heading_path) or "—"
+    with st.expander(f"#{c.ordinal} · {path}{pages} · {len(c.text)} chars · {c.gen_status} · {c.pairs} pairs"):
+        st.text(c.text)
+        if c.gen_error:
+            st.error(c.gen_error)
+if len(shown) > 200:
+    st.caption(f"{len(shown) - 200} more …")
+
+doc_pairs = by_id[chosen].pairs
+with st.popover(t("chunks.resplit")):
+    if doc_pairs:
+        st.warning(t("chunks.resplit_confirm", pairs=doc_pairs))
+    if st.button(t("chunks.resplit"), key=f"resplit_{chosen}", type="primary"):
+        new_chunks = split_document(store.get_document(chosen), project_config(project_id).chunking())
+        store.replace_chunks(chosen, new_chunks)
+        st.toast(t("chunks.resplit_done", n=len(new_chunks)))
+        st.rerun()

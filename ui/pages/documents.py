@@ -1,0 +1,76 @@
+"""Documents: upload several files at once, see how each parsed (or why not), preview, delete."""
+
+import streamlit as st
+
+from dataset_gen.errors import DocumentError
+from dataset_gen.ingest import ingest_bytes
+from dataset_gen.language import detect_language
+from ui.common import base_settings, get_store, project_config, require_project
+from ui.i18n import t
+
+store = get_store()
+project_id = require_project()
+st.title(t("docs.title"))
+
+
+@st.cache_data(max_entries=500)
+def document_language(document_id: int, sha256: str) -> str:
+    """Detected language of a stored document (cached by id and content hash)."""
+    return detect_language(store.get_document(document_id).text)
+
+
+uploader_key = f"uploader_{st.session_state.get('uploads', 0)}"
+files = st.file_uploader(t("docs.upload"), accept_multiple_files=True, key=uploader_key)
+if files:
+    config = project_config(project_id)
+    messages = []
+    with st.spinner("…"):
+        for file in files:
+            try:
+                result = ingest_bytes(store, project_id, file.getvalue(), file.name, config.chunking(),
+                                      max_bytes=base_settings().max_file_bytes)
+                state = t("docs.added") if result.new else t("docs.kept")
+                messages.append(("success", f"{file.name}: {state}, {result.chunks} {t('docs.chunks')}"))
+                for warning in result.document.warnings:
+                    messages.append(("warning", f"{file.name}: {warning}"))
+            except DocumentError as exc:
+                messages.append(("error", str(exc)))
+    st.session_state["upload_messages"] = messages
+    st.session_state["uploads"] = st.session_state.get("uploads", 0) + 1
+    st.rerun()
+
+for kind, text in st.session_state.pop("upload_messages", []):
+    getattr(st, kind)(text)
+
+documents = store.list_documents(project_id)
+if not documents:
+    st.info(t("docs.empty"))
+    st.stop()
+
+st.dataframe(
+    [
+        {
+            "document": d.name, "type": d.kind, "pages": str(d.pages or ""), "characters": d.chars,
+            "language": document_language(d.id, d.sha256), "encoding": d.encoding or "",
+            "chunks": d.chunks, "pairs": d.pairs, "warnings": len(d.warnings),
+        }
+        for d in documents
+    ],
+    hide_index=True, width="stretch",
+)
+
+by_id = {d.id: d for d in documents}
+chosen = st.selectbox(t("chunks.document"), list(by_id), format_func=lambda i: by_id[i].name, key="docs_pick")
+doc = by_id[chosen]
+if doc.warnings:
+    with st.expander(t("docs.warnings")):
+        for warning in doc.warnings:
+            st.write(warning)
+with st.expander(t("docs.preview")):
+    text = store.get_document(chosen).text
+    st.text(text[:20000] + ("\n…" if len(text) > 20000 else ""))
+with st.popover(t("docs.delete")):
+    st.write(t("docs.delete_confirm"))
+    if st.button(t("docs.delete"), key=f"delete_doc_{chosen}", type="primary"):
+        store.delete_document(chosen)
+        st.rerun()

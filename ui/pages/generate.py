@@ -1,0 +1,146 @@
+"""Generate: Ollama status and models, a trial on one chunk, and the background run with progress."""
+
+import streamlit as st
+
+from dataset_gen.backends import OllamaBackend
+from dataset_gen.errors import BackendError, DatasetGenError
+from dataset_gen.generation import trial_chunk
+from dataset_gen.models import SamplingOptions
+from ui.common import base_settings, get_registry, get_store, project_backend, project_config, require_project
+from ui.i18n import t
+
+store = get_store()
+registry = get_registry()
+project_id = require_project()
+config = project_config(project_id)
+settings = config.apply(base_settings())
+backend = project_backend(config)
+st.title(t("gen.title"))
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def ollama_status(host: str) -> tuple[str | None, list, str | None]:
+    """(version, models, error) for ``host``; cached for 10 s so reruns do not hammer the server."""
+    probe = OllamaBackend(host, connect_timeout_s=3.0, read_timeout_s=10.0, max_retries=0)
+    try:
+        return probe.version(), probe.list_models(), None
+    except DatasetGenError as exc:
+        return None, [], str(exc)
+
+
+version, models, error = ollama_status(backend.host)
+if error:
+    st.error(error)
+elif not models:
+    st.warning(t("gen.no_models", host=backend.host))
+else:
+    st.success(t("gen.status_ok", version=version, host=backend.host))
+    st.dataframe(
+        [{"model": m.name, "parameters": m.parameter_size, "quantisation": m.quantization_level,
+          "size (GB)": round(m.size / 1e9, 2)} for m in models],
+        hide_index=True,
+    )
+
+names = [m.name for m in models]
+if config.model and config.model not in names:
+    names.insert(0, config.model)
+if not names:
+    st.stop()
+model = st.selectbox(t("gen.model"), names, index=names.index(config.model) if config.model in names else 0)
+if model != config.model:
+    store.set_settings(project_id, config.model_copy(update={"model": model}).model_dump())
+options = SamplingOptions(temperature=config.temperature)
+
+chunks = store.list_chunks(project_id)
+if not chunks:
+    st.info(t("docs.empty"))
+    st.stop()
+
+with st.expander(t("gen.trial")):
+    st.caption(t("gen.trial_help"))
+    labels = {c.id: f"{c.document} #{c.ordinal} · {' > '.join(c.heading_path) or '—'}" for c in chunks}
+    trial_id = st.selectbox(t("gen.trial_chunk"), list(labels), format_func=labels.get, key="trial_chunk")
+    if st.button(t("gen.trial"), key="trial_run"):
+        with st.spinner("…"):
+            try:
+                st.session_state["trial"] = trial_chunk(store, project_id, trial_id, backend, model, settings, options)
+                st.session_state.pop("trial_error", None)
+            except BackendError as exc:
+                st.session_state["trial_error"] = (str(exc), getattr(exc, "raw", ""))
+                st.session_state.pop("trial", None)
+    if "trial_error" in st.session_state:
+        message, raw = st.session_state["trial_error"]
+        st.error(message)
+        if raw:
+            st.code(raw, language=None)
+    if "trial" in st.session_state:
+        trial = st.session_state["trial"]
+        st.markdown(f"**{t('gen.prompt')}**")
+        for message in trial.prompt.messages:
+            st.caption(message["role"])
+            st.code(message["content"], language=None, wrap_lines=True)
+        if trial.thinking:
+            st.markdown(f"**{t('gen.thinking')}**")
+            st.code(trial.thinking, language=None, wrap_lines=True)
+        st.markdown(f"**{t('gen.raw')}**")
+        st.code(trial.raw, language="json", wrap_lines=True)
+        st.dataframe([{"question": p.question, "answer": p.answer, "evidence": p.evidence, "grounded": p.grounded}
+                      for p in trial.pairs], hide_index=True)
+
+counts = {"pending": 0, "failed": 0, "done": 0}
+for c in chunks:
+    counts[c.gen_status] = counts.get(c.gen_status, 0) + 1
+st.caption(t("gen.pending", **counts))
+
+documents = store.list_documents(project_id)
+scope = st.radio(t("gen.scope"), ["all", "docs"], horizontal=True,
+                 format_func=lambda s: t("gen.scope_all") if s == "all" else t("gen.scope_docs"))
+doc_ids = None
+if scope == "docs":
+    names_by_id = {d.id: d.name for d in documents}
+    doc_ids = st.multiselect(t("chunks.document"), list(names_by_id), format_func=names_by_id.get)
+
+job = registry.get(project_id)
+if not (job and job.running):
+    if st.button(t("gen.start"), type="primary", disabled=counts["pending"] + counts["failed"] == 0):
+        registry.start(project_id, backend, model, settings, options=options, document_ids=doc_ids)
+        st.rerun()
+    if counts["pending"] + counts["failed"] == 0:
+        st.info(t("gen.nothing"))
+
+
+@st.fragment(run_every=1.0)
+def progress_panel() -> None:
+    """Polls the job registry; never touches the worker."""
+    job = registry.get(project_id)
+    if job is None:
+        return
+    p = job.progress
+    if p is not None:
+        eta = "—" if p.eta_s is None else f"{p.eta_s:.0f}s"
+        st.progress(p.done / p.total if p.total else 1.0,
+                    text=t("gen.progress", done=p.done, total=p.total, pairs=p.pairs, failed=p.failed,
+                           tps=p.tokens_per_s, eta=eta))
+    if job.running:
+        if st.button(t("gen.cancel"), key="cancel_run"):
+            registry.cancel(project_id)
+    else:
+        if job.error:
+            st.error(job.error)
+        if job.summary:
+            st.info(t("gen.finished", state=job.state, pairs=job.summary.pairs, done=job.summary.done))
+        if st.session_state.get("seen_job") != job.started_at:
+            st.session_state["seen_job"] = job.started_at
+            st.rerun()
+
+
+progress_panel()
+
+failed = [c for c in store.list_chunks(project_id, statuses=("failed",))]
+if failed:
+    st.subheader(t("gen.failures"))
+    st.dataframe([{"document": c.document, "chunk": c.ordinal, "error": c.gen_error} for c in failed],
+                 hide_index=True, width="stretch")
+    if not (job and job.running) and st.button(t("gen.retry")):
+        registry.start(project_id, backend, model, settings, options=options, chunk_ids=[c.id for c in failed])
+        st.rerun()

@@ -1,0 +1,105 @@
+"""Projects: create, open, rename, delete, and each project's settings and prompt overrides."""
+
+import streamlit as st
+
+from dataset_gen.config import ProjectConfig
+from dataset_gen.errors import DatasetGenError
+from dataset_gen.prompts import LANGUAGES, PROMPTS_DIR, parse_template
+from ui.common import get_store, project_config
+from ui.i18n import t
+
+store = get_store()
+st.title(t("projects.title"))
+
+with st.form("new_project", clear_on_submit=True):
+    name = st.text_input(t("projects.new"))
+    if st.form_submit_button(t("projects.create")) and name.strip():
+        try:
+            st.session_state["project_id"] = store.create_project(name.strip())
+            st.rerun()
+        except DatasetGenError as exc:
+            st.error(str(exc))
+
+projects = store.list_projects()
+if not projects:
+    st.info(t("projects.list_empty"))
+    st.stop()
+
+st.dataframe(
+    [{"name": p.name, "documents": p.documents, "chunks": p.chunks, "pairs": p.pairs, "created": p.created_at[:19]}
+     for p in projects],
+    hide_index=True, width="stretch",
+)
+ids = [p.id for p in projects]
+current = st.session_state.get("project_id")
+names = {p.id: p.name for p in projects}
+choice = st.selectbox(t("project.current"), ids, index=ids.index(current) if current in ids else 0,
+                      format_func=names.get, key="project_picker")
+if st.button(t("projects.open"), type="primary") or current not in ids:
+    st.session_state["project_id"] = choice
+    if current != choice:
+        st.rerun()
+project_id = st.session_state["project_id"]
+
+st.subheader(f"{t('projects.settings')} {names[project_id]}")
+config = project_config(project_id)
+with st.form(f"settings_{project_id}"):
+    c1, c2 = st.columns(2)
+    model = c1.text_input(t("settings.model"), config.model, placeholder="qwen2.5:7b")
+    host = c2.text_input(t("settings.host"), config.host)
+    strategies = ["markdown", "recursive", "separator"]
+    strategy = c1.selectbox(t("settings.strategy"), strategies, index=strategies.index(config.chunk_strategy))
+    separator = c2.text_input(t("settings.separator"), config.chunk_separator.encode("unicode_escape").decode())
+    max_chars = c1.number_input(t("settings.max_chars"), 200, 20000, config.chunk_max_chars, step=100)
+    min_chars = c2.number_input(t("settings.min_chars"), 0, 20000, config.chunk_min_chars, step=50)
+    overlap = c1.number_input(t("settings.overlap"), 0, 5000, config.chunk_overlap, step=50)
+    pairs = c2.number_input(t("settings.pairs"), 1, 20, config.pairs_per_chunk)
+    temperature = c1.number_input(t("settings.temperature"), 0.0, 2.0, config.temperature, step=0.1)
+    concurrency = c2.number_input(t("settings.concurrency"), 1, 32, config.concurrency)
+    languages = ["auto", "en", "zh-TW", "zh-CN"]
+    language = c1.selectbox(t("settings.language"), languages, index=languages.index(config.language))
+    system = st.text_area(t("settings.system"), config.system_prompt)
+    if st.form_submit_button(t("settings.save")):
+        new = ProjectConfig(
+            model=model.strip(), host=host.strip(), chunk_strategy=strategy,
+            chunk_separator=separator.encode().decode("unicode_escape") or "\n\n",
+            chunk_max_chars=max_chars, chunk_min_chars=min_chars, chunk_overlap=overlap, pairs_per_chunk=pairs,
+            temperature=temperature, concurrency=concurrency, language=language, system_prompt=system,
+        )
+        store.set_settings(project_id, new.model_dump())
+        st.success(t("projects.saved"))
+
+with st.expander(t("settings.overrides")):
+    st.caption(t("settings.override_help"))
+    overrides = store.prompt_overrides(project_id)
+    for prompt_name in ("qa_generate", "qa_repair"):
+        for lang in LANGUAGES:
+            key = f"{prompt_name}.{lang}"
+            builtin = (PROMPTS_DIR / f"{key}.txt").read_text(encoding="utf-8")
+            text = st.text_area(key, overrides.get(key, ""), placeholder=builtin, height=120,
+                                key=f"override_{project_id}_{key}")
+            if text != overrides.get(key, ""):
+                try:
+                    if text.strip():
+                        parse_template(text, key)
+                    store.set_prompt_override(project_id, key, text.strip() or None)
+                    st.success(t("projects.saved"))
+                except DatasetGenError as exc:
+                    st.error(str(exc))
+
+with st.expander(t("projects.rename_btn")):
+    new_name = st.text_input(t("projects.rename"), names[project_id], key=f"rename_{project_id}")
+    if st.button(t("projects.rename_btn")) and new_name.strip() and new_name != names[project_id]:
+        try:
+            store.rename_project(project_id, new_name.strip())
+            st.rerun()
+        except DatasetGenError as exc:
+            st.error(str(exc))
+
+with st.expander(t("projects.delete")):
+    typed = st.text_input(t("projects.delete_confirm"), key=f"delete_{project_id}")
+    if st.button(t("projects.delete"), type="secondary", disabled=typed != names[project_id]):
+        store.delete_project(project_id)
+        st.session_state.pop("project_id", None)
+        st.toast(t("projects.deleted"))
+        st.rerun()
