@@ -345,6 +345,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; without TCP_NODELAY, Nagle's algorithm and the
+    # client's delayed ACK add ~40 ms to every reply (a real Ollama server, in Go, sets NODELAY).
+    disable_nagle_algorithm = True
     server_version = "FakeOllama"
     sys_version = ""
     server: _Server
@@ -590,6 +593,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _complete(self, path: str) -> None:
         fake = self.server.fake
+        received = time.monotonic()
         body, problem = self._body()
         if body is None:
             return self._error(400, problem or "missing request body")
@@ -600,10 +604,9 @@ class _Handler(BaseHTTPRequestHandler):
             outcome = self._respond(body, path)
             if isinstance(outcome, HTTPError):
                 return self._outcome(outcome, body, path, stream)
-            if fake.latency_s > 0:
-                fake._stopping.wait(fake.latency_s)
-        elif fake.latency_s > 0 and isinstance(outcome, Reply):
-            fake._stopping.wait(fake.latency_s)
+        if fake.latency_s > 0 and isinstance(outcome, Reply):
+            # The latency is from request to reply, the fake's own work included, like a model's.
+            fake._stopping.wait(max(0.0, fake.latency_s - (time.monotonic() - received)))
         self._outcome(outcome, body, path, stream)
 
     def _respond(self, body: dict, path: str) -> Any:
@@ -788,8 +791,8 @@ class FakeOllama:
     """A fake Ollama on ``127.0.0.1`` at a free port, served from a background thread.
 
     ``models`` are the names ``/api/tags`` lists (``qwen2.5`` means ``qwen2.5:latest``);
-    ``latency_s`` is slept before every chat/generate reply; ``responder(request) -> Reply | str``
-    answers chat and generate when no scripted outcome is queued (default :func:`qa_responder`;
+    ``latency_s`` is the time from request to reply of every chat/generate call (the fake's own
+    work included); ``responder(request) -> Reply | str`` answers chat and generate when no scripted outcome is queued (default :func:`qa_responder`;
     a generate request is given ``messages`` built from ``system`` and ``prompt``).
 
     ``requests`` holds every parsed JSON body sent to ``/api/chat`` and ``/api/generate``, in
