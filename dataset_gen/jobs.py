@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from .errors import DatasetGenError
 from .generation import Progress, RunSummary, run_generation
 
 
@@ -44,6 +45,7 @@ class JobRegistry:
         self.store = store
         self._jobs: dict[int, Job] = {}
         self._lock = threading.Lock()
+        store.close_interrupted_runs()  # a new process owns no runs yet: any "running" one died
 
     def get(self, project_id: int) -> Job | None:
         """The project's latest job (running or ended), or ``None``."""
@@ -71,6 +73,9 @@ class JobRegistry:
                 job.summary = summary
                 job.error = summary.error
                 job.state = summary.status
+            except DatasetGenError as exc:
+                job.error = str(exc)
+                job.state = "failed"
             except Exception as exc:  # the thread must record every failure for the UI to show
                 job.error = f"{type(exc).__name__}: {exc}"
                 job.state = "failed"

@@ -343,6 +343,24 @@ class Store(DocumentMethods, PairMethods):
             if cursor.rowcount == 0:
                 raise StoreError(f"No run with id {run_id}: start a run first")
 
+    def close_interrupted_runs(self) -> int:
+        """Mark runs still ``"running"`` as ``"failed"`` (with their chunk counts); return how many.
+
+        Called when a process that owns runs starts: a run left ``"running"`` was stopped by a
+        crash or a restart. Its unfinished chunks are still pending, so the next run resumes them.
+        """
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE runs SET status = 'failed', finished_at = ?,"
+                " chunks_done = (SELECT count(*) FROM chunks WHERE run_id = runs.id"
+                "   AND gen_status = 'done'),"
+                " chunks_failed = (SELECT count(*) FROM chunks WHERE run_id = runs.id"
+                "   AND gen_status = 'failed')"
+                " WHERE status = 'running'",
+                (utc_now(),),
+            )
+            return cursor.rowcount
+
     def get_run(self, run_id: int) -> RunRow:
         """One run.
 

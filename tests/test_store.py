@@ -511,3 +511,22 @@ def test_fifty_thousand_pairs(store: Store):
     page = store.list_pairs(project, statuses=["generated"], limit=50, offset=100)
     assert len(page) == 50 and all(p.status == "generated" for p in page)
     assert store.list_projects()[0].pairs == 50_000
+
+
+def test_pair_ids_lengths_and_interrupted_runs(tmp_path):
+
+    with Store.open(tmp_path) as store:
+        project_id = store.create_project("p")
+        document = Document("a.md", "# A\n\n甲乙丙。", "markdown", "0" * 64)
+        [chunk_id] = store.replace_chunks(store.add_document(project_id, document),
+                                          [Chunk("a.md", 0, 0, 9, "# A\n\n甲乙丙。", ("A",))])
+        run_id = store.start_run(project_id, "m", {}, "qa_generate", "1", 1)
+        ids = store.save_chunk_pairs(chunk_id, run_id, [QAPair("問題一？", "答案", "甲乙丙", True),
+                                                        QAPair("Q2?", "A two", "x", False)])
+        assert store.pair_ids(project_id) == ids
+        assert store.pair_ids(project_id, grounded=False) == [ids[1]]
+        assert store.pair_lengths(project_id) == [("a.md", "generated", 4, 2), ("a.md", "generated", 3, 5)]
+        assert store.close_interrupted_runs() == 1
+        run = store.get_run(run_id)
+        assert (run.status, run.chunks_done) == ("failed", 1)
+        assert store.close_interrupted_runs() == 0

@@ -101,10 +101,10 @@ if b2.button(t("review.reject_sel"), disabled=not selected):
     store.set_status(selected, "rejected")
     bump()
 if b3.button(t("review.accept_all", n=total)):
-    store.set_status([p.id for p in store.list_pairs(project_id, **filters)], "accepted")
+    store.set_status(store.pair_ids(project_id, **filters), "accepted")
     bump()
 if b4.button(t("review.reject_all", n=total)):
-    store.set_status([p.id for p in store.list_pairs(project_id, **filters)], "rejected")
+    store.set_status(store.pair_ids(project_id, **filters), "rejected")
     bump()
 
 st.subheader(t("review.source"))
