@@ -107,7 +107,12 @@ CREATE INDEX qa_pairs_by_chunk ON qa_pairs(chunk_id, status);
 CREATE INDEX qa_pairs_by_run ON qa_pairs(run_id);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1,)
+_V2 = """
+-- A person edited the chunk's text: it no longer equals the document's text at its span.
+ALTER TABLE chunks ADD COLUMN edited INTEGER NOT NULL DEFAULT 0 CHECK (edited IN (0, 1));
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 """SQL scripts; the script at index ``i`` is schema version ``i + 1``."""
 
 _TRACKING = """

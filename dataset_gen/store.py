@@ -25,6 +25,7 @@ from typing import Iterator
 
 from .errors import StoreError
 from .migrations import migrate
+from .store_chunks import ChunkEditMethods
 from .store_documents import DocumentMethods
 from .store_pairs import PairMethods
 from .store_rows import (
@@ -46,7 +47,7 @@ DB_FILENAME = "dataset_gen.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
 
 
-class Store(DocumentMethods, PairMethods):
+class Store(DocumentMethods, ChunkEditMethods, PairMethods):
     """A dataset-gen database. Use as a context manager or call :meth:`close`.
 
     :param path: the SQLite file; it and its parent directories are created when missing.

@@ -53,7 +53,8 @@ class DocumentRow:
 @dataclass(frozen=True)
 class ChunkRow:
     """A stored chunk. ``document`` is the document's name; ``gen_status`` is ``"pending"``,
-    ``"done"`` or ``"failed"`` (then ``gen_error`` says why); ``pairs`` counts its stored pairs."""
+    ``"done"`` or ``"failed"`` (then ``gen_error`` says why); ``pairs`` counts its stored pairs;
+    ``edited`` is ``True`` when a person changed ``text`` (the span still names its source)."""
 
     id: int
     document_id: int
@@ -68,6 +69,7 @@ class ChunkRow:
     gen_status: str
     gen_error: str | None
     pairs: int
+    edited: bool = False
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,7 @@ def chunk_row(row: sqlite3.Row) -> ChunkRow:
         gen_status=row["gen_status"],
         gen_error=row["gen_error"],
         pairs=row["pairs"],
+        edited=bool(row["edited"]),
     )
 
 

@@ -180,3 +180,22 @@ def test_interface_language_switches_labels(app_env):
     at = open_app()
     at.sidebar.selectbox[0].select("zh-TW").run()
     assert at.title[0].value == "專案"
+
+
+def test_chunks_page_edits_merges_and_deletes(app_env):
+    data_dir, _ = app_env
+    project_id = seeded_project(data_dir)
+    at = open_app("chunks", project_id)
+    with Store.open(data_dir) as store:
+        before = store.list_chunks(project_id)
+    at.text_area(key=f"chunk_text_{before[0].id}").input(before[0].text + "\n\n補充說明。").run()
+    at.button(key=f"chunk_save_{before[0].id}").click().run()
+    at.button(key=f"chunk_merge_{before[1].id}").click().run()
+    at.button(key=f"chunk_delete_{before[-1].id}").click().run()
+    assert not at.exception
+    with Store.open(data_dir) as store:
+        after = store.list_chunks(project_id)
+    assert after[0].text.endswith("補充說明。") and after[0].edited
+    assert len(after) == len(before) - 2
+    assert (after[1].id, after[1].end) == (before[1].id, before[2].end)
+    assert before[-1].id not in {c.id for c in after}

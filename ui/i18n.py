@@ -65,6 +65,12 @@ LABELS: dict[str, tuple[str, str]] = {
     "chunks.resplit_confirm": ("This deletes {pairs} pairs made from the old chunks. Re-split anyway?", "這會刪除由舊片段產生的 {pairs} 組問答對。仍要重新切分嗎？"),
     "chunks.resplit_done": ("Re-split into {n} chunks.", "已重新切分為 {n} 個片段。"),
     "chunks.none": ("No chunks match.", "沒有符合的片段。"),
+    "chunks.text": ("Text (edit and save; the chunk is generated again at the next run)", "文字（編輯後儲存；下次執行時會重新產生）"),
+    "chunks.save": ("Save text", "儲存文字"),
+    "chunks.saved": ("Chunk saved.", "片段已儲存。"),
+    "chunks.merge": ("Merge with next", "與下一個合併"),
+    "chunks.delete": ("Delete chunk", "刪除片段"),
+    "chunks.delete_confirm": ("Delete this chunk and its {pairs} pairs?", "要刪除這個片段及其 {pairs} 組問答對嗎？"),
     # generate
     "gen.title": ("Generate", "產生"),
     "gen.status_ok": ("Ollama {version} is running at {host}.", "Ollama {version} 正在 {host} 執行。"),

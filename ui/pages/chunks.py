@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from dataset_gen.chunking import split_document
+from dataset_gen.errors import DatasetGenError
 from ui.common import get_store, project_config, require_project
 from ui.i18n import t
 
@@ -30,13 +31,31 @@ query = st.text_input(t("chunks.search"), key="chunks_search").strip().lower()
 shown = [c for c in chunks if query in c.text.lower()] if query else chunks
 if not shown:
     st.info(t("chunks.none"))
+next_of = {a.id: b for a, b in zip(chunks, chunks[1:])}
 for c in shown[:200]:
     pages = "" if c.page_start is None else f" · p. {c.page_start}" + ("" if c.page_end == c.page_start else f"–{c.page_end}")
     path = " > ".join(c.heading_path) or "—"
-    with st.expander(f"#{c.ordinal} · {path}{pages} · {len(c.text)} chars · {c.gen_status} · {c.pairs} pairs"):
-        st.text(c.text)
+    mark = " · ✎" if c.edited else ""
+    with st.expander(f"#{c.ordinal} · {path}{pages} · {len(c.text)} chars · {c.gen_status} · {c.pairs} pairs{mark}"):
         if c.gen_error:
             st.error(c.gen_error)
+        text = st.text_area(t("chunks.text"), c.text, height=220, key=f"chunk_text_{c.id}")
+        b1, b2, b3 = st.columns(3)
+        if b1.button(t("chunks.save"), key=f"chunk_save_{c.id}", disabled=text == c.text):
+            try:
+                store.edit_chunk(c.id, text)
+                st.toast(t("chunks.saved"))
+                st.rerun()
+            except DatasetGenError as exc:
+                st.error(str(exc))
+        if c.id in next_of and b2.button(t("chunks.merge"), key=f"chunk_merge_{c.id}"):
+            store.merge_chunks(c.id, next_of[c.id].id)
+            st.rerun()
+        with b3.popover(t("chunks.delete")):
+            st.write(t("chunks.delete_confirm", pairs=c.pairs))
+            if st.button(t("chunks.delete"), key=f"chunk_delete_{c.id}", type="primary"):
+                store.delete_chunk(c.id)
+                st.rerun()
 if len(shown) > 200:
     st.caption(f"{len(shown) - 200} more …")
 

@@ -1,0 +1,93 @@
+"""The store's chunk-editing methods: a person edits, merges or deletes chunks after splitting.
+
+:class:`ChunkEditMethods` is mixed into :class:`dataset_gen.store.Store`. An edited or merged chunk
+goes back to ``"pending"`` so the next run regenerates it; pairs a person reviewed or edited are
+never deleted by an edit or a merge (they move with the text), only by deleting the chunk.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import AbstractContextManager
+from typing import Callable
+
+from .errors import StoreError
+from .store_rows import utc_now
+
+
+def _chunk(conn: sqlite3.Connection, chunk_id: int) -> sqlite3.Row:
+    row = conn.execute(
+        'SELECT id, document_id, ordinal, start, "end", page_start, page_end, text, edited'
+        " FROM chunks WHERE id = ?", (chunk_id,)).fetchone()
+    if row is None:
+        raise StoreError(f"No chunk with id {chunk_id}: it may have been re-split or deleted")
+    return row
+
+
+def _renumber(conn: sqlite3.Connection, document_id: int) -> None:
+    ids = [r[0] for r in conn.execute("SELECT id FROM chunks WHERE document_id = ? ORDER BY ordinal, id",
+                                      (document_id,))]
+    conn.executemany("UPDATE chunks SET ordinal = ? WHERE id = ?", list(enumerate(ids)))
+
+
+class ChunkEditMethods:
+    """Chunk edits of :class:`dataset_gen.store.Store` (see there for threading)."""
+
+    _write: Callable[[], AbstractContextManager[sqlite3.Connection]]
+
+    def edit_chunk(self, chunk_id: int, text: str) -> None:
+        """Replace a chunk's text with ``text`` (marked edited) and set it ``"pending"``.
+
+        The chunk keeps its span, pages and heading path (its source). Its unreviewed pairs are
+        replaced at the next run; reviewed or edited ones stay.
+
+        :raises StoreError: no such chunk, or ``text`` is empty.
+        """
+        if not text.strip():
+            raise StoreError("A chunk's text cannot be empty: delete the chunk instead")
+        with self._write() as conn:
+            _chunk(conn, chunk_id)
+            conn.execute("UPDATE chunks SET text = ?, edited = 1, gen_status = 'pending', gen_error = NULL,"
+                         " updated_at = ? WHERE id = ?", (text, utc_now(), chunk_id))
+
+    def merge_chunks(self, first_id: int, second_id: int) -> int:
+        """Merge two neighbouring chunks of one document into the first; return its id.
+
+        The merged span runs from the first's start to the second's end, pages likewise. Its text
+        is the document's text over that span, or, when either chunk was edited, the two texts
+        joined by a blank line (then marked edited). The second chunk's pairs move to the merged
+        chunk; the merged chunk is ``"pending"``.
+
+        :raises StoreError: a chunk is missing, or they are not neighbours in one document.
+        """
+        with self._write() as conn:
+            first, second = _chunk(conn, first_id), _chunk(conn, second_id)
+            if first["document_id"] != second["document_id"] or second["ordinal"] != first["ordinal"] + 1:
+                raise StoreError(f"Chunks {first_id} and {second_id} are not neighbours in one document")
+            edited = bool(first["edited"] or second["edited"])
+            if edited:
+                text = first["text"].rstrip() + "\n\n" + second["text"].lstrip()
+            else:
+                source = conn.execute("SELECT text FROM documents WHERE id = ?", (first["document_id"],)).fetchone()
+                text = source[0][first["start"]:second["end"]]
+            pages = [p for p in (first["page_start"], second["page_start"], first["page_end"], second["page_end"])
+                     if p is not None]
+            conn.execute("UPDATE qa_pairs SET chunk_id = ? WHERE chunk_id = ?", (first_id, second_id))
+            conn.execute("DELETE FROM chunks WHERE id = ?", (second_id,))
+            conn.execute(
+                'UPDATE chunks SET text = ?, "end" = ?, page_start = ?, page_end = ?, edited = ?,'
+                " gen_status = 'pending', gen_error = NULL, updated_at = ? WHERE id = ?",
+                (text, second["end"], min(pages) if pages else None, max(pages) if pages else None,
+                 int(edited), utc_now(), first_id))
+            _renumber(conn, first["document_id"])
+        return first_id
+
+    def delete_chunk(self, chunk_id: int) -> None:
+        """Delete a chunk and all its pairs; the document's other chunks are renumbered.
+
+        :raises StoreError: no such chunk.
+        """
+        with self._write() as conn:
+            row = _chunk(conn, chunk_id)
+            conn.execute("DELETE FROM chunks WHERE id = ?", (chunk_id,))
+            _renumber(conn, row["document_id"])
