@@ -112,7 +112,22 @@ _V2 = """
 ALTER TABLE chunks ADD COLUMN edited INTEGER NOT NULL DEFAULT 0 CHECK (edited IN (0, 1));
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+_V3 = """
+-- Question types, chain of thought, audience, multi-hop contexts, judge scores, duplicates.
+ALTER TABLE qa_pairs ADD COLUMN question_type TEXT NOT NULL DEFAULT 'factual'
+    CHECK (question_type IN ('factual', 'explanation', 'comparison', 'unanswerable'));
+ALTER TABLE qa_pairs ADD COLUMN reasoning TEXT NOT NULL DEFAULT '';
+ALTER TABLE qa_pairs ADD COLUMN audience TEXT NOT NULL DEFAULT '';
+ALTER TABLE qa_pairs ADD COLUMN context_chunk_ids TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE qa_pairs ADD COLUMN faithfulness INTEGER CHECK (faithfulness BETWEEN 1 AND 5);
+ALTER TABLE qa_pairs ADD COLUMN relevance INTEGER CHECK (relevance BETWEEN 1 AND 5);
+ALTER TABLE qa_pairs ADD COLUMN clarity INTEGER CHECK (clarity BETWEEN 1 AND 5);
+ALTER TABLE qa_pairs ADD COLUMN judge_reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE qa_pairs ADD COLUMN duplicate_of INTEGER;
+CREATE INDEX qa_pairs_duplicate_of ON qa_pairs (duplicate_of);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 """SQL scripts; the script at index ``i`` is schema version ``i + 1``."""
 
 _TRACKING = """

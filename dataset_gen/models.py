@@ -68,13 +68,26 @@ class QAPair:
     """One generated question-answer pair, before it is stored.
 
     ``evidence`` is the quote from the chunk that supports the answer; ``grounded`` is ``True`` when
-    code found that quote in the chunk (see ``dataset_gen.grounding``).
+    code found that quote in the chunk (see ``dataset_gen.grounding``). ``question_type`` is one of
+    :data:`QUESTION_TYPES`; ``reasoning`` is an optional short chain of thought; ``audience`` the
+    phrasing variation asked for (``""`` for none); ``context_chunk_ids`` are further chunks the
+    pair rests on besides its own (the second chunk of a comparison question).
     """
 
     question: str
     answer: str
     evidence: str
     grounded: bool
+    question_type: str = "factual"
+    reasoning: str = ""
+    audience: str = ""
+    context_chunk_ids: tuple[int, ...] = ()
+
+
+QUESTION_TYPES = ("factual", "explanation", "comparison", "unanswerable")
+"""Kinds of question: a fact stated in the chunk; how/why explained by it; a comparison across two
+chunks of one document (multi-hop); a question the document does not answer (its reference answer
+says so: kept for RAG evaluation, left out of fine-tuning exports unless asked)."""
 
 
 @dataclass(frozen=True)
@@ -160,3 +173,18 @@ class StoredPair:
     original_question: str | None = None
     original_answer: str | None = None
     chunk_text: str = field(default="", repr=False)
+    question_type: str = "factual"
+    reasoning: str = ""
+    audience: str = ""
+    context_chunk_ids: tuple[int, ...] = ()
+    context_texts: tuple[str, ...] = field(default=(), repr=False)
+    faithfulness: int | None = None
+    relevance: int | None = None
+    clarity: int | None = None
+    judge_reason: str = ""
+    duplicate_of: int | None = None
+
+    @property
+    def reference_contexts(self) -> tuple[str, ...]:
+        """The texts the answer rests on: its chunk, then any further chunks (multi-hop)."""
+        return (self.chunk_text, *self.context_texts)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 from contextlib import AbstractContextManager
 from typing import Any, Callable, Iterable
 
@@ -20,7 +21,9 @@ _PAIR_SELECT = """
 SELECT p.id, pr.name, p.question, p.answer, p.evidence, p.grounded, p.status, p.edited,
        d.name, p.chunk_id, c.ordinal, c.heading_path, c.start, c."end", c.page_start, c.page_end,
        r.model, r.prompt_name, r.prompt_version, p.run_id, p.created_at, p.updated_at,
-       p.original_question, p.original_answer, c.text
+       p.original_question, p.original_answer, c.text,
+       p.question_type, p.reasoning, p.audience, p.context_chunk_ids, p.faithfulness, p.relevance,
+       p.clarity, p.judge_reason, p.duplicate_of
 FROM qa_pairs p
 JOIN chunks c ON c.id = p.chunk_id
 JOIN documents d ON d.id = c.document_id
@@ -76,7 +79,9 @@ def _stored_pair(row: tuple, shared: dict[int, tuple[tuple[str, ...], str]]) -> 
     """
     (pair_id, project, question, answer, evidence, grounded, status, edited, document, chunk_id,
      ordinal, heading_json, start, end, page_start, page_end, model, prompt_name, prompt_version,
-     run_id, created_at, updated_at, original_question, original_answer, chunk_text) = row
+     run_id, created_at, updated_at, original_question, original_answer, chunk_text,
+     question_type, reasoning, audience, context_json, faithfulness, relevance, clarity,
+     judge_reason, duplicate_of) = row
     if chunk_id not in shared:
         shared[chunk_id] = (tuple(json.loads(heading_json)), chunk_text)
     heading_path, chunk_text = shared[chunk_id]
@@ -87,7 +92,8 @@ def _stored_pair(row: tuple, shared: dict[int, tuple[tuple[str, ...], str]]) -> 
         pair_id, project, question, answer, evidence, bool(grounded), status, bool(edited),
         document, chunk_id, ordinal, heading_path, start, end, pages, model, prompt_name,
         prompt_version, run_id, created_at, updated_at, original_question, original_answer,
-        chunk_text,
+        chunk_text, question_type, reasoning, audience, tuple(json.loads(context_json)), (),
+        faithfulness, relevance, clarity, judge_reason, duplicate_of,
     )
 
 
@@ -95,7 +101,19 @@ def _select_pairs(conn: sqlite3.Connection, sql: str, params: list | tuple) -> l
     cursor = conn.cursor()
     cursor.row_factory = None
     shared: dict[int, tuple[tuple[str, ...], str]] = {}
-    return [_stored_pair(row, shared) for row in cursor.execute(sql, params)]
+    pairs = [_stored_pair(row, shared) for row in cursor.execute(sql, params)]
+    wanted = sorted({i for p in pairs for i in p.context_chunk_ids})
+    if not wanted:
+        return pairs
+    texts: dict[int, str] = {}
+    for first in range(0, len(wanted), _BATCH):
+        batch = wanted[first:first + _BATCH]
+        texts.update(cursor.execute(f"SELECT id, text FROM chunks WHERE id IN ({placeholders(len(batch))})", batch))
+    return [
+        replace(p, context_texts=tuple(texts[i] for i in p.context_chunk_ids if i in texts))
+        if p.context_chunk_ids else p
+        for p in pairs
+    ]
 
 
 def _no_pair(pair_id: int) -> str:
@@ -141,10 +159,12 @@ class PairMethods:
             before = conn.execute("SELECT coalesce(max(id), 0) FROM qa_pairs").fetchone()[0]
             conn.executemany(
                 "INSERT INTO qa_pairs (chunk_id, run_id, question, answer, evidence, grounded,"
-                " status, edited, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'generated', 0, ?, ?)",
+                " status, edited, created_at, updated_at, question_type, reasoning, audience,"
+                " context_chunk_ids)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'generated', 0, ?, ?, ?, ?, ?, ?)",
                 [(chunk_id, run_id, pair.question, pair.answer, pair.evidence, int(pair.grounded),
-                  now, now) for pair in pairs],
+                  now, now, pair.question_type, pair.reasoning, pair.audience,
+                  json.dumps(list(pair.context_chunk_ids))) for pair in pairs],
             )
             ids = [row[0] for row in conn.execute(
                 "SELECT id FROM qa_pairs WHERE chunk_id = ? AND id > ? ORDER BY id",
