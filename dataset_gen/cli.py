@@ -20,10 +20,19 @@ from .errors import DatasetGenError, DocumentError
 from .export import FORMATS, export_pairs
 from .generation import Progress, run_generation
 from .ingest import ingest_bytes
-from .models import SamplingOptions
+from .models import QUESTION_TYPES, SamplingOptions
 from .store import Store
 
 DEFAULT_PROJECT = "default"
+
+
+def _question_types(text: str) -> tuple[str, ...]:
+    kinds = tuple(dict.fromkeys(k.strip() for k in text.split(",") if k.strip()))
+    unknown = [k for k in kinds if k not in QUESTION_TYPES]
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(f"unknown question type {', '.join(unknown) or text!r}; "
+                                         f"choose from {', '.join(QUESTION_TYPES)}")
+    return kinds
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--chunk-size", type=int, help="largest chunk in characters (default 2000)")
     gen.add_argument("--concurrency", type=int, help="chunks sent to the model at once (default 4)")
     gen.add_argument("--language", choices=("auto", "en", "zh-TW", "zh-CN"), help="language of the pairs (default auto: the document's)")
+    gen.add_argument("--question-types", type=_question_types, metavar="TYPE[,TYPE]",
+                     help=f"kinds of question, comma-separated, from {', '.join(QUESTION_TYPES)} (default factual)")
+    gen.add_argument("--reasoning", action="store_true", default=None, help="ask for a short chain of thought per pair")
+    gen.add_argument("--audience", action="append", dest="audiences", metavar="TEXT",
+                     help="phrase pairs for this audience, e.g. 'a new employee' (repeat to vary by chunk)")
     gen.add_argument("--temperature", type=float, help="sampling temperature (default 0.7)")
     gen.add_argument("--seed", type=int, help="sampling seed")
     gen.add_argument("--num-predict", type=int, help="most tokens per reply (default: sized to the pairs asked for)")
@@ -167,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides = dict(
         data_dir=args.data_dir, ollama_host=getattr(args, "host", None), concurrency=getattr(args, "concurrency", None),
         pairs_per_chunk=getattr(args, "pairs_per_chunk", None), language=getattr(args, "language", None),
+        question_types=getattr(args, "question_types", None), reasoning=getattr(args, "reasoning", None),
+        audiences=tuple(args.audiences) if getattr(args, "audiences", None) else None,
     )
     try:
         if getattr(args, "chunk_size", None) is not None:

@@ -64,7 +64,10 @@ class Settings:
 
     ``pairs_per_chunk`` > 0 asks for that many QA pairs from every chunk; when it is 0,
     ``chars_per_pair`` sets one pair per that many characters of chunk (at least one).
-    ``language`` is ``"auto"`` (follow the document), ``"en"`` or ``"zh-TW"``.
+    ``language`` is ``"auto"`` (follow the document), ``"en"``, ``"zh-TW"`` or ``"zh-CN"``.
+    ``question_types`` are asked for in turn for every chunk (``pairs_per_chunk`` each; a
+    comparison pairs a chunk with the next one of its document); ``reasoning`` asks for a short
+    chain of thought per pair; ``audiences``, when given, are used in turn, one per chunk.
     """
 
     data_dir: Path = Path("data")
@@ -77,6 +80,9 @@ class Settings:
     pairs_per_chunk: int = 3
     chars_per_pair: int = 0
     language: str = "auto"
+    question_types: tuple[str, ...] = ("factual",)
+    reasoning: bool = False
+    audiences: tuple[str, ...] = ()
     max_file_bytes: int = 100 * 1024 * 1024
     chunking: ChunkSettings = field(default_factory=ChunkSettings)
 
@@ -101,6 +107,9 @@ class ProjectConfig(BaseModel):
     """A project's saved settings (stored as JSON in the project row; validated on load).
 
     ``host`` empty means "use OLLAMA_HOST or the default". Sizes are in characters.
+    ``judge_model`` (empty: no judge) scores pairs 1–5; exports hold back pairs whose lowest score
+    is below ``judge_threshold``. ``embedding_model`` (empty: none) adds embedding similarity to
+    near-duplicate detection.
     """
 
     model: str = ""
@@ -114,7 +123,14 @@ class ProjectConfig(BaseModel):
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     concurrency: int = Field(4, ge=1, le=32)
     language: Literal["auto", "en", "zh-TW", "zh-CN"] = "auto"
+    question_types: list[Literal["factual", "explanation", "comparison", "unanswerable"]] = Field(
+        default_factory=lambda: ["factual"], min_length=1)
+    reasoning: bool = False
+    audiences: list[str] = Field(default_factory=list)
     system_prompt: str = ""
+    judge_model: str = ""
+    judge_threshold: int = Field(3, ge=1, le=5)
+    embedding_model: str = ""
 
     @classmethod
     def load(cls, stored: dict | None) -> "ProjectConfig":
@@ -151,4 +167,7 @@ class ProjectConfig(BaseModel):
             pairs_per_chunk=self.pairs_per_chunk,
             concurrency=self.concurrency,
             language=self.language,
+            question_types=tuple(self.question_types),
+            reasoning=self.reasoning,
+            audiences=tuple(a.strip() for a in self.audiences if a.strip()),
         )

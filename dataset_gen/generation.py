@@ -20,7 +20,9 @@ from .errors import BackendUnreachableError, DatasetGenError, ModelNotFoundError
 from .language import detect_language
 from .models import SamplingOptions
 from .prompts import load_prompt
-from .qa import OUTPUT_TOKENS_PER_PAIR, ChunkResult, estimate_tokens, generate_pairs, pairs_wanted, plan_num_ctx
+from .qa import (
+    OUTPUT_TOKENS_PER_PAIR, ChunkResult, Partner, Task, estimate_tokens, generate_pairs, pairs_wanted, plan_num_ctx,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,14 @@ class _Plan:
     templates: dict  # language -> (qa_generate, qa_repair)
     wanted: dict  # chunk id -> pairs to ask for
     num_ctx: int
+    partners: dict  # chunk id -> Partner (the next chunk of its document), for comparisons
+
+    def tasks(self, settings: Settings, chunk) -> list[Task]:
+        """The tasks for one chunk: each question type in turn (comparison only with a partner),
+        with the chunk's audience (``settings.audiences`` used in turn by ordinal)."""
+        audience = settings.audiences[chunk.ordinal % len(settings.audiences)] if settings.audiences else ""
+        return [Task(kind, settings.reasoning, audience) for kind in settings.question_types
+                if kind != "comparison" or chunk.id in self.partners]
 
 
 def _plan(store, project_id, backend, model, settings: Settings, options: SamplingOptions, chunks) -> _Plan:
@@ -99,13 +109,27 @@ def _plan(store, project_id, backend, model, settings: Settings, options: Sampli
         for lang in set(languages.values()) or {"en"}
     }
     wanted = {c.id: pairs_wanted(len(c.text), settings.pairs_per_chunk, settings.chars_per_pair) for c in chunks}
+    partners: dict[int, Partner] = {}
+    if "comparison" in settings.question_types and chunks:
+        by_document: dict[int, list] = {}
+        for c in store.list_chunks(project_id):
+            by_document.setdefault(c.document_id, []).append(c)
+        for siblings in by_document.values():
+            for i, c in enumerate(siblings):
+                if len(siblings) > 1:
+                    other = siblings[i + 1] if i + 1 < len(siblings) else siblings[i - 1]
+                    partners[c.id] = Partner(other.id, other.text, other.heading_path)
     num_ctx = 2048
     if chunks:
         longest = max(chunks, key=lambda c: estimate_tokens(c.text))
-        template_text = "".join(next(iter(templates.values()))[0].sections.values())
-        prompt_tokens = estimate_tokens(longest.text) + estimate_tokens(template_text) + 200
+        sections = next(iter(templates.values()))[0].sections
+        used = ["system", "user_comparison" if partners else "user", "reasoning_rule", "audience_rule",
+                *(f"task_{kind}" for kind in settings.question_types)]
+        template_text = "".join(sections.get(name, "") for name in used)
+        partner_tokens = max((estimate_tokens(p.text) for p in partners.values()), default=0)
+        prompt_tokens = estimate_tokens(longest.text) + partner_tokens + estimate_tokens(template_text) + 200
         out_tokens = options.num_predict if options.num_predict and options.num_predict > 0 else (
-            max(wanted.values()) * OUTPUT_TOKENS_PER_PAIR + 256
+            max(wanted.values()) * OUTPUT_TOKENS_PER_PAIR * (2 if settings.reasoning else 1) + 256
         )
         try:
             limit = backend.context_length(model)
@@ -114,7 +138,7 @@ def _plan(store, project_id, backend, model, settings: Settings, options: Sampli
         except DatasetGenError:
             limit = None
         num_ctx = plan_num_ctx(prompt_tokens, out_tokens, limit)
-    return _Plan(languages, templates, wanted, num_ctx)
+    return _Plan(languages, templates, wanted, num_ctx, partners)
 
 
 def trial_chunk(store, project_id: int, chunk_id: int, backend, model: str, settings: Settings,
@@ -122,17 +146,20 @@ def trial_chunk(store, project_id: int, chunk_id: int, backend, model: str, sett
     """Generate pairs for one chunk without saving them, to see whether a model can do the job.
 
     The result holds the exact prompt sent (``result.prompt.messages``), the model's raw reply and
-    reasoning, and the checked pairs.
+    reasoning, and the checked pairs. The first of the chunk's tasks is tried (the first question
+    type of ``settings``).
 
     :raises BackendError: Ollama not running, model not pulled, or invalid output after re-asks.
     """
     chunk = store.get_chunk(chunk_id)
     plan = _plan(store, project_id, backend, model, settings, options, [chunk])
     generate, repair = plan.templates[plan.languages[chunk.document_id]]
+    tasks = plan.tasks(settings, chunk) or [Task("factual", settings.reasoning)]
     return generate_pairs(
         lambda **kw: backend.chat(model, **kw), generate, repair, chunk_text=chunk.text, document=chunk.document,
         heading_path=chunk.heading_path, n=plan.wanted[chunk.id], language=plan.languages[chunk.document_id],
-        options=options, num_ctx=plan.num_ctx, max_reasks=settings.max_reasks,
+        options=options, num_ctx=plan.num_ctx, max_reasks=settings.max_reasks, task=tasks[0],
+        partner=plan.partners.get(chunk.id),
     )
 
 
@@ -195,29 +222,41 @@ def run_generation(
         if cancel.is_set():
             return
         generate, repair = templates[languages[chunk.document_id]]
-        try:
-            result = generate_pairs(
-                chat, generate, repair, chunk_text=chunk.text, document=chunk.document,
-                heading_path=chunk.heading_path, n=wanted[chunk.id], language=languages[chunk.document_id],
-                options=options, num_ctx=num_ctx, max_reasks=settings.max_reasks,
-            )
-        except DatasetGenError as exc:
-            store.set_chunk_failed(chunk.id, str(exc))
-            with lock:
-                summary.done += 1
-                summary.failures.append(ChunkFailure(chunk.id, chunk.document, chunk.ordinal, str(exc)))
-                if isinstance(exc, FATAL) and summary.error is None:
-                    summary.error = str(exc)
-                    cancel.set()
-                report()
-            return
-        store.save_chunk_pairs(chunk.id, run_id, result.pairs)
-        store.add_run_usage(run_id, result.prompt_tokens, result.completion_tokens, result.duration_s)
+        pairs, errors, usage = [], [], [0, 0, 0.0]
+        for task in plan.tasks(settings, chunk):
+            try:
+                result = generate_pairs(
+                    chat, generate, repair, chunk_text=chunk.text, document=chunk.document,
+                    heading_path=chunk.heading_path, n=wanted[chunk.id], language=languages[chunk.document_id],
+                    options=options, num_ctx=num_ctx, max_reasks=settings.max_reasks, task=task,
+                    partner=plan.partners.get(chunk.id),
+                )
+            except DatasetGenError as exc:
+                errors.append(exc)
+                if isinstance(exc, FATAL):
+                    break
+                continue
+            pairs.extend(result.pairs)
+            usage[0] += result.prompt_tokens
+            usage[1] += result.completion_tokens
+            usage[2] += result.duration_s
+        if pairs or not errors:
+            store.save_chunk_pairs(chunk.id, run_id, pairs)
+            store.add_run_usage(run_id, *usage)
+        if errors:  # pairs of the tasks that worked are kept; a retry regenerates the chunk
+            message = "; ".join(str(e) for e in errors)
+            store.set_chunk_failed(chunk.id, message)
         with lock:
             summary.done += 1
-            summary.pairs += len(result.pairs)
-            summary.prompt_tokens += result.prompt_tokens
-            summary.completion_tokens += result.completion_tokens
+            summary.pairs += len(pairs)
+            summary.prompt_tokens += usage[0]
+            summary.completion_tokens += usage[1]
+            if errors:
+                summary.failures.append(ChunkFailure(chunk.id, chunk.document, chunk.ordinal, message))
+                fatal = next((e for e in errors if isinstance(e, FATAL)), None)
+                if fatal and summary.error is None:
+                    summary.error = str(fatal)
+                    cancel.set()
             report()
 
     report()

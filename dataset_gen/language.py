@@ -73,3 +73,16 @@ def script_problem(text: str, language: str) -> str | None:
     if language == "zh-CN" and traditional > simplified:
         return f"written in Traditional Chinese ({traditional} Traditional-only characters); use Simplified Chinese"
     return None
+
+
+def language_matches(text: str, language: str) -> bool:
+    """``True`` when ``text`` is in ``language``: for ``"en"``, Han characters are under 20% of the
+    letters; for ``"zh-TW"``/``"zh-CN"``, the text has Han characters and no :func:`script_problem`.
+    Text with no letters at all (numbers, code) matches any language."""
+    han = len(_HAN.findall(text))
+    latin = len(_LATIN.findall(text))
+    if han + latin == 0:
+        return True
+    if language == "en":
+        return han < 0.2 * (han + latin)
+    return han > 0 and script_problem(text, language) is None

@@ -124,6 +124,7 @@ ALTER TABLE qa_pairs ADD COLUMN relevance INTEGER CHECK (relevance BETWEEN 1 AND
 ALTER TABLE qa_pairs ADD COLUMN clarity INTEGER CHECK (clarity BETWEEN 1 AND 5);
 ALTER TABLE qa_pairs ADD COLUMN judge_reason TEXT NOT NULL DEFAULT '';
 ALTER TABLE qa_pairs ADD COLUMN duplicate_of INTEGER;
+ALTER TABLE qa_pairs ADD COLUMN language_ok INTEGER NOT NULL DEFAULT 1 CHECK (language_ok IN (0, 1));
 CREATE INDEX qa_pairs_duplicate_of ON qa_pairs (duplicate_of);
 """
 

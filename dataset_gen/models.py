@@ -71,7 +71,8 @@ class QAPair:
     code found that quote in the chunk (see ``dataset_gen.grounding``). ``question_type`` is one of
     :data:`QUESTION_TYPES`; ``reasoning`` is an optional short chain of thought; ``audience`` the
     phrasing variation asked for (``""`` for none); ``context_chunk_ids`` are further chunks the
-    pair rests on besides its own (the second chunk of a comparison question).
+    pair rests on besides its own (the second chunk of a comparison question). ``language_ok`` is
+    ``False`` when the pair's language or Chinese script differs from the one asked for.
     """
 
     question: str
@@ -82,6 +83,7 @@ class QAPair:
     reasoning: str = ""
     audience: str = ""
     context_chunk_ids: tuple[int, ...] = ()
+    language_ok: bool = True
 
 
 QUESTION_TYPES = ("factual", "explanation", "comparison", "unanswerable")
@@ -183,6 +185,7 @@ class StoredPair:
     clarity: int | None = None
     judge_reason: str = ""
     duplicate_of: int | None = None
+    language_ok: bool = True
 
     @property
     def reference_contexts(self) -> tuple[str, ...]:

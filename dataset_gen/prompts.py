@@ -13,7 +13,9 @@ A template file is named ``<name>.<language>.txt`` and looks like::
     === user ===
     ... text with {{variables}} ...
 
-The ``system`` section is optional; ``user`` is required. Placeholders are ``{{name}}``. Rendering
+The ``system`` section is optional; ``user`` is required. Further named sections (``=== name ===``,
+lower case and underscores) are parts rendered on their own with :meth:`PromptTemplate.part`, e.g.
+the wording of each question type, or a second user message. Placeholders are ``{{name}}``. Rendering
 fails with :class:`PromptError` when a placeholder has no value or a value has no placeholder, so a
 variable can never silently miss the prompt. Values are inserted in one pass: braces inside a value
 (a chunk of code, say) are never read as placeholders.
@@ -33,7 +35,7 @@ PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 LANGUAGES = ("en", "zh-TW", "zh-CN")
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-_SECTION = re.compile(r"^=== (system|user) ===[ \t]*$", re.MULTILINE)
+_SECTION = re.compile(r"^=== ([a-z][a-z0-9_]*) ===[ \t]*$", re.MULTILINE)
 
 
 class PromptMeta(BaseModel):
@@ -68,32 +70,53 @@ class PromptTemplate:
         """``"<name>.<language>"``, the key used for project overrides."""
         return f"{self.meta.name}.{self.meta.language}"
 
+    def variables_of(self, *names: str) -> set[str]:
+        """Placeholder names used in the named sections."""
+        return {m.group(1) for name in names for m in _PLACEHOLDER.finditer(self.sections[name])}
+
     @property
     def variables(self) -> set[str]:
-        """Every placeholder name used in any section."""
-        return {m.group(1) for text in self.sections.values() for m in _PLACEHOLDER.finditer(text)}
+        """Placeholder names of the message sections (``system`` and ``user``)."""
+        return self.variables_of(*(k for k in ("system", "user") if k in self.sections))
 
-    def render(self, **values: object) -> RenderedPrompt:
-        """Fill every placeholder; values are turned into ``str``.
-
-        :raises PromptError: a placeholder without a value, or a value without a placeholder.
-        """
-        needed = self.variables
+    def _fill(self, names: tuple[str, ...], values: dict[str, object]) -> dict[str, str]:
+        needed = self.variables_of(*names)
         missing = sorted(needed - values.keys())
         unused = sorted(values.keys() - needed)
         if missing or unused:
-            parts = []
+            problems = []
             if missing:
-                parts.append(f"missing values for {', '.join(missing)}")
+                problems.append(f"missing values for {', '.join(missing)}")
             if unused:
-                parts.append(f"values never used: {', '.join(unused)}")
-            raise PromptError(f"Prompt '{self.source}': {'; '.join(parts)}")
+                problems.append(f"values never used: {', '.join(unused)}")
+            raise PromptError(f"Prompt '{self.source}' ({', '.join(names)}): {'; '.join(problems)}")
         text = {k: str(v) for k, v in values.items()}
-        messages = [
-            {"role": role, "content": _PLACEHOLDER.sub(lambda m: text[m.group(1)], body).strip()}
-            for role, body in self.sections.items()
-        ]
+        return {
+            name: _PLACEHOLDER.sub(lambda m: text[m.group(1)], self.sections[name]).strip() for name in names
+        }
+
+    def render(self, user: str = "user", **values: object) -> RenderedPrompt:
+        """The chat messages: the ``system`` section (if any) and the section named ``user``, with
+        every placeholder filled; values are turned into ``str``.
+
+        :raises PromptError: no such section, a placeholder without a value, or a value without
+            a placeholder.
+        """
+        if user not in self.sections:
+            raise PromptError(f"Prompt '{self.source}' has no '=== {user} ===' section")
+        names = (("system",) if "system" in self.sections else ()) + (user,)
+        filled = self._fill(names, values)
+        messages = [{"role": "system" if name == "system" else "user", "content": filled[name]} for name in names]
         return RenderedPrompt(self.meta.name, self.meta.version, self.meta.language, messages)
+
+    def part(self, name: str, **values: object) -> str:
+        """One named section, filled strictly like :meth:`render`.
+
+        :raises PromptError: no such section, or missing or unused values.
+        """
+        if name not in self.sections:
+            raise PromptError(f"Prompt '{self.source}' has no '=== {name} ===' section")
+        return self._fill((name,), values)[name]
 
 
 def parse_template(text: str, source: str) -> PromptTemplate:
@@ -127,8 +150,7 @@ def parse_template(text: str, source: str) -> PromptTemplate:
         sections[mark.group(1)] = body[mark.end() : stop]
     if "user" not in sections:
         raise PromptError(f"Prompt '{source}': needs a '=== user ===' section")
-    ordered = {k: sections[k] for k in ("system", "user") if k in sections}
-    return PromptTemplate(meta, ordered, source)
+    return PromptTemplate(meta, sections, source)
 
 
 def load_prompt(

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from .errors import InvalidModelOutputError
 from .grounding import is_grounded
-from .language import script_problem
+from .language import language_matches, script_problem
 from .models import ChatReply, QAPair, SamplingOptions
 from .prompts import PromptTemplate, RenderedPrompt
 
@@ -29,6 +29,7 @@ NOT_SELF_CONTAINED = (
     "in the text", "in this passage", "in the passage", "the above text", "this document",
     "根據上文", "根據本文", "根據文中", "根據這段", "根據以上", "本段", "上文", "這段文字", "這份文件",
     "根据上文", "根据本文", "根据文中", "这段文字", "这份文档",
+    "first passage", "second passage", "第一段", "第二段",
 )
 """Phrases that make a question depend on unseen text; a reply using them is asked again."""
 
@@ -37,8 +38,9 @@ class _PairItem(BaseModel):
     question: str = Field(min_length=1)
     answer: str = Field(min_length=1)
     evidence: str = ""
+    reasoning: str = ""
 
-    @field_validator("question", "answer", "evidence", mode="before")
+    @field_validator("question", "answer", "evidence", "reasoning", mode="before")
     @classmethod
     def _strip(cls, value: object) -> object:
         return value.strip() if isinstance(value, str) else value
@@ -48,16 +50,33 @@ class _PairsReply(BaseModel):
     pairs: list[_PairItem]
 
 
-def reply_schema(n: int) -> dict:
-    """JSON schema of the expected reply: an object with exactly ``n`` pairs (Ollama ``format``)."""
+@dataclass(frozen=True)
+class Task:
+    """What to ask for: ``question_type`` (one of ``QUESTION_TYPES``), whether each pair carries a
+    short ``reasoning`` (chain of thought), and the ``audience`` to phrase it for (``""``: none)."""
+
+    question_type: str = "factual"
+    reasoning: bool = False
+    audience: str = ""
+
+
+@dataclass(frozen=True)
+class Partner:
+    """The second chunk of a comparison question: its id, text and heading path."""
+
+    chunk_id: int
+    text: str
+    heading_path: tuple[str, ...]
+
+
+def reply_schema(n: int, reasoning: bool = False) -> dict:
+    """JSON schema of the expected reply: an object with exactly ``n`` pairs (Ollama ``format``);
+    with ``reasoning``, each pair also has a ``reasoning`` string, placed before the answer."""
+    fields = ["question", *(["reasoning"] if reasoning else []), "answer", "evidence"]
     item = {
         "type": "object",
-        "properties": {
-            "question": {"type": "string"},
-            "answer": {"type": "string"},
-            "evidence": {"type": "string"},
-        },
-        "required": ["question", "answer", "evidence"],
+        "properties": {name: {"type": "string"} for name in fields},
+        "required": fields,
     }
     return {
         "type": "object",
@@ -125,13 +144,17 @@ class ChunkResult:
 
 
 def _parse(content: str) -> list[_PairItem]:
-    """Parse a reply into pair items; raise ValueError with a short reason."""
+    """Parse a reply into pair items; raise ValueError with a short reason.
+
+    Takes the whole reply as JSON, or else the body of a Markdown code fence that wraps the reply,
+    or else the first JSON value in it (models sometimes add a sentence before the JSON).
+    """
     text = content.strip()
-    fence = re.search(r"```(?:json)?\s*(.*?)```", text, re.DOTALL)
-    if fence:
-        text = fence.group(1).strip()
     if not text:
         raise ValueError("the reply was empty")
+    fence = re.match(r"```[\w-]*\s*\n(.*?)\n?```\s*$", text, re.DOTALL)
+    if fence:
+        text = fence.group(1).strip()
     start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
     if start < 0:
         raise ValueError("the reply held no JSON")
@@ -177,8 +200,16 @@ def generate_pairs(
     options: SamplingOptions,
     num_ctx: int,
     max_reasks: int = 2,
+    task: Task = Task(),
+    partner: Partner | None = None,
 ) -> ChunkResult:
     """Ask for ``n`` QA pairs about one chunk and return the checked pairs.
+
+    ``task`` picks the question type, reasoning and audience (the wording comes from the
+    template's ``task_<type>``, ``reasoning_rule`` and ``audience_rule`` sections). A comparison
+    needs ``partner``, the second chunk: both go in the prompt (section ``user_comparison``), the
+    evidence may come from either, and the pairs record the partner in ``context_chunk_ids``.
+    With reasoning asked for, a pair without its own ``reasoning`` takes the model's thinking.
 
     ``options.num_predict`` of ``None`` gives a budget of :data:`OUTPUT_TOKENS_PER_PAIR` per pair;
     a reply cut off at the budget (``done_reason == "length"``) doubles it for the re-ask.
@@ -192,16 +223,34 @@ def generate_pairs(
     :raises InvalidModelOutputError: no reply parsed as pairs; ``.raw`` holds the last reply.
     :raises BackendError: from ``chat`` (unreachable server, model not pulled, failed retries).
     """
-    prompt = template.render(
-        n=n, document=document, heading_path=" > ".join(heading_path) or "-", chunk=chunk_text
-    )
+    extra = ""
+    if task.reasoning:
+        extra += "\n" + template.part("reasoning_rule")
+    if task.audience:
+        extra += "\n" + template.part("audience_rule", audience=task.audience)
+    wording = template.part(f"task_{task.question_type}", n=n)
+    if task.question_type == "comparison":
+        if partner is None:
+            raise ValueError("A comparison question needs a second chunk")
+        prompt = template.render(
+            "user_comparison", task=wording, extra_rules=extra, document=document,
+            heading_path_a=" > ".join(heading_path) or "-", chunk_a=chunk_text,
+            heading_path_b=" > ".join(partner.heading_path) or "-", chunk_b=partner.text,
+        )
+    else:
+        prompt = template.render(
+            task=wording, extra_rules=extra, document=document,
+            heading_path=" > ".join(heading_path) or "-", chunk=chunk_text,
+        )
+    sources = [chunk_text] + ([partner.text] if partner and task.question_type == "comparison" else [])
+    context_ids = (partner.chunk_id,) if partner and task.question_type == "comparison" else ()
     messages = list(prompt.messages)
     budget = options.num_predict if options.num_predict is not None else n * OUTPUT_TOKENS_PER_PAIR + 256
     result = ChunkResult(pairs=[], prompt=prompt)
     best: list[_PairItem] | None = None
     for attempt in range(max_reasks + 1):
         call_options = replace(options, num_predict=budget)
-        reply: ChatReply = chat(messages=messages, format=reply_schema(n), options=call_options, num_ctx=num_ctx)
+        reply: ChatReply = chat(messages=messages, format=reply_schema(n, task.reasoning), options=call_options, num_ctx=num_ctx)
         result.attempts += 1
         result.raw, result.thinking = reply.content, reply.thinking
         result.prompt_tokens += reply.prompt_tokens
@@ -231,6 +280,13 @@ def generate_pairs(
             raw=result.raw,
         )
     result.pairs = [
-        QAPair(p.question, p.answer, p.evidence, is_grounded(p.evidence, chunk_text)) for p in best
+        QAPair(
+            p.question, p.answer, p.evidence, any(is_grounded(p.evidence, text) for text in sources),
+            question_type=task.question_type,
+            reasoning=(p.reasoning or result.thinking) if task.reasoning else "",
+            audience=task.audience, context_chunk_ids=context_ids,
+            language_ok=language_matches(f"{p.question} {p.answer}", language),
+        )
+        for p in best
     ]
     return result

@@ -23,7 +23,7 @@ SELECT p.id, pr.name, p.question, p.answer, p.evidence, p.grounded, p.status, p.
        r.model, r.prompt_name, r.prompt_version, p.run_id, p.created_at, p.updated_at,
        p.original_question, p.original_answer, c.text,
        p.question_type, p.reasoning, p.audience, p.context_chunk_ids, p.faithfulness, p.relevance,
-       p.clarity, p.judge_reason, p.duplicate_of
+       p.clarity, p.judge_reason, p.duplicate_of, p.language_ok
 FROM qa_pairs p
 JOIN chunks c ON c.id = p.chunk_id
 JOIN documents d ON d.id = c.document_id
@@ -81,7 +81,7 @@ def _stored_pair(row: tuple, shared: dict[int, tuple[tuple[str, ...], str]]) -> 
      ordinal, heading_json, start, end, page_start, page_end, model, prompt_name, prompt_version,
      run_id, created_at, updated_at, original_question, original_answer, chunk_text,
      question_type, reasoning, audience, context_json, faithfulness, relevance, clarity,
-     judge_reason, duplicate_of) = row
+     judge_reason, duplicate_of, language_ok) = row
     if chunk_id not in shared:
         shared[chunk_id] = (tuple(json.loads(heading_json)), chunk_text)
     heading_path, chunk_text = shared[chunk_id]
@@ -93,7 +93,7 @@ def _stored_pair(row: tuple, shared: dict[int, tuple[tuple[str, ...], str]]) -> 
         document, chunk_id, ordinal, heading_path, start, end, pages, model, prompt_name,
         prompt_version, run_id, created_at, updated_at, original_question, original_answer,
         chunk_text, question_type, reasoning, audience, tuple(json.loads(context_json)), (),
-        faithfulness, relevance, clarity, judge_reason, duplicate_of,
+        faithfulness, relevance, clarity, judge_reason, duplicate_of, bool(language_ok),
     )
 
 
@@ -160,11 +160,11 @@ class PairMethods:
             conn.executemany(
                 "INSERT INTO qa_pairs (chunk_id, run_id, question, answer, evidence, grounded,"
                 " status, edited, created_at, updated_at, question_type, reasoning, audience,"
-                " context_chunk_ids)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'generated', 0, ?, ?, ?, ?, ?, ?)",
+                " context_chunk_ids, language_ok)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'generated', 0, ?, ?, ?, ?, ?, ?, ?)",
                 [(chunk_id, run_id, pair.question, pair.answer, pair.evidence, int(pair.grounded),
                   now, now, pair.question_type, pair.reasoning, pair.audience,
-                  json.dumps(list(pair.context_chunk_ids))) for pair in pairs],
+                  json.dumps(list(pair.context_chunk_ids)), int(pair.language_ok)) for pair in pairs],
             )
             ids = [row[0] for row in conn.execute(
                 "SELECT id FROM qa_pairs WHERE chunk_id = ? AND id > ? ORDER BY id",

@@ -150,3 +150,45 @@ def test_trial_returns_prompt_and_raw_reply_without_saving(project, fake_ollama)
     assert "<chunk>\n" + SECTIONS[0] + "\n</chunk>" in result.prompt.messages[1]["content"]
     assert [(p.answer, p.grounded) for p in result.pairs] == [("11434。", True)]
     assert store.count_pairs(project_id) == 0
+
+
+def test_question_types_reasoning_and_audiences(project, fake_ollama):
+    store, project_id = project
+    options = settings(pairs_per_chunk=1, concurrency=1, question_types=("factual", "comparison", "unanswerable"),
+                       reasoning=True, audiences=("新進員工", "資深工程師"))
+    summary = run_generation(store, project_id, backend(fake_ollama), "qwen2.5:7b", options)
+    assert (summary.status, summary.pairs) == ("finished", 18)
+    pairs = store.list_pairs(project_id)
+    chunks = store.list_chunks(project_id)
+    kinds = {}
+    for p in pairs:
+        kinds.setdefault(p.question_type, []).append(p)
+    assert {k: len(v) for k, v in kinds.items()} == {"factual": 6, "comparison": 6, "unanswerable": 6}
+    # A comparison pairs each chunk with the next of its document (the last with the one before).
+    partner_of = {p.chunk_id: p.context_chunk_ids for p in kinds["comparison"]}
+    ids = [c.id for c in chunks]
+    assert partner_of == {**{a: (b,) for a, b in zip(ids, ids[1:])}, ids[-1]: (ids[-2],)}
+    first = next(p for p in kinds["comparison"] if p.chunk_id == ids[0])
+    assert first.reference_contexts == (chunks[0].text, chunks[1].text)
+    assert all(p.reasoning for p in pairs)
+    assert [p.audience for p in kinds["factual"]] == ["新進員工", "資深工程師"] * 3
+    requests = [r for r in fake_ollama.requests if r["path"] == "/api/chat"]
+    compare = next(r for r in requests if "第二段" in r["messages"][-1]["content"])
+    assert compare["messages"][-1]["content"].count("<chunk>") == 2
+    assert compare["format"]["properties"]["pairs"]["items"]["required"] == ["question", "reasoning", "answer", "evidence"]
+    assert "- 問題與答案的措辭要適合新進員工。" in requests[0]["messages"][0]["content"]
+    assert "文字中沒有回答的問題" in requests[2]["messages"][0]["content"]
+
+
+def test_failed_task_keeps_the_other_tasks_pairs_and_marks_the_chunk_failed(project, fake_ollama):
+    store, project_id = project
+    fake_ollama.push(Reply("not json"), Reply("still not json"), Reply("never json"))  # chunk 0, explanation
+    options = settings(pairs_per_chunk=1, concurrency=1, question_types=("explanation", "factual"))
+    summary = run_generation(store, project_id, backend(fake_ollama), "qwen2.5:7b", options)
+    assert len(summary.failures) == 1 and summary.pairs == 11
+    first = store.list_chunks(project_id)[0]
+    assert first.gen_status == "failed" and "not usable after 3 tries" in first.gen_error
+    assert [p.question_type for p in store.list_pairs(project_id) if p.chunk_id == first.id] == ["factual"]
+    retry = run_generation(store, project_id, backend(fake_ollama), "qwen2.5:7b", options)
+    assert (retry.total, retry.pairs, retry.failures) == (1, 2, [])
+    assert store.count_pairs(project_id) == 12

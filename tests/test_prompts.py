@@ -5,27 +5,41 @@ import pytest
 from dataset_gen.errors import PromptError
 from dataset_gen.prompts import LANGUAGES, PROMPTS_DIR, load_prompt, parse_template
 
-GENERATE_VARS = {"n", "document", "heading_path", "chunk"}
+GENERATE_VARS = {"task", "extra_rules", "document", "heading_path", "chunk"}
+SECTIONS = ["system", "user", "user_comparison", "task_factual", "task_explanation", "task_comparison",
+            "task_unanswerable", "reasoning_rule", "audience_rule"]
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_every_language_has_both_templates_with_the_same_variables(language):
     generate = load_prompt("qa_generate", language)
     repair = load_prompt("qa_repair", language)
-    assert (generate.meta.name, generate.meta.language, generate.meta.version) == ("qa_generate", language, "1")
+    assert (generate.meta.name, generate.meta.language, generate.meta.version) == ("qa_generate", language, "2")
     assert generate.variables == GENERATE_VARS
+    assert list(generate.sections) == SECTIONS
+    assert generate.variables_of("user_comparison") == {"document", "heading_path_a", "chunk_a", "heading_path_b", "chunk_b"}
+    assert all(generate.variables_of(f"task_{kind}") == {"n"} for kind in ("factual", "explanation", "comparison", "unanswerable"))
+    assert generate.variables_of("audience_rule") == {"audience"}
     assert repair.variables == {"problem", "n"}
-    assert list(generate.sections) == ["system", "user"]
 
 
 def test_render_puts_the_chunk_between_delimiters_and_keeps_braces_in_values():
-    rendered = load_prompt("qa_generate", "en").render(
-        n=2, document="a.md", heading_path="Intro > Setup", chunk="x = {{n}} and {y}"
-    )
+    template = load_prompt("qa_generate", "en")
+    rendered = template.render(task=template.part("task_factual", n=2), extra_rules="", document="a.md",
+                               heading_path="Intro > Setup", chunk="x = {{n}} and {y}")
     user = rendered.messages[1]["content"]
     assert "<chunk>\nx = {{n}} and {y}\n</chunk>" in user
-    assert "Write exactly 2 question-answer pairs" in rendered.messages[0]["content"]
-    assert (rendered.name, rendered.version, rendered.language) == ("qa_generate", "1", "en")
+    assert "- Write exactly 2 question-answer pairs about facts" in rendered.messages[0]["content"]
+    assert (rendered.name, rendered.version, rendered.language) == ("qa_generate", "2", "en")
+
+
+def test_parts_render_strictly_and_unknown_sections_are_errors():
+    template = load_prompt("qa_generate", "zh-TW")
+    assert template.part("audience_rule", audience="新進員工") == "- 問題與答案的措辭要適合新進員工。"
+    with pytest.raises(PromptError, match="missing values for audience"):
+        template.part("audience_rule")
+    with pytest.raises(PromptError, match="has no '=== task_poem ===' section"):
+        template.part("task_poem", n=1)
 
 
 def test_missing_and_unused_variables_are_errors():
