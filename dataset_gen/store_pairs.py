@@ -39,13 +39,22 @@ _BATCH = 500
 
 def _filters(
     project_id: int,
-    statuses: Iterable[str] | None,
-    document_id: int | None,
-    grounded: bool | None,
-    edited: bool | None,
-    search: str | None,
+    *,
+    statuses: Iterable[str] | None = None,
+    document_id: int | None = None,
+    grounded: bool | None = None,
+    edited: bool | None = None,
+    search: str | None = None,
+    question_type: str | None = None,
+    duplicate: bool | None = None,
+    language_ok: bool | None = None,
+    score_below: int | None = None,
 ) -> tuple[str, list[Any]]:
-    """The ``WHERE`` clause and its parameters for the pair listing filters."""
+    """The ``WHERE`` clause and its parameters for the pair filters (all combine with AND;
+    ``None`` means any): ``statuses``; ``document_id``; ``grounded``; ``edited``; ``search``
+    (case-insensitive substring of question or answer); ``question_type``; ``duplicate`` (a
+    near-duplicate of a kept pair or not); ``language_ok``; ``score_below`` (judged, with the
+    lowest of the three judge scores below this value)."""
     where = ["d.project_id = ?"]
     params: list[Any] = [project_id]
     wanted = checked(statuses, PAIR_STATUSES, "pair status")
@@ -55,15 +64,16 @@ def _filters(
         else:
             where.append(f"p.status IN ({placeholders(len(wanted))})")
             params.extend(wanted)
-    if document_id is not None:
-        where.append("c.document_id = ?")
-        params.append(document_id)
-    if grounded is not None:
-        where.append("p.grounded = ?")
-        params.append(int(grounded))
-    if edited is not None:
-        where.append("p.edited = ?")
-        params.append(int(edited))
+    for column, value in (("c.document_id", document_id), ("p.grounded", grounded), ("p.edited", edited),
+                          ("p.question_type", question_type), ("p.language_ok", language_ok)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(int(value) if isinstance(value, bool) else value)
+    if duplicate is not None:
+        where.append("p.duplicate_of IS NOT NULL" if duplicate else "p.duplicate_of IS NULL")
+    if score_below is not None:
+        where.append("p.faithfulness IS NOT NULL AND min(p.faithfulness, p.relevance, p.clarity) < ?")
+        params.append(score_below)
     if search:
         needle = search.casefold()
         where.append("(instr(dg_fold(p.question), ?) > 0 OR instr(dg_fold(p.answer), ?) > 0)")
@@ -178,27 +188,17 @@ class PairMethods:
         return ids
 
     def list_pairs(
-        self,
-        project_id: int,
-        *,
-        statuses: Iterable[str] | None = None,
-        document_id: int | None = None,
-        grounded: bool | None = None,
-        edited: bool | None = None,
-        search: str | None = None,
-        limit: int | None = None,
-        offset: int = 0,
+        self, project_id: int, *, limit: int | None = None, offset: int = 0, **filters: Any
     ) -> list[StoredPair]:
         """The project's pairs, ordered by document name, chunk ordinal and pair id.
 
-        Filters combine with AND; ``None`` means "any". ``statuses`` is any of ``"generated"``,
-        ``"accepted"``, ``"rejected"``; ``search`` matches a case-insensitive substring of the
-        question or the answer (Unicode case folding, so it works for any script). ``limit`` and
-        ``offset`` page through the result.
+        ``filters`` are those of :func:`_filters` (status, document, grounding, edited, search,
+        question type, duplicate, language, judge score); ``search`` uses Unicode case folding, so
+        it works for any script. ``limit`` and ``offset`` page through the result.
 
         :raises ValueError: an unknown status.
         """
-        where, params = _filters(project_id, statuses, document_id, grounded, edited, search)
+        where, params = _filters(project_id, **filters)
         sql = _PAIR_SELECT + where + _ORDER
         if limit is not None or offset:
             sql += " LIMIT ? OFFSET ?"
@@ -206,21 +206,12 @@ class PairMethods:
         with self._read() as conn:
             return _select_pairs(conn, sql, params)
 
-    def count_pairs(
-        self,
-        project_id: int,
-        *,
-        statuses: Iterable[str] | None = None,
-        document_id: int | None = None,
-        grounded: bool | None = None,
-        edited: bool | None = None,
-        search: str | None = None,
-    ) -> int:
+    def count_pairs(self, project_id: int, **filters: Any) -> int:
         """How many pairs :meth:`list_pairs` would return with the same filters and no limit.
 
         :raises ValueError: an unknown status.
         """
-        where, params = _filters(project_id, statuses, document_id, grounded, edited, search)
+        where, params = _filters(project_id, **filters)
         sql = (
             "SELECT count(*) FROM qa_pairs p JOIN chunks c ON c.id = p.chunk_id"
             " JOIN documents d ON d.id = c.document_id" + where
@@ -228,22 +219,13 @@ class PairMethods:
         with self._read() as conn:
             return conn.execute(sql, params).fetchone()[0]
 
-    def pair_ids(
-        self,
-        project_id: int,
-        *,
-        statuses: Iterable[str] | None = None,
-        document_id: int | None = None,
-        grounded: bool | None = None,
-        edited: bool | None = None,
-        search: str | None = None,
-    ) -> list[int]:
+    def pair_ids(self, project_id: int, **filters: Any) -> list[int]:
         """Ids of the pairs :meth:`list_pairs` would return, in the same order, without loading
         the pairs (for "accept all filtered" on tens of thousands of pairs).
 
         :raises ValueError: an unknown status.
         """
-        where, params = _filters(project_id, statuses, document_id, grounded, edited, search)
+        where, params = _filters(project_id, **filters)
         sql = ("SELECT p.id FROM qa_pairs p JOIN chunks c ON c.id = p.chunk_id"
                " JOIN documents d ON d.id = c.document_id" + where + _ORDER)
         with self._read() as conn:
@@ -257,6 +239,32 @@ class PairMethods:
                 "SELECT d.name, p.status, length(p.question), length(p.answer) FROM qa_pairs p"
                 " JOIN chunks c ON c.id = p.chunk_id JOIN documents d ON d.id = c.document_id"
                 " WHERE d.project_id = ?" + _ORDER, (project_id,))]
+
+    def set_judgement(self, pair_id: int, faithfulness: int, relevance: int, clarity: int, reason: str) -> None:
+        """Store a judge's scores (each 1–5) and one-line reason for a pair.
+
+        :raises StoreError: no such pair. :raises ValueError: a score outside 1–5.
+        """
+        scores = (faithfulness, relevance, clarity)
+        if any(not isinstance(v, int) or not 1 <= v <= 5 for v in scores):
+            raise ValueError(f"Judge scores must be whole numbers from 1 to 5, got {scores}")
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE qa_pairs SET faithfulness = ?, relevance = ?, clarity = ?, judge_reason = ? WHERE id = ?",
+                (*scores, reason, pair_id))
+            if cursor.rowcount == 0:
+                raise StoreError(_no_pair(pair_id))
+
+    def set_duplicates(self, project_id: int, duplicate_of: dict[int, int]) -> None:
+        """Record near-duplicates: ``duplicate_of`` maps a pair id to the id kept in its cluster.
+        Every other pair of the project is cleared (one transaction), so the mapping is the whole
+        current clustering."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE qa_pairs SET duplicate_of = NULL WHERE chunk_id IN (SELECT c.id FROM chunks c"
+                " JOIN documents d ON d.id = c.document_id WHERE d.project_id = ?)", (project_id,))
+            conn.executemany("UPDATE qa_pairs SET duplicate_of = ? WHERE id = ?",
+                             [(keep, pair_id) for pair_id, keep in duplicate_of.items()])
 
     def get_pair(self, pair_id: int) -> StoredPair:
         """One pair with its provenance.

@@ -305,6 +305,21 @@ def qa_pairs_for(chunk: str, n: int, keys: list[str] | None = None) -> list[dict
     return pairs
 
 
+_SOURCE = re.compile(r"^<source>[ \t]*\r?\n(.*?)\r?\n^</source>[ \t]*$", re.MULTILINE | re.DOTALL)
+_ANSWER_LINE = re.compile(r"^(?:Answer|答案)[:：]\s*(.*)\Z", re.MULTILINE | re.DOTALL)
+
+
+def _verdict(messages: list[dict]) -> dict:
+    """A judge's verdict: faithful (5) when the answer is quoted from the ``<source>`` block, else 2."""
+    text = str(messages[-1].get("content") or "") if messages else ""
+    source = _SOURCE.search(text)
+    answer = _ANSWER_LINE.search(text)
+    found = bool(source and answer and answer.group(1).strip() and answer.group(1).strip() in source.group(1))
+    score = 5 if found else 2
+    return {"faithfulness": score, "relevance": 4, "clarity": 4,
+            "reason": "The answer is quoted from the source." if found else "The source does not say this."}
+
+
 def qa_responder(request: dict) -> Reply:
     """Answer like a well-behaved QA model; deterministic.
 
@@ -315,10 +330,13 @@ def qa_responder(request: dict) -> Reply:
     characters are Traditional Chinese (``關於「<first 12 characters>」，文件說明了什麼？``),
     otherwise ``What does the document say about "<first five words>"?``. With ``format: "json"``
     and a chunk, N comes from "exactly N" in the prompt (default 3). Anything else gets a short
-    plain-text answer.
+    plain-text answer. A ``format`` schema with ``faithfulness`` gets a judge's verdict: 5 when the
+    answer is quoted from the ``<source>`` block of the prompt, else 2 (relevance and clarity 4).
     """
     messages = request.get("messages") or []
     fmt = request.get("format")
+    if isinstance(fmt, dict) and "faithfulness" in (fmt.get("properties") or {}):
+        return Reply(json.dumps(_verdict(messages), ensure_ascii=False))
     chunk = _find_chunk(messages)
     schema = _pairs_schema(fmt)
     if chunk is not None and (schema is not None or fmt == "json"):

@@ -1,0 +1,150 @@
+"""An LLM judge that sees the source: scores each pair's faithfulness, relevance and clarity (1–5).
+
+Unlike judges that see only the pair, the prompt (``prompts/qa_judge.<language>.txt``) holds the
+pair's source text (its chunk, and the second chunk of a comparison), so faithfulness means "backed
+by the document". Scores are saved the moment each arrives; a re-run judges only unjudged pairs.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable
+
+from pydantic import BaseModel, Field, ValidationError
+
+from .errors import BackendUnreachableError, DatasetGenError, InvalidModelOutputError, ModelNotFoundError
+from .language import detect_language
+from .models import SamplingOptions
+from .prompts import load_prompt
+from .qa import estimate_tokens, plan_num_ctx
+
+JUDGE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "faithfulness": {"type": "integer", "minimum": 1, "maximum": 5},
+        "relevance": {"type": "integer", "minimum": 1, "maximum": 5},
+        "clarity": {"type": "integer", "minimum": 1, "maximum": 5},
+        "reason": {"type": "string"},
+    },
+    "required": ["faithfulness", "relevance", "clarity", "reason"],
+}
+"""JSON schema of a verdict, sent as Ollama's ``format``."""
+
+
+class Verdict(BaseModel):
+    """A judge's verdict on one pair."""
+
+    faithfulness: int = Field(ge=1, le=5)
+    relevance: int = Field(ge=1, le=5)
+    clarity: int = Field(ge=1, le=5)
+    reason: str = ""
+
+
+def parse_verdict(content: str) -> Verdict:
+    """Read a verdict from a reply (the first JSON object in it).
+
+    :raises ValueError: no JSON object, or scores missing or outside 1–5.
+    """
+    start = content.find("{")
+    if start < 0:
+        raise ValueError("the reply held no JSON")
+    try:
+        data, _ = json.JSONDecoder().raw_decode(content[start:])
+        return Verdict.model_validate(data)
+    except (json.JSONDecodeError, ValidationError) as exc:
+        raise ValueError(f"the verdict is not valid: {str(exc).splitlines()[0]}") from None
+
+
+@dataclass
+class JudgeSummary:
+    """Outcome of :func:`judge_pairs`: pairs judged, failures ``(pair id, error)``, fatal ``error``."""
+
+    total: int
+    judged: int = 0
+    failures: list[tuple[int, str]] = field(default_factory=list)
+    error: str | None = None
+    elapsed_s: float = 0.0
+
+
+def judge_pairs(
+    store,
+    project_id: int,
+    backend,
+    model: str,
+    *,
+    concurrency: int = 4,
+    pair_ids: list[int] | None = None,
+    rejudge: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
+    max_reasks: int = 1,
+) -> JudgeSummary:
+    """Score the project's pairs with ``model`` and store each verdict as it arrives.
+
+    Judges pairs without scores (all of them with ``rejudge``), or only ``pair_ids``. Rejected
+    pairs are skipped. ``on_progress(done, total)`` is called after each pair. Temperature is 0 so
+    a verdict is repeatable. A pair whose verdict stays invalid after ``max_reasks`` re-asks is
+    listed in ``failures``; Ollama not running or the model not pulled stops the run (``error``).
+    """
+    cancel = cancel or threading.Event()
+    pairs = store.list_pairs(project_id, statuses=("generated", "accepted"))
+    if pair_ids is not None:
+        wanted = set(pair_ids)
+        pairs = [p for p in pairs if p.id in wanted]
+    if not rejudge:
+        pairs = [p for p in pairs if p.faithfulness is None]
+    summary = JudgeSummary(total=len(pairs))
+    if not pairs:
+        return summary
+    overrides = store.prompt_overrides(project_id)
+    templates = {}
+    longest = max(estimate_tokens("\n\n".join(p.reference_contexts) + p.question + p.answer) for p in pairs)
+    num_ctx = plan_num_ctx(longest + 600, 300)
+    options = SamplingOptions(temperature=0.0, num_predict=300)
+    lock = threading.Lock()
+    started = time.monotonic()
+
+    def work(pair) -> None:
+        if cancel.is_set():
+            return
+        language = detect_language(pair.chunk_text)
+        if language not in templates:
+            templates[language] = load_prompt("qa_judge", language, overrides)
+        prompt = templates[language].render(
+            source="\n\n".join(pair.reference_contexts), question=pair.question, answer=pair.answer)
+        messages = list(prompt.messages)
+        problem = ""
+        try:
+            for _ in range(max_reasks + 1):
+                reply = backend.chat(model, messages, format=JUDGE_SCHEMA, options=options, num_ctx=num_ctx)
+                try:
+                    verdict = parse_verdict(reply.content)
+                    break
+                except ValueError as exc:
+                    problem = str(exc)
+                    messages = [*messages, {"role": "assistant", "content": reply.content},
+                                {"role": "user", "content": f"Invalid: {problem}. Reply with the JSON only."}]
+            else:
+                raise InvalidModelOutputError(f"The judge's reply was not usable: {problem}", raw=reply.content)
+            store.set_judgement(pair.id, verdict.faithfulness, verdict.relevance, verdict.clarity,
+                                verdict.reason.strip())
+            with lock:
+                summary.judged += 1
+        except DatasetGenError as exc:
+            with lock:
+                summary.failures.append((pair.id, str(exc)))
+                if isinstance(exc, (BackendUnreachableError, ModelNotFoundError)) and summary.error is None:
+                    summary.error = str(exc)
+                    cancel.set()
+        if on_progress:
+            with lock:
+                on_progress(summary.judged + len(summary.failures), summary.total)
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        list(pool.map(work, pairs))
+    summary.elapsed_s = time.monotonic() - started
+    return summary
