@@ -1,0 +1,393 @@
+"""Read a person's documents (PDF, DOCX, Markdown, plain text) into
+:class:`~dataset_gen.models.Document`.
+
+The real type is read from the bytes, never from the file name (see :func:`detect_kind`). Text files
+are decoded (UTF-8 first, then BOMs, then charset-normalizer's guess); PDFs go through
+:mod:`dataset_gen.pdf`, DOCX files through :mod:`dataset_gen.docx_reader`. Every kind passes through
+:func:`clean_text` before ``Document.text`` is fixed, so chunk offsets index the cleaned text.
+
+All sizes are in bytes, all offsets and lengths in characters. Every failure a person can act on is
+raised as a :class:`~dataset_gen.errors.DocumentError` subclass whose one-line message names the
+file and says what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import zipfile
+
+import charset_normalizer
+
+from .errors import (
+    CorruptDocumentError,
+    DocumentTooLargeError,
+    EmptyDocumentError,
+    EncodingError,
+    UnsupportedDocumentError,
+)
+from .models import Document
+
+DEFAULT_MAX_BYTES = 100 * 1024 * 1024
+
+__all__ = ["DEFAULT_MAX_BYTES", "clean_text", "detect_kind", "parse_bytes", "parse_file"]
+
+# --- cleaning --------------------------------------------------------------------------------
+
+# Line breaks other than "\n" (CR LF and lone CR are handled first): vertical tab, form feed,
+# NEL, U+2028 LINE SEPARATOR, U+2029 PARAGRAPH SEPARATOR.
+_OTHER_NEWLINES_RE = re.compile("[\x0b\x0c\x85\u2028\u2029]")
+# C0/C1 control characters other than \t and \n, DEL, a stray BOM, and private-use code points
+# (U+E000–U+F8FF, planes 15–16): none of them carries readable text.
+_DROP_RE = re.compile(
+    "[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\ufeff\ue000-\uf8ff\U000f0000-\U0010ffff]"
+)
+# Latin ligatures U+FB00–U+FB06, expanded as their Unicode compatibility decompositions.
+_LIGATURES = {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
+              "\ufb05": "st", "\ufb06": "st"}
+_LIGATURE_RE = re.compile("[\ufb00-\ufb06]")
+# One CJK character (ideographs, kana, hangul, CJK and full-width punctuation, ideographic space).
+_CJK = (
+    "\u3000-\u303f\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
+    "\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\U00020000-\U0003134f"
+)
+# Three or more consecutive lines that each hold a single CJK character: vertical text that the
+# PDF extractor emitted one character per line. The hint is a cheap test that such a run may exist.
+_VERTICAL_RUN_RE = re.compile(rf"(?:^[{_CJK}]\n){{2,}}[{_CJK}]$", re.M)
+_VERTICAL_HINT_RE = re.compile(rf"\n[{_CJK}]\n[{_CJK}]\n")
+
+
+def clean_text(text: str) -> str:
+    """Return ``text`` cleaned the same way for every document kind.
+
+    In order: CR LF and lone CR become ``"\\n"``, and so do form feed, vertical tab, NEL, U+2028
+    and U+2029; other control characters (C0 and C1, DEL) except ``"\\t"``/``"\\n"`` are removed,
+    as are a stray U+FEFF and private-use-area characters; the Latin ligatures U+FB00–U+FB06 are
+    expanded to their letters (``"ﬁ"`` → ``"fi"``, the Unicode compatibility decompositions);
+    runs of three or more lines that each hold one CJK character (vertical writing extracted one
+    character per line) are joined into one line. Nothing else changes: no Unicode normalisation,
+    no script conversion, full-width punctuation stays. Lengths are in characters; the result may
+    be shorter.
+    """
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _OTHER_NEWLINES_RE.sub("\n", text)
+    text = _DROP_RE.sub("", text)
+    if _LIGATURE_RE.search(text):
+        text = _LIGATURE_RE.sub(lambda m: _LIGATURES[m.group(0)], text)
+    if _VERTICAL_HINT_RE.search("\n" + text + "\n"):
+        text = _VERTICAL_RUN_RE.sub(lambda m: m.group(0).replace("\n", ""), text)
+    return text
+
+
+# --- type detection --------------------------------------------------------------------------
+
+_IMAGE_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"),
+)
+_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+_TEXT_BOMS = (
+    (b"\x00\x00\xfe\xff", "utf-32-be", "utf-32"),
+    (b"\xff\xfe\x00\x00", "utf-32-le", "utf-32"),
+    (b"\xef\xbb\xbf", "utf-8-sig", "utf-8-sig"),
+    (b"\xfe\xff", "utf-16-be", "utf-16"),
+    (b"\xff\xfe", "utf-16-le", "utf-16"),
+)
+_MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown", ".mkd", ".mkdn")
+_HEADING_RE = re.compile(r" {0,3}#{1,6}[ \t]")
+_FENCE_RE = re.compile(r" {0,3}(`{3,}|~{3,})")
+# Names of the ZIP-based formats we recognise but do not parse, by a member they always hold.
+_ZIP_FORMATS = (
+    ("xl/workbook.xml", "an Excel workbook (.xlsx); save the sheets you need as PDF or copy them "
+                        "into a .docx or .md file"),
+    ("ppt/presentation.xml", "a PowerPoint presentation (.pptx); export it as PDF and upload that"),
+)
+_ODF_FORMATS = {
+    "application/vnd.oasis.opendocument.text": "an OpenDocument text file (.odt); save it as .docx "
+                                               "or export it as PDF and upload that",
+    "application/vnd.oasis.opendocument.spreadsheet": "an OpenDocument spreadsheet (.ods); "
+                                                      "export it as PDF and upload that",
+    "application/vnd.oasis.opendocument.presentation": "an OpenDocument presentation (.odp); "
+                                                       "export it as PDF and upload that",
+    "application/epub+zip": "an EPUB e-book; convert it to PDF or Markdown and upload that",
+}
+
+
+def detect_kind(data: bytes, name: str) -> str:
+    """Return the real type of ``data``: ``"pdf"``, ``"docx"``, ``"markdown"`` or ``"text"``.
+
+    The type is read from the bytes: ``%PDF-`` within the first 1024 bytes (where PDF readers
+    accept the header) is a PDF; a ZIP holding ``word/document.xml`` is a DOCX. Anything else that
+    decodes to readable text is ``"markdown"`` when ``name`` ends in ``.md``/``.markdown`` (or a
+    similar suffix) or the text has an ATX heading line (``#`` to ``######`` then a space,
+    CommonMark §4.2) outside fenced code blocks, else ``"text"``. ``name`` is used only for that
+    suffix and for messages.
+
+    Raises :class:`EmptyDocumentError` for zero bytes; :class:`UnsupportedDocumentError` for other
+    ZIP formats (xlsx, pptx, odt…), legacy OLE2 Office files (.doc/.xls/.ppt), images, RTF, a file
+    named ``.pdf``/``.docx`` whose bytes are not one, and binary data that is not text;
+    :class:`EncodingError` for text whose encoding cannot be determined.
+    """
+    return _sniff(data, _base_name(name))[0]
+
+
+def parse_bytes(data: bytes, name: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
+    """Parse the bytes of one uploaded file into a :class:`Document`.
+
+    ``name`` is the file's name as uploaded (only its base name is kept, in ``Document.name``);
+    ``max_bytes`` is the size limit in bytes. ``Document.sha256`` is the hex SHA-256 of ``data``;
+    ``Document.text`` is Markdown-flavoured text (PDF/DOCX headings as ``#`` lines, tables as pipe
+    tables) after :func:`clean_text`; ``page_starts`` is filled for PDFs only; ``encoding`` for text
+    files only.
+
+    Raises :class:`DocumentTooLargeError` above ``max_bytes``; :class:`EmptyDocumentError` for zero
+    bytes or no text after extraction; the errors of :func:`detect_kind`; and for PDFs and DOCX
+    files the errors of :func:`dataset_gen.pdf.read_pdf` / :func:`dataset_gen.docx_reader.read_docx`
+    (encrypted, corrupt, no text layer).
+    """
+    name = _base_name(name)
+    _check_size(name, len(data), max_bytes)
+    kind, decoded = _sniff(data, name)
+    warnings: tuple[str, ...] = ()
+    page_starts: tuple[int, ...] = ()
+    encoding = None
+    if kind == "pdf":
+        from .pdf import read_pdf
+
+        text, page_starts, warnings = read_pdf(data, name)
+    elif kind == "docx":
+        from .docx_reader import read_docx
+
+        text, warnings = read_docx(data, name, max_bytes=max_bytes)
+    else:
+        text, encoding = decoded
+        text = clean_text(text)
+    if not text.strip():
+        raise EmptyDocumentError(
+            name, "holds no text (only whitespace); check that you picked the right file"
+        )
+    return Document(
+        name=name,
+        text=text,
+        kind=kind,
+        sha256=hashlib.sha256(data).hexdigest(),
+        page_starts=tuple(page_starts),
+        encoding=encoding,
+        warnings=tuple(warnings),
+    )
+
+
+def parse_file(path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
+    """Parse the file at ``path``; see :func:`parse_bytes` for the result and the errors.
+
+    The size (bytes) is checked against ``max_bytes`` before the file is read, so an oversized file
+    is refused without loading it. ``OSError`` (missing file, no permission) propagates unchanged.
+    """
+    path = os.fspath(path)
+    name = _base_name(path)
+    _check_size(name, os.path.getsize(path), max_bytes)
+    with open(path, "rb") as fh:
+        data = fh.read(max_bytes + 1)
+    return parse_bytes(data, name, max_bytes=max_bytes)
+
+
+# --- internals -------------------------------------------------------------------------------
+
+
+def _base_name(name: str | os.PathLike) -> str:
+    """The last component of ``name``, for both ``/`` and ``\\`` separators."""
+    return os.fspath(name).replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+
+
+def _check_size(name: str, size: int, max_bytes: int) -> None:
+    if size > max_bytes:
+        mb = 1024 * 1024
+        raise DocumentTooLargeError(
+            name,
+            f"is {size / mb:.1f} MB, above the {max_bytes / mb:.1f} MB limit; split it into "
+            "smaller files or raise the limit",
+        )
+
+
+def _sniff(data: bytes, name: str) -> tuple[str, tuple[str, str] | None]:
+    """Return ``(kind, (text, encoding))`` for text kinds or ``(kind, None)`` for pdf/docx."""
+    if not data:
+        raise EmptyDocumentError(name, "is empty (0 bytes); the upload may have failed, try again")
+    head = data[:1024]
+    if b"%PDF-" in head:
+        return "pdf", None
+    lower = name.lower()
+    if data.startswith(_ZIP_MAGICS):
+        return _sniff_zip(data, name), None
+    if data.startswith(_OLE2_MAGIC):
+        raise UnsupportedDocumentError(name, _ole2_reason(data))
+    for magic, what in _IMAGE_MAGIC:
+        if data.startswith(magic):
+            raise UnsupportedDocumentError(name, _image_reason(what))
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        raise UnsupportedDocumentError(name, _image_reason("a WebP image"))
+    if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"mif1", b"avif"):
+        raise UnsupportedDocumentError(name, _image_reason("a HEIC/AVIF image"))
+    if data.startswith(b"{\\rtf"):
+        raise UnsupportedDocumentError(
+            name, "is a Rich Text (RTF) file, which is not supported; save it as .docx or export "
+                  "it as PDF and upload that"
+        )
+    if lower.endswith(".pdf"):
+        raise UnsupportedDocumentError(
+            name, f"is not really a PDF (its bytes start with {data[:8]!r}, not '%PDF-'); export "
+                  "or download the PDF again"
+        )
+    if lower.endswith((".docx", ".docm")):
+        raise UnsupportedDocumentError(
+            name, "is not really a Word .docx file (it is not a ZIP package); open it in Word and "
+                  "save it as .docx again"
+        )
+    text, encoding = _decode_text(data, name)
+    if lower.endswith(_MARKDOWN_SUFFIXES) or _has_markdown_heading(text):
+        return "markdown", (text, encoding)
+    return "text", (text, encoding)
+
+
+def _image_reason(what: str) -> str:
+    return (
+        f"is {what}, not a document; run OCR on it first (e.g. `ocrmypdf --image-dpi 300 "
+        "in.png out.pdf` or an OCR app) and upload the resulting PDF"
+    )
+
+
+def _ole2_reason(data: bytes) -> str:
+    """Say which legacy Office format an OLE2 compound file is, by its stream names (UTF-16)."""
+    if "WordDocument".encode("utf-16-le") in data:
+        what = "a legacy Word 97-2003 document (.doc)"
+    elif "Workbook".encode("utf-16-le") in data or "Book".encode("utf-16-le") in data:
+        what = "a legacy Excel 97-2003 workbook (.xls)"
+    elif "PowerPoint Document".encode("utf-16-le") in data:
+        what = "a legacy PowerPoint 97-2003 file (.ppt)"
+    else:
+        what = "a legacy Microsoft Office (OLE2) file"
+    return (
+        f"is {what}, which is not supported; open it and save it as .docx (Word) or export it as "
+        "PDF, then upload that"
+    )
+
+
+def _sniff_zip(data: bytes, name: str) -> str:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            names = set(zf.namelist())
+            if "word/document.xml" in names:
+                return "docx"
+            if "[Content_Types].xml" in names:
+                types = zf.read("[Content_Types].xml")
+                if b"wordprocessingml.document.main+xml" in types:
+                    return "docx"
+            for member, what in _ZIP_FORMATS:
+                if member in names:
+                    raise UnsupportedDocumentError(name, f"is {what}")
+            if "mimetype" in names:
+                mime = zf.read("mimetype").decode("ascii", "replace").strip()
+                if mime in _ODF_FORMATS:
+                    raise UnsupportedDocumentError(name, f"is {_ODF_FORMATS[mime]}")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+        # Member names sit uncompressed in the local headers, so a DOCX whose end (the central
+        # directory) is cut off still shows its "word/" parts.
+        if name.lower().endswith((".docx", ".docm")) or b"word/" in data[:65536]:
+            raise CorruptDocumentError(
+                name, f"is a damaged or truncated .docx (ZIP error: {exc}); open it in Word and "
+                      "save it again, or upload the original"
+            ) from None
+        raise UnsupportedDocumentError(
+            name, "is a damaged ZIP archive, not a document; upload the PDF, DOCX or text file "
+                  "itself"
+        ) from None
+    raise UnsupportedDocumentError(
+        name, "is a ZIP archive, not a document; unpack it and upload the PDF, DOCX or text files "
+              "inside"
+    )
+
+
+def _decode_text(data: bytes, name: str) -> tuple[str, str]:
+    """Decode text bytes; return ``(text, encoding)``.
+
+    Order: a BOM (UTF-32, UTF-8, UTF-16), then strict UTF-8, then charset-normalizer's best guess.
+    Single-byte Western guesses that decode ``data`` exactly as Latin-1/cp1252 are reported as
+    ``"iso-8859-1"`` (no bytes 0x80–0x9F) or ``"cp1252"``, the encodings such files are written in.
+    """
+    for bom, codec, label in _TEXT_BOMS:
+        if data.startswith(bom):
+            try:
+                text = data.decode(codec)
+            except UnicodeDecodeError:
+                break
+            if codec != "utf-8-sig":
+                text = text.removeprefix("\ufeff")
+            return _check_binary(text, name), label
+    try:
+        return _check_binary(data.decode("utf-8"), name), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    sample = data[:65536]
+    if (len(sample) - len(sample.translate(None, _CONTROL_BYTES))) * 20 > len(sample):
+        raise UnsupportedDocumentError(name, _binary_reason())  # over 5 % control bytes
+    best = charset_normalizer.from_bytes(data).best()
+    if best is None or best.encoding is None:
+        raise EncodingError(
+            name, "is not valid UTF-8 and its character encoding could not be determined; save it "
+                  "as UTF-8 and upload it again"
+        )
+    text = str(best)
+    encoding = best.encoding
+    if encoding in {"cp1250", "cp1252", "latin_1", "iso8859_15", "iso8859_2", "cp1257", "cp850"}:
+        try:
+            western = data.decode("cp1252")
+        except UnicodeDecodeError:
+            western = None
+        if western == text:
+            has_c1 = any(0x80 <= b <= 0x9F for b in data)
+            encoding = "cp1252" if has_c1 else "iso-8859-1"
+    return _check_binary(text, name), encoding
+
+
+_CONTROL_BYTES = bytes([*range(0, 9), *range(14, 27), *range(28, 32)])
+_BINARY_CHARS_RE = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f\ufffd]")
+
+
+def _check_binary(text: str, name: str) -> str:
+    """Refuse decoded text that is mostly control characters: it was binary data, not text."""
+    sample = text[:65536]
+    if sample and len(_BINARY_CHARS_RE.findall(sample)) > max(8, len(sample) // 20):
+        raise UnsupportedDocumentError(name, _binary_reason())
+    return text
+
+
+def _binary_reason() -> str:
+    return (
+        "is binary data, not a PDF, DOCX, Markdown or text file; upload one of those (export the "
+        "document as PDF if unsure)"
+    )
+
+
+def _has_markdown_heading(text: str) -> bool:
+    """True if ``text`` has an ATX heading outside fenced code blocks (CommonMark §4.2, §4.5)."""
+    fence = ""
+    for line in text.splitlines():
+        m = _FENCE_RE.match(line)
+        if m:
+            mark = m.group(1)
+            if not fence:
+                fence = mark
+            elif mark[0] == fence[0] and len(mark) >= len(fence) and not line.strip(" `~"):
+                fence = ""
+            continue
+        if not fence and _HEADING_RE.match(line):
+            return True
+    return False
