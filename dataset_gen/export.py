@@ -86,6 +86,7 @@ def metadata(pair: StoredPair) -> dict:
         "heading_path": " > ".join(pair.heading_path),
         "char_span": [int(pair.chunk_start), int(pair.chunk_end)],
         "grounded": bool(pair.grounded),
+        "question_type": str(pair.question_type),
         "status": str(pair.status),
         "edited": bool(pair.edited),
         "model": str(pair.model),
@@ -94,12 +95,48 @@ def metadata(pair: StoredPair) -> dict:
     }
 
 
+def select_for_training(
+    pairs: Sequence[StoredPair],
+    *,
+    include_unanswerable: bool = False,
+    include_duplicates: bool = False,
+    min_score: int | None = None,
+) -> list[StoredPair]:
+    """The pairs fit for a fine-tuning export, in order.
+
+    Left out unless asked: ``unanswerable`` pairs (they teach a model to refuse; they belong in RAG
+    evaluation sets), near-duplicates of a kept pair (``duplicate_of`` set), and pairs a judge
+    scored below ``min_score`` on any of faithfulness, relevance or clarity (unjudged pairs stay).
+    """
+    kept = []
+    for pair in pairs:
+        if pair.question_type == "unanswerable" and not include_unanswerable:
+            continue
+        if pair.duplicate_of is not None and not include_duplicates:
+            continue
+        if min_score is not None and pair.faithfulness is not None and min(
+                pair.faithfulness, pair.relevance or 5, pair.clarity or 5) < min_score:
+            continue
+        kept.append(pair)
+    return kept
+
+
+def response(pair: StoredPair, reasoning: bool = False) -> str:
+    """The assistant's text: the answer, or with ``reasoning`` and a stored chain of thought,
+    ``<think>\n{reasoning}\n</think>\n\n{answer}`` (the form reasoning-model datasets use,
+    formats.md "Reasoning")."""
+    if reasoning and pair.reasoning.strip():
+        return f"<think>\n{pair.reasoning.strip()}\n</think>\n\n{pair.answer}"
+    return pair.answer
+
+
 def to_alpaca(
     pairs: Sequence[StoredPair],
     *,
     system: str | None = None,
     question_in_input: bool = False,
     instruction: str = DEFAULT_INSTRUCTION,
+    reasoning: bool = False,
 ) -> list[dict]:
     """Alpaca records: ``{"instruction": question, "input": "", "output": answer}``.
 
@@ -113,7 +150,7 @@ def to_alpaca(
             record = {"instruction": instruction, "input": pair.question}
         else:
             record = {"instruction": pair.question, "input": ""}
-        record["output"] = pair.answer
+        record["output"] = response(pair, reasoning)
         if system:
             record["system"] = system
         record["metadata"] = metadata(pair)
@@ -121,7 +158,7 @@ def to_alpaca(
     return records
 
 
-def to_sharegpt(pairs: Sequence[StoredPair], *, system: str | None = None) -> list[dict]:
+def to_sharegpt(pairs: Sequence[StoredPair], *, system: str | None = None, reasoning: bool = False) -> list[dict]:
     """ShareGPT records: ``{"conversations": [{"from": "human", "value": question},
     {"from": "gpt", "value": answer}]}``, plus ``"system"`` when ``system`` is non-empty."""
     records = []
@@ -129,7 +166,7 @@ def to_sharegpt(pairs: Sequence[StoredPair], *, system: str | None = None) -> li
         record: dict = {
             "conversations": [
                 {"from": "human", "value": pair.question},
-                {"from": "gpt", "value": pair.answer},
+                {"from": "gpt", "value": response(pair, reasoning)},
             ]
         }
         if system:
@@ -139,7 +176,7 @@ def to_sharegpt(pairs: Sequence[StoredPair], *, system: str | None = None) -> li
     return records
 
 
-def to_openai(pairs: Sequence[StoredPair], *, system: str | None = None) -> list[dict]:
+def to_openai(pairs: Sequence[StoredPair], *, system: str | None = None, reasoning: bool = False) -> list[dict]:
     """OpenAI chat records: ``{"messages": [{"role": "user", "content": question},
     {"role": "assistant", "content": answer}]}``, with a leading system message when ``system``
     is non-empty."""
@@ -147,7 +184,7 @@ def to_openai(pairs: Sequence[StoredPair], *, system: str | None = None) -> list
     for pair in pairs:
         messages = [{"role": "system", "content": system}] if system else []
         messages.append({"role": "user", "content": pair.question})
-        messages.append({"role": "assistant", "content": pair.answer})
+        messages.append({"role": "assistant", "content": response(pair, reasoning)})
         records.append({"messages": messages, "metadata": metadata(pair)})
     return records
 
@@ -158,17 +195,19 @@ def to_records(
     *,
     system: str | None = None,
     question_in_input: bool = False,
+    reasoning: bool = False,
 ) -> list[dict]:
-    """Records of ``format`` (one of ``FORMATS``); ``question_in_input`` applies to Alpaca only.
+    """Records of ``format`` (one of ``FORMATS``); ``question_in_input`` applies to Alpaca only;
+    ``reasoning`` puts each pair's chain of thought before its answer (see :func:`response`).
 
     :raises ExportError: an unknown format.
     """
     _check_format(format)
     if format == "alpaca":
-        return to_alpaca(pairs, system=system, question_in_input=question_in_input)
+        return to_alpaca(pairs, system=system, question_in_input=question_in_input, reasoning=reasoning)
     if format == "sharegpt":
-        return to_sharegpt(pairs, system=system)
-    return to_openai(pairs, system=system)
+        return to_sharegpt(pairs, system=system, reasoning=reasoning)
+    return to_openai(pairs, system=system, reasoning=reasoning)
 
 
 def dataset_info_entry(format: str, file_name: str, *, has_system: bool) -> dict:
@@ -294,6 +333,7 @@ def export_pairs(
     dataset_name: str | None = None,
     project: str | None = None,
     empty_message: str | None = None,
+    reasoning: bool = False,
 ) -> ExportReport:
     """Write ``pairs`` as a ``format`` file at ``output`` and register it in the
     ``dataset_info.json`` beside it.
@@ -316,7 +356,7 @@ def export_pairs(
                 else "No pairs to export: accept some pairs first"
             )
         raise ExportError(empty_message)
-    records = to_records(format, pairs, system=system, question_in_input=question_in_input)
+    records = to_records(format, pairs, system=system, question_in_input=question_in_input, reasoning=reasoning)
     problems = validate(format, records)
     dropped = {problem.index for problem in problems}
     valid = [record for index, record in enumerate(records) if index not in dropped]

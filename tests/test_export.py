@@ -19,6 +19,7 @@ from dataset_gen.export import (
     dataset_info_entry,
     export_pairs,
     metadata,
+    select_for_training,
     to_alpaca,
     to_openai,
     to_records,
@@ -404,3 +405,38 @@ def test_broken_dataset_info_is_left_untouched(tmp_path: Path):
         with pytest.raises(ExportError, match="fix or move the file"):
             write_dataset_info(tmp_path, "mine", {"file_name": "x.json"})
         assert info.read_text(encoding="utf-8") == broken
+
+
+def _quality_pairs(store: Store) -> list[StoredPair]:
+    """Five pairs of one chunk: plain, unanswerable, a duplicate of the first, judged low, with reasoning."""
+    project = store.create_project("quality")
+    text = "## 埠號\n\nOllama 預設在 11434 埠提供服務。"
+    [chunk] = store.replace_chunks(store.add_document(project, Document("q.md", text, "markdown", "1" * 64)),
+                                   [Chunk("q.md", 0, 0, len(text), text, ("埠號",))])
+    run = store.start_run(project, "m", {}, "qa_generate", "2", 1)
+    ids = store.save_chunk_pairs(chunk, run, [
+        QAPair("Ollama 預設埠號？", "11434。", "11434", True),
+        QAPair("Ollama 支援哪些 GPU？", "文件沒有提到。", "", False, question_type="unanswerable"),
+        QAPair("Ollama 的預設埠號？", "11434。", "11434", True),
+        QAPair("埠號是什麼？", "不知道。", "", False),
+        QAPair("為什麼是 11434？", "文件只說預設值。", "11434", True, reasoning="文件提到預設埠號。"),
+    ])
+    store.set_duplicates(project, {ids[2]: ids[0]})
+    store.set_judgement(ids[3], 2, 4, 4, "unsupported")
+    return store.list_pairs(project)
+
+
+def test_select_for_training_holds_back_unanswerable_duplicates_and_low_scores(store):
+    pairs = _quality_pairs(store)
+    ids = [p.id for p in pairs]
+    assert [p.id for p in select_for_training(pairs, min_score=3)] == [ids[0], ids[4]]
+    assert [p.id for p in select_for_training(pairs)] == [ids[0], ids[3], ids[4]]
+    assert len(select_for_training(pairs, include_unanswerable=True, include_duplicates=True)) == 5
+
+
+def test_reasoning_goes_before_the_answer_in_think_tags(store):
+    pair = _quality_pairs(store)[4]
+    assert to_alpaca([pair])[0]["output"] == "文件只說預設值。"
+    assert to_alpaca([pair], reasoning=True)[0]["output"] == "<think>\n文件提到預設埠號。\n</think>\n\n文件只說預設值。"
+    assert to_sharegpt([pair], reasoning=True)[0]["conversations"][1]["value"].startswith("<think>\n")
+    assert to_openai([pair], reasoning=True)[0]["messages"][-1]["content"].endswith("</think>\n\n文件只說預設值。")
