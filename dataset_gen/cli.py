@@ -15,12 +15,15 @@ from pathlib import Path
 
 from . import __version__
 from .backends import OllamaBackend
-from .config import ChunkSettings, Settings
-from .errors import DatasetGenError, DocumentError
-from .export import FORMATS, export_pairs
+from .config import ChunkSettings, ProjectConfig, Settings
+from .errors import DatasetGenError, DocumentError, ExportError
+from .export import FORMATS, NO_PAIRS_MESSAGE, export_pairs, select_for_training
 from .generation import Progress, run_generation
 from .ingest import ingest_bytes
+from .judge import judge_pairs
 from .models import QUESTION_TYPES, SamplingOptions
+from .quality import coverage, mark_duplicates
+from .rag_export import write_beir, write_ragas
 from .store import Store
 
 DEFAULT_PROJECT = "default"
@@ -65,13 +68,41 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, help="sampling seed")
     gen.add_argument("--num-predict", type=int, help="most tokens per reply (default: sized to the pairs asked for)")
 
-    exp = sub.add_parser("export", help="write a project's pairs as Alpaca, ShareGPT or OpenAI messages",
-                         description="Write a project's QA pairs in a format LLaMA-Factory loads, and a dataset_info.json entry beside it.")
+    exp = sub.add_parser("export", help="write a project's pairs for LLaMA-Factory or as a RAG evaluation set",
+                         description="Write a project's QA pairs: alpaca, sharegpt or openai for fine-tuning (LLaMA-Factory "
+                                     "loads them; a dataset_info.json entry is written beside the file), ragas (.jsonl or "
+                                     ".csv) or beir (.zip: corpus, queries, qrels) for RAG evaluation.")
     exp.add_argument("--project", default=DEFAULT_PROJECT, help=f"project name (default {DEFAULT_PROJECT!r})")
-    exp.add_argument("--format", required=True, choices=FORMATS)
-    exp.add_argument("--output", required=True, type=Path, help="file to write (.json, or .jsonl for JSON lines)")
+    exp.add_argument("--format", required=True, choices=(*FORMATS, "ragas", "beir"))
+    exp.add_argument("--output", required=True, type=Path, help="file to write (.json or .jsonl; .csv for ragas; .zip for beir)")
     exp.add_argument("--include-unreviewed", action="store_true", help="also export pairs nobody accepted or rejected yet")
+    exp.add_argument("--include-unanswerable", action="store_true", help="fine-tuning formats: keep unanswerable questions")
+    exp.add_argument("--include-duplicates", action="store_true", help="keep near-duplicates of kept pairs")
+    exp.add_argument("--min-score", type=int, choices=range(1, 6), metavar="1-5",
+                     help="hold back pairs a judge scored below this on any measure (default: the project's threshold)")
+    exp.add_argument("--reasoning", action="store_true", help="fine-tuning formats: put each pair's reasoning in <think> tags before the answer")
     exp.add_argument("--system", help="system prompt to put on every record")
+
+    jud = sub.add_parser("judge", help="score pairs 1-5 with an LLM judge that sees the source",
+                         description="Score every unjudged pair's faithfulness, relevance and clarity (1-5) with a model "
+                                     "that sees the pair's source text. Scores are saved as they arrive.")
+    jud.add_argument("--project", default=DEFAULT_PROJECT)
+    jud.add_argument("--model", required=True, help="judge model, e.g. qwen2.5:7b")
+    jud.add_argument("--host", help="Ollama URL (default $OLLAMA_HOST or http://127.0.0.1:11434)")
+    jud.add_argument("--concurrency", type=int, help="pairs judged at once (default 4)")
+    jud.add_argument("--rejudge", action="store_true", help="judge pairs that already have scores again")
+
+    ded = sub.add_parser("dedupe", help="find near-duplicate questions and keep one of each cluster",
+                         description="Cluster near-duplicate questions (text similarity, plus Ollama embeddings with "
+                                     "--embedding-model) and mark all but one pair per cluster as duplicates.")
+    ded.add_argument("--project", default=DEFAULT_PROJECT)
+    ded.add_argument("--threshold", type=float, default=90.0, help="text similarity 0-100 that links two questions (default 90)")
+    ded.add_argument("--embedding-model", help="Ollama embedding model, e.g. nomic-embed-text")
+    ded.add_argument("--host", help="Ollama URL for the embedding model")
+
+    rep = sub.add_parser("report", help="coverage and quality figures of a project",
+                         description="Pairs per document, chunks without a usable pair and why, status, type and score counts.")
+    rep.add_argument("--project", default=DEFAULT_PROJECT)
 
     mod = sub.add_parser("models", help="list the models Ollama has", description="List the models on the Ollama server.")
     mod.add_argument("--host", help="Ollama URL (default $OLLAMA_HOST or http://127.0.0.1:11434)")
@@ -83,17 +114,19 @@ def _parser() -> argparse.ArgumentParser:
 class _ProgressBar:
     """A one-line progress bar on stderr."""
 
-    def __init__(self, stream=sys.stderr):
-        self.stream = stream
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
         self.lock = threading.Lock()
         self.drawn = False
 
     def __call__(self, p: Progress) -> None:
-        width = 30
-        filled = int(width * p.done / p.total) if p.total else width
         eta = f"{p.eta_s:.0f}s" if p.eta_s is not None else "?"
-        line = (f"\r[{'#' * filled}{'.' * (width - filled)}] {p.done}/{p.total} chunks, "
-                f"{p.pairs} pairs, {p.failed} failed, ETA {eta}   ")
+        self.show(p.done, p.total, f"chunks, {p.pairs} pairs, {p.failed} failed, ETA {eta}")
+
+    def show(self, done: int, total: int, what: str) -> None:
+        width = 30
+        filled = int(width * done / total) if total else width
+        line = f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {what}   "
         with self.lock:
             self.drawn = True
             self.stream.write(line)
@@ -152,11 +185,76 @@ def _export(args, store: Store) -> int:
     project_id = store.project_id(args.project)
     statuses = ("accepted", "generated") if args.include_unreviewed else ("accepted",)
     pairs = store.list_pairs(project_id, statuses=statuses)
-    report = export_pairs(pairs, args.format, args.output, system=args.system, project=args.project)
+    if args.format in ("ragas", "beir"):
+        if not args.include_duplicates:
+            pairs = [p for p in pairs if p.duplicate_of is None]
+        if not pairs:
+            raise ExportError(NO_PAIRS_MESSAGE.format(project=args.project))
+        if args.format == "ragas":
+            report = write_ragas(pairs, args.output)
+        else:
+            report = write_beir(store.list_chunks(project_id), pairs, args.output)
+        print(f"wrote {report.queries} questions ({report.corpus} corpus chunks) to {report.path}", file=sys.stderr)
+        return 0
+    config = ProjectConfig.load(store.get_settings(project_id))
+    min_score = args.min_score if args.min_score is not None else (config.judge_threshold if config.judge_model else None)
+    chosen = select_for_training(pairs, include_unanswerable=args.include_unanswerable,
+                                 include_duplicates=args.include_duplicates, min_score=min_score)
+    if len(chosen) < len(pairs):
+        print(f"held back {len(pairs) - len(chosen)} pairs (unanswerable, duplicates or low scores)", file=sys.stderr)
+    report = export_pairs(chosen, args.format, args.output, system=args.system, project=args.project,
+                          reasoning=args.reasoning)
     print(f"wrote {report.written} records to {report.path}", file=sys.stderr)
     print(f"registered '{report.dataset_name}' in {report.dataset_info_path}", file=sys.stderr)
     for problem in report.problems:
         print(f"skipped record {problem.index}: {problem.reason}", file=sys.stderr)
+    return 0
+
+
+def _judge(args, settings: Settings, store: Store) -> int:
+    project_id = store.project_id(args.project)
+    backend = OllamaBackend(settings.ollama_host, connect_timeout_s=settings.connect_timeout_s,
+                            read_timeout_s=settings.read_timeout_s, max_retries=settings.max_retries)
+    bar = _ProgressBar()
+    try:
+        summary = judge_pairs(store, project_id, backend, args.model, concurrency=settings.concurrency,
+                              rejudge=args.rejudge, on_progress=lambda done, total: bar.show(done, total, "pairs"))
+    finally:
+        bar.close()
+    print(f"judged {summary.judged} of {summary.total} pairs in {summary.elapsed_s:.1f}s", file=sys.stderr)
+    if summary.error:
+        print(f"error: {summary.error}", file=sys.stderr)
+        return 2
+    for pair_id, error in summary.failures:
+        print(f"failed: pair {pair_id}: {error}", file=sys.stderr)
+    return 1 if summary.failures else 0
+
+
+def _dedupe(args, settings: Settings, store: Store) -> int:
+    project_id = store.project_id(args.project)
+    backend = OllamaBackend(settings.ollama_host) if args.embedding_model else None
+    summary = mark_duplicates(store, project_id, threshold=args.threshold, backend=backend,
+                              embedding_model=args.embedding_model or "")
+    marked = sum(len(c.members) - 1 for c in summary.clusters)
+    print(f"{len(summary.clusters)} clusters among {summary.pairs} questions; {marked} marked as duplicates; "
+          f"duplicate rate {summary.rate_before:.1%} before, {summary.rate_after:.1%} after", file=sys.stderr)
+    return 0
+
+
+def _report(args, store: Store) -> int:
+    project_id = store.project_id(args.project)
+    documents, uncovered = coverage(store, project_id)
+    for d in documents:
+        print(f"{d.document}\t{d.covered}/{d.chunks} chunks covered\t{d.pairs} pairs\t{d.accepted} accepted")
+    for u in uncovered:
+        print(f"uncovered: {u.document} chunk {u.ordinal} ({' > '.join(u.heading_path) or '-'}): {u.reason}")
+    counts = store.status_counts(project_id)
+    print("status: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    types = {kind: store.count_pairs(project_id, question_type=kind) for kind in QUESTION_TYPES}
+    print("types: " + ", ".join(f"{k} {v}" for k, v in types.items()))
+    print(f"duplicates {store.count_pairs(project_id, duplicate=True)}, "
+          f"language mismatches {store.count_pairs(project_id, language_ok=False)}, "
+          f"judged below 3: {store.count_pairs(project_id, score_below=3)}")
     return 0
 
 
@@ -200,6 +298,12 @@ def main(argv: list[str] | None = None) -> int:
                 return _generate(args, settings, store)
             if args.command == "export":
                 return _export(args, store)
+            if args.command == "judge":
+                return _judge(args, settings, store)
+            if args.command == "dedupe":
+                return _dedupe(args, settings, store)
+            if args.command == "report":
+                return _report(args, store)
             return _projects(store)
     except (DatasetGenError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

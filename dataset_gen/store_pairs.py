@@ -255,6 +255,12 @@ class PairMethods:
             if cursor.rowcount == 0:
                 raise StoreError(_no_pair(pair_id))
 
+    def set_language_ok(self, pair_id: int, ok: bool) -> None:
+        """Record whether the pair's language and script match its document's."""
+        with self._write() as conn:
+            if conn.execute("UPDATE qa_pairs SET language_ok = ? WHERE id = ?", (int(ok), pair_id)).rowcount == 0:
+                raise StoreError(_no_pair(pair_id))
+
     def set_duplicates(self, project_id: int, duplicate_of: dict[int, int]) -> None:
         """Record near-duplicates: ``duplicate_of`` maps a pair id to the id kept in its cluster.
         Every other pair of the project is cleared (one transaction), so the mapping is the whole

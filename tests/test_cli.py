@@ -157,3 +157,39 @@ def test_every_command_has_help(command, capsys):
         main([*command, "--help"])
     assert exited.value.code == 0
     assert "usage: python -m dataset_gen" in capsys.readouterr().out
+
+
+def test_quality_commands_and_rag_exports(tmp_path, fake_ollama, capsys):
+    base = ("--data-dir", tmp_path)
+    code, _, err = run_main(capsys, *base, "generate", NOTES_MD, "--model", "qwen2.5:7b", "--host", fake_ollama.url,
+                            "--pairs-per-chunk", "1", "--question-types", "factual,comparison,unanswerable",
+                            "--reasoning", "--concurrency", "1")
+    assert code == 0, err
+    code, _, err = run_main(capsys, *base, "judge", "--model", "qwen2.5:7b", "--host", fake_ollama.url)
+    assert code == 0 and "judged 81 of 81 pairs" in err
+    code, _, err = run_main(capsys, *base, "dedupe")
+    assert code == 0 and "questions;" in err and "duplicate rate" in err
+    code, out, _ = run_main(capsys, *base, "report")
+    assert code == 0 and out.startswith("ollama-notes-zh-TW.md\t26/27 chunks covered\t27 pairs\t0 accepted\n")
+    assert out.count("only near-duplicates of pairs kept elsewhere") == 1 and "duplicates 54," in out
+    assert "types: factual 27, explanation 0, comparison 27, unanswerable 27" in out
+
+    ragas = tmp_path / "eval.jsonl"
+    code, _, err = run_main(capsys, *base, "export", "--format", "ragas", "--output", ragas, "--include-unreviewed",
+                            "--include-duplicates")
+    assert code == 0, err
+    records = [json.loads(line) for line in ragas.read_text(encoding="utf-8").splitlines()]
+    assert {r["question_type"] for r in records} == {"factual", "comparison", "unanswerable"}
+    assert all(len(r["reference_contexts"]) == (2 if r["question_type"] == "comparison" else 1) for r in records)
+    beir = tmp_path / "retrieval.zip"
+    code, _, err = run_main(capsys, *base, "export", "--format", "beir", "--output", beir, "--include-unreviewed")
+    assert code == 0 and "27 corpus chunks" in err
+
+    alpaca = tmp_path / "train.json"
+    code, _, err = run_main(capsys, *base, "export", "--format", "alpaca", "--output", alpaca,
+                            "--include-unreviewed", "--reasoning")
+    assert code == 0, err
+    train = json.loads(alpaca.read_text(encoding="utf-8"))
+    assert "held back" in err and len(train) < len(records)
+    assert all(r["metadata"]["question_type"] != "unanswerable" for r in train)
+    assert all(r["output"].startswith("<think>\n") for r in train)

@@ -244,6 +244,17 @@ class OllamaBackend:
             )
         return sorted(models, key=lambda info: info.name)
 
+    def embed(self, model: str, texts: list[str], *, batch: int = 64) -> list[list[float]]:
+        """Embedding vectors of ``texts`` from ``POST /api/embed`` (Ollama docs/api.md "Generate
+        embeddings"), in order, ``batch`` texts per request. Raises like :meth:`chat`."""
+        self._require_model(model)
+        vectors: list[list[float]] = []
+        for first in range(0, len(texts), batch):
+            part = texts[first:first + batch]
+            reply = self._call("POST /api/embed", lambda: self._client.embed(model=model, input=part), model=model)
+            vectors.extend([list(map(float, v)) for v in reply.embeddings])
+        return vectors
+
     def context_length(self, model: str) -> int | None:
         """The context window the model was trained for, in tokens, or ``None`` if unknown.
 
