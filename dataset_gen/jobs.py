@@ -1,9 +1,9 @@
-"""Background generation jobs owned by the server process, not by a browser tab.
+"""Background jobs owned by the server process, not by a browser tab: generation and judging.
 
-The web app keeps one :class:`JobRegistry` per process. A job runs
-:func:`dataset_gen.generation.run_generation` in a worker thread that touches only the store and
-its own :class:`Job` record (never the UI), so reloading a page, closing a tab or opening a second
-one neither stops nor duplicates it: there is at most one running job per project.
+The web app keeps one :class:`JobRegistry` per process. A job runs in a worker thread that touches
+only the store and its own :class:`Job` record (never the UI), so reloading a page, closing a tab or
+opening a second one neither stops nor duplicates it: a project has at most one running job of
+each kind.
 """
 
 from __future__ import annotations
@@ -11,23 +11,31 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from .errors import DatasetGenError
-from .generation import Progress, RunSummary, run_generation
+from .generation import Progress, run_generation
+from .judge import judge_pairs
+
+KINDS = ("generate", "judge")
 
 
 @dataclass
 class Job:
-    """A generation job. ``state`` is ``running``, ``finished``, ``cancelled`` or ``failed``;
-    ``progress`` is the latest report; ``summary`` is set when it ends; ``error`` holds a fatal
-    message (Ollama not running, model not pulled, or an unexpected error)."""
+    """A job. ``kind`` is ``generate`` or ``judge``; ``state`` is ``running``, ``finished``,
+    ``cancelled`` or ``failed``. ``done``/``total`` count chunks (generate) or pairs (judge);
+    ``progress`` is generation's latest :class:`Progress`; ``summary`` is the run's summary when it
+    ends; ``error`` holds a fatal message (Ollama not running, model not pulled, a crash)."""
 
     project_id: int
+    kind: str
     model: str
     cancel: threading.Event = field(default_factory=threading.Event)
     state: str = "running"
+    done: int = 0
+    total: int = 0
     progress: Progress | None = None
-    summary: RunSummary | None = None
+    summary: object = None
     error: str | None = None
     started_at: float = field(default_factory=time.time)
     thread: threading.Thread | None = field(default=None, repr=False)
@@ -38,54 +46,70 @@ class Job:
 
 
 class JobRegistry:
-    """Thread-safe map of project id → latest job. ``start`` returns the running job instead of a
-    second one when the project already has one."""
+    """Thread-safe map of (project id, kind) → latest job. Starting a kind that is already running
+    for the project returns the running job instead of a second one."""
 
     def __init__(self, store):
         self.store = store
-        self._jobs: dict[int, Job] = {}
+        self._jobs: dict[tuple[int, str], Job] = {}
         self._lock = threading.Lock()
         store.close_interrupted_runs()  # a new process owns no runs yet: any "running" one died
 
-    def get(self, project_id: int) -> Job | None:
-        """The project's latest job (running or ended), or ``None``."""
+    def get(self, project_id: int, kind: str = "generate") -> Job | None:
+        """The project's latest job of ``kind`` (running or ended), or ``None``."""
         with self._lock:
-            return self._jobs.get(project_id)
+            return self._jobs.get((project_id, kind))
 
-    def start(self, project_id: int, backend, model: str, settings, **kwargs) -> Job:
-        """Start a run in a worker thread; ``kwargs`` go to ``run_generation`` (options, scope)."""
+    def _start(self, project_id: int, kind: str, model: str, run: Callable[[Job], None]) -> Job:
         with self._lock:
-            current = self._jobs.get(project_id)
+            current = self._jobs.get((project_id, kind))
             if current and current.running:
                 return current
-            job = Job(project_id=project_id, model=model)
-            self._jobs[project_id] = job
-
-        def on_progress(progress: Progress) -> None:
-            job.progress = progress
+            job = Job(project_id=project_id, kind=kind, model=model)
+            self._jobs[(project_id, kind)] = job
 
         def work() -> None:
             try:
-                summary = run_generation(
-                    self.store, project_id, backend, model, settings,
-                    on_progress=on_progress, cancel=job.cancel, **kwargs,
-                )
-                job.summary = summary
-                job.error = summary.error
-                job.state = summary.status
+                run(job)
             except DatasetGenError as exc:
-                job.error = str(exc)
-                job.state = "failed"
+                job.error, job.state = str(exc), "failed"
             except Exception as exc:  # the thread must record every failure for the UI to show
-                job.error = f"{type(exc).__name__}: {exc}"
-                job.state = "failed"
+                job.error, job.state = f"{type(exc).__name__}: {exc}", "failed"
 
-        job.thread = threading.Thread(target=work, name=f"generate-project-{project_id}", daemon=True)
+        job.thread = threading.Thread(target=work, name=f"{kind}-project-{project_id}", daemon=True)
         job.thread.start()
         return job
 
-    def cancel(self, project_id: int) -> None:
-        """Ask the project's running job to stop; chunks in flight still finish and are saved."""
-        job = self.get(project_id)
+    def start(self, project_id: int, backend, model: str, settings, **kwargs) -> Job:
+        """Start a generation run; ``kwargs`` go to ``run_generation`` (options, scope)."""
+
+        def run(job: Job) -> None:
+            def on_progress(progress: Progress) -> None:
+                job.progress, job.done, job.total = progress, progress.done, progress.total
+
+            summary = run_generation(self.store, project_id, backend, model, settings,
+                                     on_progress=on_progress, cancel=job.cancel, **kwargs)
+            job.summary, job.error, job.state = summary, summary.error, summary.status
+
+        return self._start(project_id, "generate", model, run)
+
+    def start_judging(self, project_id: int, backend, model: str, *, concurrency: int = 4) -> Job:
+        """Start judging the project's unjudged pairs with ``model``."""
+
+        def run(job: Job) -> None:
+            def on_progress(done: int, total: int) -> None:
+                job.done, job.total = done, total
+
+            summary = judge_pairs(self.store, project_id, backend, model, concurrency=concurrency,
+                                  on_progress=on_progress, cancel=job.cancel)
+            job.summary, job.error = summary, summary.error
+            job.done, job.total = summary.judged + len(summary.failures), summary.total
+            job.state = "failed" if summary.error else ("cancelled" if job.cancel.is_set() else "finished")
+
+        return self._start(project_id, "judge", model, run)
+
+    def cancel(self, project_id: int, kind: str = "generate") -> None:
+        """Ask the project's running job of ``kind`` to stop; work in flight finishes and is saved."""
+        job = self.get(project_id, kind)
         if job and job.running:
             job.cancel.set()

@@ -199,3 +199,38 @@ def test_chunks_page_edits_merges_and_deletes(app_env):
     assert len(after) == len(before) - 2
     assert (after[1].id, after[1].end) == (before[1].id, before[2].end)
     assert before[-1].id not in {c.id for c in after}
+
+
+def test_review_quality_checks_and_rag_downloads(app_env):
+    data_dir, fake = app_env
+    project_id = seeded_project(data_dir)
+    from dataset_gen.backends import OllamaBackend
+    from dataset_gen.config import ProjectConfig, Settings
+    from dataset_gen.generation import run_generation
+
+    with Store.open(data_dir) as store:
+        store.set_settings(project_id, ProjectConfig(judge_model="qwen2.5:7b").model_dump())
+        run_generation(store, project_id, OllamaBackend(fake.url), "qwen2.5:7b",
+                       Settings(pairs_per_chunk=1, concurrency=1, question_types=("factual", "comparison")))
+        total = store.count_pairs(project_id)
+    at = open_app("review", project_id)
+    next(b for b in at.button if b.label.startswith("Find near-duplicates")).click().run()
+    assert not at.exception
+    notice = next(i.value for i in at.info if "clusters;" in i.value)
+    with Store.open(data_dir) as store:
+        marked = store.count_pairs(project_id, duplicate=True)
+    assert notice.endswith(f"{marked} pairs marked as duplicates.")
+    next(b for b in at.button if b.label == "Score unjudged pairs with qwen2.5:7b").click().run()
+    from ui.common import get_registry
+
+    job = get_registry().get(project_id, "judge")
+    job.thread.join(timeout=60)
+    assert (job.state, job.done, job.total) == ("finished", total, total)
+    with Store.open(data_dir) as store:
+        assert store.count_pairs(project_id, score_below=6) == total
+
+    at = open_app("export", project_id)
+    next(c for c in at.checkbox if c.label == "Include unreviewed pairs").check().run()
+    assert not at.exception
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["Download", "Ragas JSONL", "Ragas CSV", "BEIR retrieval set (.zip)"]

@@ -1,5 +1,5 @@
-"""Export: pick a format, see the first records and the validation report, download, and write the
-file with its dataset_info.json entry. Plus a small stats panel."""
+"""Export: fine-tuning files (Alpaca, ShareGPT, OpenAI messages) with a preview, the validation
+report, a download and dataset_info.json; RAG evaluation sets (Ragas, BEIR); and statistics."""
 
 import json
 from pathlib import Path
@@ -8,7 +8,10 @@ import pandas as pd
 import streamlit as st
 
 from dataset_gen.errors import DatasetGenError
-from dataset_gen.export import FORMATS, export_pairs, to_records, validate
+from dataset_gen.export import FORMATS, export_pairs, select_for_training, to_records, validate
+from dataset_gen.models import QUESTION_TYPES
+from dataset_gen.quality import coverage
+from dataset_gen.rag_export import beir_zip_bytes, to_ragas
 from ui.common import base_settings, get_store, project_config, require_project
 from ui.i18n import t
 
@@ -18,50 +21,82 @@ config = project_config(project_id)
 project = next(p.name for p in store.list_projects() if p.id == project_id)
 st.title(t("export.title"))
 
-c1, c2 = st.columns(2)
-fmt = c1.selectbox(t("export.format"), FORMATS, key="ex_format")
-include = c2.checkbox(t("export.include"), key="ex_include")
-question_in_input = fmt == "alpaca" and c2.checkbox(t("export.question_in_input"), key="ex_qin")
-system = st.text_area(t("export.system"), config.system_prompt, key="ex_system").strip() or None
-
+include = st.checkbox(t("export.include"), key="ex_include")
 statuses = ("accepted", "generated") if include else ("accepted",)
-pairs = store.list_pairs(project_id, statuses=statuses)
-if not pairs:
-    st.info(t("export.empty"))
-else:
-    records = to_records(fmt, pairs, system=system, question_in_input=question_in_input)
-    problems = validate(fmt, records)
-    if problems:
-        st.warning(t("export.problems"))
-        st.dataframe([{"record": p.index, "reason": p.reason} for p in problems], hide_index=True)
+pool = store.list_pairs(project_id, statuses=statuses)
+training, rag, stats = st.tabs([t("export.training"), t("export.rag"), t("export.stats")])
+
+with training:
+    c1, c2 = st.columns(2)
+    fmt = c1.selectbox(t("export.format"), FORMATS, key="ex_format")
+    question_in_input = fmt == "alpaca" and c2.checkbox(t("export.question_in_input"), key="ex_qin")
+    reasoning = c2.checkbox(t("export.reasoning"), key="ex_reasoning")
+    unanswerable = c1.checkbox(t("export.unanswerable"), key="ex_unanswerable")
+    duplicates = c1.checkbox(t("export.duplicates"), key="ex_duplicates")
+    min_score = c2.number_input(t("export.min_score"), 1, 5, config.judge_threshold, key="ex_min_score")
+    system = st.text_area(t("export.system"), config.system_prompt, key="ex_system").strip() or None
+    pairs = select_for_training(pool, include_unanswerable=unanswerable, include_duplicates=duplicates,
+                                min_score=min_score)
+    if len(pairs) < len(pool):
+        st.caption(t("export.held_back", n=len(pool) - len(pairs)))
+    if not pairs:
+        st.info(t("export.empty"))
     else:
-        st.success(t("export.valid", n=len(records)))
-    st.caption(t("export.preview"))
-    st.json(records[:3], expanded=2)
+        records = to_records(fmt, pairs, system=system, question_in_input=question_in_input, reasoning=reasoning)
+        problems = validate(fmt, records)
+        if problems:
+            st.warning(t("export.problems"))
+            st.dataframe([{"record": p.index, "reason": p.reason} for p in problems], hide_index=True)
+        else:
+            st.success(t("export.valid", n=len(records)))
+        st.caption(t("export.preview"))
+        st.json(records[:3], expanded=2)
+        bad = {p.index for p in problems}
+        good = [r for i, r in enumerate(records) if i not in bad]
+        jsonl = fmt == "openai"
+        suffix = ".jsonl" if jsonl else ".json"
+        payload = ("\n".join(json.dumps(r, ensure_ascii=False) for r in good) + "\n" if jsonl
+                   else json.dumps(good, ensure_ascii=False, indent=2))
+        st.download_button(t("export.download"), payload.encode("utf-8"), file_name=f"{project}-{fmt}{suffix}",
+                           mime="application/json", type="primary", key="ex_download")
+        default_dir = str((base_settings().data_dir / "exports" / project).resolve())
+        folder = st.text_input(t("export.folder"), default_dir, key="ex_folder")
+        if st.button(t("export.write")):
+            try:
+                report = export_pairs(pairs, fmt, Path(folder) / f"{project}-{fmt}{suffix}", system=system,
+                                      question_in_input=question_in_input, project=project, reasoning=reasoning)
+                st.success(t("export.written", n=report.written, path=report.path, name=report.dataset_name,
+                             info=report.dataset_info_path))
+            except (DatasetGenError, OSError) as exc:
+                st.error(str(exc))
 
-    bad = {p.index for p in problems}
-    good = [r for i, r in enumerate(records) if i not in bad]
-    jsonl = fmt == "openai"
-    suffix = ".jsonl" if jsonl else ".json"
-    payload = ("\n".join(json.dumps(r, ensure_ascii=False) for r in good) + "\n" if jsonl
-               else json.dumps(good, ensure_ascii=False, indent=2))
-    st.download_button(t("export.download"), payload.encode("utf-8"), file_name=f"{project}-{fmt}{suffix}",
-                       mime="application/json", type="primary")
-
-    default_dir = str((base_settings().data_dir / "exports" / project).resolve())
-    folder = st.text_input(t("export.folder"), default_dir, key="ex_folder")
-    if st.button(t("export.write")):
+with rag:
+    st.caption(t("export.rag_help"))
+    rag_pairs = [p for p in pool if p.duplicate_of is None]
+    if not rag_pairs:
+        st.info(t("export.empty"))
+    else:
+        records = to_ragas(rag_pairs)
+        st.json(records[:2], expanded=2)
+        r1, r2, r3 = st.columns(3)
+        r1.download_button(t("export.ragas_jsonl"), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
+                           file_name=f"{project}-ragas.jsonl", mime="application/json", key="ex_ragas_jsonl")
+        csv = pd.DataFrame([{k: json.dumps(v, ensure_ascii=False) if isinstance(v, list) else v for k, v in r.items()}
+                            for r in records]).to_csv(index=False)
+        r2.download_button(t("export.ragas_csv"), ("\ufeff" + csv).encode("utf-8"), file_name=f"{project}-ragas.csv",
+                           mime="text/csv", key="ex_ragas_csv")
         try:
-            report = export_pairs(pairs, fmt, Path(folder) / f"{project}-{fmt}{suffix}", system=system,
-                                  question_in_input=question_in_input, project=project)
-            st.success(t("export.written", n=report.written, path=report.path, name=report.dataset_name,
-                         info=report.dataset_info_path))
-        except (DatasetGenError, OSError) as exc:
-            st.error(str(exc))
+            archive = beir_zip_bytes(store.list_chunks(project_id), rag_pairs, name=f"{project}-beir")
+            r3.download_button(t("export.beir"), archive, file_name=f"{project}-beir.zip", mime="application/zip",
+                               key="ex_beir")
+        except DatasetGenError as exc:
+            r3.warning(str(exc))
 
-st.subheader(t("export.stats"))
-lengths = store.pair_lengths(project_id)
-if lengths:
+with stats:
+    lengths = store.pair_lengths(project_id)
+    if not lengths:
+        st.info(t("review.none"))
+        st.stop()
     frame = pd.DataFrame(lengths, columns=["document", "status", "q", "a"])
     s1, s2 = st.columns(2)
     s1.caption(t("export.per_doc"))
@@ -73,3 +108,32 @@ if lengths:
         slot.caption(t(label))
         counts = pd.cut(frame[column], bins=min(15, max(1, len(frame)))).value_counts(sort=False)
         slot.bar_chart(pd.DataFrame({"pairs": counts.values}, index=[int(i.right) for i in counts.index]))
+    s5, s6 = st.columns(2)
+    s5.caption(t("export.type_mix"))
+    s5.bar_chart(pd.Series({k: store.count_pairs(project_id, question_type=k) for k in QUESTION_TYPES}, name="pairs"))
+    everything = store.list_pairs(project_id)
+    judged = [p for p in everything if p.faithfulness is not None]
+    s6.caption(t("export.scores", n=len(judged)))
+    if judged:
+        scores = pd.DataFrame({m: [getattr(p, m) for p in judged] for m in ("faithfulness", "relevance", "clarity")})
+        s6.bar_chart(scores.apply(lambda c: c.value_counts().reindex(range(1, 6), fill_value=0)))
+    clusters: dict[int, int] = {}
+    for p in everything:
+        if p.duplicate_of is not None:
+            clusters[p.duplicate_of] = clusters.get(p.duplicate_of, 1) + 1
+    st.caption(t("export.duplicates_stats", clusters=len(clusters), marked=sum(clusters.values()) - len(clusters)))
+    if clusters:
+        sizes = pd.Series(list(clusters.values())).value_counts().sort_index()
+        st.bar_chart(pd.DataFrame({"clusters": sizes.values}, index=[f"{s} pairs" for s in sizes.index]))
+    documents, uncovered = coverage(store, project_id)
+    st.caption(t("export.coverage"))
+    st.dataframe(
+        pd.DataFrame([{"document": d.document, "covered": d.covered / d.chunks if d.chunks else 0.0,
+                       "chunks": d.chunks, "pairs": d.pairs, "accepted": d.accepted} for d in documents]),
+        column_config={"covered": st.column_config.ProgressColumn(t("export.covered"), min_value=0.0, max_value=1.0,
+                                                                   format="percent")},
+        hide_index=True, width="stretch",
+    )
+    if uncovered:
+        st.dataframe([{"document": u.document, "chunk": u.ordinal, "section": " > ".join(u.heading_path),
+                       "reason": u.reason} for u in uncovered], hide_index=True, width="stretch")

@@ -4,6 +4,7 @@ import streamlit as st
 
 from dataset_gen.config import ProjectConfig
 from dataset_gen.errors import DatasetGenError
+from dataset_gen.models import QUESTION_TYPES
 from dataset_gen.prompts import LANGUAGES, PROMPTS_DIR, parse_template
 from ui.common import get_store, project_config
 from ui.i18n import t
@@ -58,6 +59,13 @@ with st.form(f"settings_{project_id}"):
     concurrency = c2.number_input(t("settings.concurrency"), 1, 32, config.concurrency)
     languages = ["auto", "en", "zh-TW", "zh-CN"]
     language = c1.selectbox(t("settings.language"), languages, index=languages.index(config.language))
+    types = c2.multiselect(t("settings.types"), list(QUESTION_TYPES), default=config.question_types,
+                           format_func=lambda k: t(f"type.{k}"))
+    reasoning = c1.checkbox(t("settings.reasoning"), config.reasoning)
+    audiences = c2.text_area(t("settings.audiences"), "\n".join(config.audiences), height=80)
+    judge_model = c1.text_input(t("settings.judge_model"), config.judge_model, placeholder="qwen2.5:7b")
+    judge_threshold = c2.number_input(t("settings.judge_threshold"), 1, 5, config.judge_threshold)
+    embedding_model = c1.text_input(t("settings.embedding_model"), config.embedding_model, placeholder="nomic-embed-text")
     system = st.text_area(t("settings.system"), config.system_prompt)
     if st.form_submit_button(t("settings.save")):
         new = ProjectConfig(
@@ -65,6 +73,9 @@ with st.form(f"settings_{project_id}"):
             chunk_separator=separator.encode().decode("unicode_escape") or "\n\n",
             chunk_max_chars=max_chars, chunk_min_chars=min_chars, chunk_overlap=overlap, pairs_per_chunk=pairs,
             temperature=temperature, concurrency=concurrency, language=language, system_prompt=system,
+            question_types=types or ["factual"], reasoning=reasoning,
+            audiences=[a.strip() for a in audiences.splitlines() if a.strip()],
+            judge_model=judge_model.strip(), judge_threshold=judge_threshold, embedding_model=embedding_model.strip(),
         )
         store.set_settings(project_id, new.model_dump())
         st.success(t("projects.saved"))
@@ -72,7 +83,7 @@ with st.form(f"settings_{project_id}"):
 with st.expander(t("settings.overrides")):
     st.caption(t("settings.override_help"))
     overrides = store.prompt_overrides(project_id)
-    for prompt_name in ("qa_generate", "qa_repair"):
+    for prompt_name in ("qa_generate", "qa_repair", "qa_judge"):
         for lang in LANGUAGES:
             key = f"{prompt_name}.{lang}"
             builtin = (PROMPTS_DIR / f"{key}.txt").read_text(encoding="utf-8")
