@@ -156,6 +156,8 @@ def test_whole_job_in_a_browser(served_app, tmp_path):
 
         go(page, "Export")
         page.get_by_text(f"All {pairs} records pass LLaMA-Factory's loader rules.").wait_for()
+        page.get_by_test_id("stJson").first.wait_for()
+        page.wait_for_timeout(1000)
         shot(page, "6-export")
         with page.expect_download() as download_info:
             page.get_by_role("button", name="Download", exact=True).click()
