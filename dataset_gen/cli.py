@@ -64,7 +64,11 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--reasoning", action="store_true", default=None, help="ask for a short chain of thought per pair")
     gen.add_argument("--audience", action="append", dest="audiences", metavar="TEXT",
                      help="phrase pairs for this audience, e.g. 'a new employee' (repeat to vary by chunk)")
-    gen.add_argument("--temperature", type=float, help="sampling temperature (default 0.7)")
+    gen.add_argument("--chars-per-pair", type=int, help="ask for one pair per this many characters of chunk instead")
+    gen.add_argument("--temperature", type=float, help="sampling temperature (default 0.7; 0 is kept as 0)")
+    gen.add_argument("--top-p", type=float, help="nucleus sampling (default: the server's)")
+    gen.add_argument("--top-k", type=int, help="top-k sampling (default: the server's)")
+    gen.add_argument("--repeat-penalty", type=float, help="repetition penalty (default: the server's)")
     gen.add_argument("--seed", type=int, help="sampling seed")
     gen.add_argument("--num-predict", type=int, help="most tokens per reply (default: sized to the pairs asked for)")
 
@@ -161,7 +165,8 @@ def _generate(args, settings: Settings, store: Store) -> int:
                             read_timeout_s=settings.read_timeout_s, max_retries=settings.max_retries)
     options = SamplingOptions(
         temperature=args.temperature if args.temperature is not None else SamplingOptions.temperature,
-        seed=args.seed, num_predict=args.num_predict,
+        top_p=args.top_p, top_k=args.top_k, repeat_penalty=args.repeat_penalty, seed=args.seed,
+        num_predict=args.num_predict,
     )
     bar = _ProgressBar()
     try:
@@ -278,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.verbose else logging.ERROR, format="%(message)s")
     overrides = dict(
         data_dir=args.data_dir, ollama_host=getattr(args, "host", None), concurrency=getattr(args, "concurrency", None),
-        pairs_per_chunk=getattr(args, "pairs_per_chunk", None), language=getattr(args, "language", None),
+        pairs_per_chunk=0 if getattr(args, "chars_per_pair", None) else getattr(args, "pairs_per_chunk", None),
+        chars_per_pair=getattr(args, "chars_per_pair", None), language=getattr(args, "language", None),
         question_types=getattr(args, "question_types", None), reasoning=getattr(args, "reasoning", None),
         audiences=tuple(args.audiences) if getattr(args, "audiences", None) else None,
     )

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from .models import SamplingOptions
+
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 
 
@@ -88,14 +90,23 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: dict | None = None, **overrides) -> Settings:
-        """Build settings from ``DATASET_GEN_DATA_DIR`` and ``OLLAMA_HOST``, then ``overrides``.
+        """Build settings from ``DATASET_GEN_DATA_DIR``, ``OLLAMA_HOST``,
+        ``DATASET_GEN_CONNECT_TIMEOUT`` and ``DATASET_GEN_READ_TIMEOUT`` (seconds), then ``overrides``.
 
         ``overrides`` with value ``None`` are ignored, so CLI flags can be passed straight in.
         """
         env = os.environ if environ is None else environ
+        timeouts = {}
+        for key, name in (("connect_timeout_s", "DATASET_GEN_CONNECT_TIMEOUT"), ("read_timeout_s", "DATASET_GEN_READ_TIMEOUT")):
+            if env.get(name):
+                try:
+                    timeouts[key] = float(env[name])
+                except ValueError:
+                    raise ValueError(f"{name} must be a number of seconds, got {env[name]!r}") from None
         base = cls(
             data_dir=Path(env.get("DATASET_GEN_DATA_DIR") or "data"),
             ollama_host=normalise_host(env.get("OLLAMA_HOST")),
+            **timeouts,
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         if "ollama_host" in given:
@@ -107,6 +118,8 @@ class ProjectConfig(BaseModel):
     """A project's saved settings (stored as JSON in the project row; validated on load).
 
     ``host`` empty means "use OLLAMA_HOST or the default". Sizes are in characters.
+    ``chars_per_pair`` > 0 asks for one pair per that many characters of chunk instead of
+    ``pairs_per_chunk``. Sampling options left ``None`` keep the server's defaults.
     ``judge_model`` (empty: no judge) scores pairs 1–5; exports hold back pairs whose lowest score
     is below ``judge_threshold``. ``embedding_model`` (empty: none) adds embedding similarity to
     near-duplicate detection.
@@ -120,7 +133,13 @@ class ProjectConfig(BaseModel):
     chunk_overlap: int = Field(200, ge=0, le=5000)
     chunk_separator: str = "\n\n"
     pairs_per_chunk: int = Field(3, ge=1, le=20)
+    chars_per_pair: int = Field(0, ge=0, le=20000)
     temperature: float = Field(0.7, ge=0.0, le=2.0)
+    top_p: float | None = Field(None, ge=0.0, le=1.0)
+    top_k: int | None = Field(None, ge=1, le=1000)
+    repeat_penalty: float | None = Field(None, ge=0.0, le=3.0)
+    seed: int | None = None
+    num_predict: int | None = Field(None, ge=-1)
     concurrency: int = Field(4, ge=1, le=32)
     language: Literal["auto", "en", "zh-TW", "zh-CN"] = "auto"
     question_types: list[Literal["factual", "explanation", "comparison", "unanswerable"]] = Field(
@@ -158,13 +177,19 @@ class ProjectConfig(BaseModel):
             separator=self.chunk_separator or "\n\n",
         )
 
+    def sampling(self) -> SamplingOptions:
+        """The sampling options to send with every generation call."""
+        return SamplingOptions(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k,
+                               repeat_penalty=self.repeat_penalty, seed=self.seed, num_predict=self.num_predict)
+
     def apply(self, base: Settings) -> Settings:
         """``base`` with this project's host, chunking, pairs, concurrency and language."""
         return replace(
             base,
             ollama_host=normalise_host(self.host) if self.host else base.ollama_host,
             chunking=self.chunking(),
-            pairs_per_chunk=self.pairs_per_chunk,
+            pairs_per_chunk=0 if self.chars_per_pair else self.pairs_per_chunk,
+            chars_per_pair=self.chars_per_pair,
             concurrency=self.concurrency,
             language=self.language,
             question_types=tuple(self.question_types),

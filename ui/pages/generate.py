@@ -5,7 +5,6 @@ import streamlit as st
 from dataset_gen.backends import OllamaBackend
 from dataset_gen.errors import BackendError, DatasetGenError
 from dataset_gen.generation import trial_chunk
-from dataset_gen.models import SamplingOptions
 from ui.common import base_settings, get_registry, get_store, project_backend, project_config, require_project
 from ui.i18n import t
 
@@ -49,7 +48,7 @@ if not names:
 model = st.selectbox(t("gen.model"), names, index=names.index(config.model) if config.model in names else 0)
 if model != config.model:
     store.set_settings(project_id, config.model_copy(update={"model": model}).model_dump())
-options = SamplingOptions(temperature=config.temperature)
+options = config.sampling()
 
 chunks = store.list_chunks(project_id)
 if not chunks:

@@ -67,6 +67,15 @@ with st.form(f"settings_{project_id}"):
     judge_threshold = c2.number_input(t("settings.judge_threshold"), 1, 5, config.judge_threshold)
     embedding_model = c1.text_input(t("settings.embedding_model"), config.embedding_model, placeholder="nomic-embed-text")
     system = st.text_area(t("settings.system"), config.system_prompt)
+    st.caption(t("settings.advanced"))
+    a1, a2, a3 = st.columns(3)
+    chars_per_pair = a1.number_input(t("settings.chars_per_pair"), 0, 20000, config.chars_per_pair, step=100)
+    top_p = a2.number_input("top_p", 0.0, 1.0, config.top_p, step=0.05, placeholder=t("settings.server_default"))
+    top_k = a3.number_input("top_k", 1, 1000, config.top_k, placeholder=t("settings.server_default"))
+    repeat_penalty = a1.number_input("repeat_penalty", 0.0, 3.0, config.repeat_penalty, step=0.05,
+                                     placeholder=t("settings.server_default"))
+    seed = a2.number_input("seed", value=config.seed, step=1, placeholder=t("settings.server_default"))
+    num_predict = a3.number_input("num_predict", -1, 100000, config.num_predict, placeholder=t("settings.auto"))
     if st.form_submit_button(t("settings.save")):
         new = ProjectConfig(
             model=model.strip(), host=host.strip(), chunk_strategy=strategy,
@@ -76,6 +85,8 @@ with st.form(f"settings_{project_id}"):
             question_types=types or ["factual"], reasoning=reasoning,
             audiences=[a.strip() for a in audiences.splitlines() if a.strip()],
             judge_model=judge_model.strip(), judge_threshold=judge_threshold, embedding_model=embedding_model.strip(),
+            chars_per_pair=chars_per_pair, top_p=top_p, top_k=top_k, repeat_penalty=repeat_penalty,
+            seed=None if seed is None else int(seed), num_predict=num_predict,
         )
         store.set_settings(project_id, new.model_dump())
         st.success(t("projects.saved"))
