@@ -136,3 +136,11 @@ def test_sizes():
     assert plan_num_ctx(1000, 1000) == 3072
     assert plan_num_ctx(100, 100) == 2048
     assert plan_num_ctx(30000, 2000, model_limit=32768) == 32768
+
+
+def test_reply_in_a_code_fence_and_backticks_inside_answers(fake_ollama):
+    body = pairs_json(("How is a mermaid block opened?", "With ```mermaid on its own line.", "Ollama runs on macOS"))
+    fake_ollama.push(Reply("```json\n" + body + "\n```"), Reply("Sure! Here it is: " + body))
+    assert run(fake_ollama, n=1).pairs[0].answer == "With ```mermaid on its own line."
+    assert run(fake_ollama, n=1).pairs[0].answer == "With ```mermaid on its own line."
+    assert len(fake_ollama.requests) == 2
