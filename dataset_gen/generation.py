@@ -15,8 +15,13 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Callable
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; one run per project is then up to the user
+    fcntl = None
+
 from .config import Settings
-from .errors import BackendUnreachableError, DatasetGenError, ModelNotFoundError
+from .errors import BackendError, BackendUnreachableError, DatasetGenError, ModelNotFoundError, StoreError
 from .language import detect_language
 from .models import SamplingOptions
 from .prompts import load_prompt
@@ -78,6 +83,40 @@ class RunSummary:
     completion_tokens: int = 0
     elapsed_s: float = 0.0
     error: str | None = None
+
+
+def check_server(backend) -> str:
+    """Ask the server for its version before any work: fails fast, in one line, when nothing
+    answers or when the host is not an Ollama server. Returns the version.
+
+    :raises BackendUnreachableError: nothing answers at the host.
+    :raises BackendError: something answers, but not like Ollama.
+    """
+    try:
+        return backend.version()
+    except BackendUnreachableError:
+        raise
+    except DatasetGenError as exc:
+        raise BackendError(f"{backend.host} does not answer like an Ollama server ({exc}); "
+                           "is the host right? Ollama listens on port 11434 by default") from None
+
+
+def lock_project(store, project_id: int):
+    """Take the project's generation lock: an exclusive ``flock`` on a file beside the database,
+    released when the run ends or its process dies. Returns the open lock file (close it to release).
+
+    :raises StoreError: another process is generating for this project.
+    """
+    path = store.path.parent / f"generate-project-{project_id}.lock"
+    handle = open(path, "a+")
+    if fcntl is not None:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise StoreError("Another run is generating for this project right now: wait for it to finish "
+                             "or stop it, then run again (it resumes where the other stopped)") from None
+    return handle
 
 
 @dataclass
@@ -187,8 +226,21 @@ def run_generation(
 
     :raises PromptError: a prompt template is missing or broken (before any call is made).
     :raises BackendUnreachableError: nothing answers at the host (checked before the run starts).
+    :raises BackendError: the host is not an Ollama server (checked before the run starts).
+    :raises StoreError: another process is generating for this project.
     :raises ModelNotFoundError: the model is not pulled (checked before the run starts).
     """
+    check_server(backend)
+    lock = lock_project(store, project_id)
+    try:
+        return _run_locked(store, project_id, backend, model, settings, options, document_ids, chunk_ids,
+                           on_progress, cancel)
+    finally:
+        lock.close()
+
+
+def _run_locked(store, project_id, backend, model, settings, options, document_ids, chunk_ids, on_progress,
+                cancel) -> RunSummary:
     cancel = cancel or threading.Event()
     chunks = store.list_chunks(project_id, statuses=("pending", "failed"))
     if document_ids is not None:
@@ -263,10 +315,13 @@ def run_generation(
     try:
         with ThreadPoolExecutor(max_workers=max(1, settings.concurrency)) as pool:
             futures = [pool.submit(work, c) for c in chunks]
-            for future in as_completed(futures):
-                future.result()
+            try:
+                for future in as_completed(futures):
+                    future.result()
+            except BaseException:
+                cancel.set()  # before the pool's exit waits: queued chunks then return at once
+                raise
     except BaseException:
-        cancel.set()
         summary.status = "failed"
         raise
     finally:

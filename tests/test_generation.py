@@ -192,3 +192,34 @@ def test_failed_task_keeps_the_other_tasks_pairs_and_marks_the_chunk_failed(proj
     retry = run_generation(store, project_id, backend(fake_ollama), "qwen2.5:7b", options)
     assert (retry.total, retry.pairs, retry.failures) == (1, 2, [])
     assert store.count_pairs(project_id) == 12
+
+
+def test_a_second_run_on_a_busy_project_is_refused(project, fake_ollama):
+    from dataset_gen.errors import StoreError
+    from dataset_gen.generation import lock_project
+
+    store, project_id = project
+    held = lock_project(store, project_id)
+    try:
+        with pytest.raises(StoreError, match="Another run is generating for this project"):
+            run_generation(store, project_id, backend(fake_ollama), "qwen2.5:7b", settings())
+    finally:
+        held.close()
+    assert run_generation(store, project_id, backend(fake_ollama), "qwen2.5:7b", settings()).done == 6
+
+
+def test_a_host_that_is_not_ollama_is_named_before_any_work(project):
+    import http.server
+
+    from dataset_gen.errors import BackendError
+
+    store, project_id = project
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        with pytest.raises(BackendError, match=f"{url} does not answer like an Ollama server"):
+            run_generation(store, project_id, OllamaBackend(url, max_retries=0), "qwen2.5:7b", settings())
+    finally:
+        server.shutdown()
+    assert store.list_runs(project_id) == []
