@@ -18,7 +18,7 @@ from .backends import OllamaBackend
 from .config import ChunkSettings, ProjectConfig, Settings
 from .errors import DatasetGenError, DocumentError, ExportError
 from .export import FORMATS, NO_PAIRS_MESSAGE, export_pairs, select_for_training
-from .generation import Progress, run_generation
+from .generation import Progress, check_server, run_generation
 from .ingest import ingest_bytes
 from .judge import judge_pairs
 from .models import QUESTION_TYPES, SamplingOptions
@@ -38,15 +38,38 @@ def _question_types(text: str) -> tuple[str, ...]:
     return kinds
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as one line (the full usage is one ``--help`` away)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
+
+
+def _bounded(low: int, high: int | None = None):
+    """An argparse type: a whole number from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            bound = f"from {low} to {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        return value
+
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m dataset_gen",
         description="Turn your documents into grounded QA datasets with a local Ollama model.",
     )
     parser.add_argument("--version", action="version", version=f"dataset-gen {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="also show retries and other warnings")
     parser.add_argument("--data-dir", type=Path, help="folder of the project store (default ./data or $DATASET_GEN_DATA_DIR)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     gen = sub.add_parser("generate", help="parse, split and generate QA pairs for files",
                          description="Parse files, split them into chunks and generate QA pairs with an Ollama model. "
@@ -55,22 +78,23 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--model", required=True, help="Ollama model name, e.g. qwen2.5:7b")
     gen.add_argument("--host", help="Ollama URL (default $OLLAMA_HOST or http://127.0.0.1:11434)")
     gen.add_argument("--project", default=DEFAULT_PROJECT, help=f"project name (default {DEFAULT_PROJECT!r}; created if new)")
-    gen.add_argument("--pairs-per-chunk", type=int, help="QA pairs to ask for per chunk (default 3)")
-    gen.add_argument("--chunk-size", type=int, help="largest chunk in characters (default 2000)")
-    gen.add_argument("--concurrency", type=int, help="chunks sent to the model at once (default 4)")
+    gen.add_argument("--pairs-per-chunk", type=_bounded(1, 20), help="QA pairs to ask for per chunk, 1-20 (default 3)")
+    gen.add_argument("--chunk-size", type=_bounded(200, 20000), help="largest chunk in characters, 200-20000 (default 2000)")
+    gen.add_argument("--concurrency", type=_bounded(1, 32), help="chunks sent to the model at once, 1-32 (default 4)")
     gen.add_argument("--language", choices=("auto", "en", "zh-TW", "zh-CN"), help="language of the pairs (default auto: the document's)")
     gen.add_argument("--question-types", type=_question_types, metavar="TYPE[,TYPE]",
                      help=f"kinds of question, comma-separated, from {', '.join(QUESTION_TYPES)} (default factual)")
     gen.add_argument("--reasoning", action="store_true", default=None, help="ask for a short chain of thought per pair")
     gen.add_argument("--audience", action="append", dest="audiences", metavar="TEXT",
                      help="phrase pairs for this audience, e.g. 'a new employee' (repeat to vary by chunk)")
-    gen.add_argument("--chars-per-pair", type=int, help="ask for one pair per this many characters of chunk instead")
+    gen.add_argument("--chars-per-pair", type=_bounded(50, 20000),
+                     help="ask for one pair per this many characters of chunk instead (50-20000)")
     gen.add_argument("--temperature", type=float, help="sampling temperature (default 0.7; 0 is kept as 0)")
     gen.add_argument("--top-p", type=float, help="nucleus sampling (default: the server's)")
     gen.add_argument("--top-k", type=int, help="top-k sampling (default: the server's)")
     gen.add_argument("--repeat-penalty", type=float, help="repetition penalty (default: the server's)")
     gen.add_argument("--seed", type=int, help="sampling seed")
-    gen.add_argument("--num-predict", type=int, help="most tokens per reply (default: sized to the pairs asked for)")
+    gen.add_argument("--num-predict", type=_bounded(-1), help="most tokens per reply (default: sized to the pairs asked for)")
 
     exp = sub.add_parser("export", help="write a project's pairs for LLaMA-Factory or as a RAG evaluation set",
                          description="Write a project's QA pairs: alpaca, sharegpt or openai for fine-tuning (LLaMA-Factory "
@@ -93,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     jud.add_argument("--project", default=DEFAULT_PROJECT)
     jud.add_argument("--model", required=True, help="judge model, e.g. qwen2.5:7b")
     jud.add_argument("--host", help="Ollama URL (default $OLLAMA_HOST or http://127.0.0.1:11434)")
-    jud.add_argument("--concurrency", type=int, help="pairs judged at once (default 4)")
+    jud.add_argument("--concurrency", type=_bounded(1, 32), help="pairs judged at once, 1-32 (default 4)")
     jud.add_argument("--rejudge", action="store_true", help="judge pairs that already have scores again")
 
     ded = sub.add_parser("dedupe", help="find near-duplicate questions and keep one of each cluster",
@@ -128,6 +152,8 @@ class _ProgressBar:
         self.show(p.done, p.total, f"chunks, {p.pairs} pairs, {p.failed} failed, ETA {eta}")
 
     def show(self, done: int, total: int, what: str) -> None:
+        if not self.stream.isatty() and done < total:
+            return  # a log file gets the final line only
         width = 30
         filled = int(width * done / total) if total else width
         line = f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {what}   "
@@ -142,6 +168,10 @@ class _ProgressBar:
 
 
 def _generate(args, settings: Settings, store: Store) -> int:
+    backend = OllamaBackend(settings.ollama_host, connect_timeout_s=settings.connect_timeout_s,
+                            read_timeout_s=settings.read_timeout_s, max_retries=settings.max_retries)
+    check_server(backend)  # before parsing: a long document should not wait to hear Ollama is down
+    existed = any(p.name == args.project.strip() for p in store.list_projects())
     project_id = store.ensure_project(args.project)
     bad = []
     for path in args.files:
@@ -160,9 +190,9 @@ def _generate(args, settings: Settings, store: Store) -> int:
     for line in bad:
         print(f"error: {line}", file=sys.stderr)
     if len(bad) == len(args.files):
+        if not existed:
+            store.delete_project(project_id)  # a command that read nothing leaves no empty project behind
         return 2
-    backend = OllamaBackend(settings.ollama_host, connect_timeout_s=settings.connect_timeout_s,
-                            read_timeout_s=settings.read_timeout_s, max_retries=settings.max_retries)
     options = SamplingOptions(
         temperature=args.temperature if args.temperature is not None else SamplingOptions.temperature,
         top_p=args.top_p, top_k=args.top_k, repeat_penalty=args.repeat_penalty, seed=args.seed,
@@ -187,6 +217,8 @@ def _generate(args, settings: Settings, store: Store) -> int:
 
 
 def _export(args, store: Store) -> int:
+    if args.format in FORMATS and args.output.suffix.lower() not in (".json", ".jsonl"):
+        raise ExportError(f"{args.output}: {args.format} files are JSON; name the output .json or .jsonl")
     project_id = store.project_id(args.project)
     statuses = ("accepted", "generated") if args.include_unreviewed else ("accepted",)
     pairs = store.list_pairs(project_id, statuses=statuses)
@@ -199,7 +231,8 @@ def _export(args, store: Store) -> int:
             report = write_ragas(pairs, args.output)
         else:
             report = write_beir(store.list_chunks(project_id), pairs, args.output)
-        print(f"wrote {report.queries} questions ({report.corpus} corpus chunks) to {report.path}", file=sys.stderr)
+        corpus = f" and {report.corpus} corpus chunks" if args.format == "beir" else ""
+        print(f"wrote {report.queries} questions{corpus} to {report.path}", file=sys.stderr)
         return 0
     config = ProjectConfig.load(store.get_settings(project_id))
     min_score = args.min_score if args.min_score is not None else (config.judge_threshold if config.judge_model else None)
@@ -291,8 +324,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if getattr(args, "chunk_size", None) is not None:
             size = args.chunk_size
-            if size < 200:
-                raise ValueError(f"--chunk-size must be at least 200 characters (got {size})")
             defaults = ChunkSettings()
             overrides["chunking"] = ChunkSettings(max_chars=size, min_chars=min(defaults.min_chars, size // 4),
                                                   overlap=min(defaults.overlap, size // 4))

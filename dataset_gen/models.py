@@ -140,6 +140,11 @@ class ModelInfo:
     quantization_level: str = ""
     family: str = ""
 
+    @property
+    def is_embedding(self) -> bool:
+        """``True`` for an embedding-only model (a BERT family, or "embed" in its name): it cannot chat."""
+        return "bert" in self.family.lower() or "embed" in self.name.lower()
+
 
 @dataclass(frozen=True)
 class StoredPair:

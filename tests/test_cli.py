@@ -97,17 +97,19 @@ def test_real_pdf_pairs_carry_pages(tmp_path, fake_ollama, capsys):
         ("pdf_nonunicode_cmap_garbage.pdf", "text"),
     ],
 )
-def test_bad_input_is_one_line_naming_the_file(tmp_path, capsys, name, reason):
+def test_bad_input_is_one_line_naming_the_file(tmp_path, capsys, fake_ollama, name, reason):
     code, out, err = run_main(capsys, "--data-dir", tmp_path, "generate", CORPUS / name, "--model", "m",
-                              "--host", "http://127.0.0.1:9")
+                              "--host", fake_ollama.url)
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {name}: ")
     assert reason.lower() in lines[0].lower()
+    assert run_main(capsys, "--data-dir", tmp_path, "projects")[1] == ""  # no empty project left behind
 
 
-def test_missing_file_and_unknown_project(tmp_path, capsys):
-    code, _, err = run_main(capsys, "--data-dir", tmp_path, "generate", tmp_path / "nope.md", "--model", "m")
+def test_missing_file_and_unknown_project(tmp_path, capsys, fake_ollama):
+    code, _, err = run_main(capsys, "--data-dir", tmp_path, "generate", tmp_path / "nope.md", "--model", "m",
+                            "--host", fake_ollama.url)
     assert code == 2 and "nope.md: cannot read the file" in err
     code, _, err = run_main(capsys, "--data-dir", tmp_path, "export", "--project", "ghost", "--format", "alpaca",
                             "--output", tmp_path / "x.json")
@@ -150,6 +152,22 @@ def test_models_and_projects(tmp_path, fake_ollama, capsys):
     assert code == 0 and out.splitlines()[0].startswith("qwen2.5:7b\t")
     code, out, _ = run_main(capsys, "--data-dir", tmp_path, "projects")
     assert (code, out) == (0, "")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["generate", "x.md", "--model", "m", "--pairs-per-chunk", "0"], "argument --pairs-per-chunk: must be from 1 to 20, got 0"),
+    (["generate", "x.md", "--model", "m", "--chunk-size", "100000000"], "argument --chunk-size: must be from 200 to 20000"),
+    (["generate", "x.md", "--model", "m", "--concurrency", "0"], "argument --concurrency: must be from 1 to 32, got 0"),
+    (["generate", "x.md", "--model", "m", "--question-types", "factual,bogus"], "unknown question type 'bogus'"),
+    (["export", "--format", "alpaca", "--output", "x.csv"], "x.csv: alpaca files are JSON; name the output .json or .jsonl"),
+])
+def test_bad_options_are_one_line(tmp_path, capsys, args, message):
+    try:
+        code = main(["--data-dir", str(tmp_path), *args])
+    except SystemExit as exited:
+        code = exited.code
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1, err
 
 
 @pytest.mark.parametrize("command", [[], ["generate"], ["export"], ["models"], ["projects"]])

@@ -90,6 +90,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "gen.status_ok": ("Ollama {version} is running at {host}.", "Ollama {version} 正在 {host} 執行。"),
     "gen.no_models": ("Ollama runs at {host} but has no models. Pull one: `ollama pull qwen2.5:7b`", "{host} 上的 Ollama 沒有任何模型。請先下載：`ollama pull qwen2.5:7b`"),
     "gen.model": ("Model", "模型"),
+    "gen.pick_model": ("Pick the model that writes the pairs.", "請選擇撰寫問答對的模型。"),
     "gen.trial": ("Try one chunk", "試跑一個片段"),
     "gen.trial_help": ("Sends one chunk and shows the exact prompt and the model's raw reply, so you see whether this model can do the job before a long run.", "送出一個片段並顯示完整提示與模型的原始回覆，讓你在長時間執行前確認模型能否勝任。"),
     "gen.trial_chunk": ("Chunk for the trial", "試跑的片段"),

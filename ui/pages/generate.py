@@ -40,12 +40,16 @@ else:
         hide_index=True,
     )
 
-names = [m.name for m in models]
+names = [m.name for m in models if not m.is_embedding]
 if config.model and config.model not in names:
     names.insert(0, config.model)
 if not names:
     st.stop()
-model = st.selectbox(t("gen.model"), names, index=names.index(config.model) if config.model in names else 0)
+model = st.selectbox(t("gen.model"), names, index=names.index(config.model) if config.model in names else None,
+                     placeholder=t("gen.pick_model"))
+if model is None:
+    st.info(t("gen.pick_model"))
+    st.stop()
 if model != config.model:
     store.set_settings(project_id, config.model_copy(update={"model": model}).model_dump())
 options = config.sampling()
