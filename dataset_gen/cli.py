@@ -187,6 +187,8 @@ def _generate(args, settings: Settings, store: Store) -> int:
             continue
         state = "new" if result.new else "already in the project"
         print(f"{path.name}: {result.chunks} chunks ({state})", file=sys.stderr)
+        for warning in result.document.warnings:
+            print(f"warning: {path.name}: {warning}", file=sys.stderr)
     for line in bad:
         print(f"error: {line}", file=sys.stderr)
     if len(bad) == len(args.files):

@@ -38,6 +38,31 @@ _SKIP = {
 }
 _NOTE_SKIP_TYPES = {"separator", "continuationSeparator", "continuationNotice"}
 _HEADING_NAME_RE = re.compile(r"^heading\s*([1-9])$", re.I)
+_MONOSPACE_FONTS = {"courier new", "courier", "consolas", "menlo", "monaco", "lucida console", "source code pro",
+                    "dejavu sans mono", "liberation mono", "cascadia code", "cascadia mono", "fira code",
+                    "jetbrains mono", "sf mono", "ubuntu mono", "roboto mono", "noto sans mono", "andale mono"}
+
+
+def _monospaced(p) -> bool:
+    """``True`` when every run of the paragraph that holds text is set in a monospaced font (a code
+    sample: it becomes a fenced block, so its ``# comment`` lines are not read as headings)."""
+    fonts = []
+    for run in p.iter(_W + "r"):
+        if not "".join(t.text or "" for t in run.iter(_W + "t")).strip():
+            continue
+        rpr = run.find(_W + "rPr")
+        face = rpr.find(_W + "rFonts") if rpr is not None else None
+        fonts.append((face.get(_W + "ascii") or face.get(_W + "hAnsi") or "") if face is not None else "")
+    return bool(fonts) and all(f.lower() in _MONOSPACE_FONTS for f in fonts)
+
+
+def _fenced(text: str) -> str:
+    """``text`` as a fenced code block, the fence longer than any backtick run inside it."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}\n{text}\n{fence}"
+
+
 _HEADING_LIKE_RE = re.compile(r"^( {0,3})(#{1,6}(?:[ \t]|$))", re.M)
 _MAX_EXPANSION = 20  # uncompressed XML may be at most this many times the size limit
 
@@ -214,6 +239,8 @@ class _Reader:
                 out.append("#" * min(level, 6) + " " + " ".join(text.split()))
             elif num_pr and num_pr[0] != "0":
                 out.append(_LIST_MARK + self._list_item(num_pr, text))
+            elif _monospaced(p):
+                out.append(_fenced(text))
             else:
                 out.append(_HEADING_LIKE_RE.sub(r"\1\\\2", text))
         for box in boxes:

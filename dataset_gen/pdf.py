@@ -66,6 +66,7 @@ class _Block:
     text: str
     sizes: list[float] | None = None  # font size (pt) per line, in font mode
     levels: dict[int, int] = field(default_factory=dict)  # line index -> heading level
+    code: bool = False  # every span in a monospaced font: rendered as a fenced code block
 
 
 @dataclass(slots=True)
@@ -191,10 +192,16 @@ def _extract_page(doc: pymupdf.Document, index: int, *, fonts: bool, warnings: l
                     lines = b["lines"]
                     text = "\n".join("".join(s["text"] for s in ln["spans"]) for ln in lines)
                     blocks.append(_Block(len(blocks), b["bbox"], text,
-                                         [_line_size(ln["spans"]) for ln in lines]))
+                                         [_line_size(ln["spans"]) for ln in lines],
+                                         code=bool(_HEADING_LIKE_RE.search(text)) and _monospaced(lines)))
         else:
             blocks = [_Block(i, b[:4], b[4][:-1] if b[4].endswith("\n") else b[4])
                       for i, b in enumerate(b for b in textpage.extractBLOCKS() if b[6] == 0)]
+            if any(_HEADING_LIKE_RE.search(b.text) for b in blocks):  # a "# comment": is it code?
+                text_blocks = [b for b in textpage.extractDICT()["blocks"] if b["type"] == 0]
+                if len(text_blocks) == len(blocks):
+                    for block, b in zip(blocks, text_blocks):
+                        block.code = bool(_HEADING_LIKE_RE.search(block.text)) and _monospaced(b["lines"])
         page = _Page(blocks)
         joined = "".join(b.text for b in blocks)
         page.chars = len(joined) - joined.count(" ") - joined.count("\n")
@@ -208,6 +215,14 @@ def _extract_page(doc: pymupdf.Document, index: int, *, fonts: bool, warnings: l
         warnings.append(f"page {index + 1} could not be read ({_one_line(exc)}); it is left out")
         return _Page([])
     return page
+
+
+def _monospaced(lines: list[dict]) -> bool:
+    """``True`` when every span of ``lines`` with ASCII text is set in a monospaced font (flags
+    bit 3). Spans of only other characters are not counted: CJK in a code sample is drawn with a
+    fallback font that is not monospaced."""
+    spans = [s for ln in lines for s in ln["spans"] if any("!" <= ch <= "~" for ch in s["text"])]
+    return bool(spans) and all(s["flags"] & 8 for s in spans)
 
 
 def _line_size(spans: list[dict]) -> float:
@@ -346,17 +361,31 @@ def _heading_text(text: str) -> bool:
 def _render_page(page: _Page) -> str:
     """The page as Markdown: headings as ``#`` lines, tables in place, blocks as paragraphs.
 
-    Body lines that would read as Markdown headings (``# comment`` in a code sample) get a
-    backslash (``\\#``) so that only real headings are headings. U+FFFD (unmapped glyphs) is
+    Blocks in a monospaced font that hold ``# …`` lines (a code sample's comments) become fenced
+    code blocks (neighbours share a fence), so those lines stay as they are; other body lines that would read as Markdown
+    headings get a backslash (``\\#``) so that only real headings are headings. U+FFFD (unmapped glyphs) is
     dropped, trailing spaces of lines are removed and blank lines are collapsed to one.
     """
-    if not page.dropped and not any(b.levels for b in page.blocks):  # the common, fast case
+    code_run: list[str] = []
+
+    def flush(parts: list[str]) -> None:
+        if code_run:
+            body = "\n".join(code_run)
+            fence = "`" * max(3, max((len(m) for m in re.findall(r"`+", body)), default=0) + 1)
+            parts.append(f"{fence}\n{body}\n{fence}")
+            code_run.clear()
+
+    if not page.dropped and not any(b.levels or b.code for b in page.blocks):  # the common, fast case
         text = "\n\n".join([b.text for b in page.blocks])
         if "#" in text:
             text = _HEADING_LIKE_RE.sub(r"\1\\\2", text)
     else:
         parts: list[str] = []
         for block in page.blocks:
+            if block.code and block.number not in page.dropped and not block.levels:
+                code_run.append(block.text)  # neighbouring code blocks share one fence
+                continue
+            flush(parts)
             if block.number in page.dropped:
                 if block.number in page.tables:
                     parts.append(page.tables[block.number])
@@ -365,6 +394,7 @@ def _render_page(page: _Page) -> str:
                              if "#" in block.text else block.text)
             else:
                 parts.extend(_heading_block(block))
+        flush(parts)
         text = "\n\n".join(parts)
     if "\ufffd" in text:
         text = text.replace("\ufffd", "")

@@ -157,7 +157,8 @@ def _split_rows(cells: dict, n_rows: int, n_cols: int) -> list[dict[int, list]]:
     """
     rows = []
     for r in range(n_rows):
-        entries = [(y, c, rest) for c in range(n_cols) for y, *rest in cells.get((r, c), ())]
+        # (y, column, (block, line, word), position in the cell's extraction order)
+        entries = [(y, c, rest, i) for c in range(n_cols) for i, (y, *rest) in enumerate(cells.get((r, c), ()))]
         if not entries:
             continue
         entries.sort(key=lambda e: e[0])
@@ -166,9 +167,8 @@ def _split_rows(cells: dict, n_rows: int, n_cols: int) -> list[dict[int, list]]:
             if e[0] - lines[-1][-1][0] > 3:
                 lines.append([])
             lines[-1].append(e)
-        used = len({c for _, c, _ in entries})
-        full = [len({c for _, c, _ in ln}) * 2 >= used and len({c for _, c, _ in ln}) >= 2
-                for ln in lines]
+        used = len({e[1] for e in entries})
+        full = [len({e[1] for e in ln}) * 2 >= used and len({e[1] for e in ln}) >= 2 for ln in lines]
         groups: list[list] = []
         if sum(full) >= 3:
             for ln, is_full in zip(lines, full):
@@ -179,7 +179,9 @@ def _split_rows(cells: dict, n_rows: int, n_cols: int) -> list[dict[int, list]]:
             groups = [entries]
         for group in groups:
             row: dict[int, list] = defaultdict(list)
-            for _, c, rest in group:
+            # Back to extraction order within each cell: sorting by y above would put Latin words
+            # before CJK ones on the same line (their glyph boxes sit at different heights).
+            for _, c, rest, _ in sorted(group, key=lambda e: (e[1], e[3])):
                 row[c].append(tuple(rest))
             rows.append(row)
     return rows

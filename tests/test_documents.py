@@ -281,7 +281,7 @@ def test_notes_pdf_tables_and_code_comments():
     text = parsed("ollama-notes-zh-TW.pdf").text
     assert "| 指令 | 說明 |\n| --- | --- |\n| ollama list | 列出本機所有模型 |" in text
     assert "| temperature | 創意度（越高越隨機） | 0.8 |" in text  # cells glued by MuPDF, cut
-    assert "\\# 指定基底模型\nFROM llama3" in text  # a code comment is not a heading
+    assert "```\n# 指定基底模型\nFROM llama3" in text  # a code comment is not a heading
     assert "Modelfile（模型設定檔）" in text and "\ufb01" not in text
 
 
@@ -386,7 +386,7 @@ def test_docx_form_keeps_table_cell_text():
 def test_docx_notes_tables_and_code():
     text = parsed("ollama-notes-zh-TW.docx").text
     assert "| 指令 | 說明 |\n| --- | --- |\n| ollama list | 列出本機所有模型 |" in text
-    assert "\\# 指定基底模型\nFROM llama3" in text
+    assert "```\n# 指定基底模型\nFROM llama3" in text
     assert sum(1 for line in text.split("\n") if line.startswith("| ---")) == 34
 
 
@@ -400,3 +400,19 @@ def test_every_readable_corpus_file_parses_to_text():
             continue
         assert doc.text.strip() and doc.name == path.name
         assert not re.search("[\x00-\x08\x0b-\x1f\x7f\ue000-\uf8ff]", doc.text), path.name
+
+
+def test_pdf_table_cells_keep_the_word_order_of_mixed_chinese_and_latin():
+    text = parse_file(CORPUS / "ollama-notes-zh-TW.pdf").text
+    assert "| 從 Modelfile 建立模型 |" in text
+    assert "| 支援 PDF、Word、Markdown 等格式 |" in text
+    assert "省 API 費用" in text
+
+
+@pytest.mark.parametrize("name", ["ollama-notes-zh-TW.pdf", "ollama-notes-zh-TW.docx"])
+def test_code_samples_become_fenced_blocks_without_escapes(name):
+    text = parse_file(CORPUS / name).text
+    assert "\\#" not in text
+    start = text.index("# 指定基底模型")
+    assert text.rfind("```", 0, start) > text.rfind("### 基本結構", 0, start) > 0
+    assert "PARAMETER num_ctx 4096\n```" in text
