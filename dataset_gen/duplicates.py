@@ -24,11 +24,12 @@ How pairs are found (``n`` distinct normalised texts):
   only candidates are scored (``rapidfuzz.process.cpdist``). This is probabilistic: a pair at the
   threshold is missed with a small probability, a pair well above it almost never. The hashes
   are fixed, so results are repeatable. ``bench/bench_duplicates.py`` measured, for 50,000
-  synthetic questions on two cores at threshold 90: 3.2 s, every injected duplicate found, and
-  99.9 % of all pairs at or above the threshold (by all-pairs ``cdist``) in one cluster.
+  synthetic questions on two cores at threshold 90: 3–4 s, 5,021 of 5,022 injected duplicates
+  found, and 99.9 % of all pairs at or above the threshold (by all-pairs ``cdist``) in one cluster.
 
-Embeddings are compared with a blocked matrix product, so memory stays at
-:data:`_EMBEDDING_BLOCK` × ``m`` floats for ``m`` embedded questions.
+Embeddings are compared exactly with a blocked matrix product: besides the ``m × dim`` float32
+matrix of the ``m`` embedded questions (150 MB for 50,000 × 768), memory stays at
+:data:`_EMBEDDING_BLOCK` × ``m`` floats. Time is ``O(m²·dim)``: about 20 s for 50,000 × 768.
 """
 
 from __future__ import annotations
