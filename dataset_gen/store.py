@@ -47,6 +47,14 @@ DB_FILENAME = "dataset_gen.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
 
 
+_END_RUN = (
+    "UPDATE runs SET status = ?, finished_at = ?,"
+    " chunks_done = (SELECT count(*) FROM chunks WHERE run_id = runs.id AND gen_status = 'done'),"
+    " chunks_failed = (SELECT count(*) FROM chunks WHERE run_id = runs.id AND gen_status = 'failed')"
+)
+"""Ends runs: status, finish time, and the chunks each completed and failed (add a WHERE)."""
+
+
 class Store(DocumentMethods, ChunkEditMethods, PairMethods):
     """A dataset-gen database. Use as a context manager or call :meth:`close`.
 
@@ -333,12 +341,7 @@ class Store(DocumentMethods, ChunkEditMethods, PairMethods):
         checked([status], RUN_STATUSES[1:], "final run status")
         with self._write() as conn:
             cursor = conn.execute(
-                "UPDATE runs SET status = ?, finished_at = ?,"
-                " chunks_done = (SELECT count(*) FROM chunks WHERE run_id = runs.id"
-                "   AND gen_status = 'done'),"
-                " chunks_failed = (SELECT count(*) FROM chunks WHERE run_id = runs.id"
-                "   AND gen_status = 'failed')"
-                " WHERE id = ?",
+                _END_RUN + " WHERE id = ?",
                 (status, utc_now(), run_id),
             )
             if cursor.rowcount == 0:
@@ -352,13 +355,8 @@ class Store(DocumentMethods, ChunkEditMethods, PairMethods):
         """
         with self._write() as conn:
             cursor = conn.execute(
-                "UPDATE runs SET status = 'failed', finished_at = ?,"
-                " chunks_done = (SELECT count(*) FROM chunks WHERE run_id = runs.id"
-                "   AND gen_status = 'done'),"
-                " chunks_failed = (SELECT count(*) FROM chunks WHERE run_id = runs.id"
-                "   AND gen_status = 'failed')"
-                " WHERE status = 'running'",
-                (utc_now(),),
+                _END_RUN + " WHERE status = 'running'",
+                ("failed", utc_now()),
             )
             return cursor.rowcount
 
