@@ -370,8 +370,8 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the tests read requests from FakeOllama.requests, not from a log."""
 
     # -- plumbing --
 

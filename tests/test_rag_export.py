@@ -50,7 +50,7 @@ class Built:
         md = Document("notes.md", MD_TEXT, "markdown", "2" * 64, encoding="utf-8")
         pdf_id = store.add_document(project, pdf)
         md_id = store.add_document(project, md)
-        a, b = pages[1], pages[2]
+        a = pages[1]
         self.pdf_chunks = store.replace_chunks(pdf_id, [
             Chunk(pdf.name, 0, 0, a, PDF_TEXT[:a], ("Ollama 筆記", "簡介"), 1, 1),
             Chunk(pdf.name, 1, a, len(PDF_TEXT), PDF_TEXT[a:], ("Ollama 筆記", "安裝"), 2, 3),
