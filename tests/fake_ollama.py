@@ -490,13 +490,23 @@ class _Handler(BaseHTTPRequestHandler):
             )
         self._json(200, {"models": models})
 
-    def _show(self) -> None:
+    def _model_request(self) -> tuple[dict, str] | None:
+        """(body, model name) of a request naming a model, or None after sending the 400 error."""
         body, problem = self._body()
         if body is None:
-            return self._error(400, problem or "missing request body")
+            self._error(400, problem or "missing request body")
+            return None
         name = body.get("model") or body.get("name") or ""
         if not name:
-            return self._error(400, "model is required")
+            self._error(400, "model is required")
+            return None
+        return body, name
+
+    def _show(self) -> None:
+        request = self._model_request()
+        if request is None:
+            return
+        body, name = request
         fake = self.server.fake
         resolved = fake.resolve(name)
         if resolved is None:
@@ -575,12 +585,10 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def _pull(self) -> None:
-        body, problem = self._body()
-        if body is None:
-            return self._error(400, problem or "missing request body")
-        name = body.get("model") or body.get("name") or ""
-        if not name:
-            return self._error(400, "model is required")
+        request = self._model_request()
+        if request is None:
+            return
+        body, name = request
         fake = self.server.fake
         full = _full_name(name)
         if fake.pullable is not None and full not in fake.pullable:
