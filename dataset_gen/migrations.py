@@ -5,8 +5,12 @@ in order, each inside its own transaction together with its row in ``schema_migr
 applied_at)``, so a failed script leaves the database at the previous version. Never edit a
 released script: append a new one.
 
-A future script that has to rebuild a table (SQLite cannot drop a column with a foreign key) must
-say so, because the store keeps ``PRAGMA foreign_keys=ON`` and a rebuild needs it off.
+A script that rebuilds a table (SQLite cannot change a CHECK constraint in place) starts with the
+line :data:`REBUILDS`: it then runs with ``PRAGMA foreign_keys=OFF`` (so dropping the old table
+cascades nothing), and ``PRAGMA foreign_key_check`` must find no broken reference before it commits.
+The rebuild follows SQLite's "making other kinds of table schema changes" procedure
+(https://www.sqlite.org/lang_altertable.html#otheralter): create the new table, copy, drop the
+old one, rename the new one, recreate its indexes.
 """
 
 from __future__ import annotations
@@ -128,7 +132,42 @@ ALTER TABLE qa_pairs ADD COLUMN language_ok INTEGER NOT NULL DEFAULT 1 CHECK (la
 CREATE INDEX qa_pairs_duplicate_of ON qa_pairs (duplicate_of);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+REBUILDS = "-- rebuilds tables"
+"""First line of a migration that rebuilds tables and so must run with foreign keys off."""
+
+_V4 = REBUILDS + """
+-- Runs end as 'interrupted' when their process died (found by the project lock, never guessed).
+CREATE TABLE runs_v4 (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id        INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    model             TEXT NOT NULL,
+    options           TEXT NOT NULL DEFAULT '{}',
+    prompt_name       TEXT NOT NULL,
+    prompt_version    TEXT NOT NULL,
+    started_at        TEXT NOT NULL,
+    finished_at       TEXT,
+    status            TEXT NOT NULL DEFAULT 'running'
+                      CHECK (status IN ('running', 'finished', 'cancelled', 'failed', 'interrupted')),
+    chunks_total      INTEGER NOT NULL DEFAULT 0,
+    chunks_done       INTEGER NOT NULL DEFAULT 0,
+    chunks_failed     INTEGER NOT NULL DEFAULT 0,
+    prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0,
+    duration_s        REAL NOT NULL DEFAULT 0
+);
+INSERT INTO runs_v4 SELECT id, project_id, model, options, prompt_name, prompt_version, started_at,
+    finished_at, status, chunks_total, chunks_done, chunks_failed, prompt_tokens, completion_tokens,
+    duration_s FROM runs;
+DROP TABLE runs;
+ALTER TABLE runs_v4 RENAME TO runs;
+CREATE INDEX runs_by_project ON runs(project_id);
+
+-- A pair's revision goes up by one with every change a person makes, so a save made from an
+-- older revision is refused instead of overwriting what another tab saved.
+ALTER TABLE qa_pairs ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 """SQL scripts; the script at index ``i`` is schema version ``i + 1``."""
 
 _TRACKING = """
@@ -180,6 +219,9 @@ def migrate(conn: sqlite3.Connection, migrations: tuple[str, ...] = MIGRATIONS) 
     for version, script in enumerate(migrations, start=1):
         if version in have:
             continue
+        rebuilds = script.startswith(REBUILDS)
+        if rebuilds:
+            conn.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction, so before BEGIN
         conn.execute("BEGIN IMMEDIATE")
         try:
             already = conn.execute(
@@ -188,6 +230,8 @@ def migrate(conn: sqlite3.Connection, migrations: tuple[str, ...] = MIGRATIONS) 
             if not already:
                 for statement in statements(script):
                     conn.execute(statement)
+                if rebuilds and conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                    raise StoreError(f"Schema migration {version} would break references: nothing was changed")
                 conn.execute(
                     "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
                     (version, datetime.now(timezone.utc).isoformat(timespec="seconds")),
@@ -198,4 +242,7 @@ def migrate(conn: sqlite3.Connection, migrations: tuple[str, ...] = MIGRATIONS) 
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        finally:
+            if rebuilds:
+                conn.execute("PRAGMA foreign_keys = ON")
     return done

@@ -1,4 +1,4 @@
-"""Prompt templates: load from ``prompts/``, apply a project's overrides, render strictly.
+"""Prompt templates: load from ``dataset_gen/prompts/`` (package data), apply a project's overrides, render strictly.
 
 A template file is named ``<name>.<language>.txt`` and looks like::
 
@@ -31,7 +31,7 @@ from pydantic import BaseModel, ValidationError
 
 from .errors import PromptError
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
 LANGUAGES = ("en", "zh-TW", "zh-CN")
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")

@@ -16,7 +16,7 @@ from .errors import StoreError
 
 PAIR_STATUSES = ("generated", "accepted", "rejected")
 CHUNK_STATUSES = ("pending", "done", "failed")
-RUN_STATUSES = ("running", "finished", "cancelled", "failed")
+RUN_STATUSES = ("running", "finished", "cancelled", "failed", "interrupted")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install everything the tests need (Python packages, and Debian's Chromium for the browser test),
-# then run the whole test suite. Usage: bash scripts/test.sh [pytest arguments]
+# Install everything the tests need (Python packages into ./.venv, and Debian's Chromium for the
+# browser test when it is missing), then run ruff, mypy and the whole test suite.
+# Usage: bash scripts/test.sh [pytest arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,5 +13,10 @@ if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -q "Not
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
 fi
 
-python3 -m pip install -q --disable-pip-version-check -r requirements-dev.txt
-python3 -m pytest "$@"
+source scripts/venv.sh requirements-dev.txt
+
+echo "ruff ..." >&2
+"$VENV/bin/python" -m ruff check .
+echo "mypy ..." >&2
+"$VENV/bin/python" -m mypy
+"$VENV/bin/python" -m pytest "$@"

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from dataset_gen.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT.parent / "shared" / "corpus"
+CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
 
 
 @pytest.fixture

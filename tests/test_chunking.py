@@ -1,7 +1,7 @@
 """Tests for dataset_gen.chunking: exact spans, nothing lost, sizes, headings, strategies.
 
 Unit cases build Documents from strings; the corpus cases run every readable file of
-../shared/corpus through all three strategies and check the invariants on the real text.
+tests/data/corpus through all three strategies and check the invariants on the real text.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataset_gen.documents import parse_file
 from dataset_gen.errors import DocumentError
 from dataset_gen.models import Document
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
 NOTES = CORPUS / "ollama-notes-zh-TW.md"
 HEADING_LINE = re.compile(r" {0,3}#{1,6}[ \t]+\S")
 
@@ -398,8 +398,7 @@ CORPUS_SETTINGS = [ChunkSettings(strategy=s) for s in STRATEGIES] + [
     ChunkSettings(strategy=s, max_chars=300, min_chars=60, overlap=80) for s in STRATEGIES]
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="the shared corpus is not checked out here")
-@pytest.mark.parametrize("path", _corpus_files() if CORPUS.is_dir() else [], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", _corpus_files() , ids=lambda p: p.name)
 def test_corpus_documents_keep_every_invariant(path):
     document = _parse(path)
     assert not isinstance(document, str), document
@@ -414,7 +413,6 @@ def test_unreadable_corpus_files_are_refused(name):
     assert isinstance(_parse(CORPUS / name), str)
 
 
-@pytest.mark.skipif(not NOTES.is_file(), reason="the shared corpus is not checked out here")
 def test_zh_tw_notes_chunks():
     chunks = split_document(make(NOTES.read_text(encoding="utf-8"), name=NOTES.name))
     check(make(NOTES.read_text(encoding="utf-8"), name=NOTES.name), chunks)
@@ -429,7 +427,6 @@ def test_zh_tw_notes_chunks():
     assert all(400 <= len(c.text) <= 2000 for c in chunks)
 
 
-@pytest.mark.skipif(not NOTES.is_file(), reason="the shared corpus is not checked out here")
 def test_zh_tw_notes_parsed_like_read():
     """The parsed Markdown file gives the same chunks as its text read directly."""
     parsed = _parse(NOTES)
@@ -437,7 +434,6 @@ def test_zh_tw_notes_parsed_like_read():
     assert [(c.heading_path, c.text) for c in split_document(parsed)] == [(c.heading_path, c.text) for c in direct]
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="the shared corpus is not checked out here")
 def test_long_handbook_chunk_count():
     document = _parse(CORPUS / "docx_long_872p_handbook.docx")
     assert not isinstance(document, str), document

@@ -17,7 +17,7 @@ from dataset_gen.language import script_problem
 from tests.fake_ollama import FakeOllama, HTTPError
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT.parent / "shared" / "corpus"
+CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
 NOTES_MD = CORPUS / "ollama-notes-zh-TW.md"
 NOTES_PDF = CORPUS / "ollama-notes-zh-TW.pdf"
 

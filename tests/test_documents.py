@@ -1,6 +1,6 @@
 """Tests for dataset_gen.documents (with dataset_gen.pdf and dataset_gen.docx_reader).
 
-The real files of ../shared/corpus (see its README.md and SOURCES.tsv) are parsed as they are; the
+The real files of tests/data/corpus (see its README.md and SOURCES.tsv) are parsed as they are; the
 expected strings were read from the files themselves. Small synthetic inputs (ZIP packages, images,
 encodings) are built in the tests.
 """
@@ -27,7 +27,7 @@ from dataset_gen.errors import (
     UnsupportedDocumentError,
 )
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
 HEADING = re.compile(r" {0,3}#{1,6}[ \t]")
 FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 

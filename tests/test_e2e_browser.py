@@ -1,6 +1,7 @@
 """The whole job in a real browser: Debian's Chromium, driven by Playwright, against the app served by
-``streamlit run`` and the fake Ollama server. Screenshots of each page go to ``docs/screenshots/``
-(the README shows them)."""
+``streamlit run`` and the fake Ollama server. Screenshots of each page go to a temporary folder, or
+to ``$DATASET_GEN_SCREENSHOTS`` when set (``scripts/screenshots.sh`` sets it to ``docs/screenshots``,
+which the README shows), so a test run leaves the checkout as it was."""
 
 import json
 import os
@@ -8,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -20,8 +22,8 @@ from dataset_gen.store import Store
 from tests.fake_ollama import FakeOllama
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT.parent / "shared" / "corpus"
-SHOTS = ROOT / "docs" / "screenshots"
+CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
+SHOTS = Path(os.environ.get("DATASET_GEN_SCREENSHOTS") or Path(tempfile.gettempdir()) / "dataset-gen-screenshots")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
