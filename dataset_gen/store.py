@@ -347,16 +347,19 @@ class Store(DocumentMethods, ChunkEditMethods, PairMethods):
             if cursor.rowcount == 0:
                 raise StoreError(f"No run with id {run_id}: start a run first")
 
-    def close_interrupted_runs(self) -> int:
-        """Mark runs still ``"running"`` as ``"failed"`` (with their chunk counts); return how many.
+    def close_interrupted_runs(self, project_id: int) -> int:
+        """Mark the project's runs still ``"running"`` as ``"interrupted"`` (with their chunk counts);
+        return how many.
 
-        Called when a process that owns runs starts: a run left ``"running"`` was stopped by a
-        crash or a restart. Its unfinished chunks are still pending, so the next run resumes them.
+        Call it only while holding the project's lock (:mod:`dataset_gen.locks`): a run is live
+        exactly while its process holds that lock, so any run still ``"running"`` then belongs to a
+        process that died (kill -9, a crash, a power cut). Its unfinished chunks are still pending,
+        so the next run resumes them.
         """
         with self._write() as conn:
             cursor = conn.execute(
-                _END_RUN + " WHERE status = 'running'",
-                ("failed", utc_now()),
+                _END_RUN + " WHERE status = 'running' AND project_id = ?",
+                ("interrupted", utc_now(), project_id),
             )
             return cursor.rowcount
 
