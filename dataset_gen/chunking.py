@@ -173,7 +173,9 @@ class _Splitter:
         """Sorted cut positions of one boundary level over the whole text (computed once)."""
         found = self._cuts.get(level)
         if found is None:
-            found = self._cuts[level] = [m.end() for m in _BOUNDARIES[level].finditer(self.text)]
+            pattern = _BOUNDARIES[level]
+            assert pattern is not None, "level 0 (headings) is filled in by __init__"
+            found = self._cuts[level] = [m.end() for m in pattern.finditer(self.text)]
         return found
 
     def blocking(self, p: int, strict: bool) -> tuple[int, int] | None:

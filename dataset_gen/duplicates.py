@@ -191,7 +191,8 @@ def _text_links(keys: list[str], threshold: float) -> tuple[np.ndarray, np.ndarr
     found = [_score(batch, texts, lengths, threshold) for batch in _minhash_candidates(keys, threshold)]
     if not found:
         return _NO_LINKS
-    return tuple(np.concatenate(parts) for parts in zip(*found))
+    first, second, scores = (np.concatenate(parts) for parts in zip(*found))
+    return first, second, scores
 
 
 def _all_pairs(keys: list[str], threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -207,7 +208,8 @@ def _all_pairs(keys: list[str], threshold: float) -> tuple[np.ndarray, np.ndarra
         upper = j > i
         i, j = i[upper], j[upper]
         out.append((i + lo, j + lo, scores[i, j]))
-    return tuple(np.concatenate(parts) for parts in zip(*out))
+    first, second, found = (np.concatenate(parts) for parts in zip(*out))
+    return first, second, found
 
 
 def _score(pairs: np.ndarray, texts: np.ndarray, lengths: np.ndarray, threshold: float):

@@ -147,12 +147,15 @@ def _keep_with_body(text: str, headings: list[tuple[int, int, int, str]]) -> lis
     For a heading with a body, ``(heading start, first character of the body]``. Headings at the
     very end with no body at all are glued to the text before them instead.
     """
-    bodies: list[int | None] = []
+    # A heading with no body is given len(text) + 1 as its body start: past the end, so it is
+    # never inside another heading and is recognised as bodiless below.
+    nowhere = len(text) + 1
+    bodies: list[int] = []
     for _, line_end, _, _ in headings:
         match = NON_SPACE.search(text, line_end)
-        bodies.append(match.start() if match else None)
+        bodies.append(match.start() if match else nowhere)
     trailing = len(headings)
-    if headings and bodies[-1] is None:
+    if headings and bodies[-1] == nowhere:
         trailing -= 1
         while trailing > 0 and headings[trailing][0] <= bodies[trailing - 1] < headings[trailing][1]:
             trailing -= 1
