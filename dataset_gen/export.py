@@ -6,38 +6,62 @@ Three formats (see ``FORMATS``):
 - ``sharegpt``: ``{"conversations": [{"from": "human"|"gpt", "value"}], "system"?}``;
 - ``openai``: ``{"messages": [{"role": "system"?|"user"|"assistant", "content"}]}``, always JSONL.
 
+The output's suffix says what the file holds, and the ``dataset_info.json`` entry names that file:
+``.json`` is a JSON array, ``.jsonl`` JSON Lines (LLaMA-Factory reads both for Alpaca and ShareGPT);
+``openai`` files are JSON Lines only, so they must end in ``.jsonl`` (see :func:`check_output`).
+
 Every record also has a ``"metadata"`` object with the pair's provenance. Its keys and value types
 are the same in every record, so Hugging Face ``datasets`` (pyarrow) can load the file;
 LLaMA-Factory ignores columns its ``dataset_info.json`` entry does not map. The record builders
 are pure functions; :func:`write_records` and :func:`write_dataset_info` write atomically and
-:func:`export_pairs` does all of it in one call. Example::
+:func:`export_pairs` does all of it in one call, :func:`export_project` with a file name made from
+the project's name. Example::
 
     pairs = store.list_pairs(project_id, statuses=["accepted"])
     report = export_pairs(pairs, "sharegpt", Path("out/notes.json"), project="notes")
+
+``dataset_info.json`` is LLaMA-Factory's registry of datasets. It is changed only under an
+exclusive ``fcntl.flock`` on ``.dataset_info.json.lock`` beside it (read, change, write atomically,
+all inside the lock), so exports running in parallel into one folder all keep their entries. On
+Windows (no ``fcntl``) there is no lock: parallel exports into one folder can lose entries there.
+It is written with every non-ASCII character escaped (``\\uXXXX``), because LLaMA-Factory opens
+it with the locale's encoding, which is not UTF-8 everywhere.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from .errors import ExportError
 from .models import StoredPair
+from .names import inside, safe_slug
 from .validate import Problem, validate
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; see the module docstring
+    fcntl = None  # type: ignore[assignment]
+
 __all__ = [
-    "FORMATS", "NO_PAIRS_MESSAGE", "ExportReport", "Problem", "dataset_info_entry", "export_pairs",
-    "metadata", "to_alpaca", "to_openai", "to_records", "to_sharegpt", "validate",
-    "write_dataset_info", "write_records",
+    "DEFAULT_SUFFIX", "FORMATS", "NO_PAIRS_MESSAGE", "ExportReport", "Problem", "check_output",
+    "dataset_info_entry", "dataset_name_for", "export_file_name", "export_pairs", "export_project",
+    "metadata", "project_export_dir", "to_alpaca", "to_openai", "to_records", "to_sharegpt",
+    "validate", "write_dataset_info", "write_records",
 ]
 
 FORMATS = ("alpaca", "sharegpt", "openai")
 
+DEFAULT_SUFFIX = {"alpaca": ".json", "sharegpt": ".json", "openai": ".jsonl"}
+"""The suffix :func:`export_file_name` gives each format's file."""
+
 DATASET_INFO = "dataset_info.json"
+LOCK_NAME = f".{DATASET_INFO}.lock"
 
 NO_PAIRS_MESSAGE = (
     "No accepted pairs to export in project '{project}': accept some pairs, or pass "
@@ -147,7 +171,7 @@ def to_alpaca(
     records = []
     for pair in pairs:
         if question_in_input:
-            record = {"instruction": instruction, "input": pair.question}
+            record: dict = {"instruction": instruction, "input": pair.question}
         else:
             record = {"instruction": pair.question, "input": ""}
         record["output"] = response(pair, reasoning)
@@ -263,32 +287,157 @@ def write_records(path: Path, records: list[dict], *, jsonl: bool) -> None:
 
 
 def write_dataset_info(directory: Path, dataset_name: str, entry: dict) -> Path:
-    """Add or replace ``dataset_name`` in ``directory/dataset_info.json``; return its path.
+    """Register ``entry`` as ``dataset_name`` in ``directory/dataset_info.json``; return its path.
 
-    Other entries and their order are kept; the file is created when missing and written
-    atomically.
+    Read, changed and written atomically under the folder's lock (see the module docstring), so
+    parallel callers keep each other's entries. Other entries and their order are kept, entries
+    other tools wrote included (the file is read as UTF-8, with or without a byte order mark); the
+    file is created when missing and written with ``ensure_ascii`` (``\\uXXXX`` escapes), so
+    LLaMA-Factory reads it under any locale. One entry per file: other entries whose
+    ``file_name`` is ``entry["file_name"]`` are removed (they describe what the file held before).
 
-    :raises ExportError: the existing file is not a JSON object (it is left untouched), or the file
-        cannot be written.
+    :raises ExportError: ``dataset_name`` is taken by another dataset (an entry whose file still
+        exists, or one that is not a file of this folder, see :func:`export_pairs`); the existing
+        file is not a JSON object (it is left untouched); or a file cannot be written.
     """
-    path = Path(directory) / DATASET_INFO
-    info: dict = {}
-    if path.exists():
-        try:
-            info = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ExportError(
-                f"{path}: cannot read it as JSON ({error}): fix or move the file, then export again"
-            ) from error
-        if not isinstance(info, dict):
-            raise ExportError(
-                f"{path}: expected a JSON object of datasets: fix or move the file, then export "
-                "again"
-            )
-    info[dataset_name] = entry
-    text = json.dumps(info, ensure_ascii=False, indent=2) + "\n"
-    _write_atomic(path, text.encode("utf-8"))
+    directory = Path(directory)
+    path = directory / DATASET_INFO
+    with _info_lock(directory):
+        info = _read_info(path)
+        file_name = entry.get("file_name")
+        _claim(info, path, dataset_name, file_name if isinstance(file_name, str) else None, "")
+        _write_info(path, _with_entry(info, dataset_name, entry))
     return path
+
+
+def _read_info(path: Path) -> dict:
+    """The datasets in ``path`` (``{}`` when there is no file)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as error:
+        raise ExportError(
+            f"{path}: cannot read it ({error.strerror or error}): check its permissions, then export again"
+        ) from error
+    try:
+        info = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ExportError(
+            f"{path}: cannot read it as JSON ({error}): fix or move the file, then export again"
+        ) from error
+    if not isinstance(info, dict):
+        raise ExportError(
+            f"{path}: expected a JSON object of datasets: fix or move the file, then export again"
+        )
+    return info
+
+
+def _write_info(path: Path, info: dict) -> None:
+    _write_atomic(path, (json.dumps(info, ensure_ascii=True, indent=2) + "\n").encode("ascii"))
+
+
+def _with_entry(info: dict, name: str, entry: dict) -> dict:
+    """``info`` with ``entry`` as ``name`` (in place of an entry of that name, else last) and
+    without other entries naming the same file."""
+    file_name = entry.get("file_name")
+    kept = {}
+    for key, value in info.items():
+        if key == name:
+            kept[key] = entry
+        elif not (isinstance(file_name, str) and _names_file(value, file_name)):
+            kept[key] = value
+    kept.setdefault(name, entry)
+    return kept
+
+
+def _names_file(entry: object, file_name: str) -> bool:
+    return (isinstance(entry, dict) and isinstance(entry.get("file_name"), str)
+            and os.path.normpath(entry["file_name"]) == os.path.normpath(file_name))
+
+
+def _claim(info: dict, info_path: Path, name: str, file_name: str | None, suggestion: str) -> None:
+    """Refuse to take ``name`` from another dataset.
+
+    ``name`` is free when no entry has it, when its entry names ``file_name`` (a re-export), or
+    when its entry names a file that no longer exists.
+    """
+    existing = info.get(name)
+    if existing is None:
+        return
+    hint = f", e.g. {suggestion}" if suggestion else ""
+    if not (isinstance(existing, dict) and isinstance(existing.get("file_name"), str)):
+        raise ExportError(
+            f"{info_path}: the entry '{name}' is already registered for a dataset that is not a file here: "
+            f"export to another file name (--output){hint}"
+        )
+    theirs = existing["file_name"]
+    if file_name is not None and _names_file(existing, file_name):
+        return
+    directory = info_path.parent
+    if not os.path.lexists(directory / theirs):
+        return
+    if file_name is not None and (directory / file_name).exists():
+        with contextlib.suppress(OSError):
+            if os.path.samefile(directory / theirs, directory / file_name):
+                return
+    raise ExportError(
+        f"{info_path}: the entry '{name}' already names {theirs}, which still exists: "
+        f"export to another file name (--output){hint}"
+    )
+
+
+def _suggest(info: dict, directory: Path, output: Path, format: str) -> str:
+    """A file name beside ``output`` whose entry name is free: ``<slug>-<format><suffix>``, then
+    ``<slug>-<format>-2<suffix>``, ... (``<slug>`` is :func:`dataset_name_for` ``output``)."""
+    slug = dataset_name_for(output)
+    base = slug if slug.endswith(f"-{format}") else f"{slug}-{format}"
+    for number in range(1, 1000):
+        candidate = f"{base}{'' if number == 1 else f'-{number}'}{output.suffix}"
+        if dataset_name_for(Path(candidate)) not in info and not (directory / candidate).exists():
+            return candidate
+    return ""
+
+
+@contextlib.contextmanager
+def _info_lock(directory: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``directory/.dataset_info.json.lock`` (creating the folder).
+
+    The lock file is removed on release; a waiter that then holds a lock on a removed file tries
+    again, so exactly one caller at a time holds the lock on the file at that path. No lock where
+    ``fcntl`` is missing (Windows).
+    """
+    lock = directory / LOCK_NAME
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        if fcntl is None:
+            descriptor = None
+        else:
+            while True:
+                descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fcntl.flock(descriptor, fcntl.LOCK_EX)
+                    held, current = os.fstat(descriptor), os.stat(lock)
+                except FileNotFoundError:
+                    os.close(descriptor)
+                    continue
+                except BaseException:
+                    os.close(descriptor)
+                    raise
+                if (held.st_dev, held.st_ino) == (current.st_dev, current.st_ino):
+                    break
+                os.close(descriptor)
+    except OSError as error:
+        raise ExportError(
+            f"{lock}: cannot lock {DATASET_INFO} ({error.strerror or error}): check the folder and its permissions"
+        ) from error
+    try:
+        yield
+    finally:
+        if descriptor is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
+            os.close(descriptor)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -319,6 +468,72 @@ def _write_atomic(path: Path, data: bytes) -> None:
                 pass
 
 
+# --- file names ------------------------------------------------------------------------------
+
+
+def check_output(format: str, output: Path, *, jsonl: bool | None = None) -> bool:
+    """Whether ``output`` gets JSON Lines (``True``) or a JSON array (``False``), by its suffix.
+
+    The suffix (any case) must say what the file holds, since the ``dataset_info.json`` entry names
+    the file as it is:
+
+    - ``alpaca``, ``sharegpt``: ``.json`` is a JSON array, ``.jsonl`` JSON Lines. LLaMA-Factory's
+      loader reads both (it maps either suffix to the Hugging Face ``json`` builder).
+    - ``openai``: ``.jsonl`` only. OpenAI-messages files are JSON Lines (as OpenAI's fine-tuning
+      files are), so ``.json`` is refused rather than filled with JSON Lines.
+
+    :param jsonl: when given, must agree with the suffix.
+    :raises ExportError: an unknown format, another suffix, or ``jsonl`` disagreeing with it (one
+        line naming the file and the name to use).
+    """
+    _check_format(format)
+    output = Path(output)
+    suffix = output.suffix.lower()
+    if format == "openai":
+        if suffix != ".jsonl":
+            raise ExportError(
+                f"{output}: openai files are JSON Lines; name the output .jsonl "
+                f"(e.g. {output.stem or 'chat'}.jsonl)"
+            )
+        if jsonl is False:
+            raise ExportError(f"{output}: openai files are always JSON Lines: leave jsonl unset")
+        return True
+    if suffix not in (".json", ".jsonl"):
+        raise ExportError(f"{output}: {format} files are JSON; name the output .json or .jsonl")
+    is_jsonl = suffix == ".jsonl"
+    if jsonl is not None and jsonl != is_jsonl:
+        held, asked = ("JSON Lines", "a JSON array") if is_jsonl else ("a JSON array", "JSON Lines")
+        raise ExportError(
+            f"{output}: a {suffix} file holds {held}, not {asked}: name the output "
+            f"{'.jsonl' if jsonl else '.json'}, or leave jsonl unset"
+        )
+    return is_jsonl
+
+
+def dataset_name_for(output: Path) -> str:
+    """The default ``dataset_info.json`` entry name of an export file: :func:`safe_slug` of its
+    stem (``notes-sharegpt.json`` gives ``notes-sharegpt``, ``筆記.json`` gives ``筆記``;
+    ``dataset`` when nothing usable is left)."""
+    return safe_slug(Path(output).stem, fallback="dataset")
+
+
+def export_file_name(project: str, format: str) -> str:
+    """The file name of a project's export: ``<safe_slug(project)>-<format><suffix>``, the suffix
+    from :data:`DEFAULT_SUFFIX` (``筆記``, ``openai`` gives ``筆記-openai.jsonl``). It never holds a
+    path separator, whatever the project is called.
+
+    :raises ExportError: an unknown format.
+    """
+    _check_format(format)
+    return f"{safe_slug(project)}-{format}{DEFAULT_SUFFIX[format]}"
+
+
+def project_export_dir(data_dir: Path, project: str) -> Path:
+    """``<data_dir>/exports/<safe_slug(project)>``: the app's default folder for a project's
+    exports (not created here)."""
+    return Path(data_dir) / "exports" / safe_slug(project)
+
+
 # --- all in one ------------------------------------------------------------------------------
 
 
@@ -338,16 +553,27 @@ def export_pairs(
     """Write ``pairs`` as a ``format`` file at ``output`` and register it in the
     ``dataset_info.json`` beside it.
 
-    Records that :func:`validate` rejects are left out and listed in the report. ``jsonl``
-    defaults to ``True`` for a ``.jsonl`` suffix; ``openai`` is always JSON Lines. The dataset is
-    registered as ``dataset_name`` (default: the output file's stem).
+    Records that :func:`validate` rejects are left out and listed in the report. Whether the file
+    is JSON Lines follows from its suffix (:func:`check_output`; ``jsonl``, when given, must
+    agree). Writing the file and registering it happen under the folder's lock (see the module
+    docstring), so parallel exports into one folder all get their entries.
+
+    The entry name is ``dataset_name`` if given, else the name of the entry that already names
+    this file (a re-export updates its entry), else :func:`dataset_name_for` the file; explicit
+    names go through :func:`safe_slug` too. If that name belongs to another file that still
+    exists (``x.jsonl`` after ``x.json``), or to a dataset that is not a file of this folder,
+    nothing is written and :class:`ExportError` says which entry and file hold the name and
+    suggests a free file name. An entry whose file no longer exists is replaced. Other entries
+    naming this file are removed: they describe what it held before.
 
     :param project: names the project in the error raised when ``pairs`` is empty
         (see ``NO_PAIRS_MESSAGE``); ``empty_message`` replaces that error's whole message.
-    :raises ExportError: unknown format, no pairs, no valid record, or a file cannot be written.
+    :raises ExportError: unknown format, a suffix that does not match the content, no pairs, no
+        valid record, the entry name taken, a ``dataset_info.json`` that is not a JSON object, or a
+        file cannot be written. Nothing is written on any of these.
     """
-    _check_format(format)
     output = Path(output)
+    jsonl = check_output(format, output, jsonl=jsonl)
     if not pairs:
         if empty_message is None:
             empty_message = (
@@ -366,15 +592,47 @@ def export_pairs(
             f"None of the {len(records)} pairs can be exported as {format} (pair "
             f"{pairs[first.index].id}: {first.reason}): edit the pairs, then export again"
         )
-    if format == "openai":
-        jsonl = True
-    elif jsonl is None:
-        jsonl = output.suffix.lower() == ".jsonl"
-    write_records(output, valid, jsonl=jsonl)
-    name = dataset_name or output.stem
     entry = dataset_info_entry(format, output.name, has_system=bool(system))
-    info_path = write_dataset_info(output.parent, name, entry)
+    directory = output.parent
+    info_path = directory / DATASET_INFO
+    with _info_lock(directory):
+        info = _read_info(info_path)
+        if dataset_name is not None:
+            name = safe_slug(dataset_name, fallback="dataset")
+        else:
+            name = next((key for key, value in info.items() if _names_file(value, output.name)),
+                        dataset_name_for(output))
+        _claim(info, info_path, name, output.name, _suggest(info, directory, output, format))
+        write_records(output, valid, jsonl=jsonl)
+        _write_info(info_path, _with_entry(info, name, entry))
     return ExportReport(output, info_path, name, len(valid), problems)
+
+
+def export_project(
+    pairs: Sequence[StoredPair],
+    format: str,
+    folder: Path,
+    *,
+    project: str,
+    system: str | None = None,
+    question_in_input: bool = False,
+    reasoning: bool = False,
+    empty_message: str | None = None,
+) -> ExportReport:
+    """:func:`export_pairs` to ``folder/<export_file_name(project, format)>``.
+
+    The file name comes from :func:`export_file_name`, so it stays in ``folder`` whatever the
+    project is called (``../../tmp/x/proj`` writes ``folder/tmp-x-proj-alpaca.json``). The app
+    passes ``project_export_dir(data_dir, project)`` (or a folder the user typed) as ``folder``.
+
+    :raises ExportError: as :func:`export_pairs`.
+    """
+    try:
+        output = inside(Path(folder), export_file_name(project, format))
+    except ValueError as error:  # not reachable with a slug; kept as the guard it is
+        raise ExportError(f"{folder}: {error}") from error
+    return export_pairs(pairs, format, output, system=system, question_in_input=question_in_input,
+                        project=project, empty_message=empty_message, reasoning=reasoning)
 
 
 def _check_format(format: str) -> None:

@@ -27,18 +27,19 @@ import csv
 import io
 import json
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from .errors import ExportError
 from .export import _write_atomic, metadata, write_records
 from .models import StoredPair
+from .names import safe_slug
 from .store_rows import ChunkRow
 
 __all__ = [
-    "RAGAS_COLUMNS", "RAGAS_SUFFIXES", "RagExportReport", "beir_zip_bytes", "to_beir", "to_ragas",
-    "write_beir", "write_ragas",
+    "RAGAS_COLUMNS", "RAGAS_SUFFIXES", "RagExportReport", "beir_zip_bytes", "check_rag_output", "to_beir",
+    "to_ragas", "write_beir", "write_ragas",
 ]
 
 RAGAS_COLUMNS = (
@@ -73,6 +74,29 @@ class RagExportReport:
     records: int
     queries: int
     corpus: int
+
+
+def check_rag_output(format: str, path: Path) -> None:
+    """Check that ``path``'s suffix (any case) fits evaluation-set ``format`` before anything is
+    read or written: ``ragas`` is ``.jsonl`` (JSON Lines) or ``.csv``; ``beir`` is ``.zip``.
+
+    :raises ExportError: another suffix or format (one line naming the file and what to use).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if format == "ragas":
+        if suffix not in RAGAS_SUFFIXES:
+            raise ExportError(
+                f"{path.name}: a Ragas evaluation set is written as .jsonl or .csv, not "
+                f"{suffix or 'a file without a suffix'}: change the file name"
+            )
+    elif format == "beir":
+        if suffix != ".zip":
+            raise ExportError(
+                f"{path.name}: a BEIR evaluation set is written as a .zip file: change the file name"
+            )
+    else:
+        raise ExportError(f"Unknown evaluation-set format {format!r}: choose ragas or beir")
 
 
 # --- Ragas -----------------------------------------------------------------------------------
@@ -127,14 +151,9 @@ def write_ragas(pairs: Sequence[StoredPair], path: Path) -> RagExportReport:
     :raises ExportError: no pairs, another suffix, or the file cannot be written.
     """
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in RAGAS_SUFFIXES:
-        raise ExportError(
-            f"{path.name}: a Ragas evaluation set is written as .jsonl or .csv, not "
-            f"{suffix or 'a file without a suffix'}: change the file name"
-        )
+    check_rag_output("ragas", path)
     records = to_ragas(_require_pairs(pairs))
-    if suffix == ".jsonl":
+    if path.suffix.lower() == ".jsonl":
         write_records(path, records, jsonl=True)
     else:
         _write_atomic(path, _ragas_csv(records).encode("utf-8-sig"))
@@ -220,7 +239,9 @@ def beir_zip_bytes(
 
     The zip holds ``<name>/corpus.jsonl``, ``<name>/queries.jsonl`` (JSON Lines, UTF-8, no
     ``\\uXXXX`` escapes) and ``<name>/qrels/test.tsv`` (tab-separated, header
-    ``query-id	corpus-id	score``). The same input always gives the same bytes.
+    ``query-id	corpus-id	score``). The same input always gives the same bytes. The folder is
+    :func:`~dataset_gen.names.safe_slug` of ``name``, so a project's name cannot put members outside
+    it when the zip is unpacked (``../x`` gives ``x/...``).
 
     :raises ExportError: no pairs, or no pair has a gold chunk among ``chunks`` (all unanswerable).
     """
@@ -231,17 +252,14 @@ def write_beir(
     chunks: Sequence[ChunkRow], pairs: Sequence[StoredPair], path: Path
 ) -> RagExportReport:
     """Write the BEIR set of :func:`to_beir` as a zip at ``path`` (see :func:`beir_zip_bytes`);
-    the folder inside is named after the file's stem. Written atomically; parent directories are
+    the folder inside is named after the file's stem (as a slug). Written atomically; parent directories are
     created.
 
     :raises ExportError: ``path`` does not end in ``.zip``, no pairs, no pair has a gold chunk, or
         the file cannot be written.
     """
     path = Path(path)
-    if path.suffix.lower() != ".zip":
-        raise ExportError(
-            f"{path.name}: a BEIR evaluation set is written as a .zip file: change the file name"
-        )
+    check_rag_output("beir", path)
     data, corpus, queries, qrels = _beir_zip(chunks, pairs, path.stem)
     _write_atomic(path, data)
     return RagExportReport(path, qrels, queries, corpus)
@@ -257,7 +275,7 @@ def _beir_zip(
             "No question has a gold chunk to retrieve (unanswerable questions are left out of a "
             "retrieval set): export questions of another type, or use the Ragas format"
         )
-    folder = name.strip().strip("/") or "beir"
+    folder = safe_slug(name, fallback="beir")
     tsv = io.StringIO()
     writer = csv.writer(tsv, delimiter="\t", lineterminator="\n")
     writer.writerow(QRELS_HEADER)

@@ -16,6 +16,7 @@ Rules (LLaMA-Factory ``data/README.md`` and its converters):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -56,7 +57,7 @@ def validate(format: str, records: list[dict]) -> list[Problem]:
 
     :raises ValueError: ``format`` is not ``"alpaca"``, ``"sharegpt"`` or ``"openai"``.
     """
-    checks = {
+    checks: dict[str, Callable[[dict], list[str]]] = {
         "alpaca": _check_alpaca,
         "sharegpt": partial(_check_turns, spec=_SHAREGPT),
         "openai": partial(_check_turns, spec=_OPENAI),
@@ -64,7 +65,7 @@ def validate(format: str, records: list[dict]) -> list[Problem]:
     if format not in checks:
         raise ValueError(f"Unknown export format {format!r}: expected alpaca, sharegpt or openai")
     check = checks[format]
-    problems = []
+    problems: list[Problem] = []
     for index, record in enumerate(records):
         if not isinstance(record, dict):
             problems.append(Problem(index, "record is not a JSON object"))

@@ -351,10 +351,14 @@ def test_export_with_no_valid_record_writes_nothing(store: Store, tmp_path: Path
 
 
 def test_openai_is_always_jsonl_and_names_default_to_the_stem(pairs, tmp_path: Path):
-    report = export_pairs(pairs, "openai", tmp_path / "chat.json", jsonl=False)
+    report = export_pairs(pairs, "openai", tmp_path / "chat.jsonl")
     lines = report.path.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 4 and json.loads(lines[0])["messages"][0]["role"] == "user"
     assert report.dataset_name == "chat"
+    with pytest.raises(ExportError) as error:  # JSON Lines never go into a .json file
+        export_pairs(pairs, "openai", tmp_path / "chat2.json")
+    assert str(error.value) == f"{tmp_path / 'chat2.json'}: openai files are JSON Lines; name the output .jsonl (e.g. chat2.jsonl)"
+    assert not (tmp_path / "chat2.json").exists()
     report = export_pairs(pairs, "alpaca", tmp_path / "a.json", dataset_name="my_notes")
     assert isinstance(json.loads(report.path.read_text(encoding="utf-8")), list)
     info = json.loads(report.dataset_info_path.read_text(encoding="utf-8"))
@@ -394,7 +398,7 @@ def test_dataset_info_merge_keeps_other_entries(tmp_path: Path):
         "mine": {"file_name": "new.json"},
         "中文資料": {"file_name": "zh.json"},
     }
-    assert "中文資料" in info.read_text(encoding="utf-8")
+    assert '"\\u4e2d\\u6587\\u8cc7\\u6599": {' in info.read_text(encoding="ascii")  # escaped: any locale reads it
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset_info.json"]
 
 

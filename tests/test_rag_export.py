@@ -23,6 +23,7 @@ from dataset_gen.rag_export import (
     RAGAS_COLUMNS,
     RagExportReport,
     beir_zip_bytes,
+    check_rag_output,
     to_beir,
     to_ragas,
     write_beir,
@@ -278,6 +279,31 @@ def test_beir_zip_bytes_are_stable(built: Built, tmp_path: Path):
     assert sorted(_members(beir_zip_bytes(built.chunks, built.pairs))) == [
         "beir/corpus.jsonl", "beir/qrels/test.tsv", "beir/queries.jsonl",
     ]
+
+
+def test_beir_folder_is_a_slug_of_the_name(built: Built):
+    for name, folder in (("../../../../tmp/x/proj-beir", "tmp-x-proj-beir"), ("筆記-beir", "筆記-beir"),
+                         ("..", "beir"), ("/abs/set", "abs-set")):
+        assert sorted(_members(beir_zip_bytes(built.chunks, built.pairs, name=name))) == [
+            f"{folder}/corpus.jsonl", f"{folder}/qrels/test.tsv", f"{folder}/queries.jsonl",
+        ]
+
+
+@pytest.mark.parametrize("format, name, message", [
+    ("ragas", "eval.json", "eval.json: a Ragas evaluation set is written as .jsonl or .csv, not .json: change the file name"),
+    ("ragas", "eval", "eval: a Ragas evaluation set is written as .jsonl or .csv, not a file without a suffix: change the file name"),
+    ("beir", "set.jsonl", "set.jsonl: a BEIR evaluation set is written as a .zip file: change the file name"),
+    ("alpaca", "x.json", "Unknown evaluation-set format 'alpaca': choose ragas or beir"),
+])
+def test_check_rag_output_refuses_a_suffix_that_does_not_match(format: str, name: str, message: str):
+    with pytest.raises(ExportError) as error:
+        check_rag_output(format, Path("out") / name)
+    assert str(error.value) == message
+
+
+def test_check_rag_output_accepts_matching_suffixes():
+    for format, name in (("ragas", "e.jsonl"), ("ragas", "E.CSV"), ("beir", "s.Zip")):
+        assert check_rag_output(format, Path(name)) is None
 
 
 def test_beir_skips_chunks_missing_from_the_corpus(built: Built):
