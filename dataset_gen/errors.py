@@ -86,7 +86,33 @@ class PromptError(DatasetGenError):
 
 
 class StoreError(DatasetGenError):
-    """A project, document or pair asked for does not exist, or a name is already taken."""
+    """A project, document or pair asked for does not exist, a name is already taken, or the
+    database cannot be used (see :class:`StorageError`)."""
+
+
+STORAGE_REASONS = ("full", "too_big", "read_only", "locked", "io", "cannot_open", "damaged", "moved")
+"""What :attr:`StorageError.reason` can be."""
+
+
+class StorageError(StoreError):
+    """The database file could not be read or written.
+
+    ``reason`` says why, one of :data:`STORAGE_REASONS`: ``"full"`` (the disk is full),
+    ``"too_big"`` (a value above SQLite's size limit), ``"read_only"`` (the folder or file cannot be
+    written), ``"locked"`` (another program held the write lock past the busy timeout), ``"io"``
+    (the disk failed a read or write), ``"cannot_open"``, ``"damaged"`` (a corrupt file) or
+    ``"moved"`` (the file was moved or deleted while open). The message names the folder or file
+    and the fix.
+    """
+
+    def __init__(self, message: str, reason: str):
+        if reason not in STORAGE_REASONS:
+            raise ValueError(f"Unknown storage error reason {reason!r}: expected one of {', '.join(STORAGE_REASONS)}")
+        self.reason = reason
+        super().__init__(message)
+
+    def __reduce__(self):
+        return type(self), (str(self), self.reason)
 
 
 class ExportError(DatasetGenError):

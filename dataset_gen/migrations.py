@@ -16,7 +16,7 @@ old one, rename the new one, recreate its indexes.
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .errors import StoreError
 
@@ -199,6 +199,32 @@ def applied_versions(conn: sqlite3.Connection) -> list[int]:
     return [row[0] for row in rows]
 
 
+def pending_versions(
+    conn: sqlite3.Connection, migrations: tuple[str, ...] = MIGRATIONS
+) -> tuple[list[int], list[int]]:
+    """``(pending, applied)``: the versions ``conn`` still lacks and those it has, ascending.
+
+    Only reads, so it works on a read-only connection; a database without ``schema_migrations``
+    has applied nothing.
+
+    :raises StoreError: the file was written by a newer dataset-gen (it has versions we lack).
+    """
+    tracked = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    ).fetchone()
+    have = applied_versions(conn) if tracked else []
+    _refuse_newer(have, migrations)
+    return [v for v in range(1, len(migrations) + 1) if v not in have], have
+
+
+def _refuse_newer(have: list[int], migrations: tuple[str, ...]) -> None:
+    if have and have[-1] > len(migrations):
+        raise StoreError(
+            f"The database has schema version {have[-1]} but this dataset-gen knows only up to "
+            f"{len(migrations)}: upgrade dataset-gen, or use another data directory"
+        )
+
+
 def migrate(conn: sqlite3.Connection, migrations: tuple[str, ...] = MIGRATIONS) -> list[int]:
     """Apply the migrations ``conn`` does not have yet; return the versions applied now.
 
@@ -210,11 +236,7 @@ def migrate(conn: sqlite3.Connection, migrations: tuple[str, ...] = MIGRATIONS) 
     """
     conn.execute(_TRACKING)
     have = applied_versions(conn)
-    if have and have[-1] > len(migrations):
-        raise StoreError(
-            f"The database has schema version {have[-1]} but this dataset-gen knows only up to "
-            f"{len(migrations)}: upgrade dataset-gen, or use another data directory"
-        )
+    _refuse_newer(have, migrations)
     done: list[int] = []
     for version, script in enumerate(migrations, start=1):
         if version in have:
@@ -234,7 +256,7 @@ def migrate(conn: sqlite3.Connection, migrations: tuple[str, ...] = MIGRATIONS) 
                     raise StoreError(f"Schema migration {version} would break references: nothing was changed")
                 conn.execute(
                     "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
-                    (version, datetime.now(timezone.utc).isoformat(timespec="seconds")),
+                    (version, datetime.now(UTC).isoformat(timespec="seconds")),
                 )
                 done.append(version)
             conn.execute("COMMIT")

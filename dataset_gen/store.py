@@ -16,15 +16,18 @@ timeout makes a second writer wait instead of failing.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sqlite3
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from urllib.parse import quote
 
-from .errors import StoreError
-from .migrations import migrate
+from .errors import StorageError, StoreError
+from .migrations import MIGRATIONS, migrate, pending_versions
 from .store_chunks import ChunkEditMethods
 from .store_documents import DocumentMethods
 from .store_pairs import PairMethods
@@ -41,10 +44,13 @@ from .store_rows import (
     utc_now,
 )
 
-__all__ = ["Store", "ProjectRow", "DocumentRow", "ChunkRow", "RunRow", "DB_FILENAME"]
+__all__ = ["Store", "StorageError", "ProjectRow", "DocumentRow", "ChunkRow", "RunRow", "DB_FILENAME"]
 
 DB_FILENAME = "dataset_gen.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
+"""Default wait (milliseconds) for another program's write lock before "locked" is raised."""
+
+_ELSEWHERE = "set DATASET_GEN_DATA_DIR / --data-dir to another folder"
 
 
 _END_RUN = (
@@ -58,65 +64,246 @@ _END_RUN = (
 class Store(DocumentMethods, ChunkEditMethods, PairMethods):
     """A dataset-gen database. Use as a context manager or call :meth:`close`.
 
+    A file in a folder this process cannot write (or a file it cannot write) is opened read-only
+    when its schema is up to date: everything can be read (listings, reports, exports to other
+    folders) and every write raises :class:`StorageError` (``reason="read_only"``) saying the folder
+    or file is read-only; :attr:`read_only` tells which mode the store is in. Storage failures (disk
+    full, a value above SQLite's size limit, the file locked by another program past the busy
+    timeout, a read-only folder, I/O errors) are raised as one-line :class:`StorageError` messages
+    naming the folder or file and the fix; a write that fails leaves the database as it was before
+    the call, and the store stays usable.
+
     :param path: the SQLite file; it and its parent directories are created when missing.
-    :raises StoreError: the file is not a SQLite database, or was written by a newer dataset-gen.
+    :param busy_timeout_ms: how long (milliseconds) to wait for another program's write lock
+        before giving up with the "locked by another program" error.
+    :raises StoreError: the file is not a SQLite database or was written by a newer dataset-gen.
+    :raises StorageError: its folder cannot be created, or it cannot be opened: a read-only folder
+        without a database, or with one that needs a schema upgrade; locked; disk full during an
+        upgrade; a folder where the file should be.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS):
         self.path = Path(path)
+        self._busy_timeout_ms = int(busy_timeout_ms)
         self._lock = threading.RLock()
         self._depth = 0
+        self._conn: sqlite3.Connection | None = None
+        folder = self.path.parent
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                self.path, check_same_thread=False, isolation_level=None,
-                timeout=BUSY_TIMEOUT_MS / 1000,
-            )
-        except (OSError, sqlite3.Error) as error:
-            raise StoreError(
-                f"{self.path}: cannot open the database ({error}): check the data directory"
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            reason = "read_only" if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS) else "cannot_open"
+            raise StorageError(
+                f"{folder}: cannot create the data folder ({error.strerror or error}): make the "
+                f"folder above it writable or {_ELSEWHERE}", reason
             ) from error
-        conn.row_factory = sqlite3.Row
-        conn.create_function("dg_fold", 1, _fold, deterministic=True)
+        self._read_only = not _writable(folder) or (self.path.exists() and not _writable(self.path))
         try:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            migrate(conn)
-        except sqlite3.DatabaseError as error:
-            conn.close()
-            raise StoreError(
-                f"{self.path}: not a usable dataset-gen database ({error}): move it away or pick "
-                "another data directory"
-            ) from error
-        except BaseException:
-            conn.close()
-            raise
-        self._conn: sqlite3.Connection | None = conn
+            conn = None
+            if not self._read_only:
+                try:
+                    conn = self._open_read_write()
+                except sqlite3.Error as error:
+                    if _code(error) != sqlite3.SQLITE_READONLY:
+                        raise
+                    self._read_only = True  # a read-only condition os.access did not report
+            if conn is None:
+                conn = self._open_read_only()
+        except (sqlite3.Error, OverflowError) as error:
+            raise self._opening_error(error) from error
+        self._conn = conn
 
     @classmethod
-    def open(cls, data_dir: Path) -> "Store":
-        """The store of a data directory: ``data_dir / "dataset_gen.sqlite3"``."""
-        return cls(Path(data_dir) / DB_FILENAME)
+    def open(cls, data_dir: Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Store:
+        """The store of a data directory: ``data_dir / "dataset_gen.sqlite3"`` (see :class:`Store`)."""
+        return cls(Path(data_dir) / DB_FILENAME, busy_timeout_ms=busy_timeout_ms)
+
+    @property
+    def busy_timeout_ms(self) -> int:
+        """How long (milliseconds) a write waits for another program's write lock."""
+        return self._busy_timeout_ms
+
+    @property
+    def read_only(self) -> bool:
+        """``True`` when the store was opened read-only (its folder or file cannot be written):
+        reads work, writes raise :class:`StorageError` with ``reason="read_only"``."""
+        return self._read_only
 
     def close(self) -> None:
         """Close the connection; later calls raise :class:`StoreError`. Closing twice is fine."""
         with self._lock:
             if self._conn is not None:
                 try:
-                    self._conn.execute("PRAGMA optimize")
+                    if not self._read_only:
+                        self._conn.execute("PRAGMA optimize")
                 except sqlite3.Error:
                     pass  # only a planner hint; never keep the file open because of it
                 finally:
                     self._conn.close()
                     self._conn = None
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+    # --- opening ---------------------------------------------------------------------------
+
+    def _connect(self, target: str, *, uri: bool = False) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            target, uri=uri, check_same_thread=False, isolation_level=None,
+            timeout=self._busy_timeout_ms / 1000,
+        )
+        conn.row_factory = sqlite3.Row
+        conn.create_function("dg_fold", 1, _fold, deterministic=True)
+        return conn
+
+    def _open_read_write(self) -> sqlite3.Connection:
+        """A read-write connection in WAL mode with the schema migrated."""
+        conn = self._connect(str(self.path))
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        """A read-only connection (``mode=ro``; ``immutable=1`` when SQLite cannot create the WAL
+        index beside the file) to a database whose schema is up to date.
+
+        With ``immutable=1`` SQLite reads the main file only. That is all there is after a clean
+        close (the last writer folds the WAL back into the file and removes it); a non-empty
+        ``-wal`` file left by a crash holds committed changes the main file lacks, so then the
+        store refuses to open rather than show old data.
+        """
+        where = self._read_only_target()
+        if not self.path.exists():
+            raise StorageError(f"{where} is read-only and holds no dataset-gen database yet: make it "
+                               f"writable or {_ELSEWHERE}", "read_only")
+        base = "file:" + quote(str(self.path.resolve())) + "?mode=ro"
+        conn = self._connect(base, uri=True)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error as error:
+            conn.close()
+            if _code(error) not in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN):
+                raise
+            wal = self.path.with_name(self.path.name + "-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise StorageError(
+                    f"{where} is read-only and {wal} holds changes not yet folded into the database "
+                    f"(left by a program that stopped): make it writable and open it once, or "
+                    f"{_ELSEWHERE}", "read_only"
+                ) from error
+            conn = self._connect(base + "&immutable=1", uri=True)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            pending, have = pending_versions(conn)
+        except BaseException:
+            conn.close()
+            raise
+        if pending:
+            conn.close()
+            if not have:
+                raise StorageError(f"{where} is read-only and {self.path} holds no dataset-gen tables "
+                                   f"yet: make it writable or {_ELSEWHERE}", "read_only")
+            raise StorageError(
+                f"{self.path} needs a schema upgrade (version {have[-1]} to {len(MIGRATIONS)}) but "
+                f"{where} is read-only: make it writable once so dataset-gen can upgrade it, "
+                f"or {_ELSEWHERE}", "read_only"
+            )
+        return conn
+
+    def _opening_error(self, error: BaseException) -> StoreError:
+        mapped = self._storage_error(error, writing=False)
+        if mapped is not None and _code(error) not in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+            return mapped
+        return StoreError(
+            f"{self.path}: not a usable dataset-gen database ({error}): move it away or pick "
+            "another data directory"
+        )
+
+    # --- storage errors --------------------------------------------------------------------
+
+    def _read_only_target(self) -> Path:
+        """The folder when it cannot be written, else the file when it cannot, else the folder."""
+        folder = self.path.parent
+        if _writable(folder) and self.path.exists() and not _writable(self.path):
+            return self.path
+        return folder
+
+    def _read_only_error(self) -> StorageError:
+        return StorageError(f"{self._read_only_target()} is read-only: nothing can be saved there (its "
+                            f"projects can still be read); make it writable or {_ELSEWHERE}", "read_only")
+
+    def _storage_error(
+        self, error: BaseException, *, writing: bool, what: str | None = None
+    ) -> StorageError | None:
+        """The one-line :class:`StorageError` for a storage failure, or ``None`` when ``error`` is not
+        one (a constraint or an SQL mistake is a bug and keeps its own exception).
+
+        :param writing: the failure ended a write (the message then says nothing was saved).
+        :param what: names the value being written, for "too big" (e.g. a document's text).
+        """
+        saved = "; nothing was saved from the step that failed" if writing else ""
+        if isinstance(error, OverflowError):
+            if "INT_MAX" not in str(error):
+                return None
+            return self._too_big(what, saved)
+        if not isinstance(error, sqlite3.Error):
+            return None
+        code = _code(error)
+        name = getattr(error, "sqlite_errorname", None) or type(error).__name__
+        folder = self.path.parent
+        if code == sqlite3.SQLITE_TOOBIG or isinstance(error, sqlite3.DataError):
+            return self._too_big(what, saved)
+        if code == sqlite3.SQLITE_FULL:
+            return StorageError(f"{folder}: the disk is full: free some space and run again{saved}", "full")
+        if name == "SQLITE_READONLY_DBMOVED":
+            return StorageError(f"{self.path} was moved or deleted while open: put it back or open the "
+                                f"data folder again{saved}", "moved")
+        if code == sqlite3.SQLITE_READONLY:
+            return self._read_only_error()
+        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return StorageError(
+                f"{self.path} is locked by another program (waited {self._busy_timeout_ms / 1000:g} s): "
+                f"close the other program that has it open (another dataset-gen, a database "
+                f"browser) and run again{saved}", "locked"
+            )
+        if code == sqlite3.SQLITE_IOERR:
+            return StorageError(f"{self.path}: the disk could not be read or written ({name}): check the "
+                                f"disk and that {folder} is still there, then run again{saved}", "io")
+        if code == sqlite3.SQLITE_CANTOPEN:
+            return StorageError(f"{self.path}: cannot open the database file ({error}): check that it is "
+                                f"a file in a folder dataset-gen may write to, or {_ELSEWHERE}", "cannot_open")
+        if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+            return StorageError(f"{self.path}: the database is damaged ({error}): restore it from a "
+                                f"backup, or move it away and start again", "damaged")
+        return None
+
+    def _too_big(self, what: str | None, saved: str) -> StorageError:
+        limit = self._conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) if self._conn is not None else None
+        most = f" (SQLite takes at most {limit:,} bytes per value)" if limit else ""
+        return StorageError(f"{self.path}: {what or 'a value'} is too big to store{most}: split it or "
+                            f"leave it out{saved}", "too_big")
+
+    @contextmanager
+    def _storage_errors(self, *, writing: bool, what: str | None = None) -> Iterator[None]:
+        """Raise storage failures inside the block as their one-line :class:`StorageError`."""
+        try:
+            yield
+        except (sqlite3.Error, OverflowError) as error:
+            mapped = self._storage_error(error, writing=writing, what=what)
+            if mapped is None:
+                raise
+            raise mapped from error
 
     # --- connection and transactions -----------------------------------------------------
 
@@ -127,40 +314,51 @@ class Store(DocumentMethods, ChunkEditMethods, PairMethods):
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        """The connection, held under the lock."""
+        """The connection, held under the lock; storage failures become :class:`StorageError`."""
         with self._lock:
-            yield self._connection()
+            conn = self._connection()
+            with self._storage_errors(writing=False):
+                yield conn
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, what: str | None = None) -> Iterator[sqlite3.Connection]:
         """The connection inside a transaction, committed on exit, rolled back on an error.
 
-        Nested use in one thread joins the outer transaction.
+        Nested use in one thread joins the outer transaction. Storage failures become one-line
+        :class:`StorageError` messages; ``what`` names the value written (e.g. "the text of document
+        'a.docx' (12 characters)") for the "too big" message.
+
+        :raises StoreError: the store is closed.
+        :raises StorageError: the store is read-only, or a storage failure (then nothing of the
+            transaction was saved).
         """
         with self._lock:
             conn = self._connection()
             if self._depth:
                 self._depth += 1
                 try:
-                    yield conn
+                    with self._storage_errors(writing=True, what=what):
+                        yield conn
                 finally:
                     self._depth -= 1
                 return
-            conn.execute("BEGIN IMMEDIATE")
-            self._depth = 1
+            if self._read_only:
+                raise self._read_only_error()
+            _roll_back(conn)  # a transaction a failed ROLLBACK left open would refuse the BEGIN
             try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            else:
-                try:
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
+                with self._storage_errors(writing=True, what=what):
+                    conn.execute("BEGIN IMMEDIATE")
+                    self._depth = 1
+                    try:
+                        yield conn
+                    except BaseException:
+                        _roll_back(conn)
+                        raise
+                    try:
+                        conn.execute("COMMIT")
+                    except BaseException:
+                        _roll_back(conn)
+                        raise
             finally:
                 self._depth = 0
 
@@ -172,7 +370,7 @@ class Store(DocumentMethods, ChunkEditMethods, PairMethods):
         :raises StoreError: the name is empty or already taken.
         """
         name = _clean_name(name)
-        with self._write() as conn:
+        with self._write(f"the settings of project {name!r}") as conn:
             if conn.execute("SELECT 1 FROM projects WHERE name = ?", (name,)).fetchone():
                 raise StoreError(f"A project named {name!r} already exists: pick another name")
             cursor = conn.execute(
@@ -197,9 +395,13 @@ class Store(DocumentMethods, ChunkEditMethods, PairMethods):
     def ensure_project(self, name: str) -> int:
         """The id of the project called ``name``, created (with empty settings) when missing.
 
-        :raises StoreError: the name is empty.
+        :raises StoreError: the name is empty, or it is missing and the store is read-only.
         """
         name = _clean_name(name)
+        with self._read() as conn:  # an existing project needs no write (works read-only)
+            row = conn.execute("SELECT id FROM projects WHERE name = ?", (name,)).fetchone()
+        if row:
+            return row[0]
         with self._write() as conn:
             row = conn.execute("SELECT id FROM projects WHERE name = ?", (name,)).fetchone()
             return row[0] if row else self.create_project(name)
@@ -258,7 +460,7 @@ class Store(DocumentMethods, ChunkEditMethods, PairMethods):
 
         :raises StoreError: no such project.
         """
-        with self._write() as conn:
+        with self._write(f"the settings of project {project_id}") as conn:
             require_project(conn, project_id)
             conn.execute(
                 "UPDATE projects SET settings = ? WHERE id = ?", (dump_json(settings), project_id)
@@ -270,7 +472,8 @@ class Store(DocumentMethods, ChunkEditMethods, PairMethods):
 
         :raises StoreError: no such project.
         """
-        with self._write() as conn:
+        size = f" ({len(text):,} characters)" if text is not None else ""
+        with self._write(f"the override of prompt {prompt_name!r}{size}") as conn:
             require_project(conn, project_id)
             if text is None:
                 conn.execute(
@@ -381,6 +584,24 @@ class Store(DocumentMethods, ChunkEditMethods, PairMethods):
                 "SELECT * FROM runs WHERE project_id = ? ORDER BY id DESC", (project_id,)
             )
             return [run_row(row) for row in rows]
+
+
+def _code(error: BaseException) -> int:
+    """The primary SQLite result code of ``error`` (``SQLITE_FULL``…), 0 when it has none."""
+    return (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK)
+
+
+def _roll_back(conn: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if SQLite has not already done so (it does on a full disk)."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # the error being raised says more; SQLite rolls back at the next BEGIN or close
 
 
 def _clean_name(name: str) -> str:

@@ -8,8 +8,8 @@ never deleted by an edit or a merge (they move with the text), only by deleting 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Callable
 
 from .errors import StoreError
 from .store_rows import utc_now
@@ -33,7 +33,7 @@ def _renumber(conn: sqlite3.Connection, document_id: int) -> None:
 class ChunkEditMethods:
     """Chunk edits of :class:`dataset_gen.store.Store` (see there for threading)."""
 
-    _write: Callable[[], AbstractContextManager[sqlite3.Connection]]
+    _write: Callable[..., AbstractContextManager[sqlite3.Connection]]
 
     def edit_chunk(self, chunk_id: int, text: str) -> None:
         """Replace a chunk's text with ``text`` (marked edited) and set it ``"pending"``.
@@ -41,11 +41,12 @@ class ChunkEditMethods:
         The chunk keeps its span, pages and heading path (its source). Its unreviewed pairs are
         replaced at the next run; reviewed or edited ones stay.
 
-        :raises StoreError: no such chunk, or ``text`` is empty.
+        :raises StoreError: no such chunk, ``text`` is empty, or it is above SQLite's size limit
+            (the chunk is then left as it was).
         """
         if not text.strip():
             raise StoreError("A chunk's text cannot be empty: delete the chunk instead")
-        with self._write() as conn:
+        with self._write(f"the new text of chunk {chunk_id} ({len(text):,} characters)") as conn:
             _chunk(conn, chunk_id)
             conn.execute("UPDATE chunks SET text = ?, edited = 1, gen_status = 'pending', gen_error = NULL,"
                          " updated_at = ? WHERE id = ?", (text, utc_now(), chunk_id))
@@ -60,7 +61,7 @@ class ChunkEditMethods:
 
         :raises StoreError: a chunk is missing, or they are not neighbours in one document.
         """
-        with self._write() as conn:
+        with self._write(f"the merged text of chunks {first_id} and {second_id}") as conn:
             first, second = _chunk(conn, first_id), _chunk(conn, second_id)
             if first["document_id"] != second["document_id"] or second["ordinal"] != first["ordinal"] + 1:
                 raise StoreError(f"Chunks {first_id} and {second_id} are not neighbours in one document")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
-from typing import Callable, Iterable
 
 from .errors import StoreError
 from .models import Chunk, Document
@@ -35,7 +35,7 @@ FROM chunks c JOIN documents d ON d.id = c.document_id
 class DocumentMethods:
     """Document and chunk methods of :class:`dataset_gen.store.Store` (see there for threading)."""
 
-    _write: Callable[[], AbstractContextManager[sqlite3.Connection]]
+    _write: Callable[..., AbstractContextManager[sqlite3.Connection]]
     _read: Callable[[], AbstractContextManager[sqlite3.Connection]]
 
     def add_document(self, project_id: int, document: Document) -> int:
@@ -44,9 +44,11 @@ class DocumentMethods:
         A document with the same name and sha256 already in the project is not stored again: its
         id is returned. A changed file under the same name is stored as a new document.
 
-        :raises StoreError: no such project.
+        :raises StoreError: no such project, or the text is above SQLite's size limit (the message
+            names the document; nothing is stored).
         """
-        with self._write() as conn:
+        what = f"the text of document {document.name!r} ({len(document.text):,} characters)"
+        with self._write(what) as conn:
             require_project(conn, project_id)
             row = conn.execute(
                 "SELECT id FROM documents WHERE project_id = ? AND name = ? AND sha256 = ?",
@@ -121,10 +123,11 @@ class DocumentMethods:
         new chunks are stored as ``"pending"``. ``Chunk.document`` is not checked against the
         stored name.
 
-        :raises StoreError: no document has this id.
+        :raises StoreError: no document has this id, or a storage failure (then the old chunks stay
+            as they were).
         """
         now = utc_now()
-        with self._write() as conn:
+        with self._write(f"a chunk of document {document_id}") as conn:
             if not conn.execute("SELECT 1 FROM documents WHERE id = ?", (document_id,)).fetchone():
                 raise StoreError(f"No document with id {document_id}: it may have been deleted")
             conn.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))

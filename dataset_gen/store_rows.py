@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from .errors import StoreError
 
@@ -99,7 +100,7 @@ class RunRow:
 
 def utc_now() -> str:
     """The current time as ISO 8601 UTC, e.g. ``2025-01-31T09:15:02.123456+00:00``."""
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def dump_json(value: Any) -> str:

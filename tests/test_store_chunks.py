@@ -1,10 +1,12 @@
 """Editing, merging and deleting chunks after splitting, on a real SQLite file."""
 
+import sqlite3
+
 import pytest
 
 from dataset_gen.errors import StoreError
 from dataset_gen.models import Chunk, Document, QAPair
-from dataset_gen.store import Store
+from dataset_gen.store import DB_FILENAME, Store
 
 TEXT = "# A\n\n甲乙丙。\n\n# B\n\n丁戊己。\n\n# C\n\n庚辛壬。"
 
@@ -61,3 +63,18 @@ def test_delete_removes_pairs_and_renumbers(chunks):
     assert store.count_pairs(project_id) == 2
     with pytest.raises(StoreError, match=f"No chunk with id {ids[1]}"):
         store.delete_chunk(ids[1])
+
+
+def test_edit_above_the_size_limit_names_the_chunk_and_keeps_it(chunks, tmp_path):
+    store, project_id, ids = chunks
+    store._conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 1_000)
+    with pytest.raises(StoreError) as caught:
+        store.edit_chunk(ids[1], "長" * 500)
+    assert str(caught.value) == (
+        f"{tmp_path / DB_FILENAME}: the new text of chunk {ids[1]} (500 characters) is too big to store "
+        "(SQLite takes at most 1,000 bytes per value): split it or leave it out; nothing was saved from "
+        "the step that failed"
+    )
+    assert caught.value.reason == "too_big"
+    row = store.get_chunk(ids[1])
+    assert (row.text, row.edited, row.gen_status) == ("# B\n\n丁戊己。", False, "done")
