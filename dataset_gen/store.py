@@ -27,6 +27,7 @@ from .errors import StoreError
 from .migrations import migrate
 from .store_chunks import ChunkEditMethods
 from .store_documents import DocumentMethods
+from .store_generated import GeneratedPairMethods
 from .store_pairs import PairMethods
 from .store_rows import (
     RUN_STATUSES,
@@ -55,7 +56,7 @@ _END_RUN = (
 """Ends runs: status, finish time, and the chunks each completed and failed (add a WHERE)."""
 
 
-class Store(DocumentMethods, ChunkEditMethods, PairMethods):
+class Store(DocumentMethods, ChunkEditMethods, PairMethods, GeneratedPairMethods):
     """A dataset-gen database. Use as a context manager or call :meth:`close`.
 
     :param path: the SQLite file; it and its parent directories are created when missing.
