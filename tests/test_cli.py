@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ import pytest
 from dataset_gen.cli import main
 from dataset_gen.export import validate
 from dataset_gen.language import script_problem
-from tests.fake_ollama import FakeOllama, HTTPError
+from tests.fake_ollama import HTTPError
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
@@ -212,32 +211,3 @@ def test_quality_commands_and_rag_exports(tmp_path, fake_ollama, capsys):
     assert "held back" in err and len(train) < len(records)
     assert all(r["metadata"]["question_type"] != "unanswerable" for r in train)
     assert all(r["output"].startswith("<think>\n") for r in train)
-
-
-def test_ctrl_c_stops_a_run_soon_and_a_rerun_resumes(tmp_path):
-    import signal
-
-    with FakeOllama(latency_s=0.5) as fake:
-        env = {**os.environ, "DATASET_GEN_DATA_DIR": str(tmp_path)}
-        args = [sys.executable, "-m", "dataset_gen", "generate", str(NOTES_MD), "--model", "qwen2.5:7b",
-                "--host", fake.url, "--pairs-per-chunk", "1", "--concurrency", "2"]
-        process = subprocess.Popen(args, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 30
-        while len(fake.requests) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
-        err = process.communicate(timeout=30)[1]
-        assert process.returncode == 130 and "Traceback" not in err
-        assert "everything generated so far is saved" in err
-        first = len([r for r in fake.requests if r["path"] == "/api/chat"])
-        assert first < 27
-        done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr
-        chats = [r for r in fake.requests if r["path"] == "/api/chat"]
-    assert len(chats) == 27  # chunks in flight at the stop finished and were saved: none asked twice
-    assert len({r["messages"][1]["content"] for r in chats}) == 27
-    from dataset_gen.store import Store
-
-    with Store.open(tmp_path) as store:
-        pairs = store.list_pairs(store.project_id("default"))
-    assert len(pairs) == 27 and len({p.chunk_id for p in pairs}) == 27
