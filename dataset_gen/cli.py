@@ -1,30 +1,33 @@
 """Command line: ``python -m dataset_gen generate|export|models|projects``.
 
 Exit codes: 0 all went well; 1 some chunks failed (they are listed, and a re-run retries them);
-2 usage or input errors, or a run stopped by the backend (Ollama not running, model not pulled).
-Errors are one line on stderr, never a traceback.
+2 usage or input errors, a busy project, a storage error, or a run stopped by the backend (Ollama
+not running, model not pulled); 130 stopped by Ctrl-C, 143 by SIGTERM (what was saved is printed;
+running the same command again resumes). Errors are one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sqlite3
 import sys
-import threading
 from pathlib import Path
 
 from . import __version__
 from .backends import OllamaBackend
+from .cli_generate import ProgressBar, generate
 from .config import ChunkSettings, ProjectConfig, Settings
-from .errors import DatasetGenError, DocumentError, ExportError
+from .errors import DatasetGenError, ExportError
 from .export import FORMATS, NO_PAIRS_MESSAGE, export_pairs, select_for_training
-from .generation import Progress, check_server, run_generation
-from .ingest import ingest_bytes
 from .judge import judge_pairs
-from .models import QUESTION_TYPES, SamplingOptions
+from .models import QUESTION_TYPES
 from .quality import coverage, mark_duplicates
 from .rag_export import write_beir, write_ragas
 from .store import Store
+
+TIMEOUT_BOUNDS = (1.0, 3600.0)
+"""Smallest and largest read timeout, in seconds, that ``--timeout`` accepts."""
 
 DEFAULT_PROJECT = "default"
 
@@ -61,6 +64,25 @@ def _bounded(low: int, high: int | None = None):
     return parse
 
 
+def _seconds(low: float, high: float):
+    """An argparse type: a number of seconds from ``low`` to ``high``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low:g} to {high:g} seconds, got {value:g}")
+        return value
+
+    return parse
+
+
+TIMEOUT_HELP = ("seconds one request may wait for the model's reply, {low:g}-{high:g} "
+                "(default $DATASET_GEN_READ_TIMEOUT or 600)")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m dataset_gen",
@@ -95,6 +117,8 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--repeat-penalty", type=float, help="repetition penalty (default: the server's)")
     gen.add_argument("--seed", type=int, help="sampling seed")
     gen.add_argument("--num-predict", type=_bounded(-1), help="most tokens per reply (default: sized to the pairs asked for)")
+    gen.add_argument("--timeout", type=_seconds(*TIMEOUT_BOUNDS), metavar="SECONDS",
+                     help=TIMEOUT_HELP.format(low=TIMEOUT_BOUNDS[0], high=TIMEOUT_BOUNDS[1]))
 
     exp = sub.add_parser("export", help="write a project's pairs for LLaMA-Factory or as a RAG evaluation set",
                          description="Write a project's QA pairs: alpaca, sharegpt or openai for fine-tuning (LLaMA-Factory "
@@ -119,6 +143,8 @@ def _parser() -> argparse.ArgumentParser:
     jud.add_argument("--host", help="Ollama URL (default $OLLAMA_HOST or http://127.0.0.1:11434)")
     jud.add_argument("--concurrency", type=_bounded(1, 32), help="pairs judged at once, 1-32 (default 4)")
     jud.add_argument("--rejudge", action="store_true", help="judge pairs that already have scores again")
+    jud.add_argument("--timeout", type=_seconds(*TIMEOUT_BOUNDS), metavar="SECONDS",
+                     help=TIMEOUT_HELP.format(low=TIMEOUT_BOUNDS[0], high=TIMEOUT_BOUNDS[1]))
 
     ded = sub.add_parser("dedupe", help="find near-duplicate questions and keep one of each cluster",
                          description="Cluster near-duplicate questions (text similarity, plus Ollama embeddings with "
@@ -137,85 +163,6 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("projects", help="list projects", description="List projects with their documents, chunks and pairs.")
     return parser
-
-
-class _ProgressBar:
-    """A one-line progress bar on stderr."""
-
-    def __init__(self, stream=None):
-        self.stream = stream or sys.stderr
-        self.lock = threading.Lock()
-        self.drawn = False
-
-    def __call__(self, p: Progress) -> None:
-        eta = f"{p.eta_s:.0f}s" if p.eta_s is not None else "?"
-        self.show(p.done, p.total, f"chunks, {p.pairs} pairs, {p.failed} failed, ETA {eta}")
-
-    def show(self, done: int, total: int, what: str) -> None:
-        if not self.stream.isatty() and done < total:
-            return  # a log file gets the final line only
-        width = 30
-        filled = int(width * done / total) if total else width
-        line = f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {what}   "
-        with self.lock:
-            self.drawn = True
-            self.stream.write(line)
-            self.stream.flush()
-
-    def close(self) -> None:
-        if self.drawn:
-            self.stream.write("\n")
-
-
-def _generate(args, settings: Settings, store: Store) -> int:
-    backend = OllamaBackend(settings.ollama_host, connect_timeout_s=settings.connect_timeout_s,
-                            read_timeout_s=settings.read_timeout_s, max_retries=settings.max_retries)
-    check_server(backend)  # before parsing: a long document should not wait to hear Ollama is down
-    existed = any(p.name == args.project.strip() for p in store.list_projects())
-    project_id = store.ensure_project(args.project)
-    bad = []
-    for path in args.files:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            bad.append(f"{path}: cannot read the file ({exc.strerror})")
-            continue
-        try:
-            result = ingest_bytes(store, project_id, data, path.name, settings.chunking, max_bytes=settings.max_file_bytes)
-        except DocumentError as exc:
-            bad.append(str(exc))
-            continue
-        state = "new" if result.new else "already in the project"
-        print(f"{path.name}: {result.chunks} chunks ({state})", file=sys.stderr)
-        for warning in result.document.warnings:
-            print(f"warning: {path.name}: {warning}", file=sys.stderr)
-    for line in bad:
-        print(f"error: {line}", file=sys.stderr)
-    if len(bad) == len(args.files):
-        if not existed:
-            store.delete_project(project_id)  # a command that read nothing leaves no empty project behind
-        return 2
-    options = SamplingOptions(
-        temperature=args.temperature if args.temperature is not None else SamplingOptions.temperature,
-        top_p=args.top_p, top_k=args.top_k, repeat_penalty=args.repeat_penalty, seed=args.seed,
-        num_predict=args.num_predict,
-    )
-    bar = _ProgressBar()
-    try:
-        summary = run_generation(store, project_id, backend, args.model, settings, options=options, on_progress=bar)
-    finally:
-        bar.close()
-    print(f"{summary.pairs} pairs from {summary.done - len(summary.failures)} chunks in {summary.elapsed_s:.1f}s "
-          f"(project {args.project!r}, run {summary.run_id})", file=sys.stderr)
-    if summary.error:
-        print(f"error: {summary.error}", file=sys.stderr)
-        return 2
-    for f in summary.failures:
-        print(f"failed: {f.document} chunk {f.ordinal}: {f.error}", file=sys.stderr)
-    if summary.failures:
-        print("Run the same command again to retry the failed chunks.", file=sys.stderr)
-        return 1
-    return 2 if bad else 0
 
 
 def _export(args, store: Store) -> int:
@@ -242,11 +189,11 @@ def _export(args, store: Store) -> int:
                                  include_duplicates=args.include_duplicates, min_score=min_score)
     if len(chosen) < len(pairs):
         print(f"held back {len(pairs) - len(chosen)} pairs (unanswerable, duplicates or low scores)", file=sys.stderr)
-    report = export_pairs(chosen, args.format, args.output, system=args.system, project=args.project,
-                          reasoning=args.reasoning)
-    print(f"wrote {report.written} records to {report.path}", file=sys.stderr)
-    print(f"registered '{report.dataset_name}' in {report.dataset_info_path}", file=sys.stderr)
-    for problem in report.problems:
+    written = export_pairs(chosen, args.format, args.output, system=args.system, project=args.project,
+                           reasoning=args.reasoning)
+    print(f"wrote {written.written} records to {written.path}", file=sys.stderr)
+    print(f"registered '{written.dataset_name}' in {written.dataset_info_path}", file=sys.stderr)
+    for problem in written.problems:
         print(f"skipped record {problem.index}: {problem.reason}", file=sys.stderr)
     return 0
 
@@ -255,7 +202,7 @@ def _judge(args, settings: Settings, store: Store) -> int:
     project_id = store.project_id(args.project)
     backend = OllamaBackend(settings.ollama_host, connect_timeout_s=settings.connect_timeout_s,
                             read_timeout_s=settings.read_timeout_s, max_retries=settings.max_retries)
-    bar = _ProgressBar()
+    bar = ProgressBar()
     try:
         summary = judge_pairs(store, project_id, backend, args.model, concurrency=settings.concurrency,
                               rejudge=args.rejudge, on_progress=lambda done, total: bar.show(done, total, "pairs"))
@@ -322,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         chars_per_pair=getattr(args, "chars_per_pair", None), language=getattr(args, "language", None),
         question_types=getattr(args, "question_types", None), reasoning=getattr(args, "reasoning", None),
         audiences=tuple(args.audiences) if getattr(args, "audiences", None) else None,
+        read_timeout_s=getattr(args, "timeout", None),
     )
     try:
         if getattr(args, "chunk_size", None) is not None:
@@ -334,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
             return _models(settings)
         with Store.open(settings.data_dir) as store:
             if args.command == "generate":
-                return _generate(args, settings, store)
+                return generate(args, settings, store)
             if args.command == "export":
                 return _export(args, store)
             if args.command == "judge":
@@ -347,6 +295,10 @@ def main(argv: list[str] | None = None) -> int:
     except (DatasetGenError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (sqlite3.Error, OSError) as exc:  # the store's folder or file failed under us (disk full, removed)
+        print(f"error: the project store failed ({type(exc).__name__}: {exc}): check the data folder "
+              f"{getattr(args, 'data_dir', None) or '(default)'}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        print("\nstopped; everything generated so far is saved. Run again to resume.", file=sys.stderr)
+        print("\nstopped; what was saved stays saved. Run the same command again to go on.", file=sys.stderr)
         return 130

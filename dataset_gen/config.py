@@ -8,13 +8,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
 from .models import SamplingOptions
 
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+
+QuestionKind = Literal["factual", "explanation", "comparison", "unanswerable"]
 
 
 def normalise_host(host: str | None) -> str:
@@ -96,7 +98,7 @@ class Settings:
         ``overrides`` with value ``None`` are ignored, so CLI flags can be passed straight in.
         """
         env = os.environ if environ is None else environ
-        timeouts = {}
+        timeouts: dict[str, Any] = {}
         for key, name in (("connect_timeout_s", "DATASET_GEN_CONNECT_TIMEOUT"), ("read_timeout_s", "DATASET_GEN_READ_TIMEOUT")):
             if env.get(name):
                 try:
@@ -122,7 +124,9 @@ class ProjectConfig(BaseModel):
     ``pairs_per_chunk``. Sampling options left ``None`` keep the server's defaults.
     ``judge_model`` (empty: no judge) scores pairs 1–5; exports hold back pairs whose lowest score
     is below ``judge_threshold``. ``embedding_model`` (empty: none) adds embedding similarity to
-    near-duplicate detection.
+    near-duplicate detection. ``read_timeout_s`` is how long one request may wait for the model's
+    reply, in seconds (1–3600); when the project never saved it, the process setting
+    (``DATASET_GEN_READ_TIMEOUT``, default 600) is used.
     """
 
     model: str = ""
@@ -142,17 +146,17 @@ class ProjectConfig(BaseModel):
     num_predict: int | None = Field(None, ge=-1)
     concurrency: int = Field(4, ge=1, le=32)
     language: Literal["auto", "en", "zh-TW", "zh-CN"] = "auto"
-    question_types: list[Literal["factual", "explanation", "comparison", "unanswerable"]] = Field(
-        default_factory=lambda: ["factual"], min_length=1)
+    question_types: list[QuestionKind] = Field(default_factory=lambda: list[QuestionKind](["factual"]), min_length=1)
     reasoning: bool = False
     audiences: list[str] = Field(default_factory=list)
     system_prompt: str = ""
     judge_model: str = ""
     judge_threshold: int = Field(3, ge=1, le=5)
     embedding_model: str = ""
+    read_timeout_s: float = Field(600.0, ge=1, le=3600)
 
     @classmethod
-    def load(cls, stored: dict | None) -> "ProjectConfig":
+    def load(cls, stored: dict | None) -> ProjectConfig:
         """From the stored dict; unknown keys are ignored, bad values fall back to defaults."""
         stored = {k: v for k, v in (stored or {}).items() if k in cls.model_fields}
         try:
@@ -183,10 +187,12 @@ class ProjectConfig(BaseModel):
                                repeat_penalty=self.repeat_penalty, seed=self.seed, num_predict=self.num_predict)
 
     def apply(self, base: Settings) -> Settings:
-        """``base`` with this project's host, chunking, pairs, concurrency and language."""
+        """``base`` with this project's host, chunking, pairs, concurrency, language and, when the
+        project set one, read timeout."""
         return replace(
             base,
             ollama_host=normalise_host(self.host) if self.host else base.ollama_host,
+            read_timeout_s=self.read_timeout_s if "read_timeout_s" in self.model_fields_set else base.read_timeout_s,
             chunking=self.chunking(),
             pairs_per_chunk=0 if self.chars_per_pair else self.pairs_per_chunk,
             chars_per_pair=self.chars_per_pair,

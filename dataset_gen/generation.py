@@ -1,9 +1,15 @@
 """Generate QA pairs for a project's chunks: bounded concurrency, progress, cancel and resume.
 
 Chunks carry a generation status in the store (``pending``/``done``/``failed``). A run takes the
-chunks that are not ``done`` (so a re-run resumes and retries failures), asks the model for each
-with :func:`dataset_gen.qa.generate_pairs`, and saves each chunk's pairs in one transaction the
-moment they arrive; a chunk that fails is stored with its error. Nothing done is ever redone.
+chunks that are not ``done`` (so a re-run resumes and retries failures) and asks the model once per
+question type of each with :func:`dataset_gen.qa.generate_pairs`. Each reply's pairs are saved the
+moment the reply is parsed; a chunk is marked done after its last reply, or failed with its error.
+A run that stops in between (cancelled, killed) loses nothing: the next run asks only for the
+question types a chunk has no pairs of yet. Nothing done is ever redone.
+
+A run holds the project's lock (:mod:`dataset_gen.locks`) from start to end. Cancelling abandons
+the requests in flight at once: their chunks stay pending, and nothing they bring back later is
+saved, so the summary's counts are exactly what the store holds.
 """
 
 from __future__ import annotations
@@ -11,28 +17,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
-
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks; one run per project is then up to the user
-    fcntl = None
 
 from .config import Settings
-from .errors import BackendError, BackendUnreachableError, DatasetGenError, ModelNotFoundError, StoreError
-from .language import detect_language
+from .errors import DatasetGenError
+from .generation_plan import DEFAULT_OPTIONS, FATAL, check_server, plan_run, trial_chunk
+from .locks import ProjectLock, project_locked
 from .models import SamplingOptions
-from .prompts import load_prompt
-from .qa import (
-    OUTPUT_TOKENS_PER_PAIR, ChunkResult, Partner, Task, estimate_tokens, generate_pairs, pairs_wanted, plan_num_ctx,
-)
+from .qa import generate_pairs
+
+__all__ = ["ChunkFailure", "Progress", "RunSummary", "check_server", "run_generation", "trial_chunk"]
 
 log = logging.getLogger(__name__)
-
-FATAL = (BackendUnreachableError, ModelNotFoundError)
-"""Errors that stop a run at once: every other chunk would fail the same way."""
 
 
 @dataclass(frozen=True)
@@ -71,135 +69,29 @@ class ChunkFailure:
 @dataclass
 class RunSummary:
     """The outcome of :func:`run_generation`. ``status`` is ``finished``, ``cancelled`` or ``failed``
-    (a fatal backend error stopped it; ``error`` says which)."""
+    (a fatal backend error stopped it; ``error`` says which).
+
+    ``total`` chunks were in scope; ``done`` of them finished either way (``failures`` lists those
+    that failed); ``pairs`` were saved in this run, into ``pair_chunks`` distinct chunks (a chunk
+    left pending may hold pairs of the question types it got); ``elapsed_s`` is wall time in seconds.
+    """
 
     run_id: int
     status: str
     total: int
     done: int = 0
     pairs: int = 0
+    pair_chunks: int = 0
     failures: list[ChunkFailure] = field(default_factory=list)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     elapsed_s: float = 0.0
     error: str | None = None
 
-
-def check_server(backend) -> str:
-    """Ask the server for its version before any work: fails fast, in one line, when nothing
-    answers or when the host is not an Ollama server. Returns the version.
-
-    :raises BackendUnreachableError: nothing answers at the host.
-    :raises BackendError: something answers, but not like Ollama.
-    """
-    try:
-        return backend.version()
-    except BackendUnreachableError:
-        raise
-    except DatasetGenError as exc:
-        raise BackendError(f"{backend.host} does not answer like an Ollama server ({exc}); "
-                           "is the host right? Ollama listens on port 11434 by default") from None
-
-
-def lock_project(store, project_id: int):
-    """Take the project's generation lock: an exclusive ``flock`` on a file beside the database,
-    released when the run ends or its process dies. Returns the open lock file (close it to release).
-
-    :raises StoreError: another process is generating for this project.
-    """
-    path = store.path.parent / f"generate-project-{project_id}.lock"
-    handle = open(path, "a+")
-    if fcntl is not None:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            raise StoreError("Another run is generating for this project right now: wait for it to finish "
-                             "or stop it, then run again (it resumes where the other stopped)") from None
-    return handle
-
-
-@dataclass
-class _Plan:
-    languages: dict  # document id -> language
-    templates: dict  # language -> (qa_generate, qa_repair)
-    wanted: dict  # chunk id -> pairs to ask for
-    num_ctx: int
-    partners: dict  # chunk id -> Partner (the next chunk of its document), for comparisons
-
-    def tasks(self, settings: Settings, chunk) -> list[Task]:
-        """The tasks for one chunk: each question type in turn (comparison only with a partner),
-        with the chunk's audience (``settings.audiences`` used in turn by ordinal)."""
-        audience = settings.audiences[chunk.ordinal % len(settings.audiences)] if settings.audiences else ""
-        return [Task(kind, settings.reasoning, audience) for kind in settings.question_types
-                if kind != "comparison" or chunk.id in self.partners]
-
-
-def _plan(store, project_id, backend, model, settings: Settings, options: SamplingOptions, chunks) -> _Plan:
-    """Languages, templates, pairs per chunk and the one ``num_ctx`` for a set of chunks."""
-    overrides = store.prompt_overrides(project_id)
-    languages = {}
-    for doc_id in {c.document_id for c in chunks}:
-        languages[doc_id] = (
-            settings.language if settings.language != "auto" else detect_language(store.get_document(doc_id).text)
-        )
-    templates = {
-        lang: (load_prompt("qa_generate", lang, overrides), load_prompt("qa_repair", lang, overrides))
-        for lang in set(languages.values()) or {"en"}
-    }
-    wanted = {c.id: pairs_wanted(len(c.text), settings.pairs_per_chunk, settings.chars_per_pair) for c in chunks}
-    partners: dict[int, Partner] = {}
-    if "comparison" in settings.question_types and chunks:
-        by_document: dict[int, list] = {}
-        for c in store.list_chunks(project_id):
-            by_document.setdefault(c.document_id, []).append(c)
-        for siblings in by_document.values():
-            for i, c in enumerate(siblings):
-                if len(siblings) > 1:
-                    other = siblings[i + 1] if i + 1 < len(siblings) else siblings[i - 1]
-                    partners[c.id] = Partner(other.id, other.text, other.heading_path)
-    num_ctx = 2048
-    if chunks:
-        longest = max(chunks, key=lambda c: estimate_tokens(c.text))
-        sections = next(iter(templates.values()))[0].sections
-        used = ["system", "user_comparison" if partners else "user", "reasoning_rule", "audience_rule",
-                *(f"task_{kind}" for kind in settings.question_types)]
-        template_text = "".join(sections.get(name, "") for name in used)
-        partner_tokens = max((estimate_tokens(p.text) for p in partners.values()), default=0)
-        prompt_tokens = estimate_tokens(longest.text) + partner_tokens + estimate_tokens(template_text) + 200
-        out_tokens = options.num_predict if options.num_predict and options.num_predict > 0 else (
-            max(wanted.values()) * OUTPUT_TOKENS_PER_PAIR * (2 if settings.reasoning else 1) + 256
-        )
-        try:
-            limit = backend.context_length(model)
-        except FATAL:
-            raise
-        except DatasetGenError:
-            limit = None
-        num_ctx = plan_num_ctx(prompt_tokens, out_tokens, limit)
-    return _Plan(languages, templates, wanted, num_ctx, partners)
-
-
-def trial_chunk(store, project_id: int, chunk_id: int, backend, model: str, settings: Settings,
-                options: SamplingOptions = SamplingOptions()) -> ChunkResult:
-    """Generate pairs for one chunk without saving them, to see whether a model can do the job.
-
-    The result holds the exact prompt sent (``result.prompt.messages``), the model's raw reply and
-    reasoning, and the checked pairs. The first of the chunk's tasks is tried (the first question
-    type of ``settings``).
-
-    :raises BackendError: Ollama not running, model not pulled, or invalid output after re-asks.
-    """
-    chunk = store.get_chunk(chunk_id)
-    plan = _plan(store, project_id, backend, model, settings, options, [chunk])
-    generate, repair = plan.templates[plan.languages[chunk.document_id]]
-    tasks = plan.tasks(settings, chunk) or [Task("factual", settings.reasoning)]
-    return generate_pairs(
-        lambda **kw: backend.chat(model, **kw), generate, repair, chunk_text=chunk.text, document=chunk.document,
-        heading_path=chunk.heading_path, n=plan.wanted[chunk.id], language=plan.languages[chunk.document_id],
-        options=options, num_ctx=plan.num_ctx, max_reasks=settings.max_reasks, task=tasks[0],
-        partner=plan.partners.get(chunk.id),
-    )
+    @property
+    def pending(self) -> int:
+        """Chunks of the scope left pending for the next run."""
+        return self.total - self.done
 
 
 def run_generation(
@@ -209,78 +101,146 @@ def run_generation(
     model: str,
     settings: Settings,
     *,
-    options: SamplingOptions = SamplingOptions(),
+    options: SamplingOptions = DEFAULT_OPTIONS,
     document_ids: list[int] | None = None,
     chunk_ids: list[int] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     cancel: threading.Event | None = None,
+    lock: ProjectLock | None = None,
 ) -> RunSummary:
     """Generate pairs for every chunk of the project that is not done yet.
 
     Scope: all documents, or ``document_ids``, or exactly ``chunk_ids`` (still skipping done ones).
     ``settings`` gives concurrency, pairs per chunk, language (``auto`` follows each document) and
-    re-asks. ``on_progress`` is called from worker threads, one call at a time. Setting ``cancel``
-    stops new chunks from starting; chunks in flight finish and are saved. A fatal error (Ollama not
-    running, model not pulled) cancels the rest and is returned in ``RunSummary.error``; the
-    unstarted chunks stay pending for the next run.
+    re-asks. ``on_progress`` is called after every chunk, one call at a time. Setting ``cancel``
+    ends the run within a fraction of a second: requests in flight are abandoned (their chunks stay
+    pending, the pairs of their finished question types are kept) and the run ends ``cancelled``. A
+    fatal error (Ollama not running, model not pulled) stops the run the same way, ``failed``, and
+    is returned in ``RunSummary.error``. Workers are daemon threads: an abandoned request never
+    keeps the process alive.
+
+    The project's lock is taken for the run (closing runs whose process died as ``interrupted``),
+    unless the caller passes the ``lock`` it holds.
 
     :raises PromptError: a prompt template is missing or broken (before any call is made).
     :raises BackendUnreachableError: nothing answers at the host (checked before the run starts).
     :raises BackendError: the host is not an Ollama server (checked before the run starts).
-    :raises StoreError: another process is generating for this project.
+    :raises ProjectBusyError: another run or upload holds the project's lock.
     :raises ModelNotFoundError: the model is not pulled (checked before the run starts).
+    :raises StoreError: the store failed during the run (the run is then recorded ``failed``).
     """
     check_server(backend)
-    lock = lock_project(store, project_id)
-    try:
-        return _run_locked(store, project_id, backend, model, settings, options, document_ids, chunk_ids,
-                           on_progress, cancel)
-    finally:
-        lock.close()
+    with project_locked(store, project_id, lock):
+        return _Run(store, project_id, backend, model, settings, options, on_progress,
+                    cancel or threading.Event()).execute(document_ids, chunk_ids)
 
 
-def _run_locked(store, project_id, backend, model, settings, options, document_ids, chunk_ids, on_progress,
-                cancel) -> RunSummary:
-    cancel = cancel or threading.Event()
-    chunks = store.list_chunks(project_id, statuses=("pending", "failed"))
-    if document_ids is not None:
-        chunks = [c for c in chunks if c.document_id in set(document_ids)]
-    if chunk_ids is not None:
-        chunks = [c for c in chunks if c.id in set(chunk_ids)]
+class _Abandoned(Exception):
+    """Raised instead of a model call once the run has stopped: the worker drops its chunk."""
 
-    plan = _plan(store, project_id, backend, model, settings, options, chunks)
-    languages, templates, wanted, num_ctx = plan.languages, plan.templates, plan.wanted, plan.num_ctx
-    first_template = next(iter(templates.values()))[0]
 
-    run_options = {**options.to_ollama(), "num_ctx": num_ctx}
-    run_id = store.start_run(
-        project_id, model, run_options, first_template.meta.name, first_template.meta.version, len(chunks)
-    )
-    summary = RunSummary(run_id=run_id, status="finished", total=len(chunks))
-    lock = threading.Lock()
-    started = time.monotonic()
+class _Run:
+    """One run: daemon workers take chunks from a queue; every save goes through ``save_lock``
+    and is refused once ``stopped`` is set, which happens exactly once, when the run ends."""
 
-    def chat(**kwargs):
-        return backend.chat(model, **kwargs)
+    def __init__(self, store, project_id, backend, model, settings, options, on_progress, cancel):
+        self.store, self.project_id, self.backend, self.model = store, project_id, backend, model
+        self.settings, self.options, self.on_progress, self.cancel = settings, options, on_progress, cancel
+        self.save_lock = threading.Lock()
+        self.stopped = False
+        self.halt = threading.Event()  # a fatal error or a crash: stop the run
+        self.crash: BaseException | None = None
+        self.finished = threading.Event()  # every worker has returned
+        self.pair_chunks: set[int] = set()
+        self.started = time.monotonic()
 
-    def report() -> None:
-        elapsed = time.monotonic() - started
-        eta = elapsed / summary.done * (summary.total - summary.done) if summary.done else None
-        if on_progress:
-            on_progress(Progress(summary.done, summary.total, summary.pairs, len(summary.failures), elapsed,
-                                 eta, summary.prompt_tokens, summary.completion_tokens))
+    def execute(self, document_ids, chunk_ids) -> RunSummary:
+        store = self.store
+        chunks = store.list_chunks(self.project_id, statuses=("pending", "failed"))
+        if document_ids is not None:
+            chunks = [c for c in chunks if c.document_id in set(document_ids)]
+        if chunk_ids is not None:
+            chunks = [c for c in chunks if c.id in set(chunk_ids)]
+        self.plan = plan_run(store, self.project_id, self.backend, self.model, self.settings, self.options, chunks)
+        self.have = store.fresh_question_types([c.id for c in chunks])
+        first_template = next(iter(self.plan.templates.values()))[0]
+        run_options = {**self.options.to_ollama(), "num_ctx": self.plan.num_ctx}
+        run_id = store.start_run(self.project_id, self.model, run_options, first_template.meta.name,
+                                 first_template.meta.version, len(chunks))
+        self.summary = RunSummary(run_id=run_id, status="finished", total=len(chunks))
+        self.queue = deque(chunks)
+        self.workers = min(max(1, self.settings.concurrency), len(chunks))
+        self.alive = self.workers
+        interrupted: BaseException | None = None
+        try:
+            with self.save_lock:
+                self._report()
+            if not chunks:
+                self.finished.set()
+            for i in range(self.workers):
+                threading.Thread(target=self._worker, name=f"generate-run-{run_id}-{i}", daemon=True).start()
+            while not self.finished.wait(0.1):
+                if self.cancel.is_set() or self.halt.is_set():
+                    break
+        except BaseException as exc:  # KeyboardInterrupt in the caller's thread ends the run as cancelled
+            interrupted = exc
+        with self.save_lock:  # from here on no worker saves anything: the counts below are final
+            self.stopped = True
+            summary = self.summary
+            summary.elapsed_s = time.monotonic() - self.started
+            summary.pair_chunks = len(self.pair_chunks)
+            stopped_by_hand = self.cancel.is_set() or isinstance(interrupted, KeyboardInterrupt)
+            if self.crash is not None or summary.error or (interrupted is not None and not stopped_by_hand):
+                summary.status = "failed"
+            elif summary.done < summary.total and stopped_by_hand:
+                summary.status = "cancelled"
+            store.finish_run(run_id, summary.status)
+        if interrupted is not None:
+            raise interrupted
+        if self.crash is not None:
+            raise self.crash
+        return summary
 
-    def work(chunk) -> None:
-        if cancel.is_set():
-            return
-        generate, repair = templates[languages[chunk.document_id]]
-        pairs, errors, usage = [], [], [0, 0, 0.0]
+    def _worker(self) -> None:
+        try:
+            while not (self.halt.is_set() or self.cancel.is_set()):
+                with self.save_lock:
+                    if self.stopped or not self.queue:
+                        break
+                    chunk = self.queue.popleft()
+                self._work(chunk)
+        except _Abandoned:
+            pass
+        except BaseException as exc:  # a store failure or a bug: the run fails and the caller sees it
+            with self.save_lock:
+                if self.crash is None and not self.stopped:
+                    self.crash = exc
+            self.halt.set()
+        finally:
+            with self.save_lock:
+                self.alive -= 1
+                if self.alive == 0:
+                    self.finished.set()
+
+    def _chat(self, **kwargs):
+        if self.stopped or self.halt.is_set() or self.cancel.is_set():
+            raise _Abandoned()
+        return self.backend.chat(self.model, **kwargs)
+
+    def _work(self, chunk) -> None:
+        plan, settings, store, summary = self.plan, self.settings, self.store, self.summary
+        language = plan.languages[chunk.document_id]
+        generate, repair = plan.templates[language]
+        have = self.have.get(chunk.id, set())
+        errors: list[DatasetGenError] = []
         for task in plan.tasks(settings, chunk):
+            if task.question_type in have:
+                continue  # its pairs were saved by an earlier run that stopped before the chunk's end
             try:
                 result = generate_pairs(
-                    chat, generate, repair, chunk_text=chunk.text, document=chunk.document,
-                    heading_path=chunk.heading_path, n=wanted[chunk.id], language=languages[chunk.document_id],
-                    options=options, num_ctx=num_ctx, max_reasks=settings.max_reasks, task=task,
+                    self._chat, generate, repair, chunk_text=chunk.text, document=chunk.document,
+                    heading_path=chunk.heading_path, n=plan.wanted[chunk.id], language=language,
+                    options=self.options, num_ctx=plan.num_ctx, max_reasks=settings.max_reasks, task=task,
                     partner=plan.partners.get(chunk.id),
                 )
             except DatasetGenError as exc:
@@ -288,47 +248,37 @@ def _run_locked(store, project_id, backend, model, settings, options, document_i
                 if isinstance(exc, FATAL):
                     break
                 continue
-            pairs.extend(result.pairs)
-            usage[0] += result.prompt_tokens
-            usage[1] += result.completion_tokens
-            usage[2] += result.duration_s
-        if pairs or not errors:
-            store.save_chunk_pairs(chunk.id, run_id, pairs)
-            store.add_run_usage(run_id, *usage)
-        if errors:  # pairs of the tasks that worked are kept; a retry regenerates the chunk
-            message = "; ".join(str(e) for e in errors)
-            store.set_chunk_failed(chunk.id, message)
-        with lock:
+            with self.save_lock:
+                if self.stopped:
+                    raise _Abandoned()
+                store.add_pairs(chunk.id, summary.run_id, result.pairs)
+                store.add_run_usage(summary.run_id, result.prompt_tokens, result.completion_tokens,
+                                    result.duration_s)
+                summary.pairs += len(result.pairs)
+                summary.prompt_tokens += result.prompt_tokens
+                summary.completion_tokens += result.completion_tokens
+                if result.pairs:
+                    self.pair_chunks.add(chunk.id)
+        message = "; ".join(str(e) for e in errors) if errors else None
+        with self.save_lock:
+            if self.stopped:
+                raise _Abandoned()
+            store.finish_chunk(chunk.id, summary.run_id, message)
             summary.done += 1
-            summary.pairs += len(pairs)
-            summary.prompt_tokens += usage[0]
-            summary.completion_tokens += usage[1]
-            if errors:
+            if message is not None:
                 summary.failures.append(ChunkFailure(chunk.id, chunk.document, chunk.ordinal, message))
                 fatal = next((e for e in errors if isinstance(e, FATAL)), None)
                 if fatal and summary.error is None:
                     summary.error = str(fatal)
-                    cancel.set()
-            report()
+                    self.halt.set()
+            self._report()
 
-    report()
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, settings.concurrency)) as pool:
-            futures = [pool.submit(work, c) for c in chunks]
-            try:
-                for future in as_completed(futures):
-                    future.result()
-            except BaseException:
-                cancel.set()  # before the pool's exit waits: queued chunks then return at once
-                raise
-    except BaseException:
-        summary.status = "failed"
-        raise
-    finally:
-        summary.elapsed_s = time.monotonic() - started
-        if summary.error:
-            summary.status = "failed"
-        elif cancel.is_set() and summary.done < summary.total and summary.status != "failed":
-            summary.status = "cancelled"
-        store.finish_run(run_id, summary.status)
-    return summary
+    def _report(self) -> None:
+        """Tell ``on_progress`` (call with ``save_lock`` held)."""
+        if self.on_progress is None:
+            return
+        s = self.summary
+        elapsed = time.monotonic() - self.started
+        eta = elapsed / s.done * (s.total - s.done) if s.done else None
+        self.on_progress(Progress(s.done, s.total, s.pairs, len(s.failures), elapsed, eta,
+                                  s.prompt_tokens, s.completion_tokens))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from .chunking import split_document
 from .config import ChunkSettings
 from .documents import parse_bytes
+from .locks import ProjectLock, project_locked
 from .models import Document
 
 
@@ -22,18 +23,26 @@ class IngestResult:
 
 
 def ingest_bytes(
-    store, project_id: int, data: bytes, name: str, chunking: ChunkSettings, *, max_bytes: int
+    store, project_id: int, data: bytes, name: str, chunking: ChunkSettings, *, max_bytes: int,
+    lock: ProjectLock | None = None,
 ) -> IngestResult:
     """Parse ``data`` (the bytes of file ``name``), split it and store both in the project.
 
     A file already in the project keeps its chunks (and so its pairs and generation state: a run on
-    it resumes). :raises DocumentError: the file cannot be parsed (see ``dataset_gen.documents``).
+    it resumes). The file is parsed first; storing and splitting happen under the project's lock
+    (:mod:`dataset_gen.locks`): ``lock`` when the caller holds it, else it is taken here, so no
+    document is re-split while a run generates for the project.
+
+    :raises DocumentError: the file cannot be parsed (see ``dataset_gen.documents``).
+    :raises ProjectBusyError: a run or another upload holds the project's lock (nothing is stored).
+    :raises StoreError: the project does not exist or the store fails.
     """
     document = parse_bytes(data, name, max_bytes=max_bytes)
-    existing = store.find_document(project_id, document.name)
-    document_id = store.add_document(project_id, document)
-    present = store.list_chunks(project_id, document_id=document_id)
-    if existing == document_id and present:
-        return IngestResult(document_id, document, len(present), new=False)
-    ids = store.replace_chunks(document_id, split_document(document, chunking))
-    return IngestResult(document_id, document, len(ids), new=True)
+    with project_locked(store, project_id, lock):
+        existing = store.find_document(project_id, document.name)
+        document_id = store.add_document(project_id, document)
+        present = store.list_chunks(project_id, document_id=document_id)
+        if existing == document_id and present:
+            return IngestResult(document_id, document, len(present), new=False)
+        ids = store.replace_chunks(document_id, split_document(document, chunking))
+        return IngestResult(document_id, document, len(ids), new=True)

@@ -4,14 +4,18 @@ The web app keeps one :class:`JobRegistry` per process. A job runs in a worker t
 only the store and its own :class:`Job` record (never the UI), so reloading a page, closing a tab or
 opening a second one neither stops nor duplicates it: a project has at most one running job of
 each kind.
+
+A generation job takes the project's lock (:mod:`dataset_gen.locks`) when it starts, which is also
+when runs of that project whose process died are marked ``interrupted``. Creating a registry marks
+nothing: a run that is ``running`` may belong to a live command line in another process.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from .errors import DatasetGenError
 from .generation import Progress, run_generation
@@ -53,7 +57,6 @@ class JobRegistry:
         self.store = store
         self._jobs: dict[tuple[int, str], Job] = {}
         self._lock = threading.Lock()
-        store.close_interrupted_runs()  # a new process owns no runs yet: any "running" one died
 
     def get(self, project_id: int, kind: str = "generate") -> Job | None:
         """The project's latest job of ``kind`` (running or ended), or ``None``."""
@@ -81,7 +84,10 @@ class JobRegistry:
         return job
 
     def start(self, project_id: int, backend, model: str, settings, **kwargs) -> Job:
-        """Start a generation run; ``kwargs`` go to ``run_generation`` (options, scope)."""
+        """Start a generation run; ``kwargs`` go to ``run_generation`` (options, scope).
+
+        The job ends ``failed`` with the error to show when the project is busy (a command line
+        run or an upload holds its lock) or Ollama cannot be used."""
 
         def run(job: Job) -> None:
             def on_progress(progress: Progress) -> None:
@@ -109,7 +115,9 @@ class JobRegistry:
         return self._start(project_id, "judge", model, run)
 
     def cancel(self, project_id: int, kind: str = "generate") -> None:
-        """Ask the project's running job of ``kind`` to stop; work in flight finishes and is saved."""
+        """Ask the project's running job of ``kind`` to stop. Generation stops at once: requests in
+        flight are abandoned and their chunks stay pending (every reply saved before stays saved);
+        judging stops after the pairs in flight."""
         job = self.get(project_id, kind)
         if job and job.running:
             job.cancel.set()

@@ -30,6 +30,7 @@ from .errors import StorageError, StoreError
 from .migrations import MIGRATIONS, migrate, pending_versions
 from .store_chunks import ChunkEditMethods
 from .store_documents import DocumentMethods
+from .store_generated import GeneratedPairMethods
 from .store_pairs import PairMethods
 from .store_rows import (
     RUN_STATUSES,
@@ -61,7 +62,7 @@ _END_RUN = (
 """Ends runs: status, finish time, and the chunks each completed and failed (add a WHERE)."""
 
 
-class Store(DocumentMethods, ChunkEditMethods, PairMethods):
+class Store(DocumentMethods, ChunkEditMethods, PairMethods, GeneratedPairMethods):
     """A dataset-gen database. Use as a context manager or call :meth:`close`.
 
     A file in a folder this process cannot write (or a file it cannot write) is opened read-only

@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ import pytest
 from dataset_gen.cli import main
 from dataset_gen.export import validate
 from dataset_gen.language import script_problem
-from tests.fake_ollama import FakeOllama, HTTPError
+from tests.fake_ollama import HTTPError, Slow
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
@@ -214,30 +213,57 @@ def test_quality_commands_and_rag_exports(tmp_path, fake_ollama, capsys):
     assert all(r["output"].startswith("<think>\n") for r in train)
 
 
-def test_ctrl_c_stops_a_run_soon_and_a_rerun_resumes(tmp_path):
-    import signal
-
-    with FakeOllama(latency_s=0.5) as fake:
-        env = {**os.environ, "DATASET_GEN_DATA_DIR": str(tmp_path)}
-        args = [sys.executable, "-m", "dataset_gen", "generate", str(NOTES_MD), "--model", "qwen2.5:7b",
-                "--host", fake.url, "--pairs-per-chunk", "1", "--concurrency", "2"]
-        process = subprocess.Popen(args, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 30
-        while len(fake.requests) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
-        err = process.communicate(timeout=30)[1]
-        assert process.returncode == 130 and "Traceback" not in err
-        assert "everything generated so far is saved" in err
-        first = len([r for r in fake.requests if r["path"] == "/api/chat"])
-        assert first < 27
-        done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr
-        chats = [r for r in fake.requests if r["path"] == "/api/chat"]
-    assert len(chats) == 27  # chunks in flight at the stop finished and were saved: none asked twice
-    assert len({r["messages"][1]["content"] for r in chats}) == 27
+def test_a_busy_project_is_refused_in_one_line_before_anything_is_touched(tmp_path, fake_ollama, capsys):
+    from dataset_gen.locks import lock_project, lock_project_name
     from dataset_gen.store import Store
 
+    base = ("--data-dir", tmp_path, "generate", NOTES_MD, "--model", "qwen2.5:7b", "--host", fake_ollama.url)
     with Store.open(tmp_path) as store:
-        pairs = store.list_pairs(store.project_id("default"))
-    assert len(pairs) == 27 and len({p.chunk_id for p in pairs}) == 27
+        with lock_project_name(store, "new one"):  # another command is creating this project
+            code, _, err = run_main(capsys, *base, "--project", "new one")
+        assert code == 2 and err.splitlines() == [
+            "error: Project 'new one' is busy: another generate run or upload is using it right now; wait for it "
+            "to end or stop it, then run again (a run resumes where the other stopped)"]
+        assert store.list_projects() == []
+
+        project_id = store.create_project("old")
+        with lock_project(store, project_id):  # e.g. the app is generating for it
+            code, _, err = run_main(capsys, *base, "--project", "old")
+        assert code == 2 and len(err.splitlines()) == 1 and "The project is busy" in err
+        assert store.list_documents(project_id) == [] and store.list_runs(project_id) == []
+    assert fake_ollama.chat_requests() == []
+
+
+def test_storage_errors_are_one_line_and_leave_no_empty_project(tmp_path, fake_ollama, capsys):
+    (tmp_path / "project-1.lock").mkdir()  # the new project's lock file cannot be created
+    code, _, err = run_main(capsys, "--data-dir", tmp_path, "generate", NOTES_MD, "--model", "qwen2.5:7b",
+                            "--host", fake_ollama.url, "--project", "p")
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"error: {tmp_path / 'project-1.lock'}: cannot create the project's lock file")
+    assert "Traceback" not in err and run_main(capsys, "--data-dir", tmp_path, "projects")[1] == ""
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "dataset_gen.sqlite3").write_bytes(b"not a database at all" * 100)
+    code, _, err = cli("generate", NOTES_MD, "--model", "qwen2.5:7b", "--host", fake_ollama.url, data_dir=broken)
+    assert code == 2 and len(err.splitlines()) == 1 and "not a usable dataset-gen database" in err, err
+
+
+def test_timeout_option_sets_the_read_timeout_of_generate_and_judge(tmp_path, fake_ollama, capsys, caplog):
+    sample = tmp_path / "sample.md"
+    sample.write_text("# Title\n\nOllama serves models on port 11434. It runs on Linux.\n", encoding="utf-8")
+    fake_ollama.push(Slow(2.5))  # the first reply is late: with --timeout 1 it is asked again
+    base = ("-v", "--data-dir", tmp_path)
+    code, _, err = run_main(capsys, *base, "generate", sample, "--model", "qwen2.5:7b", "--host", fake_ollama.url,
+                            "--timeout", "1")
+    assert code == 0, err
+    assert "the chat request failed (attempt 1 of 4), retrying in 1.00 s: ReadTimeout" in caplog.text
+    caplog.clear()
+    fake_ollama.push(Slow(2.5))
+    code, _, err = run_main(capsys, *base, "judge", "--model", "qwen2.5:7b", "--host", fake_ollama.url, "--timeout", "1")
+    assert code == 0 and "judged 3 of 3 pairs" in err, err
+    assert "the chat request failed (attempt 1 of 4), retrying in 1.00 s: ReadTimeout" in caplog.text
+    with pytest.raises(SystemExit) as exited:
+        main(["generate", "x.md", "--model", "m", "--timeout", "0.5"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "argument --timeout: must be from 1 to 3600 seconds, got 0.5" in err

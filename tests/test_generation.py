@@ -189,23 +189,32 @@ def test_failed_task_keeps_the_other_tasks_pairs_and_marks_the_chunk_failed(proj
     first = store.list_chunks(project_id)[0]
     assert first.gen_status == "failed" and "not usable after 3 tries" in first.gen_error
     assert [p.question_type for p in store.list_pairs(project_id) if p.chunk_id == first.id] == ["factual"]
+    assert len(fake_ollama.chat_requests()) == 14
     retry = run_generation(store, project_id, backend(fake_ollama), "qwen2.5:7b", options)
-    assert (retry.total, retry.pairs, retry.failures) == (1, 2, [])
+    # Only the question type that failed is asked again; the factual pair stays as it was.
+    assert (retry.total, retry.pairs, retry.failures) == (1, 1, [])
+    assert len(fake_ollama.chat_requests()) == 15
+    assert sorted(p.question_type for p in store.list_pairs(project_id) if p.chunk_id == first.id) == [
+        "explanation", "factual"]
     assert store.count_pairs(project_id) == 12
+    assert store.get_chunk(first.id).gen_status == "done"
 
 
 def test_a_second_run_on_a_busy_project_is_refused(project, fake_ollama):
-    from dataset_gen.errors import StoreError
-    from dataset_gen.generation import lock_project
+    from dataset_gen.locks import ProjectBusyError, lock_project
 
     store, project_id = project
     held = lock_project(store, project_id)
     try:
-        with pytest.raises(StoreError, match="Another run is generating for this project"):
+        with pytest.raises(ProjectBusyError, match="The project is busy: another generate run or upload"):
             run_generation(store, project_id, backend(fake_ollama), "qwen2.5:7b", settings())
+        assert store.list_runs(project_id) == []
+        # The holder passes its lock down and runs.
+        assert run_generation(store, project_id, backend(fake_ollama), "qwen2.5:7b", settings(),
+                              chunk_ids=[store.list_chunks(project_id)[0].id], lock=held).done == 1
     finally:
-        held.close()
-    assert run_generation(store, project_id, backend(fake_ollama), "qwen2.5:7b", settings()).done == 6
+        held.release()
+    assert run_generation(store, project_id, backend(fake_ollama), "qwen2.5:7b", settings()).done == 5
 
 
 def test_a_host_that_is_not_ollama_is_named_before_any_work(project):
@@ -223,3 +232,52 @@ def test_a_host_that_is_not_ollama_is_named_before_any_work(project):
     finally:
         server.shutdown()
     assert store.list_runs(project_id) == []
+
+
+def test_each_reply_is_saved_as_it_arrives_and_a_resume_asks_only_for_what_is_missing(project, fake_ollama):
+    from tests.fake_ollama import qa_responder
+
+    store, project_id = project
+    calls = []
+
+    def model_removed_at_the_fourth_call(request):
+        calls.append(request)
+        return not_found("qwen2.5:7b") if len(calls) == 4 else qa_responder(request)
+
+    fake_ollama.responder = model_removed_at_the_fourth_call
+    options = settings(pairs_per_chunk=1, concurrency=1, question_types=("factual", "explanation"))
+    first = run_generation(store, project_id, backend(fake_ollama), "qwen2.5:7b", options)
+    assert (first.status, first.pairs, first.pair_chunks, first.done) == ("failed", 3, 2, 2)
+    assert "ollama pull qwen2.5:7b" in first.error
+    chunks = store.list_chunks(project_id)
+    # Chunk 1's factual reply came before the model went away: it is kept.
+    assert [p.question_type for p in store.list_pairs(project_id) if p.chunk_id == chunks[1].id] == ["factual"]
+    assert [c.gen_status for c in chunks] == ["done", "failed", "pending", "pending", "pending", "pending"]
+    assert store.count_pairs(project_id) == first.pairs == 3
+
+    fake_ollama.responder = qa_responder
+    second = run_generation(store, project_id, backend(fake_ollama), "qwen2.5:7b", options)
+    assert (second.status, second.total, second.pairs) == ("finished", 5, 9)
+    assert len(fake_ollama.chat_requests()) == 4 + 9
+    pairs = store.list_pairs(project_id)
+    assert len(pairs) == 12 and len({(p.chunk_id, p.question_type) for p in pairs}) == 12
+
+
+def test_an_edited_chunk_is_asked_again_for_every_type_and_keeps_its_reviewed_pairs(project, fake_ollama):
+    store, project_id = project
+    options = settings(question_types=("factual", "explanation"))
+    assert run_generation(store, project_id, backend(fake_ollama), "qwen2.5:7b", options).pairs == 24
+    chunk = store.list_chunks(project_id)[0]
+    old = [p for p in store.list_pairs(project_id) if p.chunk_id == chunk.id]
+    store.set_status([old[0].id], "accepted")
+    new_text = "## 安裝\n\nOllama 支援 Docker 映像檔。映像檔名稱是 ollama/ollama。"
+    store.edit_chunk(chunk.id, new_text)
+    again = run_generation(store, project_id, backend(fake_ollama), "qwen2.5:7b", options)
+    assert (again.total, again.pairs) == (1, 4)
+    assert len(fake_ollama.chat_requests()) == 12 + 2
+    now = [p for p in store.list_pairs(project_id) if p.chunk_id == chunk.id]
+    assert [p.id for p in now if p.run_id != again.run_id] == [old[0].id]  # the reviewed pair stays
+    fresh = [p for p in now if p.run_id == again.run_id]
+    assert sorted(p.question_type for p in fresh) == ["explanation", "explanation", "factual", "factual"]
+    assert all(p.grounded and p.evidence in new_text for p in fresh)
+    assert store.count_pairs(project_id) == 24 - 3 + 4

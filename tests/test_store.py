@@ -526,7 +526,10 @@ def test_pair_ids_lengths_and_interrupted_runs(tmp_path):
         assert store.pair_ids(project_id) == ids
         assert store.pair_ids(project_id, grounded=False) == [ids[1]]
         assert store.pair_lengths(project_id) == [("a.md", "generated", 4, 2), ("a.md", "generated", 3, 5)]
+        other = store.create_project("other")
+        other_run = store.start_run(other, "m", {}, "qa_generate", "1", 1)
         assert store.close_interrupted_runs(project_id) == 1
         run = store.get_run(run_id)
         assert (run.status, run.chunks_done) == ("interrupted", 1)
         assert store.close_interrupted_runs(project_id) == 0
+        assert store.get_run(other_run).status == "running"

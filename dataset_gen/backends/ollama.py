@@ -23,11 +23,13 @@ subclasses) whose message is one line naming the host and, where there is one, t
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
 import time
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import httpx
 import ollama
@@ -107,6 +109,10 @@ _DROP_ERRORS = (
     BrokenPipeError,
 )
 _TIMEOUT_ERRORS = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout)
+
+_MORE_TIME = ("give each request more seconds with --timeout SECONDS on the command line, "
+              "DATASET_GEN_READ_TIMEOUT in the environment, or the project's read timeout setting in the app")
+"""What a person can change when a request times out (the same knob, wherever they run it)."""
 
 
 def _is_unreachable(exc: BaseException) -> bool:
@@ -195,7 +201,7 @@ class OllamaBackend:
         """Close the connection pool."""
         self._client.close()
 
-    def __enter__(self) -> "OllamaBackend":
+    def __enter__(self) -> OllamaBackend:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -251,7 +257,7 @@ class OllamaBackend:
         vectors: list[list[float]] = []
         for first in range(0, len(texts), batch):
             part = texts[first:first + batch]
-            reply = self._call("POST /api/embed", lambda: self._client.embed(model=model, input=part), model=model)
+            reply = self._call("POST /api/embed", functools.partial(self._client.embed, model=model, input=part), model=model)
             vectors.extend([list(map(float, v)) for v in reply.embeddings])
         return vectors
 
@@ -407,13 +413,12 @@ class OllamaBackend:
         if isinstance(exc, httpx.ReadTimeout):
             return BackendError(
                 f"Model '{model or '?'}' on {host} took longer than {self.read_timeout_s:g} s to "
-                f"answer ({tries}): raise the read timeout (read_timeout_s, now "
-                f"{self.read_timeout_s:g} s) or use smaller chunks or a smaller model"
+                f"answer ({tries}): {_MORE_TIME}, or use smaller chunks or a smaller model"
             )
         if isinstance(exc, _TIMEOUT_ERRORS):
             return BackendError(
                 f"Ollama at {host} did not take {what}{for_model} within "
-                f"{self.read_timeout_s:g} s ({tries}): raise the read timeout (read_timeout_s)"
+                f"{self.read_timeout_s:g} s ({tries}): {_MORE_TIME}"
             )
         if isinstance(exc, _DROP_ERRORS):
             return BackendError(

@@ -1,0 +1,218 @@
+"""The ``generate`` command: lock the project, read and split the files, generate, stop cleanly.
+
+The project's lock is taken before anything is touched (by name first, since the project may not
+exist yet), so a second command on the same project is refused in one line before it creates,
+splits or asks anything. The first Ctrl-C (or SIGTERM) abandons the requests in flight, ends the run
+``cancelled`` and says exactly what was saved (exit 130, or 143 for SIGTERM); a second one exits at
+once. A command that fails leaves no empty new project behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+
+from .backends import OllamaBackend
+from .config import Settings
+from .errors import DocumentError, StoreError
+from .generation import Progress, RunSummary, check_server, run_generation
+from .ingest import ingest_bytes
+from .locks import ProjectLock, lock_project, lock_project_name
+from .models import SamplingOptions
+
+__all__ = ["generate", "ProgressBar"]
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr (only the final line when stderr is not a terminal)."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.lock = threading.Lock()
+        self.drawn = False
+
+    def __call__(self, p: Progress) -> None:
+        eta = f"{p.eta_s:.0f}s" if p.eta_s is not None else "?"
+        self.show(p.done, p.total, f"chunks, {p.pairs} pairs, {p.failed} failed, ETA {eta}")
+
+    def show(self, done: int, total: int, what: str) -> None:
+        """Draw ``done`` of ``total`` followed by ``what``."""
+        if not self.stream.isatty() and done < total:
+            return  # a log file gets the final line only
+        width = 30
+        filled = int(width * done / total) if total else width
+        line = f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {what}   "
+        with self.lock:
+            self.drawn = True
+            self.stream.write(line)
+            self.stream.flush()
+
+    def close(self) -> None:
+        """End the bar's line."""
+        if self.drawn:
+            self.stream.write("\n")
+            self.drawn = False
+
+
+class _Stopped(BaseException):
+    """A signal arrived before generation started: unwind what was begun."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _Signals:
+    """SIGINT and SIGTERM while the command runs. The first one raises :class:`_Stopped` while
+    files are read, and sets ``cancel`` once generation runs; a second one exits at once."""
+
+    def __init__(self) -> None:
+        self.cancel = threading.Event()
+        self.signum: int | None = None
+        self.generating = False
+
+    def handle(self, signum, frame) -> None:
+        if self.signum is not None:
+            os.write(2, b"\nstopped at once; the run will show as interrupted. Run the same command again to resume.\n")
+            os._exit(128 + self.signum)
+        self.signum = signum
+        if not self.generating:
+            raise _Stopped(signum)
+        self.cancel.set()  # the main thread only waits on the run's thread, never on this event
+
+    @contextlib.contextmanager
+    def installed(self):
+        """Handle the signals for a ``with`` block (only possible in the main thread)."""
+        previous = {}
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, self.handle)
+        except ValueError:  # not the main thread: leave the signals as they are
+            pass
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def generate(args, settings: Settings, store) -> int:
+    """Run ``generate`` for parsed ``args``; return the exit code (see :mod:`dataset_gen.cli`).
+
+    :raises DatasetGenError: Ollama cannot be used, the project is busy (``ProjectBusyError``), or
+        the store fails; the CLI prints it as one line.
+    """
+    backend = OllamaBackend(settings.ollama_host, connect_timeout_s=settings.connect_timeout_s,
+                            read_timeout_s=settings.read_timeout_s, max_retries=settings.max_retries)
+    signals = _Signals()
+    with signals.installed():
+        try:
+            check_server(backend)  # before parsing: a long document should not wait to hear Ollama is down
+            return _generate_locked(args, settings, store, backend, signals)
+        except _Stopped as stopped:
+            print("\nstopped before generating; nothing was generated. Run the same command again.",
+                  file=sys.stderr)
+            return 128 + stopped.signum
+
+
+def _generate_locked(args, settings: Settings, store, backend, signals: _Signals) -> int:
+    name = args.project.strip()
+    if not name:
+        raise StoreError("A project name cannot be empty: type a name")
+    with lock_project_name(store, name):
+        project_id = next((p.id for p in store.list_projects() if p.name == name), None)
+        created = project_id is None
+        if project_id is None:
+            project_id = store.create_project(name)
+        try:
+            with lock_project(store, project_id) as lock:
+                return _ingest_and_run(args, settings, store, backend, project_id, lock, signals)
+        finally:
+            if created:
+                _drop_if_empty(store, project_id)
+
+
+def _drop_if_empty(store, project_id: int) -> None:
+    """Delete a project this command created if it holds no chunks (a failed or stopped command)."""
+    with contextlib.suppress(StoreError):
+        row = next((p for p in store.list_projects() if p.id == project_id), None)
+        if row is not None and row.chunks == 0:
+            store.delete_project(project_id)
+
+
+def _ingest_and_run(args, settings: Settings, store, backend, project_id: int, lock: ProjectLock,
+                    signals: _Signals) -> int:
+    bad = []
+    for path in args.files:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            bad.append(f"{path}: cannot read the file ({exc.strerror})")
+            continue
+        try:
+            result = ingest_bytes(store, project_id, data, path.name, settings.chunking,
+                                  max_bytes=settings.max_file_bytes, lock=lock)
+        except DocumentError as exc:
+            bad.append(str(exc))
+            continue
+        state = "new" if result.new else "already in the project"
+        print(f"{path.name}: {result.chunks} chunks ({state})", file=sys.stderr)
+        for warning in result.document.warnings:
+            print(f"warning: {path.name}: {warning}", file=sys.stderr)
+    for line in bad:
+        print(f"error: {line}", file=sys.stderr)
+    if len(bad) == len(args.files):
+        return 2
+    options = SamplingOptions(
+        temperature=args.temperature if args.temperature is not None else SamplingOptions.temperature,
+        top_p=args.top_p, top_k=args.top_k, repeat_penalty=args.repeat_penalty, seed=args.seed,
+        num_predict=args.num_predict,
+    )
+    summary = _run(store, project_id, backend, args.model, settings, options, lock, signals)
+    if signals.signum is not None:
+        print(f"stopped: {summary.pairs} pairs from {summary.pair_chunks} chunks saved in run {summary.run_id}; "
+              f"{summary.pending} chunks left pending. Run the same command again to resume.", file=sys.stderr)
+        return 128 + signals.signum
+    print(f"{summary.pairs} pairs from {summary.done - len(summary.failures)} chunks in {summary.elapsed_s:.1f}s "
+          f"(project {args.project!r}, run {summary.run_id})", file=sys.stderr)
+    if summary.error:
+        print(f"error: {summary.error}", file=sys.stderr)
+        return 2
+    for f in summary.failures:
+        print(f"failed: {f.document} chunk {f.ordinal}: {f.error}", file=sys.stderr)
+    if summary.failures:
+        print("Run the same command again to retry the failed chunks.", file=sys.stderr)
+        return 1
+    return 2 if bad else 0
+
+
+def _run(store, project_id, backend, model, settings, options, lock, signals: _Signals) -> RunSummary:
+    """Generate in a thread of its own, so that this (main) thread is free to take signals."""
+    outcome: dict = {}
+
+    def target() -> None:
+        try:
+            outcome["summary"] = run_generation(store, project_id, backend, model, settings, options=options,
+                                                on_progress=bar, cancel=signals.cancel, lock=lock)
+        except BaseException as exc:  # handed to the main thread, which raises it
+            outcome["error"] = exc
+
+    bar = ProgressBar()
+    thread = threading.Thread(target=target, name="generate", daemon=True)
+    signals.generating = True
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.1)
+    except BaseException:  # signals not ours to handle (not the main thread): stop the run, then go
+        signals.cancel.set()
+        thread.join()
+        raise
+    finally:
+        bar.close()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["summary"]

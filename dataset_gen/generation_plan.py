@@ -1,0 +1,134 @@
+"""What a generation run asks for: the server check, languages, templates, pairs per chunk, the
+comparison partners and the one ``num_ctx`` of a run; and a trial of one chunk without saving.
+
+Used by :mod:`dataset_gen.generation` (``run_generation``) and the app's Generate page (``trial_chunk``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import Settings
+from .errors import BackendError, BackendUnreachableError, DatasetGenError, ModelNotFoundError
+from .language import detect_language
+from .models import SamplingOptions
+from .prompts import load_prompt
+from .qa import (
+    OUTPUT_TOKENS_PER_PAIR,
+    ChunkResult,
+    Partner,
+    Task,
+    estimate_tokens,
+    generate_pairs,
+    pairs_wanted,
+    plan_num_ctx,
+)
+
+FATAL = (BackendUnreachableError, ModelNotFoundError)
+"""Errors that stop a run at once: every other chunk would fail the same way."""
+
+DEFAULT_OPTIONS = SamplingOptions()
+"""Sampling options when none are given (the server's defaults, temperature 0.7)."""
+
+
+def check_server(backend) -> str:
+    """Ask the server for its version before any work: fails fast, in one line, when nothing
+    answers or when the host is not an Ollama server. Returns the version.
+
+    :raises BackendUnreachableError: nothing answers at the host.
+    :raises BackendError: something answers, but not like Ollama.
+    """
+    try:
+        return backend.version()
+    except BackendUnreachableError:
+        raise
+    except DatasetGenError as exc:
+        raise BackendError(f"{backend.host} does not answer like an Ollama server ({exc}); "
+                           "is the host right? Ollama listens on port 11434 by default") from None
+
+
+@dataclass
+class Plan:
+    languages: dict  # document id -> language
+    templates: dict  # language -> (qa_generate, qa_repair)
+    wanted: dict  # chunk id -> pairs to ask for
+    num_ctx: int
+    partners: dict  # chunk id -> Partner (the next chunk of its document), for comparisons
+
+    def tasks(self, settings: Settings, chunk) -> list[Task]:
+        """The tasks for one chunk: each question type in turn (comparison only with a partner),
+        with the chunk's audience (``settings.audiences`` used in turn by ordinal)."""
+        audience = settings.audiences[chunk.ordinal % len(settings.audiences)] if settings.audiences else ""
+        return [Task(kind, settings.reasoning, audience) for kind in settings.question_types
+                if kind != "comparison" or chunk.id in self.partners]
+
+
+def plan_run(store, project_id, backend, model, settings: Settings, options: SamplingOptions, chunks) -> Plan:
+    """Languages, templates, pairs per chunk, partners and the one ``num_ctx`` for ``chunks``.
+
+    :raises PromptError: a template is missing or broken.
+    :raises BackendUnreachableError, ModelNotFoundError: from asking the model's context length.
+    """
+    overrides = store.prompt_overrides(project_id)
+    languages = {}
+    for doc_id in {c.document_id for c in chunks}:
+        languages[doc_id] = (
+            settings.language if settings.language != "auto" else detect_language(store.get_document(doc_id).text)
+        )
+    templates = {
+        lang: (load_prompt("qa_generate", lang, overrides), load_prompt("qa_repair", lang, overrides))
+        for lang in set(languages.values()) or {"en"}
+    }
+    wanted = {c.id: pairs_wanted(len(c.text), settings.pairs_per_chunk, settings.chars_per_pair) for c in chunks}
+    partners: dict[int, Partner] = {}
+    if "comparison" in settings.question_types and chunks:
+        by_document: dict[int, list] = {}
+        for c in store.list_chunks(project_id):
+            by_document.setdefault(c.document_id, []).append(c)
+        for siblings in by_document.values():
+            for i, c in enumerate(siblings):
+                if len(siblings) > 1:
+                    other = siblings[i + 1] if i + 1 < len(siblings) else siblings[i - 1]
+                    partners[c.id] = Partner(other.id, other.text, other.heading_path)
+    num_ctx = 2048
+    if chunks:
+        longest = max(chunks, key=lambda c: estimate_tokens(c.text))
+        sections = next(iter(templates.values()))[0].sections
+        used = ["system", "user_comparison" if partners else "user", "reasoning_rule", "audience_rule",
+                *(f"task_{kind}" for kind in settings.question_types)]
+        template_text = "".join(sections.get(name, "") for name in used)
+        partner_tokens = max((estimate_tokens(p.text) for p in partners.values()), default=0)
+        prompt_tokens = estimate_tokens(longest.text) + partner_tokens + estimate_tokens(template_text) + 200
+        out_tokens = options.num_predict if options.num_predict and options.num_predict > 0 else (
+            max(wanted.values()) * OUTPUT_TOKENS_PER_PAIR * (2 if settings.reasoning else 1) + 256
+        )
+        try:
+            limit = backend.context_length(model)
+        except FATAL:
+            raise
+        except DatasetGenError:
+            limit = None
+        num_ctx = plan_num_ctx(prompt_tokens, out_tokens, limit)
+    return Plan(languages, templates, wanted, num_ctx, partners)
+
+
+def trial_chunk(store, project_id: int, chunk_id: int, backend, model: str, settings: Settings,
+                options: SamplingOptions = DEFAULT_OPTIONS) -> ChunkResult:
+    """Generate pairs for one chunk without saving them, to see whether a model can do the job.
+
+    The result holds the exact prompt sent (``result.prompt.messages``), the model's raw reply and
+    reasoning, and the checked pairs. The first of the chunk's tasks is tried (the first question
+    type of ``settings``).
+
+    :raises BackendError: Ollama not running, model not pulled, or invalid output after re-asks.
+    """
+    chunk = store.get_chunk(chunk_id)
+    plan = plan_run(store, project_id, backend, model, settings, options, [chunk])
+    generate, repair = plan.templates[plan.languages[chunk.document_id]]
+    tasks = plan.tasks(settings, chunk) or [Task("factual", settings.reasoning)]
+    return generate_pairs(
+        lambda **kw: backend.chat(model, **kw), generate, repair, chunk_text=chunk.text, document=chunk.document,
+        heading_path=chunk.heading_path, n=plan.wanted[chunk.id], language=plan.languages[chunk.document_id],
+        options=options, num_ctx=plan.num_ctx, max_reasks=settings.max_reasks, task=tasks[0],
+        partner=plan.partners.get(chunk.id),
+    )

@@ -1,0 +1,123 @@
+"""The store's methods for saving generation as it arrives: one reply's pairs at a time.
+
+:class:`GeneratedPairMethods` is mixed into :class:`dataset_gen.store.Store`, which supplies the
+connection, the lock and the ``_write``/``_read`` context managers used here.
+
+A chunk asks the model once per question type. Each reply's pairs are inserted the moment they are
+parsed (:meth:`add_pairs`); the chunk stays ``"pending"`` until its last reply, then
+:meth:`finish_chunk` marks it ``"done"`` (or ``"failed"``). A run that dies in between loses
+nothing: the next run asks only for the question types the chunk has no pairs of yet
+(:meth:`fresh_question_types`).
+
+Which pairs belong to a chunk's current text is read from two timestamps: a chunk's
+``updated_at`` moves when its text is set (split, edited, merged) and when it is marked done, and
+a pair's ``created_at`` is its insert time. Pairs created before the chunk's ``updated_at`` of a
+chunk that is not done were made for an older text; :meth:`finish_chunk` replaces the unreviewed
+ones, as :meth:`~dataset_gen.store_pairs.PairMethods.save_chunk_pairs` does.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+
+from .errors import StoreError
+from .models import QAPair
+from .store_rows import placeholders, utc_now
+
+_BATCH = 500
+
+
+def _check(conn: sqlite3.Connection, chunk_id: int, run_id: int) -> None:
+    """:raises StoreError: the chunk or the run is missing, or they are of different projects."""
+    found = conn.execute(
+        "SELECT d.project_id AS chunk_project, (SELECT project_id FROM runs WHERE id = ?) AS run_project"
+        " FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?",
+        (run_id, chunk_id),
+    ).fetchone()
+    if found is None:
+        raise StoreError(f"No chunk with id {chunk_id}: it may have been re-chunked")
+    if found["run_project"] is None:
+        raise StoreError(f"No run with id {run_id}: start a run first")
+    if found["run_project"] != found["chunk_project"]:
+        raise StoreError(f"Run {run_id} belongs to another project than chunk {chunk_id}")
+
+
+class GeneratedPairMethods:
+    """Incremental generation methods of :class:`dataset_gen.store.Store` (see there for threading)."""
+
+    _write: Callable[[], AbstractContextManager[sqlite3.Connection]]
+    _read: Callable[[], AbstractContextManager[sqlite3.Connection]]
+
+    def add_pairs(self, chunk_id: int, run_id: int, pairs: list[QAPair]) -> list[int]:
+        """Insert one reply's pairs for a chunk with status ``"generated"``; return their ids in
+        order. Deletes nothing and leaves the chunk's generation status as it is. An empty
+        ``pairs`` inserts nothing.
+
+        :raises StoreError: the chunk or the run does not exist, or they belong to different
+            projects.
+        """
+        now = utc_now()
+        with self._write() as conn:
+            _check(conn, chunk_id, run_id)
+            before = conn.execute("SELECT coalesce(max(id), 0) FROM qa_pairs").fetchone()[0]
+            conn.executemany(
+                "INSERT INTO qa_pairs (chunk_id, run_id, question, answer, evidence, grounded,"
+                " status, edited, created_at, updated_at, question_type, reasoning, audience,"
+                " context_chunk_ids, language_ok)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'generated', 0, ?, ?, ?, ?, ?, ?, ?)",
+                [(chunk_id, run_id, pair.question, pair.answer, pair.evidence, int(pair.grounded),
+                  now, now, pair.question_type, pair.reasoning, pair.audience,
+                  json.dumps(list(pair.context_chunk_ids)), int(pair.language_ok)) for pair in pairs],
+            )
+            # AUTOINCREMENT gives new rows ids above every earlier one, in insertion order.
+            return [row[0] for row in conn.execute(
+                "SELECT id FROM qa_pairs WHERE chunk_id = ? AND id > ? ORDER BY id", (chunk_id, before))]
+
+    def fresh_question_types(self, chunk_ids: Iterable[int]) -> dict[int, set[str]]:
+        """For each chunk id, the question types it already has pairs of (any status) made for its
+        current text, i.e. created at or after the chunk's ``updated_at``. Chunks without such
+        pairs are left out; unknown ids are ignored."""
+        wanted = list(dict.fromkeys(chunk_ids))
+        found: dict[int, set[str]] = {}
+        with self._read() as conn:
+            for first in range(0, len(wanted), _BATCH):
+                batch = wanted[first:first + _BATCH]
+                rows = conn.execute(
+                    "SELECT DISTINCT p.chunk_id, p.question_type FROM qa_pairs p JOIN chunks c ON c.id = p.chunk_id"
+                    f" WHERE p.chunk_id IN ({placeholders(len(batch))}) AND p.created_at >= c.updated_at",
+                    batch,
+                )
+                for chunk_id, question_type in rows:
+                    found.setdefault(chunk_id, set()).add(question_type)
+        return found
+
+    def finish_chunk(self, chunk_id: int, run_id: int, error: str | None = None) -> None:
+        """End a chunk's generation in run ``run_id`` (one transaction).
+
+        With no ``error``: deletes the chunk's pairs made for an older text that are still
+        ``"generated"`` and not edited (reviewed or edited pairs are kept), and marks the chunk
+        ``"done"`` by ``run_id``. With an ``error`` (one line): marks it ``"failed"`` with that error;
+        its pairs are kept, and its ``updated_at`` stays, so a retry asks only for the question
+        types that failed.
+
+        :raises StoreError: the chunk or the run does not exist, or they belong to different
+            projects.
+        """
+        with self._write() as conn:
+            _check(conn, chunk_id, run_id)
+            if error is not None:
+                conn.execute("UPDATE chunks SET gen_status = 'failed', gen_error = ?, run_id = ? WHERE id = ?",
+                             (error, run_id, chunk_id))
+                return
+            conn.execute(
+                "DELETE FROM qa_pairs WHERE chunk_id = ? AND status = 'generated' AND edited = 0"
+                " AND created_at < (SELECT updated_at FROM chunks WHERE id = ?)",
+                (chunk_id, chunk_id),
+            )
+            conn.execute(
+                "UPDATE chunks SET gen_status = 'done', gen_error = NULL, run_id = ?, updated_at = ? WHERE id = ?",
+                (run_id, utc_now(), chunk_id),
+            )
