@@ -1,4 +1,4 @@
-"""Command line: ``python -m dataset_gen generate|export|models|projects``.
+"""Command line: ``dataset-gen`` (or ``python -m dataset_gen``) generate|export|judge|dedupe|report|models|projects.
 
 Exit codes: 0 all went well; 1 some chunks failed (they are listed, and a re-run retries them);
 2 usage or input errors, a busy project, a storage error, or a run stopped by the backend (Ollama
@@ -19,11 +19,11 @@ from .backends import OllamaBackend
 from .cli_generate import ProgressBar, generate
 from .config import ChunkSettings, ProjectConfig, Settings
 from .errors import DatasetGenError, ExportError
-from .export import FORMATS, NO_PAIRS_MESSAGE, export_pairs, select_for_training
+from .export import FORMATS, NO_PAIRS_MESSAGE, check_output, export_pairs, select_for_training
 from .judge import judge_pairs
 from .models import QUESTION_TYPES
 from .quality import coverage, mark_duplicates
-from .rag_export import write_beir, write_ragas
+from .rag_export import check_rag_output, write_beir, write_ragas
 from .store import Store
 
 TIMEOUT_BOUNDS = (1.0, 3600.0)
@@ -85,7 +85,7 @@ TIMEOUT_HELP = ("seconds one request may wait for the model's reply, {low:g}-{hi
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="python -m dataset_gen",
+        prog="dataset-gen",
         description="Turn your documents into grounded QA datasets with a local Ollama model.",
     )
     parser.add_argument("--version", action="version", version=f"dataset-gen {__version__}")
@@ -126,7 +126,7 @@ def _parser() -> argparse.ArgumentParser:
                                      ".csv) or beir (.zip: corpus, queries, qrels) for RAG evaluation.")
     exp.add_argument("--project", default=DEFAULT_PROJECT, help=f"project name (default {DEFAULT_PROJECT!r})")
     exp.add_argument("--format", required=True, choices=(*FORMATS, "ragas", "beir"))
-    exp.add_argument("--output", required=True, type=Path, help="file to write (.json or .jsonl; .csv for ragas; .zip for beir)")
+    exp.add_argument("--output", required=True, type=Path, help="file to write: .json or .jsonl for alpaca/sharegpt; .jsonl for openai; .jsonl or .csv for ragas; .zip for beir")
     exp.add_argument("--include-unreviewed", action="store_true", help="also export pairs nobody accepted or rejected yet")
     exp.add_argument("--include-unanswerable", action="store_true", help="fine-tuning formats: keep unanswerable questions")
     exp.add_argument("--include-duplicates", action="store_true", help="keep near-duplicates of kept pairs")
@@ -166,8 +166,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _export(args, store: Store) -> int:
-    if args.format in FORMATS and args.output.suffix.lower() not in (".json", ".jsonl"):
-        raise ExportError(f"{args.output}: {args.format} files are JSON; name the output .json or .jsonl")
+    if args.format in FORMATS:
+        check_output(args.format, args.output)
+    else:
+        check_rag_output(args.format, args.output)
     project_id = store.project_id(args.project)
     statuses = ("accepted", "generated") if args.include_unreviewed else ("accepted",)
     pairs = store.list_pairs(project_id, statuses=statuses)

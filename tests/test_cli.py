@@ -174,7 +174,7 @@ def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exited:
         main([*command, "--help"])
     assert exited.value.code == 0
-    assert "usage: python -m dataset_gen" in capsys.readouterr().out
+    assert "usage: dataset-gen" in capsys.readouterr().out
 
 
 def test_quality_commands_and_rag_exports(tmp_path, fake_ollama, capsys):
