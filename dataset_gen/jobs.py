@@ -53,7 +53,6 @@ class JobRegistry:
         self.store = store
         self._jobs: dict[tuple[int, str], Job] = {}
         self._lock = threading.Lock()
-        store.close_interrupted_runs()  # a new process owns no runs yet: any "running" one died
 
     def get(self, project_id: int, kind: str = "generate") -> Job | None:
         """The project's latest job of ``kind`` (running or ended), or ``None``."""
