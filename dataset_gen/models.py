@@ -191,6 +191,7 @@ class StoredPair:
     judge_reason: str = ""
     duplicate_of: int | None = None
     language_ok: bool = True
+    revision: int = 0  # +1 with every change a person makes (text or status): stale edits are refused
 
     @property
     def reference_contexts(self) -> tuple[str, ...]:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
-from typing import Any, Callable, Iterable
+from dataclasses import replace
+from typing import Any
 
 from .errors import StoreError
 from .models import QAPair, StoredPair
@@ -23,7 +24,7 @@ SELECT p.id, pr.name, p.question, p.answer, p.evidence, p.grounded, p.status, p.
        r.model, r.prompt_name, r.prompt_version, p.run_id, p.created_at, p.updated_at,
        p.original_question, p.original_answer, c.text,
        p.question_type, p.reasoning, p.audience, p.context_chunk_ids, p.faithfulness, p.relevance,
-       p.clarity, p.judge_reason, p.duplicate_of, p.language_ok
+       p.clarity, p.judge_reason, p.duplicate_of, p.language_ok, p.revision
 FROM qa_pairs p
 JOIN chunks c ON c.id = p.chunk_id
 JOIN documents d ON d.id = c.document_id
@@ -91,7 +92,7 @@ def _stored_pair(row: tuple, shared: dict[int, tuple[tuple[str, ...], str]]) -> 
      ordinal, heading_json, start, end, page_start, page_end, model, prompt_name, prompt_version,
      run_id, created_at, updated_at, original_question, original_answer, chunk_text,
      question_type, reasoning, audience, context_json, faithfulness, relevance, clarity,
-     judge_reason, duplicate_of, language_ok) = row
+     judge_reason, duplicate_of, language_ok, revision) = row
     if chunk_id not in shared:
         shared[chunk_id] = (tuple(json.loads(heading_json)), chunk_text)
     heading_path, chunk_text = shared[chunk_id]
@@ -103,7 +104,7 @@ def _stored_pair(row: tuple, shared: dict[int, tuple[tuple[str, ...], str]]) -> 
         document, chunk_id, ordinal, heading_path, start, end, pages, model, prompt_name,
         prompt_version, run_id, created_at, updated_at, original_question, original_answer,
         chunk_text, question_type, reasoning, audience, tuple(json.loads(context_json)), (),
-        faithfulness, relevance, clarity, judge_reason, duplicate_of, bool(language_ok),
+        faithfulness, relevance, clarity, judge_reason, duplicate_of, bool(language_ok), revision,
     )
 
 
@@ -128,6 +129,25 @@ def _select_pairs(conn: sqlite3.Connection, sql: str, params: list | tuple) -> l
 
 def _no_pair(pair_id: int) -> str:
     return f"No QA pair with id {pair_id}: it may have been deleted or regenerated"
+
+
+class StaleEditError(StoreError):
+    """A change to a pair was made from an older revision than the one stored: someone (another
+    tab, another person) saved the pair since, and the change was refused so it overwrites nothing.
+
+    ``current`` is the pair as stored now; ``expected`` the revision the change was made from. The
+    message is one line showing the newer question, answer and status.
+    """
+
+    def __init__(self, current: StoredPair, expected: int):
+        self.current = current
+        self.expected = expected
+        super().__init__(
+            f"QA pair {current.id} was changed elsewhere since you saw it (your revision {expected},"
+            f" now {current.revision}), so your change was not saved; it now reads: question"
+            f" {current.question!r}, answer {current.answer!r}, status {current.status}:"
+            " compare, then make your change again"
+        )
 
 
 class PairMethods:
@@ -284,14 +304,21 @@ class PairMethods:
         return found[0]
 
     def update_pair(
-        self, pair_id: int, *, question: str | None = None, answer: str | None = None
+        self, pair_id: int, *, question: str | None = None, answer: str | None = None,
+        expected_revision: int | None = None,
     ) -> StoredPair:
         """Change a pair's question and/or answer (``None`` keeps it); return the updated pair.
 
         The first real change copies the model's text to ``original_question``/``original_answer``
-        and sets ``edited``; later edits keep those originals. Text equal to the current text
-        changes nothing. Edited pairs survive re-generation of their chunk.
+        and sets ``edited``; later edits keep those originals. Every real change adds one to
+        ``revision``. Text equal to the current text changes nothing. Edited pairs survive
+        re-generation of their chunk.
 
+        ``expected_revision`` is the revision the person saw when making the change: when the
+        stored revision differs (someone saved the pair since), nothing is written.
+
+        :raises StaleEditError: the stored revision is not ``expected_revision``; the error holds
+            the pair as stored now and its message shows that newer text.
         :raises StoreError: no pair has this id, or the new text is empty or only whitespace.
         """
         for label, value in (("question", question), ("answer", answer)):
@@ -301,15 +328,18 @@ class PairMethods:
                 )
         with self._write() as conn:
             row = conn.execute(
-                "SELECT question, answer, edited FROM qa_pairs WHERE id = ?", (pair_id,)
+                "SELECT question, answer, edited, revision FROM qa_pairs WHERE id = ?", (pair_id,)
             ).fetchone()
             if row is None:
                 raise StoreError(_no_pair(pair_id))
+            if expected_revision is not None and row["revision"] != expected_revision:
+                raise StaleEditError(self.get_pair(pair_id), expected_revision)
             new_question = row["question"] if question is None else question
             new_answer = row["answer"] if answer is None else answer
             if (new_question, new_answer) != (row["question"], row["answer"]):
                 conn.execute(
                     "UPDATE qa_pairs SET question = ?, answer = ?, edited = 1, updated_at = ?,"
+                    " revision = revision + 1,"
                     " original_question = CASE WHEN edited = 1 THEN original_question"
                     " ELSE question END,"
                     " original_answer = CASE WHEN edited = 1 THEN original_answer ELSE answer END"
@@ -318,11 +348,18 @@ class PairMethods:
                 )
             return self.get_pair(pair_id)
 
-    def set_status(self, pair_ids: Iterable[int], status: str) -> int:
+    def set_status(
+        self, pair_ids: Iterable[int], status: str, *, expected_revisions: Mapping[int, int] | None = None
+    ) -> int:
         """Set the review status of the given pairs; return how many pairs actually changed.
 
-        Unknown ids and pairs already in ``status`` are skipped (not counted).
+        Unknown ids and pairs already in ``status`` are skipped (not counted). Each changed pair's
+        ``revision`` goes up by one.
 
+        ``expected_revisions`` maps pair ids to the revision the person saw: when a pair that
+        would change has another revision stored (someone saved it since), no pair is changed.
+
+        :raises StaleEditError: a pair to change has moved on from its expected revision.
         :raises ValueError: ``status`` is not ``"generated"``, ``"accepted"`` or ``"rejected"``.
         """
         checked([status], PAIR_STATUSES, "pair status")
@@ -330,10 +367,21 @@ class PairMethods:
         changed = 0
         now = utc_now()
         with self._write() as conn:
+            if expected_revisions:
+                wanted = [i for i in ids if i in expected_revisions]
+                for first in range(0, len(wanted), _BATCH):
+                    batch = wanted[first:first + _BATCH]
+                    for pair_id, revision in conn.execute(
+                        f"SELECT id, revision FROM qa_pairs WHERE status != ?"
+                        f" AND id IN ({placeholders(len(batch))}) ORDER BY id",
+                        [status, *batch],
+                    ):
+                        if revision != expected_revisions[pair_id]:
+                            raise StaleEditError(self.get_pair(pair_id), expected_revisions[pair_id])
             for first in range(0, len(ids), _BATCH):
                 batch = ids[first:first + _BATCH]
                 cursor = conn.execute(
-                    f"UPDATE qa_pairs SET status = ?, updated_at = ?"
+                    f"UPDATE qa_pairs SET status = ?, updated_at = ?, revision = revision + 1"
                     f" WHERE status != ? AND id IN ({placeholders(len(batch))})",
                     [status, now, status, *batch],
                 )

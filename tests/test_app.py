@@ -8,6 +8,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dataset_gen.store import Store
+from ui.safe import md_escape
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
@@ -81,7 +82,7 @@ def test_documents_page_uploads_good_and_bad_files(app_env):
     at.run()
     assert not at.exception
     assert [s.value.split(":")[0] for s in at.success] == ["ollama-notes-zh-TW.md"]
-    assert len(at.error) == 1 and at.error[0].value.startswith("pdf_encrypted_user_password.pdf: ")
+    assert len(at.error) == 1 and at.error[0].value.startswith(md_escape("pdf_encrypted_user_password.pdf: "))
     table = at.dataframe[0].value
     assert list(table["document"]) == ["ollama-notes-zh-TW.md"]
     assert list(table["language"]) == ["zh-TW"]
@@ -102,7 +103,7 @@ def test_generate_page_trial_and_background_run(app_env):
     data_dir, fake = app_env
     project_id = seeded_project(data_dir)
     at = open_app("generate", project_id)
-    assert at.success[0].value.startswith("Ollama 0.12.6 is running at " + fake.url)
+    assert at.success[0].value == md_escape("Ollama ") + md_escape("0.12.6") + md_escape(f" is running at {fake.url}.")
     assert at.info[0].value == "Pick the model that writes the pairs."
     next(s for s in at.selectbox if s.label == "Model").select("qwen2.5:7b").run()
     next(b for b in at.button if b.label == "Try one chunk").click().run()
@@ -129,7 +130,7 @@ def test_generate_page_says_when_ollama_is_not_running(app_env, monkeypatch):
     monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")
     st.cache_resource.clear()
     at = open_app("generate", project_id)
-    assert "Ollama is not running at http://127.0.0.1:9" in at.error[0].value
+    assert at.error[0].value.startswith(md_escape("Ollama is not running at http://127.0.0.1:9 (no answer after"))
 
 
 def test_review_page_edits_and_accepts(app_env):
@@ -222,7 +223,7 @@ def test_review_quality_checks_and_rag_downloads(app_env):
     with Store.open(data_dir) as store:
         marked = store.count_pairs(project_id, duplicate=True)
     assert notice.endswith(f"{marked} pairs marked as duplicates.")
-    next(b for b in at.button if b.label == "Score unjudged pairs with qwen2.5:7b").click().run()
+    next(b for b in at.button if b.label == "Score unjudged pairs with " + md_escape("qwen2.5:7b")).click().run()
     from ui.common import get_registry
 
     job = get_registry().get(project_id, "judge")
@@ -236,3 +237,167 @@ def test_review_quality_checks_and_rag_downloads(app_env):
     assert not at.exception
     labels = [b.label for b in at.get("download_button")]
     assert labels == ["Download", "Ragas JSONL", "Ragas CSV", "BEIR retrieval set (.zip)"]
+
+
+# --- text from documents, names and models is shown as text ----------------------------------
+
+
+def test_md_escape_leaves_nothing_for_markdown_to_interpret():
+    assert md_escape("report_2024-v2.pdf: 3 chunks") == "report_2024-v2.pdf: 3 chunks"
+    assert md_escape("**bold** [a](http://x)") == r"\*\*bold\*\* \[a\]\(http\://x\)"
+    assert md_escape('![x](http://h/p.png) <img src="y">') == r'\!\[x\]\(http\://h/p.png\) \<img src="y"\>'
+    assert md_escape(":red[x] :material/home: $x$ a_b _c_ ~d~ &amp;") == (
+        r"\:red\[x\] \:material/home: \$x\$ a_b \_c\_ \~d\~ \&amp;")
+    assert md_escape("1. one\n- two\n  + three\n# four\n> five\n=") == (
+        "1\\. one\n\\- two\n  \\+ three\n\\# four\n\\> five\n\\=")
+    assert md_escape("a\\b 2.5 x-y") == "a\\\\b 2.5 x-y"
+
+
+HOSTILE_DOC = "**bold** [a](http:x) ![d](http:127.0.0.1:9)"
+HOSTILE_ANSWER = '![x](http://127.0.0.1:9/pixel.png) and <img src="http://127.0.0.1:9/img.png">'
+DOC_TEXT = "# Pixels\n\nThe chunk shows ![c](http://127.0.0.1:9/chunk.png) and <img src=x onerror=alert(1)> as text.\n"
+
+
+def hostile_project(data_dir: Path) -> tuple[int, int]:
+    """A project whose name, document name, document text, pair and judge text carry Markdown
+    images and HTML: (project id, pair id)."""
+    from dataset_gen.config import ChunkSettings
+    from dataset_gen.ingest import ingest_bytes
+    from dataset_gen.models import QAPair
+
+    with Store.open(data_dir) as store:
+        project_id = store.create_project("**p** ![p](http://127.0.0.1:9/project.png)")
+        document_id = ingest_bytes(store, project_id, DOC_TEXT.encode(), HOSTILE_DOC, ChunkSettings(),
+                                   max_bytes=1 << 20).document_id
+        chunk = store.list_chunks(project_id, document_id=document_id)[0]
+        run = store.start_run(project_id, "qwen2.5:7b", {}, "qa_generate", "1", 1)
+        [pair_id] = store.save_chunk_pairs(chunk.id, run, [QAPair(
+            question="What is <b>shown</b>?", answer=HOSTILE_ANSWER, evidence="![c](http://127.0.0.1:9/chunk.png)",
+            grounded=True, reasoning="![r](http://127.0.0.1:9/reasoning.png)")])
+        store.set_judgement(pair_id, 5, 5, 5, "![j](http://127.0.0.1:9/judge.png)")
+    return project_id, pair_id
+
+
+def test_review_page_shows_model_and_document_text_as_text(app_env):
+    from ui.safe import highlighted, text_block
+
+    data_dir, _ = app_env
+    project_id, _ = hostile_project(data_dir)
+    at = open_app("review", project_id)
+    [focus] = [h.value for h in at.html if "focus-pair" in h.value]
+    assert focus == text_block([("Q:", "What is <b>shown</b>?"), ("A:", HOSTILE_ANSWER),
+                                ("Evidence:", "![c](http://127.0.0.1:9/chunk.png)"),
+                                ("Reasoning:", "![r](http://127.0.0.1:9/reasoning.png)")], "focus-pair")
+    assert "&lt;img src=&quot;http://127.0.0.1:9/img.png&quot;&gt;" in focus and "<img" not in focus
+    [source] = [h.value for h in at.html if "source-chunk" in h.value]
+    chunk = DOC_TEXT.strip()
+    start = chunk.index("c](")  # the evidence as grounding finds it, without the quote's edge punctuation
+    assert source == highlighted(chunk, (start, start + len("c](http://127.0.0.1:9/chunk.png")), "source-chunk")
+    assert "![<mark>c](http://127.0.0.1:9/chunk.png</mark>) and &lt;img src=x onerror=alert(1)&gt;" in source
+    captions = [c.value for c in at.caption]
+    assert md_escape(f"{HOSTILE_DOC} · Pixels · chunk #0") in captions
+    assert "Judge: faithfulness 5, relevance 5, clarity 5. " + md_escape("![j](http://127.0.0.1:9/judge.png)") in captions
+    assert f"Project: **{md_escape('**p** ![p](http://127.0.0.1:9/project.png)')}**" in [
+        c.value for c in at.sidebar.caption]
+    assert not at.markdown or all("![" not in m.value for m in at.markdown)
+
+
+def test_chunks_and_documents_pages_escape_names_in_labels(app_env):
+    data_dir, _ = app_env
+    project_id, _ = hostile_project(data_dir)
+    with Store.open(data_dir) as store:
+        chunk = store.list_chunks(project_id)[0]
+        store.set_chunk_failed(chunk.id, "model said ![e](http://127.0.0.1:9/error.png)")
+    at = open_app("chunks", project_id)
+    assert at.expander[0].label.startswith("#0 · Pixels · ")
+    assert [e.value for e in at.error] == [md_escape("model said ![e](http://127.0.0.1:9/error.png)")]
+    at = open_app("documents", project_id)
+    assert list(at.dataframe[0].value["document"]) == [HOSTILE_DOC]
+    assert at.selectbox(key="docs_pick").format_func(at.selectbox(key="docs_pick").value) == HOSTILE_DOC
+    at = open_app("projects", project_id)
+    assert at.subheader[0].value == "Settings of " + md_escape("**p** ![p](http://127.0.0.1:9/project.png)")
+
+
+# --- exports stay in the data folder -----------------------------------------------------------
+
+
+def test_export_page_writes_only_under_the_data_folder_whatever_the_project_name(tmp_path, monkeypatch, fake_ollama):
+    # Deep enough that the old behaviour's climb would still land inside tmp_path.
+    data_dir = tmp_path / "a" / "b" / "c" / "d" / "e" / "f" / "data"
+    monkeypatch.setenv("DATASET_GEN_DATA_DIR", str(data_dir))
+    monkeypatch.chdir(ROOT)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    from dataset_gen.backends import OllamaBackend
+    from dataset_gen.config import ChunkSettings, Settings
+    from dataset_gen.generation import run_generation
+    from dataset_gen.ingest import ingest_bytes
+
+    try:
+        with Store.open(data_dir) as store:
+            project_id = store.create_project("../../../../tmp/x/proj")
+            ingest_bytes(store, project_id, (CORPUS / "ollama-notes-zh-TW.md").read_bytes(), "ollama-notes-zh-TW.md",
+                         ChunkSettings(), max_bytes=1 << 30)
+            run_generation(store, project_id, OllamaBackend(fake_ollama.url), "qwen2.5:7b", Settings(pairs_per_chunk=1))
+            count = store.count_pairs(project_id)
+        at = open_app("export", project_id)
+        next(c for c in at.checkbox if c.label == "Include unreviewed pairs").check().run()
+        folder = data_dir.resolve() / "exports" / "tmp-x-proj"
+        assert [c.value for c in at.code] == [str(folder / "tmp-x-proj-alpaca.json")]
+        next(b for b in at.button if b.label == "Write files").click().run()
+        assert not at.exception and not at.error
+        at.text_input(key="ex_subfolder").input("../../../elsewhere/sub").run()
+        assert [c.value for c in at.code] == [str(folder / "elsewhere-sub" / "tmp-x-proj-alpaca.json")]
+        next(b for b in at.button if b.label == "Write files").click().run()
+        assert not at.exception and not at.error
+    finally:
+        st.cache_resource.clear()
+        st.cache_data.clear()
+    # Every file anywhere under tmp_path, but the store's own (the database and run locks).
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file() and p.parent != data_dir)
+    inside = "a/b/c/d/e/f/data/exports/tmp-x-proj/"
+    assert written == [f"{inside}dataset_info.json", f"{inside}elsewhere-sub/dataset_info.json",
+                       f"{inside}elsewhere-sub/tmp-x-proj-alpaca.json", f"{inside}tmp-x-proj-alpaca.json"]
+    assert len(json.loads((folder / "tmp-x-proj-alpaca.json").read_text(encoding="utf-8"))) == count
+    info = json.loads((folder / "dataset_info.json").read_text(encoding="utf-8"))
+    assert info["tmp-x-proj-alpaca"]["file_name"] == "tmp-x-proj-alpaca.json"
+
+
+# --- upload errors are one line ----------------------------------------------------------------
+
+
+def test_documents_page_shows_store_and_unexpected_upload_errors_as_one_line(app_env, caplog):
+    import sqlite3
+
+    from dataset_gen.store import DB_FILENAME
+
+    data_dir, _ = app_env
+    with Store.open(data_dir) as store:
+        project_id = store.create_project("p")
+    # Real database conditions: a document deleted (as by another tab) the moment it is stored, and
+    # a write the database refuses.
+    conn = sqlite3.connect(data_dir / DB_FILENAME)
+    conn.executescript(
+        "CREATE TRIGGER gone AFTER INSERT ON documents WHEN NEW.name = 'gone.md'"
+        " BEGIN DELETE FROM documents WHERE id = NEW.id; END;"
+        "CREATE TRIGGER quota BEFORE INSERT ON documents WHEN NEW.name = 'quota.md'"
+        " BEGIN SELECT RAISE(ABORT, 'disk quota exceeded\nsee the admin'); END;")
+    conn.close()
+    data = (CORPUS / "ollama-notes-zh-TW.md").read_bytes()
+    at = open_app("documents", project_id)
+    at.file_uploader[0].set_value([("gone.md", data, "text/markdown"), ("quota.md", data + b" ", "text/markdown"),
+                                   ("ollama-notes-zh-TW.md", data, "text/markdown")])
+    with caplog.at_level("ERROR", logger="dataset_gen.ui"):
+        at.run()
+    assert not at.exception
+    with Store.open(data_dir) as store:
+        [kept] = store.list_documents(project_id)
+    gone_id = kept.id - 1
+    assert [e.value for e in at.error] == [
+        md_escape(f"gone.md: No document with id {gone_id}: it may have been deleted"),
+        md_escape("quota.md: could not be added (IntegrityError: disk quota exceeded see the admin);"
+                  " the details are in the app's log"),
+    ]
+    assert [s.value for s in at.success] == [f"ollama-notes-zh-TW.md: added, {kept.chunks} chunks"]
+    [record] = [r for r in caplog.records if r.name == "dataset_gen.ui"]
+    assert record.getMessage() == "Upload of 'quota.md' failed" and record.exc_info[0] is sqlite3.IntegrityError

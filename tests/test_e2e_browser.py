@@ -10,14 +10,17 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
 
 from dataset_gen.export import validate
+from dataset_gen.names import safe_slug
 from dataset_gen.store import Store
 from tests.fake_ollama import FakeOllama
 
@@ -37,13 +40,14 @@ def free_port() -> int:
 
 @pytest.fixture
 def served_app(tmp_path):
-    """(base URL, data folder, fake Ollama): the app as a real server process."""
+    """(base URL, data folder, fake Ollama): the app as a real server process, listening where its
+    ``.streamlit/config.toml`` says (no address given here)."""
     with FakeOllama(latency_s=0.6) as fake:
         port = free_port()
         env = {**os.environ, "DATASET_GEN_DATA_DIR": str(tmp_path), "OLLAMA_HOST": fake.url}
         server = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         base = f"http://127.0.0.1:{port}"
@@ -62,6 +66,8 @@ def served_app(tmp_path):
             server.terminate()
             log = server.communicate(timeout=20)[0]
             assert "Traceback" not in log, log
+            # Only this computer can reach it: one local URL, no "Network URL".
+            assert f"URL: http://127.0.0.1:{port}" in log and "Network URL" not in log, log
 
 
 def ready(page) -> None:
@@ -145,7 +151,7 @@ def test_whole_job_in_a_browser(served_app, tmp_path):
         editor.wait_for(timeout=10_000)
         editor.fill("人工修改過的答案")
         editor.press("Enter")
-        page.get_by_test_id("stMarkdown").filter(has_text="人工修改過的答案").wait_for(timeout=20_000)  # source panel
+        page.get_by_test_id("focus-pair").filter(has_text="人工修改過的答案").wait_for(timeout=20_000)  # source panel
         ready(page)
         page.get_by_role("button", name=f"Accept all {pairs} filtered").click()
         page.wait_for_timeout(500)
@@ -158,7 +164,7 @@ def test_whole_job_in_a_browser(served_app, tmp_path):
 
         page.reload()  # the edit survives a reload
         ready(page)
-        page.get_by_test_id("stMarkdown").filter(has_text="人工修改過的答案").wait_for()
+        page.get_by_test_id("focus-pair").filter(has_text="人工修改過的答案").wait_for()
 
         go(page, "Export")
         page.get_by_text(f"All {pairs} records pass LLaMA-Factory's loader rules.").wait_for()
@@ -177,3 +183,160 @@ def test_whole_job_in_a_browser(served_app, tmp_path):
     documents = {r["metadata"]["document"] for r in records}
     assert documents == {"ollama-notes-zh-TW.md", "ollama-notes-zh-TW.pdf"}
     assert all(r["metadata"]["pages"] for r in records if r["metadata"]["document"].endswith(".pdf"))
+
+
+class PixelServer(ThreadingHTTPServer):
+    """A local HTTP server that records every request: nothing on the pages may make the browser
+    fetch from it."""
+
+    def __init__(self):
+        self.paths: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.paths.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+def test_text_from_documents_names_and_models_is_shown_as_text(served_app, tmp_path):
+    from dataset_gen.config import ChunkSettings, ProjectConfig
+    from dataset_gen.ingest import ingest_bytes
+    from dataset_gen.models import QAPair
+
+    base, data_dir, fake = served_app
+    pixel = PixelServer()
+    host = pixel.url.removeprefix("http://")
+    project = f"**p** ![p]({pixel.url}/project.png) <img src='{pixel.url}/project-img.png'>"
+    document = f"**bold** [a](http:x) ![d](http:{host})"  # a file name holds no "/": http:host is a URL too
+    text = f"# Pixels\n\nThe chunk shows ![c]({pixel.url}/chunk.png) and <img src='{pixel.url}/chunk-img.png'>.\n"
+    answer = f"![x]({pixel.url}/pixel.png) and <img src=\"{pixel.url}/img.png\">"
+    judge = f"![m]({pixel.url}/model.png)"
+    slug = safe_slug(project)
+    with Store.open(data_dir) as store:
+        project_id = store.create_project(project, ProjectConfig(model="qwen2.5:7b", judge_model=judge).model_dump())
+        document_id = ingest_bytes(store, project_id, text.encode(), document, ChunkSettings(),
+                                   max_bytes=1 << 20).document_id
+        chunk = store.list_chunks(project_id, document_id=document_id)[0]
+        run = store.start_run(project_id, "qwen2.5:7b", {}, "qa_generate", "1", 1)
+        [pair_id] = store.save_chunk_pairs(chunk.id, run, [QAPair(
+            question=f"What is <b>shown</b> at <img src={pixel.url}/q.png>?", answer=answer,
+            evidence=f"![c]({pixel.url}/chunk.png)", grounded=True, reasoning=f"![r]({pixel.url}/reasoning.png)")])
+        store.set_judgement(pair_id, 5, 5, 5, f"![j]({pixel.url}/judge.png)")
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+            page.goto(f"{base}/?project={project_id}")
+            ready(page)
+            page.get_by_role("heading", name=f"Settings of {project}").wait_for()
+            page.get_by_test_id("stSidebar").get_by_text(f"Project: {project}", exact=True).wait_for()
+
+            go(page, "Documents")
+            assert page.get_by_role("combobox", name="Document").input_value() == document
+            go(page, "Chunks")
+            assert page.get_by_test_id("stExpander").first.inner_text().split("\n")[-1].startswith("#0 · Pixels · ")
+            assert page.get_by_test_id("stTextArea").first.locator("textarea").input_value() == text.strip()
+            go(page, "Generate")
+
+            go(page, "Review")
+            focus = page.get_by_test_id("focus-pair")
+            focus.wait_for()
+            assert [line for line in focus.inner_text().split("\n") if line] == [
+                f"Q: What is <b>shown</b> at <img src={pixel.url}/q.png>?", f"A: {answer}",
+                f"Evidence: ![c]({pixel.url}/chunk.png)", f"Reasoning: ![r]({pixel.url}/reasoning.png)"]
+            source = page.get_by_test_id("source-chunk")
+            assert source.inner_text() == text.strip()
+            assert source.locator("mark").inner_text() == f"c]({pixel.url}/chunk.png"
+            page.get_by_test_id("stCaptionContainer").filter(has_text=f"{document} · Pixels · chunk #0").wait_for()
+            page.get_by_text(f"Judge: faithfulness 5, relevance 5, clarity 5. ![j]({pixel.url}/judge.png)",
+                             exact=True).wait_for()
+            page.get_by_test_id("stExpander").filter(has_text="Quality checks").click()
+            page.get_by_role("button", name=f"Score unjudged pairs with {judge}").wait_for()
+            shot(page, "7-text-as-text")
+
+            go(page, "Export")
+            page.get_by_text("Include unreviewed pairs", exact=True).click()
+            ready(page)
+            target = (data_dir / "exports" / slug / f"{slug}-alpaca.json").resolve()
+            assert page.get_by_test_id("stCode").first.inner_text() == str(target)
+            with page.expect_download() as download_info:
+                page.get_by_role("button", name="Download", exact=True).click()
+            suggested = download_info.value.suggested_filename
+            page.get_by_role("button", name="Write files").click()
+            page.get_by_text("Wrote 1 records to").wait_for()
+            page.wait_for_timeout(500)
+            browser.close()
+    finally:
+        pixel.shutdown()
+        pixel.server_close()
+    assert pixel.paths == []  # no page made the browser fetch anything named in a text
+    assert suggested == f"{slug}-alpaca.json"
+    assert sorted(p.relative_to(data_dir).as_posix() for p in (data_dir / "exports").rglob("*")) == [
+        f"exports/{slug}", f"exports/{slug}/dataset_info.json", f"exports/{slug}/{slug}-alpaca.json"]
+
+
+def edit_first_answer(page, text: str) -> None:
+    """Type ``text`` into the answer cell of the grid's first row, as a person does."""
+    grid = page.get_by_test_id("data-grid-canvas")
+    grid.wait_for()
+    box = grid.bounding_box()
+    page.mouse.dblclick(box["x"] + box["width"] * 0.75, box["y"] + 35 + 17)
+    editor = page.get_by_test_id("portal").locator(".gdg-clip-region textarea, .gdg-clip-region input").first
+    editor.wait_for(timeout=10_000)
+    editor.fill(text)
+    editor.press("Enter")
+
+
+def test_two_tabs_editing_one_pair(served_app):
+    from dataset_gen.config import ChunkSettings
+    from dataset_gen.ingest import ingest_bytes
+    from dataset_gen.models import QAPair
+
+    base, data_dir, _ = served_app
+    with Store.open(data_dir) as store:
+        project_id = store.create_project("notes")
+        name = "ollama-notes-zh-TW.md"
+        document_id = ingest_bytes(store, project_id, (CORPUS / name).read_bytes(), name, ChunkSettings(),
+                                   max_bytes=1 << 30).document_id
+        chunk = store.list_chunks(project_id, document_id=document_id)[0]
+        run = store.start_run(project_id, "qwen2.5:7b", {}, "qa_generate", "1", 1)
+        [x, _] = store.save_chunk_pairs(chunk.id, run, [QAPair("Q1?", "A1", "", False), QAPair("Q2?", "A2", "", False)])
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        tab_a, tab_b = (browser.new_page(viewport={"width": 1400, "height": 1000}) for _ in range(2))
+        for tab in (tab_a, tab_b):
+            tab.goto(f"{base}/review?project={project_id}")
+            ready(tab)
+        edit_first_answer(tab_a, "A1 from tab A")
+        tab_a.get_by_test_id("focus-pair").filter(has_text="A1 from tab A").wait_for(timeout=20_000)
+        ready(tab_a)
+
+        edit_first_answer(tab_b, "A1 from tab B")  # tab B still shows A1
+        tab_b.get_by_text(f"Pair {x} was changed in another tab").wait_for(timeout=20_000)
+        ready(tab_b)
+        theirs = tab_b.get_by_test_id(f"stale-theirs-{x}").inner_text()
+        assert [line for line in theirs.split("\n") if line] == ["Q: Q1?", "A: A1 from tab A", "Status: generated"]
+        mine = tab_b.locator(f".st-key-rv_conflict_{x} textarea")
+        assert [mine.nth(i).input_value() for i in range(mine.count())] == ["Q1?", "A1 from tab B"]
+        shot(tab_b, "8-stale-edit")
+        with Store.open(data_dir) as store:
+            assert store.get_pair(x).answer == "A1 from tab A"
+
+        tab_b.get_by_role("button", name="Save mine over it").click()
+        tab_b.get_by_test_id("focus-pair").filter(has_text="A1 from tab B").wait_for(timeout=20_000)
+        ready(tab_b)
+        assert tab_b.get_by_text(f"Pair {x} was changed in another tab").count() == 0
+        browser.close()
+    with Store.open(data_dir) as store:
+        pair = store.get_pair(x)
+    assert (pair.answer, pair.original_answer, pair.revision) == ("A1 from tab B", "A1", 2)

@@ -13,6 +13,7 @@ from dataset_gen.config import ProjectConfig, Settings
 from dataset_gen.jobs import JobRegistry
 from dataset_gen.store import Store
 from ui.i18n import LANGUAGES, t
+from ui.safe import md_escape
 
 
 @st.cache_resource
@@ -58,7 +59,7 @@ def sidebar() -> None:
         if project_id is not None:
             names = {p.id: p.name for p in get_store().list_projects()}
             if project_id in names:
-                st.caption(f"{t('project.current')}: **{names[project_id]}**")
+                st.caption(f"{t('project.current')}: **{md_escape(names[project_id])}**")
                 st.query_params["project"] = str(project_id)
             else:
                 st.session_state.pop("project_id", None)

@@ -7,6 +7,7 @@ from dataset_gen.chunking import split_document
 from dataset_gen.errors import DatasetGenError
 from ui.common import get_store, project_config, require_project
 from ui.i18n import t
+from ui.safe import md_escape
 
 store = get_store()
 project_id = require_project()
@@ -36,9 +37,9 @@ for c in shown[:200]:
     pages = "" if c.page_start is None else f" · p. {c.page_start}" + ("" if c.page_end == c.page_start else f"–{c.page_end}")
     path = " > ".join(c.heading_path) or "—"
     mark = " · ✎" if c.edited else ""
-    with st.expander(f"#{c.ordinal} · {path}{pages} · {len(c.text)} chars · {c.gen_status} · {c.pairs} pairs{mark}"):
+    with st.expander(f"#{c.ordinal} · {md_escape(path)}{pages} · {len(c.text)} chars · {c.gen_status} · {c.pairs} pairs{mark}"):
         if c.gen_error:
-            st.error(c.gen_error)
+            st.error(md_escape(c.gen_error))
         text = st.text_area(t("chunks.text"), c.text, height=220, key=f"chunk_text_{c.id}")
         b1, b2, b3 = st.columns(3)
         if b1.button(t("chunks.save"), key=f"chunk_save_{c.id}", disabled=text == c.text):
@@ -47,7 +48,7 @@ for c in shown[:200]:
                 st.toast(t("chunks.saved"))
                 st.rerun()
             except DatasetGenError as exc:
-                st.error(str(exc))
+                st.error(md_escape(str(exc)))
         if c.id in next_of and b2.button(t("chunks.merge"), key=f"chunk_merge_{c.id}"):
             store.merge_chunks(c.id, next_of[c.id].id)
             st.rerun()

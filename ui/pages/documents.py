@@ -1,13 +1,17 @@
 """Documents: upload several files at once, see how each parsed (or why not), preview, delete."""
 
+import logging
+
 import streamlit as st
 
-from dataset_gen.errors import DocumentError
+from dataset_gen.errors import DocumentError, StoreError
 from dataset_gen.ingest import ingest_bytes
 from dataset_gen.language import detect_language
 from ui.common import base_settings, get_store, project_config, require_project
 from ui.i18n import t
+from ui.safe import md_escape
 
+log = logging.getLogger("dataset_gen.ui")
 store = get_store()
 project_id = require_project()
 st.title(t("docs.title"))
@@ -19,28 +23,49 @@ def document_language(document_id: int, sha256: str) -> str:
     return detect_language(store.get_document(document_id).text)
 
 
+def one_line(text: str) -> str:
+    """``text`` on one line: every run of whitespace (line breaks too) becomes one space."""
+    return " ".join(text.split())
+
+
+def upload_messages(files) -> list[tuple[str, str]]:
+    """Ingest each uploaded file; return ``(kind, text)`` messages, one line each and naming its
+    file. A file that fails never stops the others, and no error shows a traceback: a
+    :class:`DocumentError` or :class:`StoreError` shows its message, anything else a short note
+    (its traceback goes to the log)."""
+    config = project_config(project_id)
+    messages = []
+    for file in files:
+        try:
+            result = ingest_bytes(store, project_id, file.getvalue(), file.name, config.chunking(),
+                                  max_bytes=base_settings().max_file_bytes)
+        except DocumentError as exc:
+            messages.append(("error", one_line(str(exc))))
+            continue
+        except StoreError as exc:
+            messages.append(("error", one_line(f"{file.name}: {exc}")))
+            continue
+        except Exception as exc:
+            log.exception("Upload of %r failed", file.name)
+            messages.append(("error", one_line(t("docs.failed", name=file.name, error=f"{type(exc).__name__}: {exc}"))))
+            continue
+        state = t("docs.added") if result.new else t("docs.kept")
+        messages.append(("success", f"{one_line(file.name)}: {state}, {result.chunks} {t('docs.chunks')}"))
+        for warning in result.document.warnings:
+            messages.append(("warning", one_line(f"{file.name}: {warning}")))
+    return messages
+
+
 uploader_key = f"uploader_{st.session_state.get('uploads', 0)}"
 files = st.file_uploader(t("docs.upload"), accept_multiple_files=True, key=uploader_key)
 if files:
-    config = project_config(project_id)
-    messages = []
     with st.spinner("…"):
-        for file in files:
-            try:
-                result = ingest_bytes(store, project_id, file.getvalue(), file.name, config.chunking(),
-                                      max_bytes=base_settings().max_file_bytes)
-                state = t("docs.added") if result.new else t("docs.kept")
-                messages.append(("success", f"{file.name}: {state}, {result.chunks} {t('docs.chunks')}"))
-                for warning in result.document.warnings:
-                    messages.append(("warning", f"{file.name}: {warning}"))
-            except DocumentError as exc:
-                messages.append(("error", str(exc)))
-    st.session_state["upload_messages"] = messages
+        st.session_state["upload_messages"] = upload_messages(files)
     st.session_state["uploads"] = st.session_state.get("uploads", 0) + 1
     st.rerun()
 
 for kind, text in st.session_state.pop("upload_messages", []):
-    getattr(st, kind)(text)
+    getattr(st, kind)(md_escape(text))
 
 documents = store.list_documents(project_id)
 if not documents:
@@ -65,7 +90,7 @@ doc = by_id[chosen]
 if doc.warnings:
     with st.expander(t("docs.warnings")):
         for warning in doc.warnings:
-            st.write(warning)
+            st.text(warning)
 with st.expander(t("docs.preview")):
     text = store.get_document(chosen).text
     st.text(text[:20000] + ("\n…" if len(text) > 20000 else ""))

@@ -7,6 +7,7 @@ from dataset_gen.errors import BackendError, DatasetGenError
 from dataset_gen.generation import trial_chunk
 from ui.common import base_settings, get_registry, get_store, project_backend, project_config, require_project
 from ui.i18n import t
+from ui.safe import md_escape
 
 store = get_store()
 registry = get_registry()
@@ -29,11 +30,11 @@ def ollama_status(host: str) -> tuple[str | None, list, str | None]:
 
 version, models, error = ollama_status(backend.host)
 if error:
-    st.error(error)
+    st.error(md_escape(error))
 elif not models:
-    st.warning(t("gen.no_models", host=backend.host))
+    st.warning(t("gen.no_models", host=md_escape(backend.host)))
 else:
-    st.success(t("gen.status_ok", version=version, host=backend.host))
+    st.success(t("gen.status_ok", version=md_escape(str(version)), host=md_escape(backend.host)))
     st.dataframe(
         [{"model": m.name, "parameters": m.parameter_size, "quantisation": m.quantization_level,
           "size (GB)": round(m.size / 1e9, 2)} for m in models],
@@ -73,7 +74,7 @@ with st.expander(t("gen.trial")):
                 st.session_state.pop("trial", None)
     if "trial_error" in st.session_state:
         message, raw = st.session_state["trial_error"]
-        st.error(message)
+        st.error(md_escape(message))
         if raw:
             st.code(raw, language=None)
     if "trial" in st.session_state:
@@ -129,7 +130,7 @@ def progress_panel() -> None:
             registry.cancel(project_id)
     else:
         if job.error:
-            st.error(job.error)
+            st.error(md_escape(job.error))
         if job.summary:
             st.info(t("gen.finished", state=job.state, pairs=job.summary.pairs, done=job.summary.done))
         if st.session_state.get("seen_job") != job.started_at:

@@ -8,6 +8,7 @@ from dataset_gen.models import QUESTION_TYPES
 from dataset_gen.prompts import LANGUAGES, PROMPTS_DIR, parse_template
 from ui.common import get_store, project_config
 from ui.i18n import t
+from ui.safe import md_escape
 
 store = get_store()
 st.title(t("projects.title"))
@@ -19,7 +20,7 @@ with st.form("new_project", clear_on_submit=True):
             st.session_state["project_id"] = store.create_project(name.strip())
             st.rerun()
         except DatasetGenError as exc:
-            st.error(str(exc))
+            st.error(md_escape(str(exc)))
 
 projects = store.list_projects()
 if not projects:
@@ -42,7 +43,7 @@ if st.button(t("projects.open"), type="primary") or current not in ids:
         st.rerun()
 project_id = st.session_state["project_id"]
 
-st.subheader(f"{t('projects.settings')} {names[project_id]}")
+st.subheader(f"{t('projects.settings')} {md_escape(names[project_id])}")
 config = project_config(project_id)
 with st.form(f"settings_{project_id}"):
     c1, c2 = st.columns(2)
@@ -107,7 +108,7 @@ with st.expander(t("settings.overrides")):
                     store.set_prompt_override(project_id, key, text.strip() or None)
                     st.success(t("projects.saved"))
                 except DatasetGenError as exc:
-                    st.error(str(exc))
+                    st.error(md_escape(str(exc)))
 
 with st.expander(t("projects.rename_btn")):
     new_name = st.text_input(t("projects.rename"), names[project_id], key=f"rename_{project_id}")
@@ -116,7 +117,7 @@ with st.expander(t("projects.rename_btn")):
             store.rename_project(project_id, new_name.strip())
             st.rerun()
         except DatasetGenError as exc:
-            st.error(str(exc))
+            st.error(md_escape(str(exc)))
 
 with st.expander(t("projects.delete")):
     typed = st.text_input(t("projects.delete_confirm"), key=f"delete_{project_id}")
