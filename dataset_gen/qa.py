@@ -4,6 +4,10 @@ This is the unit of generation. :func:`generate_pairs` renders the ``qa_generate
 it with the JSON schema of the reply as Ollama's ``format``, validates the reply with pydantic and
 the rules below, re-asks with the ``qa_repair`` template a bounded number of times, and checks every
 pair's evidence against the chunk (``dataset_gen.grounding``).
+
+The chunk goes into the prompt unchanged (grounding compares quotes with it byte for byte),
+fenced by a per-request tag from :func:`dataset_gen.prompts.fence_tag` that the chunk does not
+contain, so a chunk holding ``</chunk>`` (or any other tag) cannot end the data fence itself.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from .errors import InvalidModelOutputError
 from .grounding import is_grounded
 from .language import language_matches, script_problem
 from .models import ChatReply, QAPair, SamplingOptions
-from .prompts import PromptTemplate, RenderedPrompt
+from .prompts import PromptTemplate, RenderedPrompt, fence_tag
 
 OUTPUT_TOKENS_PER_PAIR = 300
 """Token budget per requested pair when the user sets no ``num_predict`` (question, answer, quote, JSON)."""
@@ -232,16 +236,22 @@ def generate_pairs(
     if task.question_type == "comparison":
         if partner is None:
             raise ValueError("A comparison question needs a second chunk")
-        prompt = template.render(
-            "user_comparison", task=wording, extra_rules=extra, document=document,
+        section = "user_comparison"
+        values = dict(
+            task=wording, extra_rules=extra, document=document,
             heading_path_a=" > ".join(heading_path) or "-", chunk_a=chunk_text,
             heading_path_b=" > ".join(partner.heading_path) or "-", chunk_b=partner.text,
         )
     else:
-        prompt = template.render(
+        section = "user"
+        values = dict(
             task=wording, extra_rules=extra, document=document,
             heading_path=" > ".join(heading_path) or "-", chunk=chunk_text,
         )
+    if "fence" in template.variables_of(*(name for name in ("system", section) if name in template.sections)):
+        # A project override written before the fence placeholder renders as it was written.
+        values["fence"] = fence_tag("chunk", *(str(v) for v in values.values()))
+    prompt = template.render(section, **values)
     sources = [chunk_text] + ([partner.text] if partner and task.question_type == "comparison" else [])
     context_ids = (partner.chunk_id,) if partner and task.question_type == "comparison" else ()
     messages = list(prompt.messages)
