@@ -176,9 +176,33 @@ def _parse(content: str) -> list[_PairItem]:
         raise ValueError(f"the JSON does not match the required shape ({where}: {first['msg']})") from None
 
 
-def _problems(items: list[_PairItem], n: int, language: str) -> list[str]:
+def _pair_key(item: _PairItem) -> tuple[str, str]:
+    """Question and answer with runs of whitespace made one space and case folded: two pairs with
+    the same key are the same pair."""
+    return " ".join(item.question.split()).casefold(), " ".join(item.answer.split()).casefold()
+
+
+def _distinct(items: list[_PairItem]) -> tuple[list[_PairItem], int]:
+    """``(items without repeats, how many repeats were dropped)``; the first of equal pairs
+    (same :func:`_pair_key`) is kept, in reply order."""
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for item in items:
+        key = _pair_key(item)
+        if key not in seen:
+            seen.add(key)
+            kept.append(item)
+    return kept, len(items) - len(kept)
+
+
+def _problems(items: list[_PairItem], n: int, language: str, repeated: int = 0) -> list[str]:
+    """What is wrong with a parsed reply of distinct ``items`` (``repeated`` copies already
+    dropped), as short phrases for the re-ask; empty when it is usable as it is."""
     problems = []
-    if len(items) < n:
+    if len(items) < n and repeated:
+        problems.append(f"it has {len(items)} different pairs, not {n} ({repeated} repeated "
+                        f"{'pair was' if repeated == 1 else 'pairs were'} dropped)")
+    elif len(items) < n:
         problems.append(f"it has {len(items)} pairs, not {n}")
     for i, item in enumerate(items[:n], 1):
         lowered = item.question.lower()
@@ -221,7 +245,11 @@ def generate_pairs(
     (``messages, format, options, num_ctx``) returning a :class:`ChatReply`. A reply that is not
     the expected JSON, has fewer than ``n`` pairs, uses a phrase from :data:`NOT_SELF_CONTAINED`,
     or is in the wrong Chinese script is asked again up to ``max_reasks`` times, showing the model
-    its reply and the problem. Extra pairs beyond ``n`` are dropped. After the re-asks, the best
+    its reply and the problem. A pair repeated within one reply (same question and same answer
+    once whitespace runs are one space and case is folded) is kept once, and a reply left with
+    fewer than ``n`` different pairs counts as short. Extra pairs beyond ``n`` are dropped (after
+    the repeats). The chunk (and a comparison's second chunk) is fenced by ``{{fence}}`` when the
+    template uses it (see :func:`dataset_gen.prompts.fence_tag`). After the re-asks, the best
     usable reply is kept (nothing usable is thrown away); if no reply ever parsed, it raises.
 
     :raises InvalidModelOutputError: no reply parsed as pairs; ``.raw`` holds the last reply.
@@ -267,7 +295,7 @@ def generate_pairs(
         result.completion_tokens += reply.completion_tokens
         result.duration_s += reply.duration_s
         try:
-            items = _parse(reply.content)
+            items, repeated = _distinct(_parse(reply.content))
         except ValueError as exc:
             problem = str(exc)
             if reply.done_reason == "length":
@@ -275,7 +303,7 @@ def generate_pairs(
                 budget = budget * 2 if budget > 0 else budget
             problems = [problem]
         else:
-            problems = _problems(items, n, language)
+            problems = _problems(items, n, language, repeated)
             if best is None or len(items[:n]) > len(best) or not problems:
                 best = items[:n]
             if not problems:

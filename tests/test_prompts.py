@@ -22,6 +22,7 @@ def test_every_language_has_both_templates_with_the_same_variables(language):
     assert all(generate.variables_of(f"task_{kind}") == {"n"} for kind in ("factual", "explanation", "comparison", "unanswerable"))
     assert generate.variables_of("audience_rule") == {"audience"}
     assert repair.variables == {"problem", "n"}
+    assert repair.meta.version == "2"
     judge = load_prompt("qa_judge", language)
     assert (judge.meta.version, judge.variables) == ("2", {"source", "question", "answer", "fence"})
 
