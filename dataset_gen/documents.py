@@ -9,6 +9,11 @@ are decoded (UTF-8 first, then BOMs, then charset-normalizer's guess); PDFs go t
 All sizes are in bytes, all offsets and lengths in characters. Every failure a person can act on is
 raised as a :class:`~dataset_gen.errors.DocumentError` subclass whose one-line message names the
 file and says what to do.
+
+ZIP-based files (DOCX) are checked against inflation limits before anything reads their members
+(see :func:`dataset_gen.docx_reader.check_zip`). A parse can be stopped from outside: pass
+``should_stop`` and it is asked between pages, blocks and ZIP members; when it returns true the
+parse raises :class:`ParseCancelled`.
 """
 
 from __future__ import annotations
@@ -18,11 +23,13 @@ import io
 import os
 import re
 import zipfile
+from collections.abc import Callable
 
 import charset_normalizer
 
 from .errors import (
     CorruptDocumentError,
+    DocumentError,
     DocumentTooLargeError,
     EmptyDocumentError,
     EncodingError,
@@ -32,7 +39,22 @@ from .models import Document
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 
-__all__ = ["DEFAULT_MAX_BYTES", "clean_text", "detect_kind", "parse_bytes", "parse_file"]
+__all__ = ["DEFAULT_MAX_BYTES", "ParseCancelled", "clean_text", "detect_kind", "parse_bytes", "parse_file",
+           "stop_if_asked"]
+
+_SMALL_MEMBER = 2**20  # most bytes read from a ZIP member while sniffing the type
+
+
+class ParseCancelled(DocumentError):
+    """Parsing stopped because the caller's ``should_stop()`` returned true (the upload was
+    abandoned, e.g. the browser session is gone). Nothing was produced."""
+
+
+def stop_if_asked(should_stop: Callable[[], bool] | None, name: str) -> None:
+    """Raise :class:`ParseCancelled` for file ``name`` when ``should_stop`` is given and returns
+    true; the message is ``"<name>: parsing stopped: the upload was abandoned"``."""
+    if should_stop is not None and should_stop():
+        raise ParseCancelled(name, "parsing stopped: the upload was abandoned")
 
 # --- cleaning --------------------------------------------------------------------------------
 
@@ -134,12 +156,16 @@ def detect_kind(data: bytes, name: str) -> str:
     Raises :class:`EmptyDocumentError` for zero bytes; :class:`UnsupportedDocumentError` for other
     ZIP formats (xlsx, pptx, odt…), legacy OLE2 Office files (.doc/.xls/.ppt), images, RTF, a file
     named ``.pdf``/``.docx`` whose bytes are not one, and binary data that is not text;
-    :class:`EncodingError` for text whose encoding cannot be determined.
+    :class:`EncodingError` for text whose encoding cannot be determined;
+    :class:`DocumentTooLargeError` for a ZIP whose directory is too big to read
+    (:func:`dataset_gen.docx_reader.check_zip_directory`). No ZIP member is inflated beyond 1 MB.
     """
     return _sniff(data, _base_name(name))[0]
 
 
-def parse_bytes(data: bytes, name: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
+def parse_bytes(
+    data: bytes, name: str, *, max_bytes: int = DEFAULT_MAX_BYTES, should_stop: Callable[[], bool] | None = None
+) -> Document:
     """Parse the bytes of one uploaded file into a :class:`Document`.
 
     ``name`` is the file's name as uploaded (only its base name is kept, in ``Document.name``);
@@ -148,26 +174,34 @@ def parse_bytes(data: bytes, name: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -
     tables) after :func:`clean_text`; ``page_starts`` is filled for PDFs only; ``encoding`` for text
     files only.
 
-    Raises :class:`DocumentTooLargeError` above ``max_bytes``; :class:`EmptyDocumentError` for zero
-    bytes or no text after extraction; the errors of :func:`detect_kind`; and for PDFs and DOCX
-    files the errors of :func:`dataset_gen.pdf.read_pdf` / :func:`dataset_gen.docx_reader.read_docx`
-    (encrypted, corrupt, no text layer).
+    ``should_stop`` (no arguments, returns ``bool``) is asked before parsing starts, after the
+    type is known, before each PDF page (twice per page when the font pass runs), between the ZIP
+    members of a DOCX and before each top-level DOCX block; it must be cheap (a flag read).
+
+    Raises :class:`DocumentTooLargeError` above ``max_bytes`` or for a DOCX beyond the ZIP
+    inflation limits (a possible zip bomb); :class:`EmptyDocumentError` for zero bytes or no text
+    after extraction; the errors of :func:`detect_kind`; for PDFs and DOCX files the errors of
+    :func:`dataset_gen.pdf.read_pdf` / :func:`dataset_gen.docx_reader.read_docx` (encrypted,
+    corrupt, no text layer); :class:`ParseCancelled` when ``should_stop()`` returns true.
     """
     name = _base_name(name)
     _check_size(name, len(data), max_bytes)
+    stop_if_asked(should_stop, name)
     kind, decoded = _sniff(data, name)
+    stop_if_asked(should_stop, name)
     warnings: tuple[str, ...] = ()
     page_starts: tuple[int, ...] = ()
     encoding = None
     if kind == "pdf":
         from .pdf import read_pdf
 
-        text, page_starts, warnings = read_pdf(data, name)
+        text, page_starts, warnings = read_pdf(data, name, should_stop=should_stop)
     elif kind == "docx":
         from .docx_reader import read_docx
 
-        text, warnings = read_docx(data, name, max_bytes=max_bytes)
+        text, warnings = read_docx(data, name, max_bytes=max_bytes, should_stop=should_stop)
     else:
+        assert decoded is not None  # _sniff decodes every text kind
         text, encoding = decoded
         text = clean_text(text)
     if not text.strip():
@@ -185,18 +219,25 @@ def parse_bytes(data: bytes, name: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -
     )
 
 
-def parse_file(path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
-    """Parse the file at ``path``; see :func:`parse_bytes` for the result and the errors.
+def parse_file(
+    path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES, should_stop: Callable[[], bool] | None = None
+) -> Document:
+    """Parse the file at ``path``; see :func:`parse_bytes` for the result, ``should_stop`` and the errors.
 
     The size (bytes) is checked against ``max_bytes`` before the file is read, so an oversized file
     is refused without loading it. ``OSError`` (missing file, no permission) propagates unchanged.
     """
     path = os.fspath(path)
     name = _base_name(path)
-    _check_size(name, os.path.getsize(path), max_bytes)
+    size = os.path.getsize(path)
+    _check_size(name, size, max_bytes)
     with open(path, "rb") as fh:
-        data = fh.read(max_bytes + 1)
-    return parse_bytes(data, name, max_bytes=max_bytes)
+        # read(n) reserves n bytes first, so ask for the size seen plus one, not for the whole
+        # limit; only a file that grew since is read on, up to one byte past the limit.
+        data = fh.read(size + 1)
+        if len(data) > size:
+            data += fh.read(max_bytes + 1 - len(data))
+    return parse_bytes(data, name, max_bytes=max_bytes, should_stop=should_stop)
 
 
 # --- internals -------------------------------------------------------------------------------
@@ -281,24 +322,31 @@ def _ole2_reason(data: bytes) -> str:
 
 
 def _sniff_zip(data: bytes, name: str) -> str:
+    """The kind of a ZIP package, from its member names and at most 1 MB of two small members
+    (``[Content_Types].xml``, ``mimetype``), so a ZIP bomb inflates nothing here."""
+    from .docx_reader import check_zip_directory
+
+    check_zip_directory(data, name)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             names = set(zf.namelist())
             if "word/document.xml" in names:
                 return "docx"
             if "[Content_Types].xml" in names:
-                types = zf.read("[Content_Types].xml")
+                with zf.open("[Content_Types].xml") as member:
+                    types = member.read(_SMALL_MEMBER)
                 if b"wordprocessingml.document.main+xml" in types:
                     return "docx"
-            for member, what in _ZIP_FORMATS:
-                if member in names:
+            for member_name, what in _ZIP_FORMATS:
+                if member_name in names:
                     raise UnsupportedDocumentError(name, f"is {what}")
             if "mimetype" in names:
-                mime = zf.read("mimetype").decode("ascii", "replace").strip()
+                with zf.open("mimetype") as member:
+                    mime = member.read(_SMALL_MEMBER).decode("ascii", "replace").strip()
                 if mime in _ODF_FORMATS:
                     raise UnsupportedDocumentError(name, f"is {_ODF_FORMATS[mime]}")
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
-        # Member names sit uncompressed in the local headers, so a DOCX whose end (the central
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, RuntimeError) as exc:
+        # RuntimeError: an encrypted member or an unknown compression method. Member names sit uncompressed in the local headers, so a DOCX whose end (the central
         # directory) is cut off still shows its "word/" parts.
         if name.lower().endswith((".docx", ".docm")) or b"word/" in data[:65536]:
             raise CorruptDocumentError(

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field, ValidationError
 from .errors import BackendUnreachableError, DatasetGenError, InvalidModelOutputError, ModelNotFoundError
 from .language import detect_language
 from .models import SamplingOptions
-from .prompts import load_prompt
+from .prompts import fence_tag, load_prompt
 from .qa import estimate_tokens, plan_num_ctx
 
 JUDGE_SCHEMA = {
@@ -114,8 +114,10 @@ def judge_pairs(
         language = detect_language(pair.chunk_text)
         if language not in templates:
             templates[language] = load_prompt("qa_judge", language, overrides)
-        prompt = templates[language].render(
-            source="\n\n".join(pair.reference_contexts), question=pair.question, answer=pair.answer)
+        values = {"source": "\n\n".join(pair.reference_contexts), "question": pair.question, "answer": pair.answer}
+        if "fence" in templates[language].variables:  # an override without {{fence}} renders as written
+            values["fence"] = fence_tag("source", *values.values())
+        prompt = templates[language].render(**values)
         messages = list(prompt.messages)
         problem = ""
         try:

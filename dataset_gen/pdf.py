@@ -31,10 +31,12 @@ import re
 import threading
 import unicodedata
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pymupdf
 
+from .documents import clean_text, stop_if_asked
 from .errors import CorruptDocumentError, EncryptedDocumentError, NoTextLayerError
 from .pdf_tables import find_tables, table_candidates
 
@@ -82,7 +84,9 @@ class _Page:
     bad: int = 0  # of which unmapped (U+FFFD), private-use or control characters
 
 
-def read_pdf(data: bytes, name: str) -> tuple[str, tuple[int, ...], tuple[str, ...]]:
+def read_pdf(
+    data: bytes, name: str, *, should_stop: Callable[[], bool] | None = None
+) -> tuple[str, tuple[int, ...], tuple[str, ...]]:
     """Extract ``(text, page_starts, warnings)`` from the PDF bytes ``data``.
 
     ``text`` is Markdown-flavoured and already passed through
@@ -90,12 +94,14 @@ def read_pdf(data: bytes, name: str) -> tuple[str, tuple[int, ...], tuple[str, .
     page ``i + 1`` begins (one entry per page, empty pages included); ``warnings`` are one-line
     notes (MuPDF repair messages such as zlib errors, pages without text, garbled pages). MuPDF
     messages are collected, never printed. Calls are serialised by a lock (PyMuPDF is not
-    thread-safe and its message buffer is global).
+    thread-safe and its message buffer is global). ``should_stop`` is asked before each page is
+    read (in both passes when the font pass follows the outline pass); keep it cheap.
 
     Raises :class:`EncryptedDocumentError` when a password is needed to open it;
     :class:`CorruptDocumentError` when it cannot be opened or has no pages (also after MuPDF
     repaired it to 0 pages); :class:`NoTextLayerError` when no page has text (scanned/image-only)
-    or when most of the text has no Unicode mapping (fonts with a non-Unicode cmap).
+    or when most of the text has no Unicode mapping (fonts with a non-Unicode cmap);
+    :class:`~dataset_gen.documents.ParseCancelled` when ``should_stop()`` returns true.
     """
     with _LOCK:
         tools = pymupdf.TOOLS
@@ -105,15 +111,19 @@ def read_pdf(data: bytes, name: str) -> tuple[str, tuple[int, ...], tuple[str, .
         tools.mupdf_display_warnings(False)
         tools.mupdf_warnings(reset=True)
         try:
-            return _read(data, name)
+            return _read(data, name, should_stop)
         finally:
             tools.mupdf_warnings(reset=True)
             tools.mupdf_display_errors(show_errors)
             tools.mupdf_display_warnings(show_warnings)
 
 
-def _read(data: bytes, name: str) -> tuple[str, tuple[int, ...], tuple[str, ...]]:
-    from .documents import clean_text
+def _read(
+    data: bytes, name: str, should_stop: Callable[[], bool] | None
+) -> tuple[str, tuple[int, ...], tuple[str, ...]]:
+    def read_page(index: int, fonts: bool, warnings: list[str]) -> _Page:
+        stop_if_asked(should_stop, name)
+        return _extract_page(doc, index, fonts=fonts, warnings=warnings)
 
     try:
         doc = pymupdf.open(stream=data, filetype="pdf")
@@ -136,10 +146,9 @@ def _read(data: bytes, name: str) -> tuple[str, tuple[int, ...], tuple[str, ...]
         warnings: list[str] = []
         toc = _outline(doc)
         use_toc = len(toc) >= 3 and len(toc) * 10 >= doc.page_count
-        pages = [_extract_page(doc, i, fonts=not use_toc, warnings=warnings)
-                 for i in range(doc.page_count)]
+        pages = [read_page(i, not use_toc, warnings) for i in range(doc.page_count)]
         if use_toc and _apply_outline(pages, toc) * 2 < len(toc):
-            pages = [_extract_page(doc, i, fonts=True, warnings=[]) for i in range(doc.page_count)]
+            pages = [read_page(i, True, []) for i in range(doc.page_count)]
             use_toc = False
         if not use_toc:
             _apply_font_sizes(pages)
@@ -190,7 +199,7 @@ def _extract_page(doc: pymupdf.Document, index: int, *, fonts: bool, warnings: l
         pdf_page = doc[index]
         textpage = pdf_page.get_textpage(flags=_TEXT_FLAGS)
         if fonts:
-            blocks = []
+            blocks: list[_Block] = []
             for b in textpage.extractDICT()["blocks"]:
                 if b["type"] == 0:
                     lines = b["lines"]
@@ -266,9 +275,9 @@ def _norm(text: str) -> str:
 def _apply_outline(pages: list[_Page], toc: list[tuple[int, str, int]]) -> int:
     """Mark the lines that carry outline titles as headings; return how many entries were found."""
     by_page: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
-    for lvl, title, page in toc:
+    for lvl, title, page_number in toc:
         bare = _NUMBER_PREFIX_RE.sub("", title, count=1)
-        by_page[page - 1].append((min(max(lvl, 1), 6), _norm(title),
+        by_page[page_number - 1].append((min(max(lvl, 1), 6), _norm(title),
                                   _norm(bare) if bare != title else ""))
     found = 0
     for index, entries in by_page.items():

@@ -61,9 +61,8 @@ def table_candidates(blocks: list) -> list:
         lines = block.text.split("\n")
         wordy = sum(1 for ln in lines if len(_ALNUM_RE.findall(ln)) >= 2)
         widest = max(len(ln) + len(_CJK_RE.findall(ln)) for ln in lines)  # CJK counts double
-        if n >= 4 and (wordy * 2 >= n or n >= 40) and widest <= 80:
-            out.append(block)
-        elif any(all(tight[s:s + 3]) for s in range(max(0, k - 2), min(k, len(blocks) - 3) + 1)):
+        grid_like = n >= 4 and (wordy * 2 >= n or n >= 40) and widest <= 80
+        if grid_like or any(all(tight[s:s + 3]) for s in range(max(0, k - 2), min(k, len(blocks) - 3) + 1)):
             out.append(block)
     return out
 

@@ -19,10 +19,15 @@ the wording of each question type, or a second user message. Placeholders are ``
 fails with :class:`PromptError` when a placeholder has no value or a value has no placeholder, so a
 variable can never silently miss the prompt. Values are inserted in one pass: braces inside a value
 (a chunk of code, say) are never read as placeholders.
+
+Document text is fenced in the prompts by a tag made per request with :func:`fence_tag` (the
+``{{fence}}`` placeholder, e.g. ``<chunk-3f9a1c0b7d2e>`` … ``</chunk-3f9a1c0b7d2e>``), never by a
+fixed ``<chunk>`` a document could close itself; the fenced text is inserted unchanged.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +122,36 @@ class PromptTemplate:
         if name not in self.sections:
             raise PromptError(f"Prompt '{self.source}' has no '=== {name} ===' section")
         return self._fill((name,), values)[name]
+
+
+FENCE_TOKEN_CHARS = 12
+"""Hex digits of the token in a fence tag (48 bits)."""
+
+
+def fence_tag(kind: str, *texts: str) -> str:
+    """A fence tag ``"<kind>-<12 hex digits>"`` whose token occurs in none of ``texts``.
+
+    ``texts`` are every value that goes into the prompt from a document or a model (chunk text,
+    document name, heading path, question, answer). The token is the start of the SHA-256 of
+    those texts and a counter; the counter goes up until the token is absent from all of them
+    (ignoring case), so no text can contain ``</kind-token>`` and close the fence early, even one
+    written to contain its own hash. The same texts always give the same tag, so a prompt is
+    reproducible. ``kind`` names the fence (``"chunk"``, ``"source"``): lower-case letters.
+
+    :raises ValueError: ``kind`` is not lower-case ASCII letters.
+    """
+    if not re.fullmatch(r"[a-z]+", kind):
+        raise ValueError(f"A fence kind is lower-case letters, not {kind!r}")
+    digest = hashlib.sha256("\x00".join(texts).encode("utf-8", "surrogatepass"))
+    lowered = [text.lower() for text in texts]  # "</CHUNK-3F9A…>" must not close the fence either
+    counter = 0
+    while True:
+        attempt = digest.copy()
+        attempt.update(f"\x00{counter}".encode())
+        token = attempt.hexdigest()[:FENCE_TOKEN_CHARS]
+        if not any(token in text for text in lowered):
+            return f"{kind}-{token}"
+        counter += 1
 
 
 def parse_template(text: str, source: str) -> PromptTemplate:

@@ -4,6 +4,10 @@ This is the unit of generation. :func:`generate_pairs` renders the ``qa_generate
 it with the JSON schema of the reply as Ollama's ``format``, validates the reply with pydantic and
 the rules below, re-asks with the ``qa_repair`` template a bounded number of times, and checks every
 pair's evidence against the chunk (``dataset_gen.grounding``).
+
+The chunk goes into the prompt unchanged (grounding compares quotes with it byte for byte),
+fenced by a per-request tag from :func:`dataset_gen.prompts.fence_tag` that the chunk does not
+contain, so a chunk holding ``</chunk>`` (or any other tag) cannot end the data fence itself.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from .errors import InvalidModelOutputError
 from .grounding import is_grounded
 from .language import language_matches, script_problem
 from .models import ChatReply, QAPair, SamplingOptions
-from .prompts import PromptTemplate, RenderedPrompt
+from .prompts import PromptTemplate, RenderedPrompt, fence_tag
 
 OUTPUT_TOKENS_PER_PAIR = 300
 """Token budget per requested pair when the user sets no ``num_predict`` (question, answer, quote, JSON)."""
@@ -172,9 +176,33 @@ def _parse(content: str) -> list[_PairItem]:
         raise ValueError(f"the JSON does not match the required shape ({where}: {first['msg']})") from None
 
 
-def _problems(items: list[_PairItem], n: int, language: str) -> list[str]:
+def _pair_key(item: _PairItem) -> tuple[str, str]:
+    """Question and answer with runs of whitespace made one space and case folded: two pairs with
+    the same key are the same pair."""
+    return " ".join(item.question.split()).casefold(), " ".join(item.answer.split()).casefold()
+
+
+def _distinct(items: list[_PairItem]) -> tuple[list[_PairItem], int]:
+    """``(items without repeats, how many repeats were dropped)``; the first of equal pairs
+    (same :func:`_pair_key`) is kept, in reply order."""
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for item in items:
+        key = _pair_key(item)
+        if key not in seen:
+            seen.add(key)
+            kept.append(item)
+    return kept, len(items) - len(kept)
+
+
+def _problems(items: list[_PairItem], n: int, language: str, repeated: int = 0) -> list[str]:
+    """What is wrong with a parsed reply of distinct ``items`` (``repeated`` copies already
+    dropped), as short phrases for the re-ask; empty when it is usable as it is."""
     problems = []
-    if len(items) < n:
+    if len(items) < n and repeated:
+        problems.append(f"it has {len(items)} different pairs, not {n} ({repeated} repeated "
+                        f"{'pair was' if repeated == 1 else 'pairs were'} dropped)")
+    elif len(items) < n:
         problems.append(f"it has {len(items)} pairs, not {n}")
     for i, item in enumerate(items[:n], 1):
         lowered = item.question.lower()
@@ -217,7 +245,11 @@ def generate_pairs(
     (``messages, format, options, num_ctx``) returning a :class:`ChatReply`. A reply that is not
     the expected JSON, has fewer than ``n`` pairs, uses a phrase from :data:`NOT_SELF_CONTAINED`,
     or is in the wrong Chinese script is asked again up to ``max_reasks`` times, showing the model
-    its reply and the problem. Extra pairs beyond ``n`` are dropped. After the re-asks, the best
+    its reply and the problem. A pair repeated within one reply (same question and same answer
+    once whitespace runs are one space and case is folded) is kept once, and a reply left with
+    fewer than ``n`` different pairs counts as short. Extra pairs beyond ``n`` are dropped (after
+    the repeats). The chunk (and a comparison's second chunk) is fenced by ``{{fence}}`` when the
+    template uses it (see :func:`dataset_gen.prompts.fence_tag`). After the re-asks, the best
     usable reply is kept (nothing usable is thrown away); if no reply ever parsed, it raises.
 
     :raises InvalidModelOutputError: no reply parsed as pairs; ``.raw`` holds the last reply.
@@ -232,16 +264,22 @@ def generate_pairs(
     if task.question_type == "comparison":
         if partner is None:
             raise ValueError("A comparison question needs a second chunk")
-        prompt = template.render(
-            "user_comparison", task=wording, extra_rules=extra, document=document,
+        section = "user_comparison"
+        values = dict(
+            task=wording, extra_rules=extra, document=document,
             heading_path_a=" > ".join(heading_path) or "-", chunk_a=chunk_text,
             heading_path_b=" > ".join(partner.heading_path) or "-", chunk_b=partner.text,
         )
     else:
-        prompt = template.render(
+        section = "user"
+        values = dict(
             task=wording, extra_rules=extra, document=document,
             heading_path=" > ".join(heading_path) or "-", chunk=chunk_text,
         )
+    if "fence" in template.variables_of(*(name for name in ("system", section) if name in template.sections)):
+        # A project override written before the fence placeholder renders as it was written.
+        values["fence"] = fence_tag("chunk", *(str(v) for v in values.values()))
+    prompt = template.render(section, **values)
     sources = [chunk_text] + ([partner.text] if partner and task.question_type == "comparison" else [])
     context_ids = (partner.chunk_id,) if partner and task.question_type == "comparison" else ()
     messages = list(prompt.messages)
@@ -257,7 +295,7 @@ def generate_pairs(
         result.completion_tokens += reply.completion_tokens
         result.duration_s += reply.duration_s
         try:
-            items = _parse(reply.content)
+            items, repeated = _distinct(_parse(reply.content))
         except ValueError as exc:
             problem = str(exc)
             if reply.done_reason == "length":
@@ -265,7 +303,7 @@ def generate_pairs(
                 budget = budget * 2 if budget > 0 else budget
             problems = [problem]
         else:
-            problems = _problems(items, n, language)
+            problems = _problems(items, n, language, repeated)
             if best is None or len(items[:n]) > len(best) or not problems:
                 best = items[:n]
             if not problems:

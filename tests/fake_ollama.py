@@ -207,7 +207,8 @@ _MODIFIED_AT = "2025-09-14T08:21:37.512804+08:00"
 # --- the default responder ------------------------------------------------------------------------
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_CHUNK = re.compile(r"^<chunk>[ \t]*\r?\n(.*?)\r?\n^</chunk>[ \t]*$", re.MULTILINE | re.DOTALL)
+# A fence is "<chunk>" or a per-request "<chunk-3f9a1c0b7d2e>" closed by the same tag.
+_CHUNK = re.compile(r"^<(chunk(?:-[0-9a-f]+)?)>[ \t]*\r?\n(.*?)\r?\n^</\1>[ \t]*$", re.MULTILINE | re.DOTALL)
 _SENTENCE_END = re.compile(r"(?<=[。！？])|(?<=[.!?])(?=\s)")
 _LEADING_MARKS = re.compile(r"^(?:[#>*+|\-\s]+|\d+[.)]\s+)+")
 _WORD_CHARS = re.compile(r"\w")
@@ -237,14 +238,14 @@ def split_sentences(text: str, *, headings: bool = True) -> list[str]:
 
 
 def _find_chunk(messages: list[dict]) -> str | None:
-    """The text between the ``<chunk>`` and ``</chunk>`` lines of the latest user message that
-    has them (a re-ask's last message may not)."""
+    """The text between the ``<chunk>`` (or ``<chunk-<hex>>``) line and its closing line of the
+    latest user message that has them (a re-ask's last message may not)."""
     for message in reversed(messages):
         if message.get("role") != "user":
             continue
         found = _CHUNK.findall(str(message.get("content") or ""))
         if found:
-            return found[-1]
+            return found[-1][1]
     return None
 
 
@@ -305,7 +306,7 @@ def qa_pairs_for(chunk: str, n: int, keys: list[str] | None = None) -> list[dict
     return pairs
 
 
-_SOURCE = re.compile(r"^<source>[ \t]*\r?\n(.*?)\r?\n^</source>[ \t]*$", re.MULTILINE | re.DOTALL)
+_SOURCE = re.compile(r"^<(source(?:-[0-9a-f]+)?)>[ \t]*\r?\n(.*?)\r?\n^</\1>[ \t]*$", re.MULTILINE | re.DOTALL)
 _ANSWER_LINE = re.compile(r"^(?:Answer|答案)[:：]\s*(.*)\Z", re.MULTILINE | re.DOTALL)
 
 
@@ -314,7 +315,7 @@ def _verdict(messages: list[dict]) -> dict:
     text = str(messages[-1].get("content") or "") if messages else ""
     source = _SOURCE.search(text)
     answer = _ANSWER_LINE.search(text)
-    found = bool(source and answer and answer.group(1).strip() and answer.group(1).strip() in source.group(1))
+    found = bool(source and answer and answer.group(1).strip() and answer.group(1).strip() in source.group(2))
     score = 5 if found else 2
     return {"faithfulness": score, "relevance": 4, "clarity": 4,
             "reason": "The answer is quoted from the source." if found else "The source does not say this."}

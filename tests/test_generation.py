@@ -1,6 +1,7 @@
 """Runs over a project: every chunk done once, failures stored and retried, cancel and resume,
 fatal backend errors, against a real SQLite file and the fake Ollama server over HTTP."""
 
+import re
 import socket
 import threading
 from hashlib import sha256
@@ -147,7 +148,7 @@ def test_trial_returns_prompt_and_raw_reply_without_saving(project, fake_ollama)
     fake_ollama.push(Reply('{"pairs": [{"question": "Ollama 的預設埠號是多少？", "answer": "11434。", "evidence": "預設埠號是 11434"}]}', thinking="想一下"))
     result = trial_chunk(store, project_id, chunk.id, backend(fake_ollama), "qwen2.5:7b", settings(pairs_per_chunk=1))
     assert result.raw.startswith('{"pairs"') and result.thinking == "想一下"
-    assert "<chunk>\n" + SECTIONS[0] + "\n</chunk>" in result.prompt.messages[1]["content"]
+    assert re.search("<(chunk-[0-9a-f]{12})>\n" + re.escape(SECTIONS[0]) + "\n</\\1>", result.prompt.messages[1]["content"])
     assert [(p.answer, p.grounded) for p in result.pairs] == [("11434。", True)]
     assert store.count_pairs(project_id) == 0
 
@@ -174,7 +175,7 @@ def test_question_types_reasoning_and_audiences(project, fake_ollama):
     assert [p.audience for p in kinds["factual"]] == ["新進員工", "資深工程師"] * 3
     requests = [r for r in fake_ollama.requests if r["path"] == "/api/chat"]
     compare = next(r for r in requests if "第二段" in r["messages"][-1]["content"])
-    assert compare["messages"][-1]["content"].count("<chunk>") == 2
+    assert compare["messages"][-1]["content"].count("<chunk-") == 2
     assert compare["format"]["properties"]["pairs"]["items"]["required"] == ["question", "reasoning", "answer", "evidence"]
     assert "- 問題與答案的措辭要適合新進員工。" in requests[0]["messages"][0]["content"]
     assert "文字中沒有回答的問題" in requests[2]["messages"][0]["content"]

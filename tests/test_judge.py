@@ -1,5 +1,7 @@
 """The judge sees the source: scores stored per pair, re-runs skip judged pairs, bad verdicts."""
 
+import re
+
 import pytest
 
 from dataset_gen.backends import OllamaBackend
@@ -38,7 +40,7 @@ def test_scores_are_stored_and_the_prompt_holds_the_source(pairs, fake_ollama):
     assert (invented.faithfulness, invented.judge_reason) == (2, "The source does not say this.")
     request = fake_ollama.requests[0]
     assert request["format"] == JUDGE_SCHEMA and request["options"]["temperature"] == 0.0
-    assert "<source>\n" + TEXT + "\n</source>" in request["messages"][-1]["content"]
+    assert re.search("<(source-[0-9a-f]{12})>\n" + re.escape(TEXT) + "\n</\\1>", request["messages"][-1]["content"])
     assert "用繁體中文寫一句理由" in request["messages"][0]["content"]
     assert store.count_pairs(project_id, score_below=3) == 1
     again = judge_pairs(store, project_id, OllamaBackend(fake_ollama.url), "qwen2.5:7b")

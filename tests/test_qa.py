@@ -1,6 +1,7 @@
 """One chunk → N checked pairs, through the real Ollama client and HTTP to the fake server."""
 
 import json
+import re
 
 import pytest
 
@@ -19,7 +20,10 @@ def pairs_json(*pairs):
     return json.dumps({"pairs": [dict(zip(("question", "answer", "evidence"), p)) for p in pairs]}, ensure_ascii=False)
 
 
-def run(fake, chunk=EN_CHUNK, n=2, language="en", options=SamplingOptions(temperature=0.0), max_reasks=2):
+ZERO_TEMPERATURE = SamplingOptions(temperature=0.0)
+
+
+def run(fake, chunk=EN_CHUNK, n=2, language="en", options=ZERO_TEMPERATURE, max_reasks=2):
     backend = OllamaBackend(fake.url, backoff_s=0.01)
     return generate_pairs(
         lambda **kw: backend.chat("qwen2.5:7b", **kw),
@@ -38,7 +42,8 @@ def test_default_model_gives_n_grounded_pairs_and_the_request_carries_schema_and
     assert request["options"]["temperature"] == 0.0
     assert request["options"]["num_ctx"] == 4096
     assert request["options"]["num_predict"] == 2 * 300 + 256
-    assert request["messages"][1]["content"].count("<chunk>\n" + EN_CHUNK + "\n</chunk>") == 1
+    fence = re.search(r"Text between a <(chunk-[0-9a-f]{12})> line", request["messages"][0]["content"]).group(1)
+    assert request["messages"][1]["content"].count(f"<{fence}>\n" + EN_CHUNK + f"\n</{fence}>") == 1
 
 
 def test_zh_tw_chunk_gives_traditional_pairs(fake_ollama):
@@ -86,6 +91,47 @@ def test_too_few_pairs_are_asked_again_and_the_best_reply_is_kept(fake_ollama):
     result = run(fake_ollama, n=2)
     assert result.attempts == 3 and len(result.pairs) == 1
     assert result.problems[0] == "it has 1 pairs, not 2"
+
+
+PORTS = ("Which systems does Ollama run on?", "macOS, Linux and Windows.", "Ollama runs on macOS, Linux and Windows.")
+START = ("How is the Ollama service started?", "Run ollama serve.", "run ollama serve to start it")
+
+
+def test_a_pair_repeated_in_one_reply_is_kept_once_and_the_short_reply_is_asked_again(fake_ollama):
+    # The same pair three times (spacing and case differ), then a reply with three different pairs.
+    same = [PORTS, ("which systems does  Ollama run on?", "macOS, linux and\nWindows.", "Ollama runs on macOS"),
+            (" WHICH SYSTEMS DOES OLLAMA RUN ON? ", "MACOS, LINUX AND WINDOWS.", "Ollama runs on macOS, Linux")]
+    third = ("What does ollama serve do?", "It starts the service.", "run ollama serve to start it")
+    fake_ollama.push(Reply(pairs_json(*same)), Reply(pairs_json(PORTS, START, third)))
+    result = run(fake_ollama, n=3)
+    assert result.problems == ["it has 1 different pairs, not 3 (2 repeated pairs were dropped)"]
+    assert result.attempts == 2 and len(fake_ollama.requests) == 2
+    assert fake_ollama.requests[1]["messages"][-1]["content"].startswith(
+        "Your reply could not be used: it has 1 different pairs, not 3 (2 repeated pairs were dropped)\n"
+        "Reply again with JSON only, exactly 3 different pairs (never the same pair twice)")
+    assert [p.question for p in result.pairs] == [PORTS[0], START[0], third[0]]
+
+
+def test_repeats_are_dropped_before_extra_pairs_so_a_full_reply_needs_no_reask(fake_ollama):
+    fake_ollama.push(Reply(pairs_json(PORTS, PORTS, START)))
+    result = run(fake_ollama, n=2)
+    assert (result.attempts, result.problems) == (1, [])
+    assert [(p.question, p.grounded) for p in result.pairs] == [(PORTS[0], True), (START[0], True)]
+
+
+def test_a_model_that_keeps_repeating_itself_leaves_the_distinct_pairs_it_gave(fake_ollama):
+    fake_ollama.push(*[Reply(pairs_json(PORTS, PORTS))] * 3)
+    result = run(fake_ollama, n=2)
+    assert result.attempts == 3
+    assert result.problems == ["it has 1 different pairs, not 2 (1 repeated pair was dropped)"] * 3
+    assert [p.question for p in result.pairs] == [PORTS[0]]
+
+
+def test_same_question_with_a_different_answer_is_not_a_repeat(fake_ollama):
+    other = (PORTS[0], "Windows, macOS and Linux.", "Ollama runs on macOS, Linux and Windows.")
+    fake_ollama.push(Reply(pairs_json(PORTS, other)))
+    result = run(fake_ollama, n=2)
+    assert (result.attempts, [p.answer for p in result.pairs]) == (1, [PORTS[1], other[1]])
 
 
 def test_extra_pairs_are_dropped_and_unfound_evidence_is_flagged(fake_ollama):
