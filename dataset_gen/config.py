@@ -125,7 +125,7 @@ class ProjectConfig(BaseModel):
     ``judge_model`` (empty: no judge) scores pairs 1–5; exports hold back pairs whose lowest score
     is below ``judge_threshold``. ``embedding_model`` (empty: none) adds embedding similarity to
     near-duplicate detection. ``read_timeout_s`` is how long one request may wait for the model's
-    reply, in seconds (1–3600); when the project never saved it, the process setting
+    reply, in seconds (1–3600); ``None`` (never set) uses the process setting
     (``DATASET_GEN_READ_TIMEOUT``, default 600) is used.
     """
 
@@ -153,7 +153,7 @@ class ProjectConfig(BaseModel):
     judge_model: str = ""
     judge_threshold: int = Field(3, ge=1, le=5)
     embedding_model: str = ""
-    read_timeout_s: float = Field(600.0, ge=1, le=3600)
+    read_timeout_s: float | None = Field(None, ge=1, le=3600)
 
     @classmethod
     def load(cls, stored: dict | None) -> ProjectConfig:
@@ -192,7 +192,7 @@ class ProjectConfig(BaseModel):
         return replace(
             base,
             ollama_host=normalise_host(self.host) if self.host else base.ollama_host,
-            read_timeout_s=self.read_timeout_s if "read_timeout_s" in self.model_fields_set else base.read_timeout_s,
+            read_timeout_s=self.read_timeout_s if self.read_timeout_s is not None else base.read_timeout_s,
             chunking=self.chunking(),
             pairs_per_chunk=0 if self.chars_per_pair else self.pairs_per_chunk,
             chars_per_pair=self.chars_per_pair,

@@ -138,8 +138,8 @@ def select_for_training(
             continue
         if pair.duplicate_of is not None and not include_duplicates:
             continue
-        if min_score is not None and pair.faithfulness is not None and min(
-                pair.faithfulness, pair.relevance or 5, pair.clarity or 5) < min_score:
+        lowest = pair.lowest_score
+        if min_score is not None and lowest is not None and lowest < min_score:
             continue
         kept.append(pair)
     return kept

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .errors import DatasetGenError
 from .generation import Progress, run_generation
@@ -39,7 +40,7 @@ class Job:
     done: int = 0
     total: int = 0
     progress: Progress | None = None
-    summary: object = None
+    summary: Any = None
     error: str | None = None
     started_at: float = field(default_factory=time.time)
     thread: threading.Thread | None = field(default=None, repr=False)

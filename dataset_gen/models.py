@@ -194,6 +194,12 @@ class StoredPair:
     revision: int = 0  # +1 with every change a person makes (text or status): stale edits are refused
 
     @property
+    def lowest_score(self) -> int | None:
+        """The lowest of the judge's three 1–5 scores, or ``None`` when the pair was not judged."""
+        scores = [s for s in (self.faithfulness, self.relevance, self.clarity) if s is not None]
+        return min(scores) if scores else None
+
+    @property
     def reference_contexts(self) -> tuple[str, ...]:
         """The texts the answer rests on: its chunk, then any further chunks (multi-hop)."""
         return (self.chunk_text, *self.context_texts)

@@ -40,6 +40,7 @@ from .store_rows import (
     RunRow,
     checked,
     dump_json,
+    inserted_id,
     require_project,
     run_row,
     utc_now,
@@ -378,7 +379,7 @@ class Store(DocumentMethods, ChunkEditMethods, PairMethods, GeneratedPairMethods
                 "INSERT INTO projects (name, settings, created_at) VALUES (?, ?, ?)",
                 (name, dump_json(settings or {}), utc_now()),
             )
-            return cursor.lastrowid
+            return inserted_id(cursor)
 
     def project_id(self, name: str) -> int:
         """The id of the project called ``name``.
@@ -521,7 +522,7 @@ class Store(DocumentMethods, ChunkEditMethods, PairMethods, GeneratedPairMethods
                 (project_id, model, dump_json(options or {}), prompt_name, prompt_version,
                  utc_now(), chunks_total),
             )
-            return cursor.lastrowid
+            return inserted_id(cursor)
 
     def add_run_usage(
         self, run_id: int, prompt_tokens: int, completion_tokens: int, duration_s: float

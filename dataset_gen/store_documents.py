@@ -20,6 +20,7 @@ from .store_rows import (
     checked,
     chunk_row,
     dump_json,
+    inserted_id,
     placeholders,
     require_project,
     utc_now,
@@ -63,7 +64,7 @@ class DocumentMethods:
                  dump_json(list(document.page_starts)), document.encoding,
                  dump_json(list(document.warnings)), utc_now()),
             )
-            return cursor.lastrowid
+            return inserted_id(cursor)
 
     def find_document(self, project_id: int, name: str) -> int | None:
         """The id of the project's document called ``name`` (the newest if several), or ``None``."""
@@ -140,7 +141,7 @@ class DocumentMethods:
                     (document_id, chunk.ordinal, dump_json(list(chunk.heading_path)), chunk.start,
                      chunk.end, chunk.page_start, chunk.page_end, chunk.text, now),
                 )
-                ids.append(cursor.lastrowid)
+                ids.append(inserted_id(cursor))
             return ids
 
     def list_chunks(

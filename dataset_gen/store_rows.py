@@ -98,6 +98,16 @@ class RunRow:
     duration_s: float
 
 
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The id SQLite gave the row the cursor's ``INSERT`` just added.
+
+    :raises StoreError: the statement inserted no row (a bug, never expected).
+    """
+    if cursor.lastrowid is None:
+        raise StoreError("The database added no row where one was expected: nothing was saved")
+    return cursor.lastrowid
+
+
 def utc_now() -> str:
     """The current time as ISO 8601 UTC, e.g. ``2025-01-31T09:15:02.123456+00:00``."""
     return datetime.now(UTC).isoformat(timespec="microseconds")

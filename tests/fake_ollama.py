@@ -35,10 +35,11 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 __all__ = [
     "BUSY_MESSAGE",
@@ -198,7 +199,7 @@ def _spec(name: str) -> dict[str, Any]:
 
 
 def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 _MODIFIED_AT = "2025-09-14T08:21:37.512804+08:00"
@@ -359,7 +360,7 @@ def qa_responder(request: dict) -> Reply:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    fake: "FakeOllama"
+    fake: FakeOllama
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -469,7 +470,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._text(404, "404 page not found")
             else:
                 handler()
-        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, socket.timeout):
+        except (TimeoutError, BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             self.close_connection = True
 
     # -- simple endpoints --
@@ -542,7 +543,7 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.server.fake
         with fake._lock:
             loaded = dict(fake._loaded)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         models = []
         for name, (until, num_ctx) in sorted(loaded.items(), key=lambda kv: kv[1][0], reverse=True):
             spec = _spec(name)
@@ -777,7 +778,7 @@ def _model(body: dict) -> str:
 
 
 def _chunk(path: str, model: str, content: str, thinking: str = "") -> dict:
-    created = _rfc3339(datetime.now(timezone.utc))
+    created = _rfc3339(datetime.now(UTC))
     if path == "/api/generate":
         obj: dict[str, Any] = {"model": model, "created_at": created, "response": content}
         if thinking:
@@ -848,7 +849,7 @@ class FakeOllama:
 
     # -- lifecycle --
 
-    def start(self) -> "FakeOllama":
+    def start(self) -> FakeOllama:
         """Bind a free port and serve in a daemon thread; sets :attr:`url`."""
         if self._server is not None:
             return self
@@ -873,7 +874,7 @@ class FakeOllama:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> "FakeOllama":
+    def __enter__(self) -> FakeOllama:
         return self.start()
 
     def __exit__(self, *exc_info: Any) -> None:

@@ -385,7 +385,7 @@ def _corpus_files() -> list[Path]:
                   if p.is_file() and p.name not in ("README.md", "SOURCES.tsv") and p.name not in UNREADABLE)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _parse(path: Path) -> Document | str:
     """The parsed document, or the DocumentError message when the file cannot be read."""
     try:

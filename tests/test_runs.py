@@ -331,9 +331,9 @@ def test_the_project_read_timeout_is_bounded_and_applied_when_set():
     base = Settings.from_env({"DATASET_GEN_READ_TIMEOUT": "90"})
     assert ProjectConfig.load({}).apply(base).read_timeout_s == 90.0  # never set: the environment's
     assert ProjectConfig.load({"read_timeout_s": 1800}).apply(base).read_timeout_s == 1800.0
-    assert ProjectConfig.load({"read_timeout_s": 0}).read_timeout_s == 600.0  # out of bounds: the default
-    assert ProjectConfig.load({"read_timeout_s": 7200}).read_timeout_s == 600.0
-    assert ProjectConfig().read_timeout_s == 600.0
+    assert ProjectConfig.load({"read_timeout_s": 0}).read_timeout_s is None  # out of bounds: not set
+    assert ProjectConfig.load({"read_timeout_s": 7200}).read_timeout_s is None
+    assert ProjectConfig().read_timeout_s is None
 
 
 def test_a_timeout_names_what_a_person_can_change(fake_ollama):

@@ -52,7 +52,7 @@ def sidebar() -> None:
     The open project's id is mirrored in the URL (``?project=ID``) so a reload keeps it open.
     """
     with st.sidebar:
-        st.selectbox(t("ui.language"), list(LANGUAGES), format_func=LANGUAGES.get, key="ui_language")
+        st.selectbox(t("ui.language"), list(LANGUAGES), format_func=lambda k: LANGUAGES[k], key="ui_language")
         project_id = st.session_state.get("project_id")
         if project_id is None and str(st.query_params.get("project", "")).isdigit():
             project_id = st.session_state["project_id"] = int(st.query_params["project"])

@@ -45,6 +45,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "settings.chars_per_pair": ("One pair per N characters (0: use pairs per chunk)", "每 N 個字元一組問答（0：使用每片段問答數）"),
     "settings.server_default": ("server default", "伺服器預設"),
     "settings.auto": ("sized to the pairs", "依問答數決定"),
+    "settings.read_timeout": ("Seconds to wait for one reply", "每次回覆最多等待秒數"),
+    "settings.read_timeout_default": ("DATASET_GEN_READ_TIMEOUT or 600", "DATASET_GEN_READ_TIMEOUT 或 600"),
     "settings.types": ("Question types", "問題類型"),
     "settings.reasoning": ("Ask for a short reasoning (chain of thought) per pair", "每組問答附上簡短推理（思維鏈）"),
     "settings.audiences": ("Audiences, one per line, used in turn (optional)", "目標讀者，每行一個，輪流使用（選填）"),

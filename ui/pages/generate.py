@@ -63,7 +63,7 @@ if not chunks:
 with st.expander(t("gen.trial")):
     st.caption(t("gen.trial_help"))
     labels = {c.id: f"{c.document} #{c.ordinal} · {' > '.join(c.heading_path) or '—'}" for c in chunks}
-    trial_id = st.selectbox(t("gen.trial_chunk"), list(labels), format_func=labels.get, key="trial_chunk")
+    trial_id = st.selectbox(t("gen.trial_chunk"), list(labels), format_func=lambda k: labels[k], key="trial_chunk")
     if st.button(t("gen.trial"), key="trial_run"):
         with st.spinner("…"):
             try:
@@ -102,7 +102,7 @@ scope = st.radio(t("gen.scope"), ["all", "docs"], horizontal=True,
 doc_ids = None
 if scope == "docs":
     names_by_id = {d.id: d.name for d in documents}
-    doc_ids = st.multiselect(t("chunks.document"), list(names_by_id), format_func=names_by_id.get)
+    doc_ids = st.multiselect(t("chunks.document"), list(names_by_id), format_func=lambda k: names_by_id[k])
 
 job = registry.get(project_id)
 if not (job and job.running):

@@ -36,7 +36,7 @@ ids = [p.id for p in projects]
 current = st.session_state.get("project_id")
 names = {p.id: p.name for p in projects}
 choice = st.selectbox(t("project.current"), ids, index=ids.index(current) if current in ids else 0,
-                      format_func=names.get, key="project_picker")
+                      format_func=lambda k: names[k], key="project_picker")
 if st.button(t("projects.open"), type="primary") or current not in ids:
     st.session_state["project_id"] = choice
     if current != choice:
@@ -77,8 +77,10 @@ with st.form(f"settings_{project_id}"):
                                      placeholder=t("settings.server_default"))
     seed = a2.number_input("seed", value=config.seed, step=1, placeholder=t("settings.server_default"))
     num_predict = a3.number_input("num_predict", -1, 100000, config.num_predict, placeholder=t("settings.auto"))
+    read_timeout = a1.number_input(t("settings.read_timeout"), 1.0, 3600.0, config.read_timeout_s, step=30.0,
+                                   placeholder=t("settings.read_timeout_default"))
     if st.form_submit_button(t("settings.save")):
-        new = ProjectConfig(
+        new = ProjectConfig.model_validate(dict(
             model=model.strip(), host=host.strip(), chunk_strategy=strategy,
             chunk_separator=separator.encode().decode("unicode_escape") or "\n\n",
             chunk_max_chars=max_chars, chunk_min_chars=min_chars, chunk_overlap=overlap, pairs_per_chunk=pairs,
@@ -87,8 +89,8 @@ with st.form(f"settings_{project_id}"):
             audiences=[a.strip() for a in audiences.splitlines() if a.strip()],
             judge_model=judge_model.strip(), judge_threshold=judge_threshold, embedding_model=embedding_model.strip(),
             chars_per_pair=chars_per_pair, top_p=top_p, top_k=top_k, repeat_penalty=repeat_penalty,
-            seed=None if seed is None else int(seed), num_predict=num_predict,
-        )
+            seed=None if seed is None else int(seed), num_predict=num_predict, read_timeout_s=read_timeout,
+        ))
         store.set_settings(project_id, new.model_dump())
         st.success(t("projects.saved"))
 

@@ -101,14 +101,14 @@ statuses = c1.multiselect(t("review.status"), STATUSES, default=STATUSES, key="r
 doc_id = c2.selectbox(t("chunks.document"), [None, *documents], key="rv_doc",
                       format_func=lambda i: t("review.any") if i is None else documents[i])
 tri = {None: t("review.any"), True: t("review.yes"), False: t("review.no")}
-grounded = c3.selectbox(t("review.grounded"), list(tri), format_func=tri.get, key="rv_grounded")
-edited = c4.selectbox(t("review.edited"), list(tri), format_func=tri.get, key="rv_edited")
+grounded = c3.selectbox(t("review.grounded"), list(tri), format_func=lambda k: tri[k], key="rv_grounded")
+edited = c4.selectbox(t("review.edited"), list(tri), format_func=lambda k: tri[k], key="rv_edited")
 c5, c6, c7, c8 = st.columns(4)
 kinds = [None, *QUESTION_TYPES]
 question_type = c5.selectbox(t("review.type"), kinds, key="rv_type",
                              format_func=lambda k: t("review.any") if k is None else t(f"type.{k}"))
-duplicate = c6.selectbox(t("review.duplicate"), list(tri), format_func=tri.get, key="rv_dup")
-language_ok = c7.selectbox(t("review.language_ok"), list(tri), format_func=tri.get, key="rv_lang")
+duplicate = c6.selectbox(t("review.duplicate"), list(tri), format_func=lambda k: tri[k], key="rv_dup")
+language_ok = c7.selectbox(t("review.language_ok"), list(tri), format_func=lambda k: tri[k], key="rv_lang")
 low = c8.checkbox(t("review.low_scores", n=config.judge_threshold), key="rv_low")
 search = st.text_input(t("review.search"), key="rv_search").strip() or None
 filters = dict(statuses=statuses or STATUSES, document_id=doc_id, grounded=grounded, edited=edited, search=search,
@@ -248,7 +248,7 @@ frame = pd.DataFrame(
         "answer": [p.answer for p in pairs],
         "type": [p.question_type for p in pairs],
         "grounded": [p.grounded for p in pairs],
-        "score": [None if p.faithfulness is None else min(p.faithfulness, p.relevance, p.clarity) for p in pairs],
+        "score": [p.lowest_score for p in pairs],
         "duplicate": [p.duplicate_of is not None for p in pairs],
         "language": [p.language_ok for p in pairs],
         "edited": [p.edited for p in pairs],
