@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import __version__
 from .backends import OllamaBackend
-from .cli_generate import ProgressBar, generate
+from .cli_generate import ProgressBar, Signals, Stopped, generate, run_in_thread
 from .config import ChunkSettings, ProjectConfig, Settings
 from .errors import DatasetGenError, ExportError
 from .export import FORMATS, NO_PAIRS_MESSAGE, check_output, export_pairs, select_for_training
@@ -205,11 +205,23 @@ def _judge(args, settings: Settings, store: Store) -> int:
     backend = OllamaBackend(settings.ollama_host, connect_timeout_s=settings.connect_timeout_s,
                             read_timeout_s=settings.read_timeout_s, max_retries=settings.max_retries)
     bar = ProgressBar()
-    try:
-        summary = judge_pairs(store, project_id, backend, args.model, concurrency=settings.concurrency,
-                              rejudge=args.rejudge, on_progress=lambda done, total: bar.show(done, total, "pairs"))
-    finally:
-        bar.close()
+    signals = Signals()
+    with signals.installed():
+        try:
+            summary = run_in_thread(
+                lambda: judge_pairs(store, project_id, backend, args.model, concurrency=settings.concurrency,
+                                    rejudge=args.rejudge, cancel=signals.cancel,
+                                    on_progress=lambda done, total: bar.show(done, total, "pairs")),
+                signals, "judge")
+        except Stopped as stopped:
+            print("\nstopped before judging; nothing was judged. Run the same command again.", file=sys.stderr)
+            return 128 + stopped.signum
+        finally:
+            bar.close()
+    if signals.signum is not None:
+        print(f"stopped: {summary.judged} of {summary.total} pairs judged and saved. "
+              "Run the same command again to judge the rest.", file=sys.stderr)
+        return 128 + signals.signum
     print(f"judged {summary.judged} of {summary.total} pairs in {summary.elapsed_s:.1f}s", file=sys.stderr)
     if summary.error:
         print(f"error: {summary.error}", file=sys.stderr)

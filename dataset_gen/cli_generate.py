@@ -14,6 +14,8 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 from .backends import OllamaBackend
 from .config import Settings
@@ -23,7 +25,9 @@ from .ingest import ingest_bytes
 from .locks import ProjectLock, lock_project, lock_project_name
 from .models import SamplingOptions
 
-__all__ = ["generate", "ProgressBar"]
+__all__ = ["generate", "ProgressBar", "Signals", "Stopped", "run_in_thread"]
+
+T = TypeVar("T")
 
 
 class ProgressBar:
@@ -57,7 +61,7 @@ class ProgressBar:
             self.drawn = False
 
 
-class _Stopped(BaseException):
+class Stopped(BaseException):
     """A signal arrived before generation started: unwind what was begun."""
 
     def __init__(self, signum: int):
@@ -65,22 +69,22 @@ class _Stopped(BaseException):
         self.signum = signum
 
 
-class _Signals:
-    """SIGINT and SIGTERM while the command runs. The first one raises :class:`_Stopped` while
-    files are read, and sets ``cancel`` once generation runs; a second one exits at once."""
+class Signals:
+    """SIGINT and SIGTERM while the command runs. The first one raises :class:`Stopped` before the
+    work starts (while files are read), and sets ``cancel`` once it runs; a second one exits at once."""
 
     def __init__(self) -> None:
         self.cancel = threading.Event()
         self.signum: int | None = None
-        self.generating = False
+        self.working = False
 
     def handle(self, signum, frame) -> None:
         if self.signum is not None:
             os.write(2, b"\nstopped at once; the run will show as interrupted. Run the same command again to resume.\n")
             os._exit(128 + self.signum)
         self.signum = signum
-        if not self.generating:
-            raise _Stopped(signum)
+        if not self.working:
+            raise Stopped(signum)
         self.cancel.set()  # the main thread only waits on the run's thread, never on this event
 
     @contextlib.contextmanager
@@ -107,18 +111,18 @@ def generate(args, settings: Settings, store) -> int:
     """
     backend = OllamaBackend(settings.ollama_host, connect_timeout_s=settings.connect_timeout_s,
                             read_timeout_s=settings.read_timeout_s, max_retries=settings.max_retries)
-    signals = _Signals()
+    signals = Signals()
     with signals.installed():
         try:
             check_server(backend)  # before parsing: a long document should not wait to hear Ollama is down
             return _generate_locked(args, settings, store, backend, signals)
-        except _Stopped as stopped:
+        except Stopped as stopped:
             print("\nstopped before generating; nothing was generated. Run the same command again.",
                   file=sys.stderr)
             return 128 + stopped.signum
 
 
-def _generate_locked(args, settings: Settings, store, backend, signals: _Signals) -> int:
+def _generate_locked(args, settings: Settings, store, backend, signals: Signals) -> int:
     name = args.project.strip()
     if not name:
         raise StoreError("A project name cannot be empty: type a name")
@@ -144,7 +148,7 @@ def _drop_if_empty(store, project_id: int) -> None:
 
 
 def _ingest_and_run(args, settings: Settings, store, backend, project_id: int, lock: ProjectLock,
-                    signals: _Signals) -> int:
+                    signals: Signals) -> int:
     bad = []
     for path in args.files:
         try:
@@ -189,30 +193,41 @@ def _ingest_and_run(args, settings: Settings, store, backend, project_id: int, l
     return 2 if bad else 0
 
 
-def _run(store, project_id, backend, model, settings, options, lock, signals: _Signals) -> RunSummary:
+def _run(store, project_id, backend, model, settings, options, lock, signals: Signals) -> RunSummary:
     """Generate in a thread of its own, so that this (main) thread is free to take signals."""
+    bar = ProgressBar()
+    try:
+        return run_in_thread(lambda: run_generation(store, project_id, backend, model, settings, options=options,
+                                                    on_progress=bar, cancel=signals.cancel, lock=lock),
+                             signals, "generate")
+    finally:
+        bar.close()
+
+
+def run_in_thread(work: Callable[[], T], signals: Signals, name: str) -> T:
+    """Run ``work()`` in a daemon thread of its own, so that this (main) thread is free to take
+    signals (which set ``signals.cancel``; ``work`` must honour it), and return its result.
+
+    :raises BaseException: whatever ``work`` raised.
+    """
     outcome: dict = {}
 
     def target() -> None:
         try:
-            outcome["summary"] = run_generation(store, project_id, backend, model, settings, options=options,
-                                                on_progress=bar, cancel=signals.cancel, lock=lock)
+            outcome["result"] = work()
         except BaseException as exc:  # handed to the main thread, which raises it
             outcome["error"] = exc
 
-    bar = ProgressBar()
-    thread = threading.Thread(target=target, name="generate", daemon=True)
-    signals.generating = True
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    signals.working = True
     thread.start()
     try:
         while thread.is_alive():
             thread.join(0.1)
-    except BaseException:  # signals not ours to handle (not the main thread): stop the run, then go
+    except BaseException:  # signals not ours to handle (not the main thread): stop the work, then go
         signals.cancel.set()
         thread.join()
         raise
-    finally:
-        bar.close()
     if "error" in outcome:
         raise outcome["error"]
-    return outcome["summary"]
+    return outcome["result"]

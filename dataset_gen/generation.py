@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -27,6 +26,7 @@ from .generation_plan import DEFAULT_OPTIONS, FATAL, check_server, plan_run, tri
 from .locks import ProjectLock, project_locked
 from .models import SamplingOptions
 from .qa import generate_pairs
+from .workers import Abandoned, WorkerPool
 
 __all__ = ["ChunkFailure", "Progress", "RunSummary", "check_server", "run_generation", "trial_chunk"]
 
@@ -135,22 +135,13 @@ def run_generation(
                     cancel or threading.Event()).execute(document_ids, chunk_ids)
 
 
-class _Abandoned(Exception):
-    """Raised instead of a model call once the run has stopped: the worker drops its chunk."""
-
-
 class _Run:
-    """One run: daemon workers take chunks from a queue; every save goes through ``save_lock``
-    and is refused once ``stopped`` is set, which happens exactly once, when the run ends."""
+    """One run over a :class:`~dataset_gen.workers.WorkerPool`: every save goes through the pool's
+    lock and is refused once the pool has stopped, which happens exactly once, when the run ends."""
 
     def __init__(self, store, project_id, backend, model, settings, options, on_progress, cancel):
         self.store, self.project_id, self.backend, self.model = store, project_id, backend, model
         self.settings, self.options, self.on_progress, self.cancel = settings, options, on_progress, cancel
-        self.save_lock = threading.Lock()
-        self.stopped = False
-        self.halt = threading.Event()  # a fatal error or a crash: stop the run
-        self.crash: BaseException | None = None
-        self.finished = threading.Event()  # every worker has returned
         self.pair_chunks: set[int] = set()
         self.started = time.monotonic()
 
@@ -168,63 +159,36 @@ class _Run:
         run_id = store.start_run(self.project_id, self.model, run_options, first_template.meta.name,
                                  first_template.meta.version, len(chunks))
         self.summary = RunSummary(run_id=run_id, status="finished", total=len(chunks))
-        self.queue = deque(chunks)
-        self.workers = min(max(1, self.settings.concurrency), len(chunks))
-        self.alive = self.workers
+        self.pool = pool = WorkerPool(chunks, self._work, concurrency=self.settings.concurrency,
+                                      cancel=self.cancel, name=f"generate-run-{run_id}")
         interrupted: BaseException | None = None
         try:
-            with self.save_lock:
+            with pool.lock:
                 self._report()
-            if not chunks:
-                self.finished.set()
-            for i in range(self.workers):
-                threading.Thread(target=self._worker, name=f"generate-run-{run_id}-{i}", daemon=True).start()
-            while not self.finished.wait(0.1):
-                if self.cancel.is_set() or self.halt.is_set():
-                    break
-        except BaseException as exc:  # KeyboardInterrupt in the caller's thread ends the run as cancelled
+            interrupted = pool.run()
+        except BaseException as exc:  # a failing progress callback, or Ctrl-C before the pool ran
             interrupted = exc
-        with self.save_lock:  # from here on no worker saves anything: the counts below are final
-            self.stopped = True
+            with pool.lock:
+                pool.stopped = True
+        with pool.lock:  # the pool has stopped: no worker saves anything, the counts below are final
             summary = self.summary
             summary.elapsed_s = time.monotonic() - self.started
             summary.pair_chunks = len(self.pair_chunks)
             stopped_by_hand = self.cancel.is_set() or isinstance(interrupted, KeyboardInterrupt)
-            if self.crash is not None or summary.error or (interrupted is not None and not stopped_by_hand):
+            if pool.crash is not None or summary.error or (interrupted is not None and not stopped_by_hand):
                 summary.status = "failed"
             elif summary.done < summary.total and stopped_by_hand:
                 summary.status = "cancelled"
             store.finish_run(run_id, summary.status)
         if interrupted is not None:
             raise interrupted
-        if self.crash is not None:
-            raise self.crash
+        if pool.crash is not None:
+            raise pool.crash
         return summary
 
-    def _worker(self) -> None:
-        try:
-            while not (self.halt.is_set() or self.cancel.is_set()):
-                with self.save_lock:
-                    if self.stopped or not self.queue:
-                        break
-                    chunk = self.queue.popleft()
-                self._work(chunk)
-        except _Abandoned:
-            pass
-        except BaseException as exc:  # a store failure or a bug: the run fails and the caller sees it
-            with self.save_lock:
-                if self.crash is None and not self.stopped:
-                    self.crash = exc
-            self.halt.set()
-        finally:
-            with self.save_lock:
-                self.alive -= 1
-                if self.alive == 0:
-                    self.finished.set()
-
     def _chat(self, **kwargs):
-        if self.stopped or self.halt.is_set() or self.cancel.is_set():
-            raise _Abandoned()
+        if self.pool.should_stop():
+            raise Abandoned()
         return self.backend.chat(self.model, **kwargs)
 
     def _work(self, chunk) -> None:
@@ -248,9 +212,9 @@ class _Run:
                 if isinstance(exc, FATAL):
                     break
                 continue
-            with self.save_lock:
-                if self.stopped:
-                    raise _Abandoned()
+            with self.pool.lock:
+                if self.pool.stopped:
+                    raise Abandoned()
                 store.add_pairs(chunk.id, summary.run_id, result.pairs)
                 store.add_run_usage(summary.run_id, result.prompt_tokens, result.completion_tokens,
                                     result.duration_s)
@@ -260,9 +224,9 @@ class _Run:
                 if result.pairs:
                     self.pair_chunks.add(chunk.id)
         message = "; ".join(str(e) for e in errors) if errors else None
-        with self.save_lock:
-            if self.stopped:
-                raise _Abandoned()
+        with self.pool.lock:
+            if self.pool.stopped:
+                raise Abandoned()
             store.finish_chunk(chunk.id, summary.run_id, message)
             summary.done += 1
             if message is not None:
@@ -270,11 +234,11 @@ class _Run:
                 fatal = next((e for e in errors if isinstance(e, FATAL)), None)
                 if fatal and summary.error is None:
                     summary.error = str(fatal)
-                    self.halt.set()
+                    self.pool.halt.set()
             self._report()
 
     def _report(self) -> None:
-        """Tell ``on_progress`` (call with ``save_lock`` held)."""
+        """Tell ``on_progress`` (call with the pool's lock held)."""
         if self.on_progress is None:
             return
         s = self.summary

@@ -11,7 +11,6 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field, ValidationError
@@ -21,6 +20,7 @@ from .language import detect_language
 from .models import SamplingOptions
 from .prompts import fence_tag, load_prompt
 from .qa import estimate_tokens, plan_num_ctx
+from .workers import Abandoned, WorkerPool
 
 JUDGE_SCHEMA = {
     "type": "object",
@@ -61,10 +61,12 @@ def parse_verdict(content: str) -> Verdict:
 
 @dataclass
 class JudgeSummary:
-    """Outcome of :func:`judge_pairs`: pairs judged, failures ``(pair id, error)``, fatal ``error``."""
+    """Outcome of :func:`judge_pairs`: pairs judged, failures ``(pair id, error)``, fatal ``error``;
+    ``cancelled`` when it was stopped (cancel or Ctrl-C) before every pair was judged."""
 
     total: int
     judged: int = 0
+    cancelled: bool = False
     failures: list[tuple[int, str]] = field(default_factory=list)
     error: str | None = None
     elapsed_s: float = 0.0
@@ -89,6 +91,9 @@ def judge_pairs(
     pairs are skipped. ``on_progress(done, total)`` is called after each pair. Temperature is 0 so
     a verdict is repeatable. A pair whose verdict stays invalid after ``max_reasks`` re-asks is
     listed in ``failures``; Ollama not running or the model not pulled stops the run (``error``).
+    Setting ``cancel`` (or Ctrl-C in the calling thread) stops at once: requests in flight are
+    abandoned and nothing they bring back is saved (:class:`~dataset_gen.workers.WorkerPool`), so
+    ``judged`` is exactly what the store holds. A Ctrl-C is re-raised after the summary is final.
     """
     cancel = cancel or threading.Event()
     pairs = store.list_pairs(project_id, statuses=("generated", "accepted"))
@@ -105,12 +110,9 @@ def judge_pairs(
     longest = max(estimate_tokens("\n\n".join(p.reference_contexts) + p.question + p.answer) for p in pairs)
     num_ctx = plan_num_ctx(longest + 600, 300)
     options = SamplingOptions(temperature=0.0, num_predict=300)
-    lock = threading.Lock()
     started = time.monotonic()
 
     def work(pair) -> None:
-        if cancel.is_set():
-            return
         language = detect_language(pair.chunk_text)
         if language not in templates:
             templates[language] = load_prompt("qa_judge", language, overrides)
@@ -122,6 +124,8 @@ def judge_pairs(
         problem = ""
         try:
             for _ in range(max_reasks + 1):
+                if pool.should_stop():
+                    raise Abandoned()
                 reply = backend.chat(model, messages, format=JUDGE_SCHEMA, options=options, num_ctx=num_ctx)
                 try:
                     verdict = parse_verdict(reply.content)
@@ -132,21 +136,31 @@ def judge_pairs(
                                 {"role": "user", "content": f"Invalid: {problem}. Reply with the JSON only."}]
             else:
                 raise InvalidModelOutputError(f"The judge's reply was not usable: {problem}", raw=reply.content)
-            store.set_judgement(pair.id, verdict.faithfulness, verdict.relevance, verdict.clarity,
-                                verdict.reason.strip())
-            with lock:
+            with pool.lock:
+                if pool.stopped:
+                    raise Abandoned()
+                store.set_judgement(pair.id, verdict.faithfulness, verdict.relevance, verdict.clarity,
+                                    verdict.reason.strip())
                 summary.judged += 1
         except DatasetGenError as exc:
-            with lock:
+            with pool.lock:
+                if pool.stopped:
+                    raise Abandoned() from None
                 summary.failures.append((pair.id, str(exc)))
                 if isinstance(exc, (BackendUnreachableError, ModelNotFoundError)) and summary.error is None:
                     summary.error = str(exc)
-                    cancel.set()
+                    pool.halt.set()
         if on_progress:
-            with lock:
+            with pool.lock:
                 on_progress(summary.judged + len(summary.failures), summary.total)
 
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        list(pool.map(work, pairs))
-    summary.elapsed_s = time.monotonic() - started
+    pool = WorkerPool(pairs, work, concurrency=concurrency, cancel=cancel, name=f"judge-project-{project_id}")
+    interrupted = pool.run()
+    with pool.lock:
+        summary.elapsed_s = time.monotonic() - started
+        summary.cancelled = summary.judged + len(summary.failures) < summary.total and summary.error is None
+    if interrupted is not None:
+        raise interrupted
+    if pool.crash is not None:
+        raise pool.crash
     return summary

@@ -114,8 +114,10 @@ def lock_project(store, project_id: int) -> ProjectLock:
     then mark the project's runs still ``running`` as ``interrupted``: their processes are gone.
 
     :raises ProjectBusyError: the project is locked (another run or upload is using it).
+    :raises StorageError: the store is read-only (nothing can change, so no lock is taken).
     :raises StoreError: the lock file cannot be created, or the store fails.
     """
+    store.require_writable()
     lock = _acquire(Path(store.path).parent / f"project-{int(project_id)}.lock", "The project",
                     project_id, None)
     try:
@@ -133,8 +135,10 @@ def lock_project_name(store, name: str) -> ProjectLock:
     (:func:`lock_project`) as well once its id is known.
 
     :raises ProjectBusyError: another command holds this name's lock.
+    :raises StorageError: the store is read-only.
     :raises StoreError: the lock file cannot be created.
     """
+    store.require_writable()
     clean = (name or "").strip()
     digest = hashlib.sha256(clean.encode("utf-8")).hexdigest()[:16]
     path = Path(store.path).parent / f"project-name-{safe_slug(clean)}-{digest}.lock"

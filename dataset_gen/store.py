@@ -241,6 +241,15 @@ class Store(DocumentMethods, ChunkEditMethods, PairMethods, GeneratedPairMethods
             return self.path
         return folder
 
+    def require_writable(self) -> None:
+        """Check, before a change begins, that the store can save it.
+
+        :raises StorageError: the store is read-only (``reason="read_only"``; the message names the
+            folder or file and the fix).
+        """
+        if self._read_only:
+            raise self._read_only_error()
+
     def _read_only_error(self) -> StorageError:
         return StorageError(f"{self._read_only_target()} is read-only: nothing can be saved there (its "
                             f"projects can still be read); make it writable or {_ELSEWHERE}", "read_only")

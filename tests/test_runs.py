@@ -371,3 +371,23 @@ def test_a_second_ctrl_c_exits_at_once_when_the_first_stop_waits_for_the_databas
         with lock_project(store, project_id):
             assert store.get_run(1).status == "interrupted"
         assert store.count_pairs(project_id) == 2
+
+
+def test_ctrl_c_while_judging_abandons_the_verdicts_in_flight_and_says_how_many_were_saved(tmp_path):
+    with FakeOllama() as fake:
+        assert run_cli(tmp_path, *generate_args(fake)).returncode == 0
+        fake.responder = FastThenSlow(5)  # five verdicts come at once, then the judge stalls
+        process = start_cli(tmp_path, "judge", "--project", "notes", "--model", MODEL, "--host", fake.url,
+                            "--concurrency", "2")
+        wait_until(lambda: len(fake.chat_requests()) >= CHUNKS + 7)  # 5 answered, 2 held
+        elapsed, err = stop_and_time(process, signal.SIGINT)
+        assert process.returncode == 130 and elapsed < 10, (elapsed, err)
+        assert "Traceback" not in err
+        assert err.splitlines()[-1] == ("stopped: 5 of 27 pairs judged and saved. "
+                                        "Run the same command again to judge the rest.")
+        with Store.open(tmp_path) as store:
+            judged = [p for p in store.list_pairs(store.project_id("notes")) if p.faithfulness is not None]
+            assert len(judged) == 5
+        fake.responder = qa_responder
+        done = run_cli(tmp_path, "judge", "--project", "notes", "--model", MODEL, "--host", fake.url)
+        assert done.returncode == 0 and "judged 22 of 22 pairs" in done.stderr, done.stderr

@@ -24,6 +24,7 @@ from dataset_gen.errors import StoreError
 from dataset_gen.migrations import MIGRATIONS, migrate
 from dataset_gen.models import Chunk, Document, QAPair
 from dataset_gen.store import DB_FILENAME, Store
+from tests.fake_ollama import FakeOllama
 
 ROOT = Path(__file__).resolve().parent.parent
 ELSEWHERE = "set DATASET_GEN_DATA_DIR / --data-dir to another folder"
@@ -404,3 +405,32 @@ def test_read_only_folder_with_changes_left_in_the_wal_is_refused(tmp_path: Path
     }
     with Store.open(data) as store:  # writable again: SQLite recovers the WAL
         assert [p.name for p in store.list_projects()] == ["after the crash", "notes"]
+
+
+def test_cli_on_a_read_only_folder_lists_and_exports_but_refuses_to_generate(tmp_path: Path):
+    data, out = tmp_path / "data", tmp_path / "out"
+    with Store.open(data) as store:
+        fill(store)
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Notes\n\nOllama serves models on port 11434.\n", encoding="utf-8")
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "dataset_gen", "--data-dir", str(data), *args]
+        if os.geteuid() == 0:
+            command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *command]
+        return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+    with chmodded(data, 0o555):
+        listed = cli("projects")
+        exported = cli("export", "--project", "notes", "--format", "alpaca", "--output", str(out / "notes.json"))
+        refused = cli("generate", str(notes), "--model", "m", "--project", "fresh", "--host", "http://127.0.0.1:9")
+    assert (listed.returncode, listed.stdout, listed.stderr) == (0, "notes\t1 documents\t2 chunks\t2 pairs\n", "")
+    assert exported.returncode == 0 and (out / "notes.json").is_file(), exported.stderr
+    # generate checks the server first; with none there it stops before touching the store ...
+    assert refused.returncode == 2 and refused.stderr.startswith("error: Ollama is not running"), refused.stderr
+    with FakeOllama() as fake, chmodded(data, 0o555):
+        refused = cli("generate", str(notes), "--model", "qwen2.5:7b", "--project", "fresh", "--host", fake.url)
+    # ... and with one, the read-only folder is named in one line before anything is created.
+    assert (refused.returncode, refused.stderr) == (2, f"error: {read_only_refusal(data)[1]}\n")
+    assert sorted(os.listdir(data)) == [DB_FILENAME]

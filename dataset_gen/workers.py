@@ -1,0 +1,96 @@
+"""A pool of daemon worker threads that can be abandoned at once: generation and judging use it.
+
+Workers take items from a queue and call ``work(item)``. Every save a worker makes goes through
+:attr:`WorkerPool.lock` and checks :attr:`WorkerPool.stopped` first; ``stopped`` is set exactly
+once, under that lock, when :meth:`WorkerPool.run` returns. So once ``run`` has returned, nothing a
+request still in flight brings back is saved, and the caller's counts are exactly what was stored.
+Requests in flight are abandoned, never waited for: the threads are daemons, so they do not keep
+the process alive.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+__all__ = ["Abandoned", "WorkerPool"]
+
+
+class Abandoned(Exception):
+    """Raised by ``work`` (typically instead of a model call) once the pool should stop: the worker
+    drops its item quietly and ends."""
+
+
+class WorkerPool(Generic[T]):
+    """Run ``work`` over ``items`` with at most ``concurrency`` daemon threads named ``name-<i>``.
+
+    The pool stops taking items when ``cancel`` is set (by the caller), when :attr:`halt` is set (a
+    fatal error, by ``work``), or when a worker raises anything but :class:`Abandoned` (kept in
+    :attr:`crash`, and :attr:`halt` is set).
+    """
+
+    def __init__(self, items: Iterable[T], work: Callable[[T], None], *, concurrency: int,
+                 cancel: threading.Event, name: str):
+        self.queue: deque[T] = deque(items)
+        self.work = work
+        self.cancel = cancel
+        self.name = name
+        self.workers = min(max(1, concurrency), len(self.queue))
+        self.lock = threading.Lock()
+        self.stopped = False
+        self.halt = threading.Event()
+        self.crash: BaseException | None = None
+        self._alive = self.workers
+        self._finished = threading.Event()
+
+    def should_stop(self) -> bool:
+        """Whether work should end now (stopped, halted or cancelled): check it before each call."""
+        return self.stopped or self.halt.is_set() or self.cancel.is_set()
+
+    def run(self) -> BaseException | None:
+        """Work until every item is done, ``cancel`` or :attr:`halt` is set, or the calling thread
+        is interrupted; then set :attr:`stopped` under :attr:`lock` and return at once, leaving
+        requests in flight behind.
+
+        Returns the exception that interrupted the calling thread (``KeyboardInterrupt``), or
+        ``None``; the caller re-raises it after recording the outcome.
+        """
+        if not self.queue:
+            self._finished.set()
+        for i in range(self.workers):
+            threading.Thread(target=self._worker, name=f"{self.name}-{i}", daemon=True).start()
+        interrupted: BaseException | None = None
+        try:
+            while not self._finished.wait(0.1):
+                if self.cancel.is_set() or self.halt.is_set():
+                    break
+        except BaseException as exc:  # Ctrl-C in the caller's thread: stop like a cancel
+            interrupted = exc
+        with self.lock:
+            self.stopped = True
+        return interrupted
+
+    def _worker(self) -> None:
+        try:
+            while not self.should_stop():
+                with self.lock:
+                    if self.stopped or not self.queue:
+                        break
+                    item = self.queue.popleft()
+                self.work(item)
+        except Abandoned:
+            pass
+        except BaseException as exc:  # a store failure or a bug: the caller sees it in ``crash``
+            with self.lock:
+                if self.crash is None and not self.stopped:
+                    self.crash = exc
+            self.halt.set()
+        finally:
+            with self.lock:
+                self._alive -= 1
+                if self._alive == 0:
+                    self._finished.set()
