@@ -30,7 +30,7 @@ from .store_rows import placeholders, utc_now
 _BATCH = 500
 
 
-def _check(conn: sqlite3.Connection, chunk_id: int, run_id: int) -> None:
+def check_chunk_and_run(conn: sqlite3.Connection, chunk_id: int, run_id: int) -> None:
     """:raises StoreError: the chunk or the run is missing, or they are of different projects."""
     found = conn.execute(
         "SELECT d.project_id AS chunk_project, (SELECT project_id FROM runs WHERE id = ?) AS run_project"
@@ -61,7 +61,7 @@ class GeneratedPairMethods:
         """
         now = utc_now()
         with self._write() as conn:
-            _check(conn, chunk_id, run_id)
+            check_chunk_and_run(conn, chunk_id, run_id)
             before = conn.execute("SELECT coalesce(max(id), 0) FROM qa_pairs").fetchone()[0]
             conn.executemany(
                 "INSERT INTO qa_pairs (chunk_id, run_id, question, answer, evidence, grounded,"
@@ -107,7 +107,7 @@ class GeneratedPairMethods:
             projects.
         """
         with self._write() as conn:
-            _check(conn, chunk_id, run_id)
+            check_chunk_and_run(conn, chunk_id, run_id)
             if error is not None:
                 conn.execute("UPDATE chunks SET gen_status = 'failed', gen_error = ?, run_id = ? WHERE id = ?",
                              (error, run_id, chunk_id))

@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import StoreError
 from .models import QAPair, StoredPair
+from .store_generated import check_chunk_and_run
 from .store_rows import PAIR_STATUSES, checked, placeholders, utc_now
 
 # Column order matters: _stored_pair unpacks the rows by position.
@@ -169,18 +170,7 @@ class PairMethods:
         """
         now = utc_now()
         with self._write() as conn:
-            found = conn.execute(
-                "SELECT d.project_id AS chunk_project, "
-                "(SELECT project_id FROM runs WHERE id = ?) AS run_project "
-                "FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?",
-                (run_id, chunk_id),
-            ).fetchone()
-            if found is None:
-                raise StoreError(f"No chunk with id {chunk_id}: it may have been re-chunked")
-            if found["run_project"] is None:
-                raise StoreError(f"No run with id {run_id}: start a run first")
-            if found["run_project"] != found["chunk_project"]:
-                raise StoreError(f"Run {run_id} belongs to another project than chunk {chunk_id}")
+            check_chunk_and_run(conn, chunk_id, run_id)
             conn.execute(
                 "DELETE FROM qa_pairs WHERE chunk_id = ? AND status = 'generated' AND edited = 0",
                 (chunk_id,),
