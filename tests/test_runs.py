@@ -14,7 +14,7 @@ import pytest
 
 from dataset_gen.backends import OllamaBackend
 from dataset_gen.config import ChunkSettings, Settings
-from dataset_gen.errors import BackendError
+from dataset_gen.errors import BackendError, StorageError
 from dataset_gen.generation import run_generation
 from dataset_gen.ingest import ingest_bytes
 from dataset_gen.jobs import JobRegistry
@@ -391,3 +391,29 @@ def test_ctrl_c_while_judging_abandons_the_verdicts_in_flight_and_says_how_many_
         fake.responder = qa_responder
         done = run_cli(tmp_path, "judge", "--project", "notes", "--model", MODEL, "--host", fake.url)
         assert done.returncode == 0 and "judged 22 of 22 pairs" in done.stderr, done.stderr
+
+
+def test_a_full_disk_mid_run_is_one_storage_error_and_every_pair_saved_before_stays(tmp_path):
+    store = Store.open(tmp_path)
+    project_id = store.create_project("p")
+    ingest_bytes(store, project_id, NOTES_MD.read_bytes(), NOTES_MD.name, ChunkSettings(), max_bytes=1 << 30)
+    pages = store._conn.execute("PRAGMA page_count").fetchone()[0]
+    store._conn.execute(f"PRAGMA max_page_count = {pages + 2}")  # SQLite's own "database or disk is full"
+    with FakeOllama() as fake, pytest.raises(StorageError) as failed:
+        run_generation(store, project_id, OllamaBackend(fake.url), MODEL, Settings(concurrency=1, pairs_per_chunk=3))
+    assert failed.value.reason == "full"
+    assert str(failed.value) == (f"{tmp_path}: the disk is full: free some space and run again; "
+                                 "nothing was saved from the step that failed")
+    saved = store.count_pairs(project_id)
+    done = len(store.list_chunks(project_id, statuses=("done",)))
+    store.close()
+    with Store.open(tmp_path) as reopened:  # room again: what was committed is all there
+        assert reopened.count_pairs(project_id) == saved and saved > 0
+        assert len(reopened.list_chunks(project_id, statuses=("done",))) == done
+        [run] = reopened.list_runs(project_id)
+        assert run.status == "failed"
+        with FakeOllama() as fake:
+            summary = run_generation(reopened, project_id, OllamaBackend(fake.url), MODEL,
+                                     Settings(concurrency=1, pairs_per_chunk=3))
+        assert (summary.status, summary.done) == ("finished", CHUNKS - done)
+        assert reopened.count_pairs(project_id) == CHUNKS * 3
