@@ -17,6 +17,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "ui.language": ("Interface language", "介面語言"),
     "project.current": ("Project", "專案"),
     "project.none": ("Create or open a project on the Projects page first.", "請先在「專案」頁建立或開啟一個專案。"),
+    "store.read_only": ("The data folder {folder} is read-only: its projects can be read and exported by download, but nothing can be saved.", "資料夾 {folder} 為唯讀：可以檢視專案並以下載方式匯出，但無法儲存任何變更。"),
     # projects
     "projects.title": ("Projects", "專案"),
     "projects.new": ("New project name", "新專案名稱"),

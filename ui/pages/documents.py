@@ -7,13 +7,21 @@ import streamlit as st
 from dataset_gen.errors import DocumentError, StoreError
 from dataset_gen.ingest import ingest_bytes
 from dataset_gen.language import detect_language
-from ui.common import base_settings, get_store, project_config, require_project
+from ui.common import (
+    base_settings,
+    changed,
+    get_store,
+    project_config,
+    read_only,
+    require_project,
+)
 from ui.i18n import t
-from ui.safe import md_escape
+from ui.safe import md_escape, one_line
 
 log = logging.getLogger("dataset_gen.ui")
 store = get_store()
 project_id = require_project()
+locked = read_only()  # nothing can be saved: uploading and deleting are disabled
 st.title(t("docs.title"))
 
 
@@ -21,11 +29,6 @@ st.title(t("docs.title"))
 def document_language(document_id: int, sha256: str) -> str:
     """Detected language of a stored document (cached by id and content hash)."""
     return detect_language(store.get_document(document_id).text)
-
-
-def one_line(text: str) -> str:
-    """``text`` on one line: every run of whitespace (line breaks too) becomes one space."""
-    return " ".join(text.split())
 
 
 def upload_messages(files) -> list[tuple[str, str]]:
@@ -57,7 +60,7 @@ def upload_messages(files) -> list[tuple[str, str]]:
 
 
 uploader_key = f"uploader_{st.session_state.get('uploads', 0)}"
-files = st.file_uploader(t("docs.upload"), accept_multiple_files=True, key=uploader_key)
+files = st.file_uploader(t("docs.upload"), accept_multiple_files=True, key=uploader_key, disabled=locked)
 if files:
     with st.spinner("…"):
         st.session_state["upload_messages"] = upload_messages(files)
@@ -94,8 +97,8 @@ if doc.warnings:
 with st.expander(t("docs.preview")):
     text = store.get_document(chosen).text
     st.text(text[:20000] + ("\n…" if len(text) > 20000 else ""))
-with st.popover(t("docs.delete")):
+with st.popover(t("docs.delete"), disabled=locked):
     st.write(t("docs.delete_confirm"))
-    if st.button(t("docs.delete"), key=f"delete_doc_{chosen}", type="primary"):
-        store.delete_document(chosen)
+    if (st.button(t("docs.delete"), key=f"delete_doc_{chosen}", type="primary", disabled=locked)
+            and changed(lambda: store.delete_document(chosen), project_id)):
         st.rerun()

@@ -25,7 +25,7 @@ from dataset_gen.models import QUESTION_TYPES
 from dataset_gen.names import inside, safe_slug
 from dataset_gen.quality import coverage
 from dataset_gen.rag_export import beir_zip_bytes, to_ragas
-from ui.common import base_settings, get_store, project_config, require_project
+from ui.common import base_settings, get_store, project_config, read_only, require_project
 from ui.i18n import t
 from ui.safe import md_escape, one_line
 
@@ -75,11 +75,11 @@ with training:
                            mime="application/json", type="primary", key="ex_download")
         # Only under <data dir>/exports/<project>/: a typed sub-folder is slugged and kept inside.
         root = project_export_dir(base_settings().data_dir, project).resolve()
-        sub = safe_slug(st.text_input(t("export.subfolder"), key="ex_subfolder"), fallback="")
+        sub = safe_slug(st.text_input(t("export.subfolder"), key="ex_subfolder", disabled=read_only()), fallback="")
         folder = inside(root, sub) if sub else root
         st.caption(t("export.folder"))
         st.code(str(folder / file_name), language=None)
-        if st.button(t("export.write")):
+        if st.button(t("export.write"), disabled=read_only()):
             try:
                 report = export_project(pairs, fmt, folder, project=project, system=system,
                                         question_in_input=question_in_input, reasoning=reasoning)
