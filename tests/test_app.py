@@ -503,3 +503,37 @@ def test_a_storage_failure_in_an_action_is_one_line(app_env):
     conn.execute("PRAGMA max_page_count = 1073741823")
     assert project_state(data_dir, project_id) == before
 
+
+# --- prompt overrides without the data fence ---------------------------------------------------
+
+UNFENCED = "---\nname: {name}\nlanguage: {language}\nversion: 9\n---\n=== user ===\nWrite pairs about:\n{{{{chunk}}}}\n"
+
+
+def no_fence_warning(key: str) -> str:
+    return (f"{key}: this override has no `{{{{fence}}}}` placeholder, so a document's text can close the data "
+            "fence and pass for instructions; copy the fence lines from the built-in template.")
+
+
+def test_projects_page_warns_of_generate_and_judge_overrides_without_the_fence(app_env):
+    from dataset_gen.prompts import PROMPTS_DIR
+
+    data_dir, _ = app_env
+    with Store.open(data_dir) as store:
+        project_id = store.create_project("notes")
+        store.set_prompt_override(project_id, "qa_judge.zh-TW", UNFENCED.format(name="qa_judge", language="zh-TW"))
+    at = open_app("projects", project_id)
+    assert [w.value for w in at.warning] == [no_fence_warning("qa_judge.zh-TW")]
+
+    at.text_area(key=f"override_{project_id}_qa_generate.en").input(
+        UNFENCED.format(name="qa_generate", language="en")).run()
+    at.text_area(key=f"override_{project_id}_qa_repair.en").input(
+        UNFENCED.format(name="qa_repair", language="en")).run()  # the repair prompt fences no document
+    assert not at.exception
+    assert [s.value for s in at.success] == ["Settings saved."]
+    assert [w.value for w in at.warning] == [no_fence_warning("qa_generate.en"), no_fence_warning("qa_judge.zh-TW")]
+
+    builtin = (PROMPTS_DIR / "qa_generate.en.txt").read_text(encoding="utf-8")
+    at.text_area(key=f"override_{project_id}_qa_generate.en").input(builtin).run()
+    assert [w.value for w in at.warning] == [no_fence_warning("qa_judge.zh-TW")]
+    with Store.open(data_dir) as store:
+        assert sorted(store.prompt_overrides(project_id)) == ["qa_generate.en", "qa_judge.zh-TW", "qa_repair.en"]

@@ -136,7 +136,10 @@ def test_every_page_on_a_read_only_folder_reads_and_downloads_but_changes_nothin
         assert seen[page]["error"] == [], page
         assert seen[page]["warning"][0] == banner, page
     assert seen["chunks"]["warning"][1:] == [f"This deletes {pairs} pairs made from the old chunks. Re-split anyway?"]
-    assert all(len(seen[page]["warning"]) == 1 for page in ("projects", "documents", "generate", "review", "export"))
+    assert seen["projects"]["warning"][1:] == [
+        "qa_generate.en: this override has no `{{fence}}` placeholder, so a document's text can close the data "
+        "fence and pass for instructions; copy the fence lines from the built-in template."]
+    assert all(len(seen[page]["warning"]) == 1 for page in ("documents", "generate", "review", "export"))
 
     assert seen["projects"]["buttons"] == [["Create", True], ["Delete project", True], ["Open", False],
                                            ["Rename", True], ["Save settings", True]]

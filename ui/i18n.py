@@ -61,6 +61,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "settings.system": ("System prompt for exports (optional)", "匯出用的系統提示（選填）"),
     "settings.overrides": ("Prompt overrides", "自訂提示"),
     "settings.override_help": ("Paste a full template to replace the built-in one; empty keeps the built-in.", "貼上完整範本以取代內建範本；留空則使用內建。"),
+    "settings.no_fence": ("{prompt}: this override has no `{{{{fence}}}}` placeholder, so a document's text can close the data fence and pass for instructions; copy the fence lines from the built-in template.", "{prompt}：此自訂提示沒有 `{{{{fence}}}}` 佔位符，文件內容可能關閉資料圍欄而被當成指令；請從內建範本複製圍欄那幾行。"),
     "settings.save": ("Save settings", "儲存設定"),
     # documents
     "docs.title": ("Documents", "文件"),

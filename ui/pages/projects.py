@@ -10,9 +10,22 @@ from ui.common import changed, get_store, project_config, read_only, show_error
 from ui.i18n import t
 from ui.safe import md_escape
 
+FENCED_PROMPTS = ("qa_generate", "qa_judge")  # prompts that put document text between {{fence}} tags
+
 store = get_store()
 locked = read_only()  # nothing can be saved: creating, saving, renaming and deleting are disabled
 st.title(t("projects.title"))
+
+
+def lacks_fence(text: str, key: str) -> bool:
+    """Whether the override ``text`` of prompt ``key`` uses no ``{{fence}}`` placeholder in any
+    section (then a document can close the data fence). An override that does not parse counts
+    as not lacking it: its parse error is shown instead."""
+    try:
+        template = parse_template(text, key)
+    except DatasetGenError:
+        return False
+    return "fence" not in template.variables_of(*template.sections)
 
 
 with st.form("new_project", clear_on_submit=True):
@@ -113,6 +126,8 @@ with st.expander(t("settings.overrides")):
                     st.success(t("projects.saved"))
                 except DatasetGenError as exc:
                     show_error(exc)
+            if prompt_name in FENCED_PROMPTS and overrides.get(key) and lacks_fence(overrides[key], key):
+                st.warning(t("settings.no_fence", prompt=md_escape(key)))
 
 with st.expander(t("projects.rename_btn")):
     new_name = st.text_input(t("projects.rename"), names[project_id], key=f"rename_{project_id}", disabled=locked)
