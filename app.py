@@ -3,11 +3,12 @@
 import streamlit as st
 
 from dataset_gen.errors import StoreError
-from ui.common import get_store, read_only_banner, sidebar
+from ui.common import configure_logging, get_store, read_only_banner, sidebar
 from ui.i18n import t
 from ui.safe import md_escape, one_line
 
 st.set_page_config(page_title="dataset-gen", page_icon=":material/dataset:", layout="wide")
+configure_logging()
 if "ui_language" not in st.session_state:
     st.session_state["ui_language"] = "en"
 try:

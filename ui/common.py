@@ -7,9 +7,13 @@ the store on each run.
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Callable
 
 import streamlit as st
+from streamlit import runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dataset_gen.backends import OllamaBackend
 from dataset_gen.config import ProjectConfig, Settings
@@ -19,6 +23,20 @@ from dataset_gen.locks import ProjectBusyError, project_locked
 from dataset_gen.store import Store
 from ui.i18n import LANGUAGES, t
 from ui.safe import md_escape, one_line
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+@st.cache_resource
+def configure_logging() -> None:
+    """Send the ``dataset_gen`` loggers' records (INFO and up) to the server's standard error, once
+    per process, unless a handler is already set up for them."""
+    logger = logging.getLogger("dataset_gen")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 @st.cache_resource
@@ -106,6 +124,17 @@ def changed(action: Callable[[], object], project_id: int | None = None) -> bool
         show_error(error)
         return False
     return True
+
+
+def session_gone_check() -> Callable[[], bool]:
+    """A cheap function telling whether the browser session running this script has gone (its
+    tab closed or reloaded): the Streamlit runtime no longer has the session active. Outside a
+    served app (AppTest, a bare script) it always answers ``False``."""
+    ctx = get_script_run_ctx(suppress_warning=True)
+    if ctx is None or not runtime.exists():
+        return lambda: False
+    server, session_id = runtime.get_instance(), ctx.session_id
+    return lambda: not server.is_active_session(session_id)
 
 
 def require_project() -> int:

@@ -74,6 +74,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "docs.delete": ("Delete document", "刪除文件"),
     "docs.delete_confirm": ("Delete this document with its chunks and pairs?", "要刪除這份文件及其片段與問答對嗎？"),
     "docs.warnings": ("Warnings", "警告"),
+    "docs.cancelled": ("{name}: parsing stopped because the page was closed; nothing was stored", "{name}：頁面已關閉，解析已停止；未儲存任何內容"),
     "docs.failed": ("{name}: could not be added ({error}); the details are in the app's log", "{name}：無法加入（{error}）；詳細資訊請見應用程式記錄"),
     # chunks
     "chunks.title": ("Chunks", "片段"),

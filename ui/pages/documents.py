@@ -1,9 +1,14 @@
-"""Documents: upload several files at once, see how each parsed (or why not), preview, delete."""
+"""Documents: upload several files at once, see how each parsed (or why not), preview, delete.
+
+A file is parsed while its page is open: when the browser session goes (the tab is closed or
+reloaded), parsing stops at the next page or block and nothing of that file is stored.
+"""
 
 import logging
 
 import streamlit as st
 
+from dataset_gen.documents import ParseCancelled
 from dataset_gen.errors import DocumentError, StoreError
 from dataset_gen.ingest import ingest_bytes
 from dataset_gen.language import detect_language
@@ -14,6 +19,7 @@ from ui.common import (
     project_config,
     read_only,
     require_project,
+    session_gone_check,
 )
 from ui.i18n import t
 from ui.safe import md_escape, one_line
@@ -35,13 +41,20 @@ def upload_messages(files) -> list[tuple[str, str]]:
     """Ingest each uploaded file; return ``(kind, text)`` messages, one line each and naming its
     file. A file that fails never stops the others, and no error shows a traceback: a
     :class:`DocumentError` or :class:`StoreError` shows its message, anything else a short note
-    (its traceback goes to the log)."""
+    (its traceback goes to the log). When the browser session goes while a file is parsed, its
+    parse stops (logged), nothing of it is stored and the files after it are left alone."""
     config = project_config(project_id)
+    gone = session_gone_check()
     messages = []
     for file in files:
         try:
             result = ingest_bytes(store, project_id, file.getvalue(), file.name, config.chunking(),
-                                  max_bytes=base_settings().max_file_bytes)
+                                  max_bytes=base_settings().max_file_bytes, should_stop=gone)
+        except ParseCancelled:
+            log.info("Upload of %r abandoned (the browser session ended): parsing stopped, nothing stored",
+                     file.name)
+            messages.append(("warning", one_line(t("docs.cancelled", name=file.name))))
+            break
         except DocumentError as exc:
             messages.append(("error", one_line(str(exc))))
             continue
