@@ -2,13 +2,22 @@
 
 import streamlit as st
 
-from ui.common import sidebar
+from dataset_gen.errors import StoreError
+from ui.common import configure_logging, get_store, read_only_banner, sidebar
 from ui.i18n import t
+from ui.safe import md_escape, one_line
 
 st.set_page_config(page_title="dataset-gen", page_icon=":material/dataset:", layout="wide")
+configure_logging()
 if "ui_language" not in st.session_state:
     st.session_state["ui_language"] = "en"
+try:
+    get_store()
+except StoreError as error:  # a data folder that cannot be opened: one line, on every page
+    st.error(md_escape(one_line(str(error))))
+    st.stop()
 sidebar()
+read_only_banner()
 pages = [
     st.Page("ui/pages/projects.py", title=t("nav.projects"), icon=":material/folder:", url_path="projects", default=True),
     st.Page("ui/pages/documents.py", title=t("nav.documents"), icon=":material/description:", url_path="documents"),

@@ -1,6 +1,8 @@
 """The web app's pages, driven by Streamlit's AppTest against a real store and the fake Ollama."""
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -401,3 +403,137 @@ def test_documents_page_shows_store_and_unexpected_upload_errors_as_one_line(app
     assert [s.value for s in at.success] == [f"ollama-notes-zh-TW.md: added, {kept.chunks} chunks"]
     [record] = [r for r in caplog.records if r.name == "dataset_gen.ui"]
     assert record.getMessage() == "Upload of 'quota.md' failed" and record.exc_info[0] is sqlite3.IntegrityError
+
+
+# --- changes take the project's lock -----------------------------------------------------------
+
+HOLDER = r"""
+import sys, time
+from pathlib import Path
+from dataset_gen.locks import lock_project
+from dataset_gen.store import Store
+
+store = Store.open(Path(sys.argv[1]))
+lock = lock_project(store, int(sys.argv[2]))
+print("locked", flush=True)
+time.sleep(600)
+"""
+
+
+@contextmanager
+def locked_elsewhere(data_dir: Path, project_id: int) -> Iterator[None]:
+    """Project ``project_id``'s lock held by another process (as a CLI run holds it) in the block."""
+    import os
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(data_dir), str(project_id)], cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        yield
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+
+
+def project_state(data_dir: Path, project_id: int) -> tuple:
+    """The project's chunks (id, ordinal, span, text, edited), document ids and project names."""
+    with Store.open(data_dir) as store:
+        return ([(c.id, c.ordinal, c.start, c.end, c.text, c.edited) for c in store.list_chunks(project_id)],
+                [d.id for d in store.list_documents(project_id)], [p.name for p in store.list_projects()])
+
+
+def test_changes_to_a_project_another_process_holds_are_refused_in_one_line(app_env):
+    from dataset_gen.locks import BUSY_MESSAGE
+
+    data_dir, _ = app_env
+    project_id = seeded_project(data_dir)
+    before = project_state(data_dir, project_id)
+    chunks, [document_id], _ = before
+    first, second, last = chunks[0][0], chunks[1][0], chunks[-1][0]
+    busy = [md_escape(BUSY_MESSAGE.format(what="The project"))]
+    with locked_elsewhere(data_dir, project_id):
+        at = open_app("chunks", project_id)
+        at.text_area(key=f"chunk_text_{first}").input(chunks[0][4] + "\n\n補充說明。").run()
+        at.button(key=f"chunk_save_{first}").click().run()
+        assert [w.value for w in at.warning] == busy
+        for key in (f"chunk_merge_{second}", f"chunk_delete_{last}", f"resplit_{document_id}"):
+            at.button(key=key).click().run()
+            assert not at.exception
+            assert [w.value for w in at.warning] == busy, key
+        at = open_app("documents", project_id)
+        at.button(key=f"delete_doc_{document_id}").click().run()
+        assert [w.value for w in at.warning] == busy
+        at = open_app("projects", project_id)
+        at.text_input(key=f"delete_{project_id}").input("notes").run()
+        next(b for b in at.button if b.label == "Delete project").click().run()
+        assert not at.exception
+        assert [w.value for w in at.warning] == busy
+        assert at.session_state["project_id"] == project_id
+        assert project_state(data_dir, project_id) == before
+    # Once the other process has ended, the same change goes through.
+    at = open_app("chunks", project_id)
+    at.button(key=f"chunk_delete_{last}").click().run()
+    assert not at.exception and not at.warning
+    assert [c[0] for c in project_state(data_dir, project_id)[0]] == [c[0] for c in chunks[:-1]]
+
+
+def test_a_storage_failure_in_an_action_is_one_line(app_env):
+    from ui.common import get_store
+
+    data_dir, _ = app_env
+    project_id = seeded_project(data_dir)
+    before = project_state(data_dir, project_id)
+    first = before[0][0][0]
+    at = open_app("chunks", project_id)
+    conn = get_store()._conn  # the app's own connection: let its file grow by no page at all
+    conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
+    at.text_area(key=f"chunk_text_{first}").input("長" * 20_000).run()
+    at.button(key=f"chunk_save_{first}").click().run()
+    full = md_escape(f"{data_dir}: the disk is full: free some space and run again; nothing was saved from the "
+                     "step that failed")
+    assert not at.exception
+    assert [e.value for e in at.error] == [full]
+    at = open_app("projects", project_id)
+    next(w for w in at.text_area if w.label == "System prompt for exports (optional)").input("系" * 20_000)
+    next(b for b in at.button if b.label == "Save settings").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [full] and not at.success
+    conn.execute("PRAGMA max_page_count = 1073741823")
+    assert project_state(data_dir, project_id) == before
+
+
+# --- prompt overrides without the data fence ---------------------------------------------------
+
+UNFENCED = "---\nname: {name}\nlanguage: {language}\nversion: 9\n---\n=== user ===\nWrite pairs about:\n{{{{chunk}}}}\n"
+
+
+def no_fence_warning(key: str) -> str:
+    return (f"{key}: this override has no `{{{{fence}}}}` placeholder, so a document's text can close the data "
+            "fence and pass for instructions; copy the fence lines from the built-in template.")
+
+
+def test_projects_page_warns_of_generate_and_judge_overrides_without_the_fence(app_env):
+    from dataset_gen.prompts import PROMPTS_DIR
+
+    data_dir, _ = app_env
+    with Store.open(data_dir) as store:
+        project_id = store.create_project("notes")
+        store.set_prompt_override(project_id, "qa_judge.zh-TW", UNFENCED.format(name="qa_judge", language="zh-TW"))
+    at = open_app("projects", project_id)
+    assert [w.value for w in at.warning] == [no_fence_warning("qa_judge.zh-TW")]
+
+    at.text_area(key=f"override_{project_id}_qa_generate.en").input(
+        UNFENCED.format(name="qa_generate", language="en")).run()
+    at.text_area(key=f"override_{project_id}_qa_repair.en").input(
+        UNFENCED.format(name="qa_repair", language="en")).run()  # the repair prompt fences no document
+    assert not at.exception
+    assert [s.value for s in at.success] == ["Settings saved."]
+    assert [w.value for w in at.warning] == [no_fence_warning("qa_generate.en"), no_fence_warning("qa_judge.zh-TW")]
+
+    builtin = (PROMPTS_DIR / "qa_generate.en.txt").read_text(encoding="utf-8")
+    at.text_area(key=f"override_{project_id}_qa_generate.en").input(builtin).run()
+    assert [w.value for w in at.warning] == [no_fence_warning("qa_judge.zh-TW")]
+    with Store.open(data_dir) as store:
+        assert sorted(store.prompt_overrides(project_id)) == ["qa_generate.en", "qa_judge.zh-TW", "qa_repair.en"]

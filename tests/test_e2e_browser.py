@@ -38,19 +38,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+SERVER_LOGS: dict[str, list[str]] = {}
+"""The output of each served app so far, line by line, by its base URL."""
+
+
 @pytest.fixture
 def served_app(tmp_path):
     """(base URL, data folder, fake Ollama): the app as a real server process, listening where its
-    ``.streamlit/config.toml`` says (no address given here)."""
+    ``.streamlit/config.toml`` says (no address given here). Its output so far is
+    ``SERVER_LOGS[base URL]``."""
     with FakeOllama(latency_s=0.6) as fake:
         port = free_port()
-        env = {**os.environ, "DATASET_GEN_DATA_DIR": str(tmp_path), "OLLAMA_HOST": fake.url}
+        env = {**os.environ, "DATASET_GEN_DATA_DIR": str(tmp_path), "OLLAMA_HOST": fake.url, "PYTHONUNBUFFERED": "1"}
         server = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         base = f"http://127.0.0.1:{port}"
+        lines = SERVER_LOGS[base] = []
+        def read() -> None:
+            for line in server.stdout:
+                lines.append(line)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
         try:
             deadline = time.monotonic() + 60
             while True:
@@ -64,7 +76,9 @@ def served_app(tmp_path):
             yield base, tmp_path, fake
         finally:
             server.terminate()
-            log = server.communicate(timeout=20)[0]
+            server.wait(timeout=20)
+            reader.join(timeout=20)
+            log = "".join(SERVER_LOGS.pop(base))
             assert "Traceback" not in log, log
             # Only this computer can reach it: one local URL, no "Network URL".
             assert f"URL: http://127.0.0.1:{port}" in log and "Network URL" not in log, log
@@ -340,3 +354,37 @@ def test_two_tabs_editing_one_pair(served_app):
     with Store.open(data_dir) as store:
         pair = store.get_pair(x)
     assert (pair.answer, pair.original_answer, pair.revision) == ("A1 from tab B", "A1", 2)
+
+
+def test_closing_the_page_stops_parsing_its_upload(served_app, tmp_path_factory):
+    import pymupdf
+
+    base, data_dir, _ = served_app
+    # 20 copies of the 117-page PDF: 2,340 pages, several seconds of parsing.
+    big = tmp_path_factory.mktemp("upload") / "long-2340p.pdf"
+    with pymupdf.open(CORPUS / "pdf_long_117p_de_math.pdf") as part, pymupdf.open() as whole:
+        for _ in range(20):
+            whole.insert_pdf(part)
+        whole.save(big, garbage=1, deflate=True)
+    with Store.open(data_dir) as store:
+        project_id = store.create_project("notes")
+    stopped = "INFO dataset_gen.ui: Upload of 'long-2340p.pdf' abandoned (the browser session ended): parsing stopped, nothing stored\n"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{base}/documents?project={project_id}")
+        ready(page)
+        page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(big))
+        page.get_by_test_id("stSpinner").wait_for(timeout=60_000)  # uploaded; the script is parsing it
+        closed = time.monotonic()
+        page.close()
+        deadline = time.monotonic() + 60
+        while not any(line.endswith(stopped) for line in SERVER_LOGS[base]):
+            assert time.monotonic() < deadline, "".join(SERVER_LOGS[base])
+            time.sleep(0.05)
+        took = time.monotonic() - closed
+        browser.close()
+    with Store.open(data_dir) as store:
+        assert store.list_documents(project_id) == []
+        assert store.list_chunks(project_id) == []
+    print(f"parsing stopped {took:.2f} s after the page closed")

@@ -1,4 +1,5 @@
-"""Shared pieces of the pages: the process-wide store and job registry, and the current project.
+"""Shared pieces of the pages: the process-wide store and job registry, the current project, and
+how a page changes a project (under its lock, errors as one line).
 
 ``st.session_state`` holds only ``project_id`` and ``ui_language``; everything else is read from
 the store on each run.
@@ -6,14 +7,36 @@ the store on each run.
 
 from __future__ import annotations
 
+import logging
+import sys
+from collections.abc import Callable
+
 import streamlit as st
+from streamlit import runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dataset_gen.backends import OllamaBackend
 from dataset_gen.config import ProjectConfig, Settings
+from dataset_gen.errors import DatasetGenError
 from dataset_gen.jobs import JobRegistry
+from dataset_gen.locks import ProjectBusyError, project_locked
 from dataset_gen.store import Store
 from ui.i18n import LANGUAGES, t
-from ui.safe import md_escape
+from ui.safe import md_escape, one_line
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+@st.cache_resource
+def configure_logging() -> None:
+    """Send the ``dataset_gen`` loggers' records (INFO and up) to the server's standard error, once
+    per process, unless a handler is already set up for them."""
+    logger = logging.getLogger("dataset_gen")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 @st.cache_resource
@@ -64,6 +87,54 @@ def sidebar() -> None:
             else:
                 st.session_state.pop("project_id", None)
                 st.query_params.pop("project", None)
+
+
+def read_only() -> bool:
+    """Whether the data folder is read-only: projects can be read and downloaded, nothing saved."""
+    return get_store().read_only
+
+
+def read_only_banner() -> None:
+    """One line at the top of every page when the data folder is read-only."""
+    if read_only():
+        st.warning(t("store.read_only", folder=md_escape(str(base_settings().data_dir))))
+
+
+def show_error(error: DatasetGenError) -> None:
+    """``error``'s message on one line, shown as text: a busy project as a warning, else an error."""
+    (st.warning if isinstance(error, ProjectBusyError) else st.error)(md_escape(one_line(str(error))))
+
+
+def changed(action: Callable[[], object], project_id: int | None = None) -> bool:
+    """Run ``action`` (a change to the store), holding project ``project_id``'s lock when given so
+    that no CLI run or upload of that project is under way meanwhile; return whether it went
+    through. A :class:`DatasetGenError` from taking the lock or from ``action`` is shown as one
+    line (:func:`show_error`) and ``False`` returned.
+
+    A read-only store takes no lock (nothing can change there): the action's first write then
+    raises the store's one-line read-only error.
+    """
+    try:
+        if project_id is None or read_only():
+            action()
+        else:
+            with project_locked(get_store(), project_id):
+                action()
+    except DatasetGenError as error:
+        show_error(error)
+        return False
+    return True
+
+
+def session_gone_check() -> Callable[[], bool]:
+    """A cheap function telling whether the browser session running this script has gone (its
+    tab closed or reloaded): the Streamlit runtime no longer has the session active. Outside a
+    served app (AppTest, a bare script) it always answers ``False``."""
+    ctx = get_script_run_ctx(suppress_warning=True)
+    if ctx is None or not runtime.exists():
+        return lambda: False
+    server, session_id = runtime.get_instance(), ctx.session_id
+    return lambda: not server.is_active_session(session_id)
 
 
 def require_project() -> int:

@@ -17,6 +17,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "ui.language": ("Interface language", "介面語言"),
     "project.current": ("Project", "專案"),
     "project.none": ("Create or open a project on the Projects page first.", "請先在「專案」頁建立或開啟一個專案。"),
+    "store.read_only": ("The data folder {folder} is read-only: its projects can be read and exported by download, but nothing can be saved.", "資料夾 {folder} 為唯讀：可以檢視專案並以下載方式匯出，但無法儲存任何變更。"),
     # projects
     "projects.title": ("Projects", "專案"),
     "projects.new": ("New project name", "新專案名稱"),
@@ -60,6 +61,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "settings.system": ("System prompt for exports (optional)", "匯出用的系統提示（選填）"),
     "settings.overrides": ("Prompt overrides", "自訂提示"),
     "settings.override_help": ("Paste a full template to replace the built-in one; empty keeps the built-in.", "貼上完整範本以取代內建範本；留空則使用內建。"),
+    "settings.no_fence": ("{prompt}: this override has no `{{{{fence}}}}` placeholder, so a document's text can close the data fence and pass for instructions; copy the fence lines from the built-in template.", "{prompt}：此自訂提示沒有 `{{{{fence}}}}` 佔位符，文件內容可能關閉資料圍欄而被當成指令；請從內建範本複製圍欄那幾行。"),
     "settings.save": ("Save settings", "儲存設定"),
     # documents
     "docs.title": ("Documents", "文件"),
@@ -72,6 +74,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "docs.delete": ("Delete document", "刪除文件"),
     "docs.delete_confirm": ("Delete this document with its chunks and pairs?", "要刪除這份文件及其片段與問答對嗎？"),
     "docs.warnings": ("Warnings", "警告"),
+    "docs.cancelled": ("{name}: parsing stopped because the page was closed; nothing was stored", "{name}：頁面已關閉，解析已停止；未儲存任何內容"),
     "docs.failed": ("{name}: could not be added ({error}); the details are in the app's log", "{name}：無法加入（{error}）；詳細資訊請見應用程式記錄"),
     # chunks
     "chunks.title": ("Chunks", "片段"),

@@ -45,6 +45,11 @@ def md_escape(text: str) -> str:
     return "".join(out)
 
 
+def one_line(text: str) -> str:
+    """``text`` on one line: every run of whitespace (line breaks too) becomes one space."""
+    return " ".join(text.split())
+
+
 def text_block(rows: list[tuple[str, str]], test_id: str) -> str:
     """HTML for ``(label, value)`` rows, each value shown as text (escaped, line breaks kept); for
     ``st.html``. ``test_id`` becomes the block's ``data-testid``."""

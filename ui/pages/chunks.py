@@ -1,16 +1,19 @@
-"""Chunks: browse and search a document's chunks with heading path and pages; re-split it."""
+"""Chunks: browse and search a document's chunks with heading path and pages; edit, merge, delete
+and re-split them, each under the project's lock (refused while a run or an upload uses it)."""
+
+from functools import partial
 
 import pandas as pd
 import streamlit as st
 
 from dataset_gen.chunking import split_document
-from dataset_gen.errors import DatasetGenError
-from ui.common import get_store, project_config, require_project
+from ui.common import changed, get_store, project_config, read_only, require_project
 from ui.i18n import t
 from ui.safe import md_escape
 
 store = get_store()
 project_id = require_project()
+locked = read_only()  # nothing can be saved: every change is disabled
 st.title(t("chunks.title"))
 
 documents = store.list_documents(project_id)
@@ -40,32 +43,29 @@ for c in shown[:200]:
     with st.expander(f"#{c.ordinal} · {md_escape(path)}{pages} · {len(c.text)} chars · {c.gen_status} · {c.pairs} pairs{mark}"):
         if c.gen_error:
             st.error(md_escape(c.gen_error))
-        text = st.text_area(t("chunks.text"), c.text, height=220, key=f"chunk_text_{c.id}")
+        text = st.text_area(t("chunks.text"), c.text, height=220, key=f"chunk_text_{c.id}", disabled=locked)
         b1, b2, b3 = st.columns(3)
-        if b1.button(t("chunks.save"), key=f"chunk_save_{c.id}", disabled=text == c.text):
-            try:
-                store.edit_chunk(c.id, text)
-                st.toast(t("chunks.saved"))
-                st.rerun()
-            except DatasetGenError as exc:
-                st.error(md_escape(str(exc)))
-        if c.id in next_of and b2.button(t("chunks.merge"), key=f"chunk_merge_{c.id}"):
-            store.merge_chunks(c.id, next_of[c.id].id)
+        if (b1.button(t("chunks.save"), key=f"chunk_save_{c.id}", disabled=locked or text == c.text)
+                and changed(partial(store.edit_chunk, c.id, text), project_id)):
+            st.toast(t("chunks.saved"))
             st.rerun()
-        with b3.popover(t("chunks.delete")):
+        if (c.id in next_of and b2.button(t("chunks.merge"), key=f"chunk_merge_{c.id}", disabled=locked)
+                and changed(partial(store.merge_chunks, c.id, next_of[c.id].id), project_id)):
+            st.rerun()
+        with b3.popover(t("chunks.delete"), disabled=locked):
             st.write(t("chunks.delete_confirm", pairs=c.pairs))
-            if st.button(t("chunks.delete"), key=f"chunk_delete_{c.id}", type="primary"):
-                store.delete_chunk(c.id)
+            if (st.button(t("chunks.delete"), key=f"chunk_delete_{c.id}", type="primary", disabled=locked)
+                    and changed(partial(store.delete_chunk, c.id), project_id)):
                 st.rerun()
 if len(shown) > 200:
     st.caption(f"{len(shown) - 200} more …")
 
 doc_pairs = by_id[chosen].pairs
-with st.popover(t("chunks.resplit")):
+with st.popover(t("chunks.resplit"), disabled=locked):
     if doc_pairs:
         st.warning(t("chunks.resplit_confirm", pairs=doc_pairs))
-    if st.button(t("chunks.resplit"), key=f"resplit_{chosen}", type="primary"):
+    if st.button(t("chunks.resplit"), key=f"resplit_{chosen}", type="primary", disabled=locked):
         new_chunks = split_document(store.get_document(chosen), project_config(project_id).chunking())
-        store.replace_chunks(chosen, new_chunks)
-        st.toast(t("chunks.resplit_done", n=len(new_chunks)))
-        st.rerun()
+        if changed(lambda: store.replace_chunks(chosen, new_chunks), project_id):
+            st.toast(t("chunks.resplit_done", n=len(new_chunks)))
+            st.rerun()

@@ -1,19 +1,33 @@
-"""Documents: upload several files at once, see how each parsed (or why not), preview, delete."""
+"""Documents: upload several files at once, see how each parsed (or why not), preview, delete.
+
+A file is parsed while its page is open: when the browser session goes (the tab is closed or
+reloaded), parsing stops at the next page or block and nothing of that file is stored.
+"""
 
 import logging
 
 import streamlit as st
 
+from dataset_gen.documents import ParseCancelled
 from dataset_gen.errors import DocumentError, StoreError
 from dataset_gen.ingest import ingest_bytes
 from dataset_gen.language import detect_language
-from ui.common import base_settings, get_store, project_config, require_project
+from ui.common import (
+    base_settings,
+    changed,
+    get_store,
+    project_config,
+    read_only,
+    require_project,
+    session_gone_check,
+)
 from ui.i18n import t
-from ui.safe import md_escape
+from ui.safe import md_escape, one_line
 
 log = logging.getLogger("dataset_gen.ui")
 store = get_store()
 project_id = require_project()
+locked = read_only()  # nothing can be saved: uploading and deleting are disabled
 st.title(t("docs.title"))
 
 
@@ -23,22 +37,24 @@ def document_language(document_id: int, sha256: str) -> str:
     return detect_language(store.get_document(document_id).text)
 
 
-def one_line(text: str) -> str:
-    """``text`` on one line: every run of whitespace (line breaks too) becomes one space."""
-    return " ".join(text.split())
-
-
 def upload_messages(files) -> list[tuple[str, str]]:
     """Ingest each uploaded file; return ``(kind, text)`` messages, one line each and naming its
     file. A file that fails never stops the others, and no error shows a traceback: a
     :class:`DocumentError` or :class:`StoreError` shows its message, anything else a short note
-    (its traceback goes to the log)."""
+    (its traceback goes to the log). When the browser session goes while a file is parsed, its
+    parse stops (logged), nothing of it is stored and the files after it are left alone."""
     config = project_config(project_id)
+    gone = session_gone_check()
     messages = []
     for file in files:
         try:
             result = ingest_bytes(store, project_id, file.getvalue(), file.name, config.chunking(),
-                                  max_bytes=base_settings().max_file_bytes)
+                                  max_bytes=base_settings().max_file_bytes, should_stop=gone)
+        except ParseCancelled:
+            log.info("Upload of %r abandoned (the browser session ended): parsing stopped, nothing stored",
+                     file.name)
+            messages.append(("warning", one_line(t("docs.cancelled", name=file.name))))
+            break
         except DocumentError as exc:
             messages.append(("error", one_line(str(exc))))
             continue
@@ -57,7 +73,7 @@ def upload_messages(files) -> list[tuple[str, str]]:
 
 
 uploader_key = f"uploader_{st.session_state.get('uploads', 0)}"
-files = st.file_uploader(t("docs.upload"), accept_multiple_files=True, key=uploader_key)
+files = st.file_uploader(t("docs.upload"), accept_multiple_files=True, key=uploader_key, disabled=locked)
 if files:
     with st.spinner("…"):
         st.session_state["upload_messages"] = upload_messages(files)
@@ -94,8 +110,8 @@ if doc.warnings:
 with st.expander(t("docs.preview")):
     text = store.get_document(chosen).text
     st.text(text[:20000] + ("\n…" if len(text) > 20000 else ""))
-with st.popover(t("docs.delete")):
+with st.popover(t("docs.delete"), disabled=locked):
     st.write(t("docs.delete_confirm"))
-    if st.button(t("docs.delete"), key=f"delete_doc_{chosen}", type="primary"):
-        store.delete_document(chosen)
+    if (st.button(t("docs.delete"), key=f"delete_doc_{chosen}", type="primary", disabled=locked)
+            and changed(lambda: store.delete_document(chosen), project_id)):
         st.rerun()

@@ -1,5 +1,10 @@
 """Export: fine-tuning files (Alpaca, ShareGPT, OpenAI messages) with a preview, the validation
-report, a download and dataset_info.json; RAG evaluation sets (Ragas, BEIR); and statistics."""
+report, a download and dataset_info.json; RAG evaluation sets (Ragas, BEIR); and statistics.
+
+File and folder names come from the core (:func:`dataset_gen.export.export_file_name`,
+:func:`dataset_gen.export.project_export_dir`, :func:`dataset_gen.names.safe_slug`), and "Write
+files" goes through :func:`dataset_gen.export.export_project`: the app writes only under
+``<data folder>/exports/<project>/`` (writing elsewhere is the CLI's ``--output``)."""
 
 import json
 
@@ -7,20 +12,28 @@ import pandas as pd
 import streamlit as st
 
 from dataset_gen.errors import DatasetGenError
-from dataset_gen.export import FORMATS, export_pairs, select_for_training, to_records, validate
+from dataset_gen.export import (
+    FORMATS,
+    export_file_name,
+    export_project,
+    project_export_dir,
+    select_for_training,
+    to_records,
+    validate,
+)
 from dataset_gen.models import QUESTION_TYPES
 from dataset_gen.names import inside, safe_slug
 from dataset_gen.quality import coverage
 from dataset_gen.rag_export import beir_zip_bytes, to_ragas
-from ui.common import base_settings, get_store, project_config, require_project
+from ui.common import base_settings, get_store, project_config, read_only, require_project
 from ui.i18n import t
-from ui.safe import md_escape
+from ui.safe import md_escape, one_line
 
 store = get_store()
 project_id = require_project()
 config = project_config(project_id)
 project = next(p.name for p in store.list_projects() if p.id == project_id)
-slug = safe_slug(project)  # every file and folder name made from the project name
+rag_name = safe_slug(project)  # the RAG downloads' names; the training file's is export_file_name()
 st.title(t("export.title"))
 
 include = st.checkbox(t("export.include"), key="ex_include")
@@ -55,27 +68,25 @@ with training:
         st.json(records[:3], expanded=2)
         bad = {p.index for p in problems}
         good = [r for i, r in enumerate(records) if i not in bad]
-        jsonl = fmt == "openai"
-        suffix = ".jsonl" if jsonl else ".json"
-        payload = ("\n".join(json.dumps(r, ensure_ascii=False) for r in good) + "\n" if jsonl
-                   else json.dumps(good, ensure_ascii=False, indent=2))
-        file_name = f"{slug}-{fmt}{suffix}"
+        file_name = export_file_name(project, fmt)
+        payload = ("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in good) if file_name.endswith(".jsonl")
+                   else json.dumps(good, ensure_ascii=False, indent=2) + "\n")
         st.download_button(t("export.download"), payload.encode("utf-8"), file_name=file_name,
                            mime="application/json", type="primary", key="ex_download")
-        # The app writes only under <data dir>/exports/<project>/; writing elsewhere is the CLI's --output.
-        root = inside(base_settings().data_dir / "exports", slug)
-        sub = safe_slug(st.text_input(t("export.subfolder"), key="ex_subfolder"), fallback="")
+        # Only under <data dir>/exports/<project>/: a typed sub-folder is slugged and kept inside.
+        root = project_export_dir(base_settings().data_dir, project).resolve()
+        sub = safe_slug(st.text_input(t("export.subfolder"), key="ex_subfolder", disabled=read_only()), fallback="")
         folder = inside(root, sub) if sub else root
         st.caption(t("export.folder"))
         st.code(str(folder / file_name), language=None)
-        if st.button(t("export.write")):
+        if st.button(t("export.write"), disabled=read_only()):
             try:
-                report = export_pairs(pairs, fmt, folder / file_name, system=system,
-                                      question_in_input=question_in_input, project=project, reasoning=reasoning)
+                report = export_project(pairs, fmt, folder, project=project, system=system,
+                                        question_in_input=question_in_input, reasoning=reasoning)
                 st.success(t("export.written", n=report.written, path=md_escape(str(report.path)),
                              name=md_escape(report.dataset_name), info=md_escape(str(report.dataset_info_path))))
             except (DatasetGenError, OSError) as exc:
-                st.error(md_escape(str(exc)))
+                st.error(md_escape(one_line(str(exc))))
 
 with rag:
     st.caption(t("export.rag_help"))
@@ -87,17 +98,17 @@ with rag:
         st.json(records[:2], expanded=2)
         r1, r2, r3 = st.columns(3)
         r1.download_button(t("export.ragas_jsonl"), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
-                           file_name=f"{slug}-ragas.jsonl", mime="application/json", key="ex_ragas_jsonl")
+                           file_name=f"{rag_name}-ragas.jsonl", mime="application/json", key="ex_ragas_jsonl")
         csv = pd.DataFrame([{k: json.dumps(v, ensure_ascii=False) if isinstance(v, list) else v for k, v in r.items()}
                             for r in records]).to_csv(index=False)
-        r2.download_button(t("export.ragas_csv"), ("\ufeff" + csv).encode("utf-8"), file_name=f"{slug}-ragas.csv",
+        r2.download_button(t("export.ragas_csv"), ("\ufeff" + csv).encode("utf-8"), file_name=f"{rag_name}-ragas.csv",
                            mime="text/csv", key="ex_ragas_csv")
         try:
-            archive = beir_zip_bytes(store.list_chunks(project_id), rag_pairs, name=f"{slug}-beir")
-            r3.download_button(t("export.beir"), archive, file_name=f"{slug}-beir.zip", mime="application/zip",
+            archive = beir_zip_bytes(store.list_chunks(project_id), rag_pairs, name=f"{rag_name}-beir")
+            r3.download_button(t("export.beir"), archive, file_name=f"{rag_name}-beir.zip", mime="application/zip",
                                key="ex_beir")
         except DatasetGenError as exc:
-            r3.warning(md_escape(str(exc)))
+            r3.warning(md_escape(one_line(str(exc))))
 
 with stats:
     lengths = store.pair_lengths(project_id)

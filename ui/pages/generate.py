@@ -5,13 +5,23 @@ import streamlit as st
 from dataset_gen.backends import OllamaBackend
 from dataset_gen.errors import BackendError, DatasetGenError
 from dataset_gen.generation import trial_chunk
-from ui.common import base_settings, get_registry, get_store, project_backend, project_config, require_project
+from ui.common import (
+    base_settings,
+    changed,
+    get_registry,
+    get_store,
+    project_backend,
+    project_config,
+    read_only,
+    require_project,
+)
 from ui.i18n import t
 from ui.safe import md_escape
 
 store = get_store()
 registry = get_registry()
 project_id = require_project()
+locked = read_only()  # nothing can be saved: runs are disabled (a trial saves nothing and stays)
 config = project_config(project_id)
 settings = config.apply(base_settings())
 backend = project_backend(config)
@@ -51,8 +61,8 @@ model = st.selectbox(t("gen.model"), names, index=names.index(config.model) if c
 if model is None:
     st.info(t("gen.pick_model"))
     st.stop()
-if model != config.model:
-    store.set_settings(project_id, config.model_copy(update={"model": model}).model_dump())
+if model != config.model and not locked:
+    changed(lambda: store.set_settings(project_id, config.model_copy(update={"model": model}).model_dump()))
 options = config.sampling()
 
 chunks = store.list_chunks(project_id)
@@ -106,7 +116,7 @@ if scope == "docs":
 
 job = registry.get(project_id)
 if not (job and job.running):
-    if st.button(t("gen.start"), type="primary", disabled=counts["pending"] + counts["failed"] == 0):
+    if st.button(t("gen.start"), type="primary", disabled=locked or counts["pending"] + counts["failed"] == 0):
         registry.start(project_id, backend, model, settings, options=options, document_ids=doc_ids)
         st.rerun()
     if counts["pending"] + counts["failed"] == 0:
@@ -145,6 +155,6 @@ if failed:
     st.subheader(t("gen.failures"))
     st.dataframe([{"document": c.document, "chunk": c.ordinal, "error": c.gen_error} for c in failed],
                  hide_index=True, width="stretch")
-    if not (job and job.running) and st.button(t("gen.retry")):
+    if not (job and job.running) and st.button(t("gen.retry"), disabled=locked):
         registry.start(project_id, backend, model, settings, options=options, chunk_ids=[c.id for c in failed])
         st.rerun()

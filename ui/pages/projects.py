@@ -6,21 +6,35 @@ from dataset_gen.config import ProjectConfig
 from dataset_gen.errors import DatasetGenError
 from dataset_gen.models import QUESTION_TYPES
 from dataset_gen.prompts import LANGUAGES, PROMPTS_DIR, parse_template
-from ui.common import get_store, project_config
+from ui.common import changed, get_store, project_config, read_only, show_error
 from ui.i18n import t
 from ui.safe import md_escape
 
+FENCED_PROMPTS = ("qa_generate", "qa_judge")  # prompts that put document text between {{fence}} tags
+
 store = get_store()
+locked = read_only()  # nothing can be saved: creating, saving, renaming and deleting are disabled
 st.title(t("projects.title"))
 
+
+def lacks_fence(text: str, key: str) -> bool:
+    """Whether the override ``text`` of prompt ``key`` uses no ``{{fence}}`` placeholder in any
+    section (then a document can close the data fence). An override that does not parse counts
+    as not lacking it: its parse error is shown instead."""
+    try:
+        template = parse_template(text, key)
+    except DatasetGenError:
+        return False
+    return "fence" not in template.variables_of(*template.sections)
+
+
 with st.form("new_project", clear_on_submit=True):
-    name = st.text_input(t("projects.new"))
-    if st.form_submit_button(t("projects.create")) and name.strip():
-        try:
-            st.session_state["project_id"] = store.create_project(name.strip())
+    name = st.text_input(t("projects.new"), disabled=locked)
+    if st.form_submit_button(t("projects.create"), disabled=locked) and name.strip():
+        created: list[int] = []
+        if changed(lambda: created.append(store.create_project(name.strip()))):
+            st.session_state["project_id"] = created[0]
             st.rerun()
-        except DatasetGenError as exc:
-            st.error(md_escape(str(exc)))
 
 projects = store.list_projects()
 if not projects:
@@ -79,7 +93,7 @@ with st.form(f"settings_{project_id}"):
     num_predict = a3.number_input("num_predict", -1, 100000, config.num_predict, placeholder=t("settings.auto"))
     read_timeout = a1.number_input(t("settings.read_timeout"), 1.0, 3600.0, config.read_timeout_s, step=30.0,
                                    placeholder=t("settings.read_timeout_default"))
-    if st.form_submit_button(t("settings.save")):
+    if st.form_submit_button(t("settings.save"), disabled=locked):
         new = ProjectConfig.model_validate(dict(
             model=model.strip(), host=host.strip(), chunk_strategy=strategy,
             chunk_separator=separator.encode().decode("unicode_escape") or "\n\n",
@@ -91,8 +105,8 @@ with st.form(f"settings_{project_id}"):
             chars_per_pair=chars_per_pair, top_p=top_p, top_k=top_k, repeat_penalty=repeat_penalty,
             seed=None if seed is None else int(seed), num_predict=num_predict, read_timeout_s=read_timeout,
         ))
-        store.set_settings(project_id, new.model_dump())
-        st.success(t("projects.saved"))
+        if changed(lambda: store.set_settings(project_id, new.model_dump())):
+            st.success(t("projects.saved"))
 
 with st.expander(t("settings.overrides")):
     st.caption(t("settings.override_help"))
@@ -102,29 +116,29 @@ with st.expander(t("settings.overrides")):
             key = f"{prompt_name}.{lang}"
             builtin = (PROMPTS_DIR / f"{key}.txt").read_text(encoding="utf-8")
             text = st.text_area(key, overrides.get(key, ""), placeholder=builtin, height=120,
-                                key=f"override_{project_id}_{key}")
-            if text != overrides.get(key, ""):
+                                key=f"override_{project_id}_{key}", disabled=locked)
+            if not locked and text.strip() != overrides.get(key, "").strip():  # saved stripped: once, not every run
                 try:
                     if text.strip():
                         parse_template(text, key)
                     store.set_prompt_override(project_id, key, text.strip() or None)
+                    overrides[key] = text.strip()
                     st.success(t("projects.saved"))
                 except DatasetGenError as exc:
-                    st.error(md_escape(str(exc)))
+                    show_error(exc)
+            if prompt_name in FENCED_PROMPTS and overrides.get(key) and lacks_fence(overrides[key], key):
+                st.warning(t("settings.no_fence", prompt=md_escape(key)))
 
 with st.expander(t("projects.rename_btn")):
-    new_name = st.text_input(t("projects.rename"), names[project_id], key=f"rename_{project_id}")
-    if st.button(t("projects.rename_btn")) and new_name.strip() and new_name != names[project_id]:
-        try:
-            store.rename_project(project_id, new_name.strip())
-            st.rerun()
-        except DatasetGenError as exc:
-            st.error(md_escape(str(exc)))
+    new_name = st.text_input(t("projects.rename"), names[project_id], key=f"rename_{project_id}", disabled=locked)
+    if (st.button(t("projects.rename_btn"), disabled=locked) and new_name.strip() and new_name != names[project_id]
+            and changed(lambda: store.rename_project(project_id, new_name.strip()))):
+        st.rerun()
 
 with st.expander(t("projects.delete")):
-    typed = st.text_input(t("projects.delete_confirm"), key=f"delete_{project_id}")
-    if st.button(t("projects.delete"), type="secondary", disabled=typed != names[project_id]):
-        store.delete_project(project_id)
+    typed = st.text_input(t("projects.delete_confirm"), key=f"delete_{project_id}", disabled=locked)
+    if (st.button(t("projects.delete"), type="secondary", disabled=locked or typed != names[project_id])
+            and changed(lambda: store.delete_project(project_id), project_id)):
         st.session_state.pop("project_id", None)
         st.toast(t("projects.deleted"))
         st.rerun()

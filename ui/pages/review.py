@@ -15,9 +15,17 @@ from dataset_gen.grounding import locate
 from dataset_gen.models import QUESTION_TYPES
 from dataset_gen.quality import convert_to_traditional, mark_duplicates
 from dataset_gen.store_pairs import StaleEditError
-from ui.common import get_registry, get_store, project_backend, project_config, require_project
+from ui.common import (
+    changed,
+    get_registry,
+    get_store,
+    project_backend,
+    project_config,
+    read_only,
+    require_project,
+)
 from ui.i18n import t
-from ui.safe import highlighted, md_escape, text_block
+from ui.safe import highlighted, md_escape, one_line, text_block
 
 PAGE_SIZE = 50
 STATUSES = ["generated", "accepted", "rejected"]
@@ -25,6 +33,7 @@ STATUSES = ["generated", "accepted", "rejected"]
 store = get_store()
 registry = get_registry()
 project_id = require_project()
+locked = read_only()  # nothing can be saved: editing, accepting and the quality checks are disabled
 config = project_config(project_id)
 st.title(t("review.title"))
 
@@ -118,22 +127,24 @@ filters = dict(statuses=statuses or STATUSES, document_id=doc_id, grounded=groun
 with st.expander(t("review.quality")):
     q1, q2, q3 = st.columns(3)
     judge = registry.get(project_id, "judge")
-    if q1.button(t("review.judge", model=md_escape(config.judge_model) or "—"), disabled=not config.judge_model
-                 or bool(judge and judge.running)):
+    if q1.button(t("review.judge", model=md_escape(config.judge_model) or "—"), disabled=locked
+                 or not config.judge_model or bool(judge and judge.running)):
         registry.start_judging(project_id, project_backend(config), config.judge_model, concurrency=config.concurrency)
         st.rerun()
-    if q2.button(t("review.dedupe")):
+    if q2.button(t("review.dedupe"), disabled=locked):
         try:
             found = mark_duplicates(store, project_id, backend=project_backend(config) if config.embedding_model else None,
                                     embedding_model=config.embedding_model)
             st.session_state["rv_notice"] = t("review.dedupe_done", clusters=len(found.clusters),
                                               marked=sum(len(c.members) - 1 for c in found.clusters))
         except DatasetGenError as exc:
-            st.session_state["rv_notice"] = md_escape(str(exc))
+            st.session_state["rv_errors"] = [str(exc)]
         bump_version()
-    if q3.button(t("review.convert")):
-        st.session_state["rv_notice"] = t("review.converted", n=convert_to_traditional(store, project_id))
-        bump_version()
+    if q3.button(t("review.convert"), disabled=locked):
+        converted: list[int] = []
+        if changed(lambda: converted.append(convert_to_traditional(store, project_id))):
+            st.session_state["rv_notice"] = t("review.converted", n=converted[0])
+            bump_version()
 
     @st.fragment(run_every=1.0)
     def judge_panel() -> None:
@@ -155,7 +166,7 @@ if "rv_notice" in st.session_state:
 
 
 for message in st.session_state.pop("rv_errors", []):
-    st.error(md_escape(message))
+    st.error(md_escape(one_line(message)))
 if st.session_state.pop("rv_saved", False):
     st.toast(t("review.saved"))
 
@@ -184,7 +195,7 @@ def conflict_panel(pair_id: int, mine: dict) -> None:
             status = st.selectbox(t("review.status"), STATUSES, index=STATUSES.index(mine["status"]),
                                   key=f"rv_mine_s_{pair_id}")
             b1, b2 = st.columns(2)
-            if b1.button(t("review.stale_save"), key=f"rv_mine_save_{pair_id}", type="primary"):
+            if b1.button(t("review.stale_save"), key=f"rv_mine_save_{pair_id}", type="primary", disabled=locked):
                 mine = {"question": question, "answer": answer, "status": status}
                 try:
                     revision = store.update_pair(
@@ -259,7 +270,7 @@ frame = pd.DataFrame(
 )
 result = st.data_editor(
     frame, key=key, hide_index=True, width="stretch", num_rows="fixed",
-    disabled=["type", "grounded", "score", "duplicate", "language", "edited", "document", "pages"],
+    disabled=True if locked else ["type", "grounded", "score", "duplicate", "language", "edited", "document", "pages"],
     column_config={
         "select": st.column_config.CheckboxColumn("✓", width="small"),
         "status": st.column_config.SelectboxColumn(t("review.status"), options=STATUSES, required=True),
@@ -282,19 +293,21 @@ def set_selected(status: str) -> None:
     except StaleEditError as exc:
         mine = by_id[exc.current.id]
         refused(exc, {"question": mine.question, "answer": mine.answer, "status": status})
+    except DatasetGenError as exc:
+        st.session_state["rv_errors"] = [str(exc)]
     bump_version()
 
 
 b1, b2, b3, b4 = st.columns(4)
-if b1.button(t("review.accept_sel"), disabled=not selected):
+if b1.button(t("review.accept_sel"), disabled=locked or not selected):
     set_selected("accepted")
-if b2.button(t("review.reject_sel"), disabled=not selected):
+if b2.button(t("review.reject_sel"), disabled=locked or not selected):
     set_selected("rejected")
-if b3.button(t("review.accept_all", n=total)):
-    store.set_status(store.pair_ids(project_id, **filters), "accepted")
+if (b3.button(t("review.accept_all", n=total), disabled=locked)
+        and changed(lambda: store.set_status(store.pair_ids(project_id, **filters), "accepted"))):
     bump_version()
-if b4.button(t("review.reject_all", n=total)):
-    store.set_status(store.pair_ids(project_id, **filters), "rejected")
+if (b4.button(t("review.reject_all", n=total), disabled=locked)
+        and changed(lambda: store.set_status(store.pair_ids(project_id, **filters), "rejected"))):
     bump_version()
 
 st.subheader(t("review.source"))
