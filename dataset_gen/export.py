@@ -20,33 +20,32 @@ the project's name. Example::
     pairs = store.list_pairs(project_id, statuses=["accepted"])
     report = export_pairs(pairs, "sharegpt", Path("out/notes.json"), project="notes")
 
-``dataset_info.json`` is LLaMA-Factory's registry of datasets. It is changed only under an
-exclusive ``fcntl.flock`` on ``.dataset_info.json.lock`` beside it (read, change, write atomically,
-all inside the lock), so exports running in parallel into one folder all keep their entries. On
-Windows (no ``fcntl``) there is no lock: parallel exports into one folder can lose entries there.
-It is written with every non-ASCII character escaped (``\\uXXXX``), because LLaMA-Factory opens
-it with the locale's encoding, which is not UTF-8 everywhere.
+``dataset_info.json`` is read and written by :mod:`dataset_gen.dataset_info` (locked, atomic,
+ASCII-only, one entry per file, no name taken over).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .dataset_info import (
+    DATASET_INFO,
+    claim,
+    info_lock,
+    names_file,
+    read_info,
+    with_entry,
+    write_atomic,
+    write_dataset_info,
+    write_info,
+)
 from .errors import ExportError
 from .models import StoredPair
 from .names import inside, safe_slug
 from .validate import Problem, validate
-
-try:
-    import fcntl
-except ImportError:  # Windows: no flock; see the module docstring
-    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "DEFAULT_SUFFIX", "FORMATS", "NO_PAIRS_MESSAGE", "ExportReport", "Problem", "check_output",
@@ -60,8 +59,6 @@ FORMATS = ("alpaca", "sharegpt", "openai")
 DEFAULT_SUFFIX = {"alpaca": ".json", "sharegpt": ".json", "openai": ".jsonl"}
 """The suffix :func:`export_file_name` gives each format's file."""
 
-DATASET_INFO = "dataset_info.json"
-LOCK_NAME = f".{DATASET_INFO}.lock"
 
 NO_PAIRS_MESSAGE = (
     "No accepted pairs to export in project '{project}': accept some pairs, or pass "
@@ -283,108 +280,7 @@ def write_records(path: Path, records: list[dict], *, jsonl: bool) -> None:
         text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
     else:
         text = json.dumps(records, ensure_ascii=False, indent=2) + "\n"
-    _write_atomic(Path(path), text.encode("utf-8"))
-
-
-def write_dataset_info(directory: Path, dataset_name: str, entry: dict) -> Path:
-    """Register ``entry`` as ``dataset_name`` in ``directory/dataset_info.json``; return its path.
-
-    Read, changed and written atomically under the folder's lock (see the module docstring), so
-    parallel callers keep each other's entries. Other entries and their order are kept, entries
-    other tools wrote included (the file is read as UTF-8, with or without a byte order mark); the
-    file is created when missing and written with ``ensure_ascii`` (``\\uXXXX`` escapes), so
-    LLaMA-Factory reads it under any locale. One entry per file: other entries whose
-    ``file_name`` is ``entry["file_name"]`` are removed (they describe what the file held before).
-
-    :raises ExportError: ``dataset_name`` is taken by another dataset (an entry whose file still
-        exists, or one that is not a file of this folder, see :func:`export_pairs`); the existing
-        file is not a JSON object (it is left untouched); or a file cannot be written.
-    """
-    directory = Path(directory)
-    path = directory / DATASET_INFO
-    with _info_lock(directory):
-        info = _read_info(path)
-        file_name = entry.get("file_name")
-        _claim(info, path, dataset_name, file_name if isinstance(file_name, str) else None, "")
-        _write_info(path, _with_entry(info, dataset_name, entry))
-    return path
-
-
-def _read_info(path: Path) -> dict:
-    """The datasets in ``path`` (``{}`` when there is no file)."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return {}
-    except OSError as error:
-        raise ExportError(
-            f"{path}: cannot read it ({error.strerror or error}): check its permissions, then export again"
-        ) from error
-    try:
-        info = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ExportError(
-            f"{path}: cannot read it as JSON ({error}): fix or move the file, then export again"
-        ) from error
-    if not isinstance(info, dict):
-        raise ExportError(
-            f"{path}: expected a JSON object of datasets: fix or move the file, then export again"
-        )
-    return info
-
-
-def _write_info(path: Path, info: dict) -> None:
-    _write_atomic(path, (json.dumps(info, ensure_ascii=True, indent=2) + "\n").encode("ascii"))
-
-
-def _with_entry(info: dict, name: str, entry: dict) -> dict:
-    """``info`` with ``entry`` as ``name`` (in place of an entry of that name, else last) and
-    without other entries naming the same file."""
-    file_name = entry.get("file_name")
-    kept = {}
-    for key, value in info.items():
-        if key == name:
-            kept[key] = entry
-        elif not (isinstance(file_name, str) and _names_file(value, file_name)):
-            kept[key] = value
-    kept.setdefault(name, entry)
-    return kept
-
-
-def _names_file(entry: object, file_name: str) -> bool:
-    return (isinstance(entry, dict) and isinstance(entry.get("file_name"), str)
-            and os.path.normpath(entry["file_name"]) == os.path.normpath(file_name))
-
-
-def _claim(info: dict, info_path: Path, name: str, file_name: str | None, suggestion: str) -> None:
-    """Refuse to take ``name`` from another dataset.
-
-    ``name`` is free when no entry has it, when its entry names ``file_name`` (a re-export), or
-    when its entry names a file that no longer exists.
-    """
-    existing = info.get(name)
-    if existing is None:
-        return
-    hint = f", e.g. {suggestion}" if suggestion else ""
-    if not (isinstance(existing, dict) and isinstance(existing.get("file_name"), str)):
-        raise ExportError(
-            f"{info_path}: the entry '{name}' is already registered for a dataset that is not a file here: "
-            f"export to another file name (--output){hint}"
-        )
-    theirs = existing["file_name"]
-    if file_name is not None and _names_file(existing, file_name):
-        return
-    directory = info_path.parent
-    if not os.path.lexists(directory / theirs):
-        return
-    if file_name is not None and (directory / file_name).exists():
-        with contextlib.suppress(OSError):
-            if os.path.samefile(directory / theirs, directory / file_name):
-                return
-    raise ExportError(
-        f"{info_path}: the entry '{name}' already names {theirs}, which still exists: "
-        f"export to another file name (--output){hint}"
-    )
+    write_atomic(Path(path), text.encode("utf-8"))
 
 
 def _suggest(info: dict, directory: Path, output: Path, format: str) -> str:
@@ -397,75 +293,6 @@ def _suggest(info: dict, directory: Path, output: Path, format: str) -> str:
         if dataset_name_for(Path(candidate)) not in info and not (directory / candidate).exists():
             return candidate
     return ""
-
-
-@contextlib.contextmanager
-def _info_lock(directory: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``directory/.dataset_info.json.lock`` (creating the folder).
-
-    The lock file is removed on release; a waiter that then holds a lock on a removed file tries
-    again, so exactly one caller at a time holds the lock on the file at that path. No lock where
-    ``fcntl`` is missing (Windows).
-    """
-    lock = directory / LOCK_NAME
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        if fcntl is None:
-            descriptor = None
-        else:
-            while True:
-                descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-                try:
-                    fcntl.flock(descriptor, fcntl.LOCK_EX)
-                    held, current = os.fstat(descriptor), os.stat(lock)
-                except FileNotFoundError:
-                    os.close(descriptor)
-                    continue
-                except BaseException:
-                    os.close(descriptor)
-                    raise
-                if (held.st_dev, held.st_ino) == (current.st_dev, current.st_ino):
-                    break
-                os.close(descriptor)
-    except OSError as error:
-        raise ExportError(
-            f"{lock}: cannot lock {DATASET_INFO} ({error.strerror or error}): check the folder and its permissions"
-        ) from error
-    try:
-        yield
-    finally:
-        if descriptor is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(lock)
-            os.close(descriptor)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    temp_name = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-        with tempfile.NamedTemporaryFile(
-            "wb", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-        ) as temp:
-            temp_name = temp.name
-            temp.write(data)
-            temp.flush()
-            os.fsync(temp.fileno())
-        os.chmod(temp_name, mode)
-        os.replace(temp_name, path)
-        temp_name = None
-    except OSError as error:
-        raise ExportError(
-            f"{path}: cannot write the file ({error.strerror or error}): check the path and "
-            "its permissions"
-        ) from error
-    finally:
-        if temp_name is not None:
-            try:
-                os.unlink(temp_name)
-            except OSError:
-                pass
 
 
 # --- file names ------------------------------------------------------------------------------
@@ -595,16 +422,16 @@ def export_pairs(
     entry = dataset_info_entry(format, output.name, has_system=bool(system))
     directory = output.parent
     info_path = directory / DATASET_INFO
-    with _info_lock(directory):
-        info = _read_info(info_path)
+    with info_lock(directory):
+        info = read_info(info_path)
         if dataset_name is not None:
             name = safe_slug(dataset_name, fallback="dataset")
         else:
-            name = next((key for key, value in info.items() if _names_file(value, output.name)),
+            name = next((key for key, value in info.items() if names_file(value, output.name)),
                         dataset_name_for(output))
-        _claim(info, info_path, name, output.name, _suggest(info, directory, output, format))
+        claim(info, info_path, name, output.name, _suggest(info, directory, output, format))
         write_records(output, valid, jsonl=jsonl)
-        _write_info(info_path, _with_entry(info, name, entry))
+        write_info(info_path, with_entry(info, name, entry))
     return ExportReport(output, info_path, name, len(valid), problems)
 
 

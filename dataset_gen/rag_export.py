@@ -31,8 +31,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .dataset_info import write_atomic
 from .errors import ExportError
-from .export import _write_atomic, metadata, write_records
+from .export import metadata, write_records
 from .models import StoredPair
 from .names import safe_slug
 from .store_rows import ChunkRow
@@ -156,7 +157,7 @@ def write_ragas(pairs: Sequence[StoredPair], path: Path) -> RagExportReport:
     if path.suffix.lower() == ".jsonl":
         write_records(path, records, jsonl=True)
     else:
-        _write_atomic(path, _ragas_csv(records).encode("utf-8-sig"))
+        write_atomic(path, _ragas_csv(records).encode("utf-8-sig"))
     return RagExportReport(path, len(records), len(records), 0)
 
 
@@ -261,7 +262,7 @@ def write_beir(
     path = Path(path)
     check_rag_output("beir", path)
     data, corpus, queries, qrels = _beir_zip(chunks, pairs, path.stem)
-    _write_atomic(path, data)
+    write_atomic(path, data)
     return RagExportReport(path, qrels, queries, corpus)
 
 
