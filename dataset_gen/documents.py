@@ -11,7 +11,7 @@ raised as a :class:`~dataset_gen.errors.DocumentError` subclass whose one-line m
 file and says what to do.
 
 ZIP-based files (DOCX) are checked against inflation limits before anything reads their members
-(see :func:`dataset_gen.docx_reader.check_zip`). A parse can be stopped from outside: pass
+(see :func:`dataset_gen.zip_guard.check_zip`). A parse can be stopped from outside: pass
 ``should_stop`` and it is asked between pages, blocks and ZIP members; when it returns true the
 parse raises :class:`ParseCancelled`.
 """
@@ -158,7 +158,7 @@ def detect_kind(data: bytes, name: str) -> str:
     named ``.pdf``/``.docx`` whose bytes are not one, and binary data that is not text;
     :class:`EncodingError` for text whose encoding cannot be determined;
     :class:`DocumentTooLargeError` for a ZIP whose directory is too big to read
-    (:func:`dataset_gen.docx_reader.check_zip_directory`). No ZIP member is inflated beyond 1 MB.
+    (:func:`dataset_gen.zip_guard.check_zip_directory`). No ZIP member is inflated beyond 1 MB.
     """
     return _sniff(data, _base_name(name))[0]
 
@@ -324,7 +324,7 @@ def _ole2_reason(data: bytes) -> str:
 def _sniff_zip(data: bytes, name: str) -> str:
     """The kind of a ZIP package, from its member names and at most 1 MB of two small members
     (``[Content_Types].xml``, ``mimetype``), so a ZIP bomb inflates nothing here."""
-    from .docx_reader import check_zip_directory
+    from .zip_guard import check_zip_directory
 
     check_zip_directory(data, name)
     try:

@@ -23,13 +23,13 @@ import pytest
 
 from dataset_gen.backends import OllamaBackend
 from dataset_gen.documents import ParseCancelled, parse_bytes, parse_file
-from dataset_gen.docx_reader import check_zip
 from dataset_gen.errors import DocumentError, DocumentTooLargeError, UnsupportedDocumentError
 from dataset_gen.judge import judge_pairs
 from dataset_gen.models import Chunk, Document, QAPair, SamplingOptions
 from dataset_gen.prompts import LANGUAGES, fence_tag, load_prompt
 from dataset_gen.qa import Partner, Task, generate_pairs
 from dataset_gen.store import Store
+from dataset_gen.zip_guard import check_zip
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "data" / "corpus"
