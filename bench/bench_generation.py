@@ -25,7 +25,7 @@ from dataset_gen.generation import run_generation  # noqa: E402
 from dataset_gen.models import Chunk, Document  # noqa: E402
 from dataset_gen.store import Store  # noqa: E402
 
-CORPUS = ROOT.parent / "shared" / "corpus"
+CORPUS = ROOT / "tests" / "data" / "corpus"
 
 
 def synthetic_document(n_chunks: int) -> tuple[Document, list[Chunk]]:

@@ -24,7 +24,7 @@ from dataset_gen.config import ChunkSettings  # noqa: E402
 from dataset_gen.ingest import ingest_bytes  # noqa: E402
 from dataset_gen.store import Store  # noqa: E402
 
-DEFAULT_PDF = ROOT.parent / "shared" / "corpus" / "pdf_long_117p_de_math.pdf"
+DEFAULT_PDF = ROOT / "tests" / "data" / "corpus" / "pdf_long_117p_de_math.pdf"
 
 
 def raw_extract(data: bytes) -> int:

@@ -30,7 +30,7 @@ from dataset_gen.judge import judge_pairs  # noqa: E402
 from dataset_gen.quality import coverage, mark_duplicates  # noqa: E402
 from dataset_gen.store import Store  # noqa: E402
 
-CORPUS = ROOT.parent / "shared" / "corpus"
+CORPUS = ROOT / "tests" / "data" / "corpus"
 FILES = ("ollama-notes-zh-TW.md", "ollama-notes-zh-TW.pdf", "ollama-notes-zh-TW.docx",
          "md_frontmatter_mkdocs_admonitions.md", "pdf_multicolumn_latex_2col.pdf")
 
