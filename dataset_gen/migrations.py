@@ -167,7 +167,17 @@ CREATE INDEX runs_by_project ON runs(project_id);
 ALTER TABLE qa_pairs ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+_V5 = """
+-- Text kept out of a document's text on purpose (running headers, footers, page numbers), as a
+-- JSON list of [page, text], so a person can see what was left out.
+ALTER TABLE documents ADD COLUMN left_out TEXT NOT NULL DEFAULT '[]';
+-- A chunk that is not worth sending to the model (base64, a table of contents, garbage text) has
+-- the reason here; send_anyway = 1 when a person overrode it.
+ALTER TABLE chunks ADD COLUMN skip_reason TEXT;
+ALTER TABLE chunks ADD COLUMN send_anyway INTEGER NOT NULL DEFAULT 0 CHECK (send_anyway IN (0, 1));
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 """SQL scripts; the script at index ``i`` is schema version ``i + 1``."""
 
 _TRACKING = """

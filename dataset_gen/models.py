@@ -20,6 +20,9 @@ class Document:
     read from the bytes: ``"pdf"``, ``"docx"``, ``"markdown"`` or ``"text"``. ``encoding`` is the
     detected character encoding of a text file (``None`` for PDF and DOCX). ``warnings`` are
     one-line notes a person should see (e.g. a repaired stream); they never stop the parse.
+    ``left_out`` is text of the file kept out of ``text`` on purpose, as ``(page, text)`` pairs
+    (page 1-based, 0 for formats without pages): running headers, footers and page numbers, so a
+    person can see what was left out; ``text`` alone is what chunks are cut from.
     """
 
     name: str
@@ -29,6 +32,7 @@ class Document:
     page_starts: tuple[int, ...] = ()
     encoding: str | None = None
     warnings: tuple[str, ...] = ()
+    left_out: tuple[tuple[int, str], ...] = ()
 
     @property
     def page_count(self) -> int | None:

@@ -59,10 +59,10 @@ class DocumentMethods:
                 return row[0]
             cursor = conn.execute(
                 "INSERT INTO documents (project_id, name, kind, sha256, text, page_starts,"
-                " encoding, warnings, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " encoding, warnings, left_out, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (project_id, document.name, document.kind, document.sha256, document.text,
                  dump_json(list(document.page_starts)), document.encoding,
-                 dump_json(list(document.warnings)), utc_now()),
+                 dump_json(list(document.warnings)), dump_json([list(x) for x in document.left_out]), utc_now()),
             )
             return inserted_id(cursor)
 
@@ -109,6 +109,7 @@ class DocumentMethods:
             name=row["name"], text=row["text"], kind=row["kind"], sha256=row["sha256"],
             page_starts=tuple(json.loads(row["page_starts"])), encoding=row["encoding"],
             warnings=tuple(json.loads(row["warnings"])),
+            left_out=tuple((int(page), str(text)) for page, text in json.loads(row["left_out"])),
         )
 
     def delete_document(self, document_id: int) -> None:

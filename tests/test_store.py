@@ -533,3 +533,13 @@ def test_pair_ids_lengths_and_interrupted_runs(tmp_path):
         assert (run.status, run.chunks_done) == ("interrupted", 1)
         assert store.close_interrupted_runs(project_id) == 0
         assert store.get_run(other_run).status == "running"
+
+
+def test_text_left_out_of_a_document_is_stored_per_page(store: Store):
+    project = store.create_project("p")
+    document = Document(name="r.pdf", text="Body one.\n\nBody two.", kind="pdf", sha256="ab", page_starts=(0, 11),
+                        left_out=((1, "Federal Register / Vol. 85"), (2, "Federal Register / Vol. 85"), (2, "2")))
+    doc_id = store.add_document(project, document)
+    assert store.get_document(doc_id).left_out == document.left_out
+    plain = store.add_document(project, Document(name="a.md", text="x", kind="markdown", sha256="cd"))
+    assert store.get_document(plain).left_out == ()
