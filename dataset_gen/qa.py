@@ -215,6 +215,16 @@ def _problems(items: list[_PairItem], n: int, language: str, repeated: int = 0) 
     return problems
 
 
+def _one_line(text: str) -> str:
+    """``text`` with every run of white space (line breaks included) as one space."""
+    return " ".join(text.split())
+
+
+def _heading_line(heading_path: tuple[str, ...]) -> str:
+    """A heading path as one line, ``A > B > C`` (``-`` for none)."""
+    return _one_line(" > ".join(heading_path)) or "-"
+
+
 def generate_pairs(
     chat,
     template: PromptTemplate,
@@ -261,20 +271,21 @@ def generate_pairs(
     if task.audience:
         extra += "\n" + template.part("audience_rule", audience=task.audience)
     wording = template.part(f"task_{task.question_type}", n=n)
+    document = _one_line(document)  # a file name may hold line breaks: it stays one line of data
     if task.question_type == "comparison":
         if partner is None:
             raise ValueError("A comparison question needs a second chunk")
         section = "user_comparison"
         values = dict(
             task=wording, extra_rules=extra, document=document,
-            heading_path_a=" > ".join(heading_path) or "-", chunk_a=chunk_text,
-            heading_path_b=" > ".join(partner.heading_path) or "-", chunk_b=partner.text,
+            heading_path_a=_heading_line(heading_path), chunk_a=chunk_text,
+            heading_path_b=_heading_line(partner.heading_path), chunk_b=partner.text,
         )
     else:
         section = "user"
         values = dict(
             task=wording, extra_rules=extra, document=document,
-            heading_path=" > ".join(heading_path) or "-", chunk=chunk_text,
+            heading_path=_heading_line(heading_path), chunk=chunk_text,
         )
     if "fence" in template.variables_of(*(name for name in ("system", section) if name in template.sections)):
         # A project override written before the fence placeholder renders as it was written.

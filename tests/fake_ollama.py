@@ -210,6 +210,8 @@ _MODIFIED_AT = "2025-09-14T08:21:37.512804+08:00"
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # A fence is "<chunk>" or a per-request "<chunk-3f9a1c0b7d2e>" closed by the same tag.
 _CHUNK = re.compile(r"^<(chunk(?:-[0-9a-f]+)?)>[ \t]*\r?\n(.*?)\r?\n^</\1>[ \t]*$", re.MULTILINE | re.DOTALL)
+# Inside the fence the chunk follows two lines naming the document and the section, then a blank line.
+_HEADER = re.compile(r"\A[^\n]*[:：][^\n]*\n[^\n]*[:：][^\n]*\n\n")
 _SENTENCE_END = re.compile(r"(?<=[。！？])|(?<=[.!?])(?=\s)")
 _LEADING_MARKS = re.compile(r"^(?:[#>*+|\-\s]+|\d+[.)]\s+)+")
 _WORD_CHARS = re.compile(r"\w")
@@ -246,7 +248,7 @@ def _find_chunk(messages: list[dict]) -> str | None:
             continue
         found = _CHUNK.findall(str(message.get("content") or ""))
         if found:
-            return found[-1][1]
+            return _HEADER.sub("", found[-1][1], count=1)
     return None
 
 
@@ -314,6 +316,7 @@ _ANSWER_LINE = re.compile(r"^(?:Answer|答案)[:：]\s*(.*)\Z", re.MULTILINE | r
 def _verdict(messages: list[dict]) -> dict:
     """A judge's verdict: faithful (5) when the answer is quoted from the ``<source>`` block, else 2."""
     text = str(messages[-1].get("content") or "") if messages else ""
+    text = re.sub(r"\n</source(?:-[0-9a-f]+)?>\s*\Z", "", text)  # the fence around the pair
     source = _SOURCE.search(text)
     answer = _ANSWER_LINE.search(text)
     found = bool(source and answer and answer.group(1).strip() and answer.group(1).strip() in source.group(2))

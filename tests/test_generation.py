@@ -148,7 +148,8 @@ def test_trial_returns_prompt_and_raw_reply_without_saving(project, fake_ollama)
     fake_ollama.push(Reply('{"pairs": [{"question": "Ollama 的預設埠號是多少？", "answer": "11434。", "evidence": "預設埠號是 11434"}]}', thinking="想一下"))
     result = trial_chunk(store, project_id, chunk.id, backend(fake_ollama), "qwen2.5:7b", settings(pairs_per_chunk=1))
     assert result.raw.startswith('{"pairs"') and result.thinking == "想一下"
-    assert re.search("<(chunk-[0-9a-f]{12})>\n" + re.escape(SECTIONS[0]) + "\n</\\1>", result.prompt.messages[1]["content"])
+    assert re.search("<(chunk-[0-9a-f]{12})>\n文件：notes.md\n章節：安裝\n\n" + re.escape(SECTIONS[0]) + "\n</\\1>",
+                     result.prompt.messages[1]["content"])
     assert [(p.answer, p.grounded) for p in result.pairs] == [("11434。", True)]
     assert store.count_pairs(project_id) == 0
 

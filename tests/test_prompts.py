@@ -14,7 +14,7 @@ SECTIONS = ["system", "user", "user_comparison", "task_factual", "task_explanati
 def test_every_language_has_both_templates_with_the_same_variables(language):
     generate = load_prompt("qa_generate", language)
     repair = load_prompt("qa_repair", language)
-    assert (generate.meta.name, generate.meta.language, generate.meta.version) == ("qa_generate", language, "3")
+    assert (generate.meta.name, generate.meta.language, generate.meta.version) == ("qa_generate", language, "4")
     assert generate.variables == GENERATE_VARS
     assert list(generate.sections) == SECTIONS
     assert generate.variables_of("user_comparison") == {"document", "heading_path_a", "chunk_a", "heading_path_b", "chunk_b",
@@ -24,7 +24,7 @@ def test_every_language_has_both_templates_with_the_same_variables(language):
     assert repair.variables == {"problem", "n"}
     assert repair.meta.version == "2"
     judge = load_prompt("qa_judge", language)
-    assert (judge.meta.version, judge.variables) == ("2", {"source", "question", "answer", "fence"})
+    assert (judge.meta.version, judge.variables) == ("3", {"source", "question", "answer", "fence"})
 
 
 def test_render_puts_the_chunk_between_delimiters_and_keeps_braces_in_values():
@@ -32,10 +32,11 @@ def test_render_puts_the_chunk_between_delimiters_and_keeps_braces_in_values():
     rendered = template.render(task=template.part("task_factual", n=2), extra_rules="", document="a.md",
                                heading_path="Intro > Setup", chunk="x = {{n}} and {y}", fence="chunk-0123456789ab")
     user = rendered.messages[1]["content"]
-    assert "<chunk-0123456789ab>\nx = {{n}} and {y}\n</chunk-0123456789ab>" in user
+    assert user.startswith("<chunk-0123456789ab>\nDocument: a.md\nSection: Intro > Setup\n\nx = {{n}} and {y}\n"
+                           "</chunk-0123456789ab>\n")
     assert "Text between a <chunk-0123456789ab> line and a </chunk-0123456789ab> line" in rendered.messages[0]["content"]
     assert "- Write exactly 2 question-answer pairs about facts" in rendered.messages[0]["content"]
-    assert (rendered.name, rendered.version, rendered.language) == ("qa_generate", "3", "en")
+    assert (rendered.name, rendered.version, rendered.language) == ("qa_generate", "4", "en")
 
 
 def test_parts_render_strictly_and_unknown_sections_are_errors():

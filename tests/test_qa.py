@@ -43,7 +43,8 @@ def test_default_model_gives_n_grounded_pairs_and_the_request_carries_schema_and
     assert request["options"]["num_ctx"] == 4096
     assert request["options"]["num_predict"] == 2 * 300 + 256
     fence = re.search(r"Text between a <(chunk-[0-9a-f]{12})> line", request["messages"][0]["content"]).group(1)
-    assert request["messages"][1]["content"].count(f"<{fence}>\n" + EN_CHUNK + f"\n</{fence}>") == 1
+    assert request["messages"][1]["content"].count(
+        f"<{fence}>\nDocument: notes.md\nSection: Install\n\n" + EN_CHUNK + f"\n</{fence}>") == 1
 
 
 def test_zh_tw_chunk_gives_traditional_pairs(fake_ollama):
