@@ -21,6 +21,7 @@ from .config import ChunkSettings, ProjectConfig, Settings
 from .errors import DatasetGenError, ExportError
 from .export import FORMATS, NO_PAIRS_MESSAGE, check_output, export_pairs, select_for_training
 from .judge import judge_pairs
+from .locks import close_dead_runs
 from .models import QUESTION_TYPES
 from .quality import coverage, mark_duplicates
 from .rag_export import check_rag_output, write_beir, write_ragas
@@ -246,9 +247,14 @@ def _report(args, store: Store) -> int:
     project_id = store.project_id(args.project)
     documents, uncovered = coverage(store, project_id)
     for d in documents:
-        print(f"{d.document}\t{d.covered}/{d.chunks} chunks covered\t{d.pairs} pairs\t{d.accepted} accepted")
+        print(f"{_cell(d.document)}\t{d.covered}/{d.chunks} chunks covered\t{d.pairs} pairs\t{d.accepted} accepted")
     for u in uncovered:
-        print(f"uncovered: {u.document} chunk {u.ordinal} ({' > '.join(u.heading_path) or '-'}): {u.reason}")
+        print(f"uncovered: {_cell(u.document)} chunk {u.ordinal} ({_cell(' > '.join(u.heading_path)) or '-'}): {u.reason}")
+    if not store.read_only:
+        close_dead_runs(store, project_id)  # a run whose process died shows as interrupted, not running
+    for run in store.list_runs(project_id):
+        print(f"run {run.id}: {run.status}, {_cell(run.model)}, started {run.started_at}, "
+              f"{run.chunks_done}/{run.chunks_total} chunks done, {run.chunks_failed} failed")
     counts = store.status_counts(project_id)
     print("status: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     types = {kind: store.count_pairs(project_id, question_type=kind) for kind in QUESTION_TYPES}
@@ -267,9 +273,15 @@ def _models(settings: Settings) -> int:
     return 0
 
 
+def _cell(text: str) -> str:
+    """``text`` for one tab-separated field: line breaks, tabs and other control characters are
+    written as escapes (``\\n``), every printable character of any script as it is."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _projects(store: Store) -> int:
     for p in store.list_projects():
-        print(f"{p.name}\t{p.documents} documents\t{p.chunks} chunks\t{p.pairs} pairs")
+        print(f"{_cell(p.name)}\t{p.documents} documents\t{p.chunks} chunks\t{p.pairs} pairs")
     return 0
 
 

@@ -175,6 +175,7 @@ def _ingest_and_run(args, settings: Settings, store, backend, project_id: int, l
         top_p=args.top_p, top_k=args.top_k, repeat_penalty=args.repeat_penalty, seed=args.seed,
         num_predict=args.num_predict,
     )
+    _say_resuming(store, project_id)
     summary = _run(store, project_id, backend, args.model, settings, options, lock, signals)
     if signals.signum is not None:
         print(f"stopped: {summary.pairs} pairs from {summary.pair_chunks} chunks saved in run {summary.run_id}; "
@@ -191,6 +192,18 @@ def _ingest_and_run(args, settings: Settings, store, backend, project_id: int, l
         print("Run the same command again to retry the failed chunks.", file=sys.stderr)
         return 1
     return 2 if bad else 0
+
+
+def _say_resuming(store, project_id: int) -> None:
+    """One line when the last run stopped before its end (interrupted, cancelled or failed) and
+    chunks are left: this run resumes it."""
+    runs = store.list_runs(project_id)
+    if runs and runs[0].status in ("interrupted", "cancelled", "failed"):
+        left = len(store.list_chunks(project_id, statuses=("pending", "failed")))
+        if left:
+            last = runs[0]
+            print(f"resuming after run {last.id} ({last.status}): {left} chunks left; "
+                  "everything saved before is kept", file=sys.stderr)
 
 
 def _run(store, project_id, backend, model, settings, options, lock, signals: Signals) -> RunSummary:

@@ -14,6 +14,7 @@ everywhere. One entry per file; a name that another existing file holds is never
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -202,6 +203,9 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.replace(temp_name, path)
         temp_name = None
     except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise ExportError(f"{path.parent}: the disk is full: free some space and export again; "
+                              "nothing was written") from error
         raise ExportError(
             f"{path}: cannot write the file ({error.strerror or error}): check the path and "
             "its permissions"

@@ -95,6 +95,7 @@ def judge_pairs(
     abandoned and nothing they bring back is saved (:class:`~dataset_gen.workers.WorkerPool`), so
     ``judged`` is exactly what the store holds. A Ctrl-C is re-raised after the summary is final.
     """
+    store.require_writable()  # before any call: verdicts that cannot be saved are not worth asking for
     cancel = cancel or threading.Event()
     pairs = store.list_pairs(project_id, statuses=("generated", "accepted"))
     if pair_ids is not None:

@@ -38,11 +38,15 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -m pip --version >/dev/nu
   fi
 fi
 
-_dg_stamp="$VENV/.installed-$(cat "$@" pyproject.toml requirements.txt 2>/dev/null | sha256sum | cut -c1-16)"
-if [ ! -f "$_dg_stamp" ]; then
+# One stamp per requirement file installed, named by a hash of every file that decides what is
+# installed: the test set (requirements-dev.txt) includes the app's, so after test.sh, run.sh has
+# nothing to do, and switching between the two never reinstalls.
+_dg_hash="$(cat pyproject.toml requirements.txt requirements-dev.txt 2>/dev/null | sha256sum | cut -c1-16)"
+_dg_stamp="$VENV/.installed-$_dg_hash-$1"
+if [ ! -f "$_dg_stamp" ] && [ ! -f "$VENV/.installed-$_dg_hash-requirements-dev.txt" ]; then
   echo "Installing Python packages into .venv ..." >&2
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$1" "${@:2}"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e .
-  rm -f "$VENV"/.installed-*
+  find "$VENV" -maxdepth 1 -name '.installed-*' ! -name ".installed-$_dg_hash-*" -delete
   touch "$_dg_stamp"
 fi

@@ -126,6 +126,37 @@ def test_generate_page_trial_and_background_run(app_env):
     assert any(i.value.startswith("Run ended: finished.") for i in at.info)
 
 
+def test_generate_page_shows_a_run_whose_process_died_as_interrupted_and_one_elsewhere_as_live(app_env):
+    data_dir, _ = app_env
+    project_id = seeded_project(data_dir)
+    with Store.open(data_dir) as store:
+        [first, second] = store.list_chunks(project_id)[:2]
+        run_id = store.start_run(project_id, "qwen2.5:7b", {}, "qa_generate", "4", 27)
+        store.save_chunk_pairs(first.id, run_id, [])  # one chunk done, then the process died (no lock held)
+    at = open_app("generate", project_id)
+    assert [w.value for w in at.warning] == [
+        "Run 1 was interrupted: its process stopped after 1 of 27 chunks. Everything it saved is kept; "
+        "Start generation resumes the rest."]
+    with Store.open(data_dir) as store:
+        assert store.get_run(run_id).status == "interrupted"
+    import subprocess
+    import sys
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from dataset_gen.locks import lock_project; "
+         "from dataset_gen.store import Store; s = Store.open(sys.argv[1]); "
+         "l = lock_project(s, int(sys.argv[2])); print('held', flush=True); time.sleep(60)",
+         str(data_dir), str(project_id)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        at.run()
+        assert any(i.value.startswith("Another program (e.g. the command line) is generating") for i in at.info)
+        next(s for s in at.selectbox if s.label == "Model").select("qwen2.5:7b").run()
+        assert next(b for b in at.button if b.label == "Start generation").disabled
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_generate_page_says_when_ollama_is_not_running(app_env, monkeypatch):
     data_dir, _ = app_env
     project_id = seeded_project(data_dir)

@@ -13,6 +13,7 @@ import pytest
 from dataset_gen.cli import main
 from dataset_gen.export import validate
 from dataset_gen.language import script_problem
+from dataset_gen.store import Store
 from tests.fake_ollama import HTTPError, Slow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -267,3 +268,10 @@ def test_timeout_option_sets_the_read_timeout_of_generate_and_judge(tmp_path, fa
         main(["generate", "x.md", "--model", "m", "--timeout", "0.5"])
     err = capsys.readouterr().err
     assert exited.value.code == 2 and "argument --timeout: must be from 1 to 3600 seconds, got 0.5" in err
+
+
+def test_projects_lists_a_name_with_a_line_break_on_one_line(tmp_path, capsys):
+    with Store.open(tmp_path) as store:
+        store.create_project("line1\nline2\t筆記")
+    code, out, _ = run_main(capsys, "--data-dir", tmp_path, "projects")
+    assert (code, out) == (0, "line1\\nline2\\t筆記\t0 documents\t0 chunks\t0 pairs\n")

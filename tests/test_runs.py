@@ -121,10 +121,17 @@ def test_kill_9_keeps_every_saved_pair_and_the_next_run_marks_it_interrupted_and
             assert store.get_run(1).status == "running"  # nobody ended it; only the lock can tell
             assert store.count_pairs(project_id) == 4
             assert len(store.list_chunks(project_id, statuses=("done",))) == 4
+        report = run_cli(tmp_path, "report", "--project", "notes")  # takes the free lock: the run is dead
+        assert report.returncode == 0, report.stderr
+        [line] = [x for x in report.stdout.splitlines() if x.startswith("run 1:")]
+        assert line.startswith(f"run 1: interrupted, {MODEL}, started ") and line.endswith(
+            f", 4/{CHUNKS} chunks done, 0 failed")
 
         fake.responder = qa_responder
         done = run_cli(tmp_path, *generate_args(fake))
         assert done.returncode == 0, done.stderr
+        assert (f"resuming after run 1 (interrupted): {CHUNKS - 4} chunks left; everything saved before is kept"
+                in done.stderr.splitlines())
         assert len(fake.chat_requests()) == 5 + (CHUNKS - 4)
     with Store.open(tmp_path) as store:
         project_id = store.project_id("notes")

@@ -433,4 +433,8 @@ def test_cli_on_a_read_only_folder_lists_and_exports_but_refuses_to_generate(tmp
         refused = cli("generate", str(notes), "--model", "qwen2.5:7b", "--project", "fresh", "--host", fake.url)
     # ... and with one, the read-only folder is named in one line before anything is created.
     assert (refused.returncode, refused.stderr) == (2, f"error: {read_only_refusal(data)[1]}\n")
+    with FakeOllama() as fake, chmodded(data, 0o555):
+        judged = cli("judge", "--project", "notes", "--model", "qwen2.5:7b", "--host", fake.url)
+        assert fake.chat_requests() == []  # verdicts that could not be saved are never asked for
+    assert (judged.returncode, judged.stderr) == (2, f"error: {read_only_refusal(data)[1]}\n")
     assert sorted(os.listdir(data)) == [DB_FILENAME]

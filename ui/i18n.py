@@ -112,6 +112,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "gen.progress": ("{done}/{total} chunks · {pairs} pairs · {failed} failed · {tps:.1f} tokens/s · ETA {eta}", "{done}/{total} 個片段 · {pairs} 組問答 · {failed} 個失敗 · 每秒 {tps:.1f} token · 預估剩餘 {eta}"),
     "gen.finished": ("Run ended: {state}. {pairs} pairs from {done} chunks.", "執行結束：{state}。{done} 個片段產生 {pairs} 組問答對。"),
     "gen.failures": ("Failed chunks", "失敗的片段"),
+    "gen.interrupted": ("Run {run} was interrupted: its process stopped after {done} of {total} chunks. Everything it saved is kept; Start generation resumes the rest.", "第 {run} 次執行中斷了：其程序在 {total} 個片段中完成 {done} 個後停止。已儲存的內容都保留；按「開始產生」會接續其餘片段。"),
+    "gen.elsewhere": ("Another program (e.g. the command line) is generating for this project right now; this page can start a run when it ends.", "另一個程式（例如命令列）正在為此專案產生；它結束後才能從這裡開始執行。"),
     "gen.retry": ("Retry failed chunks", "重試失敗的片段"),
     "gen.pending": ("{pending} chunks pending, {failed} failed, {done} done.", "{pending} 個片段待處理、{failed} 個失敗、{done} 個已完成。"),
     # review

@@ -5,6 +5,7 @@ import streamlit as st
 from dataset_gen.backends import OllamaBackend
 from dataset_gen.errors import BackendError, DatasetGenError
 from dataset_gen.generation import trial_chunk
+from dataset_gen.locks import close_dead_runs
 from ui.common import (
     base_settings,
     changed,
@@ -26,6 +27,17 @@ config = project_config(project_id)
 settings = config.apply(base_settings())
 backend = project_backend(config)
 st.title(t("gen.title"))
+
+job = registry.get(project_id)
+other_live = False  # a run of another process (the command line) holds the project
+if not (job and job.running):
+    other_live = not locked and not close_dead_runs(store, project_id)  # also marks dead runs interrupted
+    runs = store.list_runs(project_id)
+    last = runs[0] if runs else None
+    if other_live:
+        st.info(t("gen.elsewhere"))
+    elif last is not None and last.status == "interrupted":
+        st.warning(t("gen.interrupted", run=last.id, done=last.chunks_done, total=last.chunks_total))
 
 
 @st.cache_data(ttl=10, show_spinner=False)
@@ -116,7 +128,8 @@ if scope == "docs":
 
 job = registry.get(project_id)
 if not (job and job.running):
-    if st.button(t("gen.start"), type="primary", disabled=locked or counts["pending"] + counts["failed"] == 0):
+    if st.button(t("gen.start"), type="primary",
+                 disabled=locked or other_live or counts["pending"] + counts["failed"] == 0):
         registry.start(project_id, backend, model, settings, options=options, document_ids=doc_ids)
         st.rerun()
     if counts["pending"] + counts["failed"] == 0:
