@@ -190,7 +190,7 @@ def _hex_chars(text: str) -> int:
             body = re.sub(r"0[xX]|\\x", "", m.group())
             if any(c.isdigit() for c in body) and any(c in "abcdefABCDEF" for c in body):
                 spans.append(m.span())
-    covered = set()
+    covered: set[int] = set()
     for start, end in spans:
         covered.update(i for i in range(start, end) if not text[i].isspace())
     return len(covered)
