@@ -20,7 +20,8 @@ A chunk is junk when asking questions about it can only produce nonsense that st
 * :data:`GARBAGE` ``"unreadable text (garbage text layer)"``: the letters do not form words in any
   script. Measured on the Latin letters of words of four or more letters (at least
   :data:`MIN_GARBAGE_LETTERS` of them): fewer than :data:`MAX_GARBAGE_VOWELS` of them are vowels
-  (``a e i o u y``, accents ignored), or at least :data:`MIXED_SCRIPT_SHARE` of the words mix
+  (``a e i o u y``, accents ignored; :data:`SMALL_SAMPLE_VOWELS` below
+  :data:`SMALL_SAMPLE_LETTERS` letters), or at least :data:`MIXED_SCRIPT_SHARE` of the words mix
   alphabets (Latin, Greek, Cyrillic …) inside one word. A PDF font without a usable ToUnicode map
   gives glyph ids shifted by a constant (``Pen`` → ``3HQ``): lower case becomes upper case, and
   vowels become ``D H L R X``, so the vowel share falls to 0.10–0.22; real text in any
@@ -75,6 +76,11 @@ MIN_GARBAGE_LETTERS = 20
 """Fewest Latin letters (in words of 4+ letters) a chunk needs before its vowels are judged."""
 MAX_GARBAGE_VOWELS = 0.25
 """Vowel share below which the letters form no words (real text: 0.295 or more)."""
+SMALL_SAMPLE_LETTERS = 100
+SMALL_SAMPLE_VOWELS = 0.15
+"""Below :data:`SMALL_SAMPLE_LETTERS` letters a short technical line (``HTTPS``, ``curl``,
+``localhost``: 0.23) can fall under 0.25, so the vowel share must be under this instead (the
+corpus's real 20-letter garbage layer: 0.10)."""
 MIXED_SCRIPT_SHARE = 0.2
 """Share of words of 3+ letters mixing alphabets above which the text is garbage (at least three)."""
 
@@ -136,28 +142,33 @@ def screen_document(document: Document, chunks: Sequence[Chunk]) -> Screening:
     """Screen a parsed document's chunks: each gets :func:`junk_reason` of its text.
 
     For a paged document (``document.page_starts``), each page's text is screened too; pages
-    judged :data:`GARBAGE` are listed in ``garbage_pages``, and a chunk whose pages all lie among
-    them is skipped as garbage even when it is too short to judge alone. ``warnings`` gets, for
-    those pages, ``"<name>: pages 1–3 have an unreadable text layer; they were not sent to the
-    model (OCR can read them: see the OCR option)"``, and for other skipped chunks ``"<name>: 2
+    judged :data:`GARBAGE` are listed in ``garbage_pages``, and a chunk with at least half of its
+    characters on them is skipped as garbage even when it is too short to judge alone (chunks
+    can span pages). ``warnings`` gets, for those pages, ``"<name>: pages 1–3 have an unreadable
+    text layer; they were not sent to the model (OCR can read them: see the OCR option)"`` (or
+    "... chunks made mostly of it were not sent ..." when some of it went out inside a chunk of
+    mostly readable text), and for other skipped chunks ``"<name>: 2
     chunks were not sent to the model (table of contents: 2); the Chunks page can send them
     anyway"``.
     """
-    pages = _garbage_pages(document)
-    bad = set(pages)
+    spans = _garbage_spans(document)
+    pages = [page for page, _, _ in spans]
     reasons: list[str | None] = []
+    mixed = False  # garbage went to the model inside a chunk of mostly readable text
     for chunk in chunks:
         reason = junk_reason(chunk.text)
-        first, last = chunk.page_start, chunk.page_end
-        if reason is None and bad and first is not None and last is not None \
-                and all(p in bad for p in range(first, last + 1)):
+        on_garbage = sum(max(0, min(chunk.end, end) - max(chunk.start, start)) for _, start, end in spans)
+        if reason is None and on_garbage * 2 >= max(1, chunk.end - chunk.start):
             reason = GARBAGE
+        mixed = mixed or (reason is None and on_garbage > 0)
         reasons.append(reason)
     warnings: list[str] = []
     if pages:
         which = f"pages {_page_list(pages)} have" if len(pages) > 1 else f"page {pages[0]} has"
-        warnings.append(f"{document.name}: {which} an unreadable text layer; they were not sent to "
-                        "the model (OCR can read them: see the OCR option)")
+        sent = ("chunks made mostly of it were not sent to the model" if mixed else
+                f"{'they were' if len(pages) > 1 else 'it was'} not sent to the model")
+        warnings.append(f"{document.name}: {which} an unreadable text layer; {sent} (OCR can read "
+                        f"{'them' if len(pages) > 1 else 'it'}: see the OCR option)")
     counts: dict[str, int] = {}
     for reason in reasons:
         if reason is not None and not (pages and reason == GARBAGE):
@@ -234,17 +245,19 @@ def _is_garbage(text: str) -> bool:
         if len(word) >= 4 and alphabets == {"LATIN"}:
             letters += len(word)
             vowels += sum(unicodedata.normalize("NFD", c)[0].lower() in _VOWELS for c in word)
-    if letters >= MIN_GARBAGE_LETTERS and vowels < MAX_GARBAGE_VOWELS * letters:
+    limit = MAX_GARBAGE_VOWELS if letters >= SMALL_SAMPLE_LETTERS else SMALL_SAMPLE_VOWELS
+    if letters >= MIN_GARBAGE_LETTERS and vowels < limit * letters:
         return True
     return mixed >= 3 and mixed >= MIXED_SCRIPT_SHARE * words
 
 
-def _garbage_pages(document: Document) -> list[int]:
+def _garbage_spans(document: Document) -> list[tuple[int, int, int]]:
+    """``(page, start, end)`` of each page (1-based) whose text alone reads as garbage."""
     starts = list(document.page_starts)
     if not starts:
         return []
     ends = starts[1:] + [len(document.text)]
-    return [i + 1 for i, (start, end) in enumerate(zip(starts, ends, strict=True))
+    return [(i + 1, start, end) for i, (start, end) in enumerate(zip(starts, ends, strict=True))
             if _is_garbage(document.text[start:end])]
 
 
