@@ -30,6 +30,7 @@ from dataset_gen.junk import (
 )
 from dataset_gen.quality import coverage
 from dataset_gen.store import Store
+from tests.test_app import app_env, open_app  # noqa: F401  (app_env is a fixture)
 
 CORPUS = Path(__file__).parent / "data" / "corpus"
 
@@ -229,3 +230,23 @@ def test_store_skip_reason_override_and_rescreen_on_edit(tmp_path):
     assert [(u.ordinal, u.reason) for u in uncovered] == [
         (0, "not generated yet"), (1, "not generated yet"), (2, "skipped: base64 data"), (3, "not generated yet")]
     store.close()
+
+
+def test_chunks_page_shows_the_reason_and_sends_a_chunk_anyway(app_env):  # noqa: F811 (the fixture)
+    data_dir, _ = app_env
+    with Store.open(data_dir) as store:
+        project_id = store.create_project("api")
+        ingest_bytes(store, project_id, _api_doc().encode(), "api.md", ChunkSettings(), max_bytes=10**6)
+        ids = [c.id for c in store.list_chunks(project_id)]
+    at = open_app("chunks", project_id)
+    assert [e.label.rsplit(" · ", 1)[-1] for e in at.expander] == [
+        "0 pairs", "skipped: base64 data", "skipped: base64 data", "skipped: base64 data", "0 pairs"]
+    assert [w.value for w in at.warning] == ["Not sent to the model: base64 data."] * 3
+    at.button(key=f"chunk_send_{ids[1]}").click().run()
+    assert not at.exception
+    with Store.open(data_dir) as store:
+        assert store.get_chunk(ids[1]).send_anyway is True
+    assert at.expander[1].label.endswith("sent anyway: base64 data")
+    at.button(key=f"chunk_skip_{ids[1]}").click().run()
+    with Store.open(data_dir) as store:
+        assert store.get_chunk(ids[1]).skipped is True
