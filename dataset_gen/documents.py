@@ -36,6 +36,7 @@ from .errors import (
     UnsupportedDocumentError,
 )
 from .models import Document
+from .normalise import normalise_compat
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 
@@ -66,10 +67,6 @@ _OTHER_NEWLINES_RE = re.compile("[\x0b\x0c\x85\u2028\u2029]")
 _DROP_RE = re.compile(
     "[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\ufeff\ue000-\uf8ff\U000f0000-\U0010ffff]"
 )
-# Latin ligatures U+FB00–U+FB06, expanded as their Unicode compatibility decompositions.
-_LIGATURES = {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
-              "\ufb05": "st", "\ufb06": "st"}
-_LIGATURE_RE = re.compile("[\ufb00-\ufb06]")
 # One CJK character (ideographs, kana, hangul, CJK and full-width punctuation, ideographic space).
 _CJK = (
     "\u3000-\u303f\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
@@ -86,19 +83,19 @@ def clean_text(text: str) -> str:
 
     In order: CR LF and lone CR become ``"\\n"``, and so do form feed, vertical tab, NEL, U+2028
     and U+2029; other control characters (C0 and C1, DEL) except ``"\\t"``/``"\\n"`` are removed,
-    as are a stray U+FEFF and private-use-area characters; the Latin ligatures U+FB00–U+FB06 are
-    expanded to their letters (``"ﬁ"`` → ``"fi"``, the Unicode compatibility decompositions);
+    as are a stray U+FEFF and private-use-area characters; compatibility characters that break
+    search are mapped by :func:`dataset_gen.normalise.normalise_compat` (Latin ligatures
+    ``"ﬁ"`` → ``"fi"``, Kangxi radicals ``"⼀"`` → ``"一"``, CJK compatibility ideographs);
     runs of three or more lines that each hold one CJK character (vertical writing extracted one
     character per line) are joined into one line. Nothing else changes: no Unicode normalisation,
-    no script conversion, full-width punctuation stays. Lengths are in characters; the result may
-    be shorter.
+    no script conversion, full-width punctuation, ``①``, superscripts and ``™`` stay. Lengths are
+    in characters; the result may be shorter or (one or two characters per ligature) longer.
     """
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _OTHER_NEWLINES_RE.sub("\n", text)
     text = _DROP_RE.sub("", text)
-    if _LIGATURE_RE.search(text):
-        text = _LIGATURE_RE.sub(lambda m: _LIGATURES[m.group(0)], text)
+    text = normalise_compat(text)
     if _VERTICAL_HINT_RE.search("\n" + text + "\n"):
         text = _VERTICAL_RUN_RE.sub(lambda m: m.group(0).replace("\n", ""), text)
     return text

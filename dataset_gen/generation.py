@@ -111,6 +111,9 @@ def run_generation(
     """Generate pairs for every chunk of the project that is not done yet.
 
     Scope: all documents, or ``document_ids``, or exactly ``chunk_ids`` (still skipping done ones).
+    Chunks with a skip reason (junk: base64 data, a table of contents, a garbage text layer, see
+    :mod:`dataset_gen.junk`) are left out unless a person set ``send_anyway`` on them; they are
+    not counted in ``RunSummary.total``.
     ``settings`` gives concurrency, pairs per chunk, language (``auto`` follows each document) and
     re-asks. ``on_progress`` is called after every chunk, one call at a time. Setting ``cancel``
     ends the run within a fraction of a second: requests in flight are abandoned (their chunks stay
@@ -147,7 +150,7 @@ class _Run:
 
     def execute(self, document_ids, chunk_ids) -> RunSummary:
         store = self.store
-        chunks = store.list_chunks(self.project_id, statuses=("pending", "failed"))
+        chunks = [c for c in store.list_chunks(self.project_id, statuses=("pending", "failed")) if not c.skipped]
         if document_ids is not None:
             chunks = [c for c in chunks if c.document_id in set(document_ids)]
         if chunk_ids is not None:

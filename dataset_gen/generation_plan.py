@@ -84,7 +84,8 @@ def plan_run(store, project_id, backend, model, settings: Settings, options: Sam
     if "comparison" in settings.question_types and chunks:
         by_document: dict[int, list] = {}
         for c in store.list_chunks(project_id):
-            by_document.setdefault(c.document_id, []).append(c)
+            if not c.skipped:  # a table of contents or garbage is no partner to compare with
+                by_document.setdefault(c.document_id, []).append(c)
         for siblings in by_document.values():
             for i, c in enumerate(siblings):
                 if len(siblings) > 1:

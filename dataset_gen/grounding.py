@@ -4,7 +4,9 @@ The model is asked to copy its evidence from the chunk. Models change whitespace
 forms and the odd character, so both texts are normalised first (Unicode NFKC, lower case, every run
 of whitespace removed), then the quote must be a substring of the chunk, or match a window of it
 with a rapidfuzz ``partial_ratio`` of at least :data:`MIN_SIMILARITY` (a small edit distance).
-NFKC is applied to copies used for matching only; stored text is never changed.
+NFKC is applied to copies used for matching only; stored text is never changed. (Document text is
+already free of the compatibility characters of :mod:`dataset_gen.normalise`; NFKC covers those in
+a quote too.)
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import re
 import unicodedata
 
 from rapidfuzz import fuzz
+
+from .normalise import normalise_compat
 
 MIN_SIMILARITY = 90.0
 """Lowest rapidfuzz ``partial_ratio`` (0–100) that counts as found: about one edit per ten characters."""
@@ -48,8 +52,10 @@ def is_grounded(evidence: str, chunk_text: str) -> bool:
 
 def locate(evidence: str, chunk_text: str) -> tuple[int, int] | None:
     """Span ``[start, end)`` of ``chunk_text`` (characters) that best matches ``evidence``, for
-    highlighting; ``None`` when the quote is not grounded there."""
-    quote = evidence.strip().strip(_EDGE_PUNCT)
+    highlighting; ``None`` when the quote is not grounded there. The quote is first mapped by
+    :func:`dataset_gen.normalise.normalise_compat`, as document text is, so a quote the model gave
+    with a ligature or a Kangxi radical is found at its exact place in the (normalised) chunk."""
+    quote = normalise_compat(evidence.strip()).strip(_EDGE_PUNCT)
     if not quote or not is_grounded(evidence, chunk_text):
         return None
     at = chunk_text.find(quote)

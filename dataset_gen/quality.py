@@ -54,7 +54,8 @@ def mark_duplicates(store, project_id: int, *, threshold: float = 90.0, backend=
 @dataclass(frozen=True)
 class DocumentCoverage:
     """Per document: chunks, chunks with at least one usable pair, pairs (rejected and duplicates
-    aside), and accepted pairs."""
+    aside), accepted pairs, and chunks held back from the model as junk (``skipped``: a skip
+    reason and no override, see :mod:`dataset_gen.junk`)."""
 
     document_id: int
     document: str
@@ -62,6 +63,7 @@ class DocumentCoverage:
     covered: int
     pairs: int
     accepted: int
+    skipped: int = 0
 
 
 @dataclass(frozen=True)
@@ -76,9 +78,10 @@ class UncoveredChunk:
 
 
 def coverage(store, project_id: int) -> tuple[list[DocumentCoverage], list[UncoveredChunk]]:
-    """Pairs per document and per chunk; every chunk without a usable pair with the reason: not
-    generated yet, failed (with the error), no pairs from the model, all rejected, or only
-    near-duplicates of pairs elsewhere."""
+    """Pairs per document and per chunk; every chunk without a usable pair with the reason:
+    ``"skipped: <skip reason>"`` for a chunk not sent to the model as junk (e.g.
+    ``"skipped: table of contents"``), not generated yet, failed (with the error), no pairs from
+    the model, all rejected, or only near-duplicates of pairs elsewhere."""
     usable: dict[int, int] = {}
     accepted: dict[int, int] = {}
     states: dict[int, list] = {}
@@ -95,7 +98,9 @@ def coverage(store, project_id: int) -> tuple[list[DocumentCoverage], list[Uncov
         if usable.get(chunk.id):
             continue
         pairs = states.get(chunk.id, [])
-        if chunk.gen_status == "pending":
+        if chunk.skipped and not pairs:
+            reason = f"skipped: {chunk.skip_reason}"
+        elif chunk.gen_status == "pending":
             reason = "not generated yet"
         elif chunk.gen_status == "failed" and not pairs:
             reason = f"generation failed: {chunk.gen_error}"
@@ -108,7 +113,8 @@ def coverage(store, project_id: int) -> tuple[list[DocumentCoverage], list[Uncov
         uncovered.append(UncoveredChunk(chunk.id, chunk.document, chunk.ordinal, chunk.heading_path, reason))
     documents = [
         DocumentCoverage(doc_id, chunks[0].document, len(chunks), sum(1 for c in chunks if usable.get(c.id)),
-                         sum(usable.get(c.id, 0) for c in chunks), sum(accepted.get(c.id, 0) for c in chunks))
+                         sum(usable.get(c.id, 0) for c in chunks), sum(accepted.get(c.id, 0) for c in chunks),
+                         sum(1 for c in chunks if c.skipped))
         for doc_id, chunks in per_document.items()
     ]
     return documents, uncovered

@@ -3,15 +3,21 @@
 :class:`ChunkEditMethods` is mixed into :class:`dataset_gen.store.Store`. An edited or merged chunk
 goes back to ``"pending"`` so the next run regenerates it; pairs a person reviewed or edited are
 never deleted by an edit or a merge (they move with the text), only by deleting the chunk.
+
+A chunk can carry a skip reason (``chunks.skip_reason``, set at upload by
+:func:`dataset_gen.junk.screen_document`): generation leaves it out unless a person set
+``send_anyway``. An edit or a merge screens the new text again (a person who fixes a garbled chunk
+need not also override it); the override stays as the person set it.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 
 from .errors import StoreError
+from .junk import junk_reason
 from .store_rows import utc_now
 
 
@@ -39,7 +45,8 @@ class ChunkEditMethods:
         """Replace a chunk's text with ``text`` (marked edited) and set it ``"pending"``.
 
         The chunk keeps its span, pages and heading path (its source). Its unreviewed pairs are
-        replaced at the next run; reviewed or edited ones stay.
+        replaced at the next run; reviewed or edited ones stay. Its skip reason becomes
+        :func:`dataset_gen.junk.junk_reason` of the new text.
 
         :raises StoreError: no such chunk, ``text`` is empty, or it is above SQLite's size limit
             (the chunk is then left as it was).
@@ -49,7 +56,8 @@ class ChunkEditMethods:
         with self._write(f"the new text of chunk {chunk_id} ({len(text):,} characters)") as conn:
             _chunk(conn, chunk_id)
             conn.execute("UPDATE chunks SET text = ?, edited = 1, gen_status = 'pending', gen_error = NULL,"
-                         " updated_at = ? WHERE id = ?", (text, utc_now(), chunk_id))
+                         " skip_reason = ?, updated_at = ? WHERE id = ?",
+                         (text, junk_reason(text), utc_now(), chunk_id))
 
     def merge_chunks(self, first_id: int, second_id: int) -> int:
         """Merge two neighbouring chunks of one document into the first; return its id.
@@ -57,7 +65,8 @@ class ChunkEditMethods:
         The merged span runs from the first's start to the second's end, pages likewise. Its text
         is the document's text over that span, or, when either chunk was edited, the two texts
         joined by a blank line (then marked edited). The second chunk's pairs move to the merged
-        chunk; the merged chunk is ``"pending"``.
+        chunk; the merged chunk is ``"pending"`` and its skip reason is screened from the merged
+        text (the first chunk's ``send_anyway`` is kept).
 
         :raises StoreError: a chunk is missing, or they are not neighbours in one document.
         """
@@ -77,9 +86,9 @@ class ChunkEditMethods:
             conn.execute("DELETE FROM chunks WHERE id = ?", (second_id,))
             conn.execute(
                 'UPDATE chunks SET text = ?, "end" = ?, page_start = ?, page_end = ?, edited = ?,'
-                " gen_status = 'pending', gen_error = NULL, updated_at = ? WHERE id = ?",
+                " gen_status = 'pending', gen_error = NULL, skip_reason = ?, updated_at = ? WHERE id = ?",
                 (text, second["end"], min(pages) if pages else None, max(pages) if pages else None,
-                 int(edited), utc_now(), first_id))
+                 int(edited), junk_reason(text), utc_now(), first_id))
             _renumber(conn, first["document_id"])
         return first_id
 
@@ -92,3 +101,39 @@ class ChunkEditMethods:
             row = _chunk(conn, chunk_id)
             conn.execute("DELETE FROM chunks WHERE id = ?", (chunk_id,))
             _renumber(conn, row["document_id"])
+
+    def set_skip(self, chunk_id: int, reason: str | None) -> None:
+        """Set why a chunk is not sent to the model (``None``: it is sent). ``reason`` is a short
+        phrase shown to the person, normally one of :data:`dataset_gen.junk.REASONS`.
+
+        :raises StoreError: no such chunk, or ``reason`` is an empty string.
+        """
+        if reason is not None and not reason.strip():
+            raise StoreError("A skip reason cannot be empty: pass None to send the chunk")
+        with self._write() as conn:
+            _chunk(conn, chunk_id)
+            conn.execute("UPDATE chunks SET skip_reason = ?, updated_at = ? WHERE id = ?",
+                         (reason, utc_now(), chunk_id))
+
+    def set_skips(self, reasons: Iterable[tuple[int, str | None]]) -> int:
+        """Set many skip reasons in one transaction, as ``(chunk_id, reason)`` pairs; return how many
+        chunks changed. Missing ids are ignored (used right after storing new chunks)."""
+        changed = 0
+        now = utc_now()
+        with self._write() as conn:
+            for chunk_id, reason in reasons:
+                changed += conn.execute("UPDATE chunks SET skip_reason = ?, updated_at = ? WHERE id = ?",
+                                        (reason, now, chunk_id)).rowcount
+        return changed
+
+    def set_send_anyway(self, chunk_id: int, send: bool) -> None:
+        """A person's override: ``send=True`` sends a chunk with a skip reason to the model anyway
+        (it is generated at the next run); ``False`` undoes that. The reason itself stays, so the
+        Chunks page can still say why the chunk was held back.
+
+        :raises StoreError: no such chunk.
+        """
+        with self._write() as conn:
+            _chunk(conn, chunk_id)
+            conn.execute("UPDATE chunks SET send_anyway = ?, updated_at = ? WHERE id = ?",
+                         (int(bool(send)), utc_now(), chunk_id))

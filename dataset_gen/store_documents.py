@@ -28,7 +28,7 @@ from .store_rows import (
 
 _CHUNK_SELECT = """
 SELECT c.id, c.document_id, d.name AS document, c.ordinal, c.heading_path, c.start, c."end",
-       c.page_start, c.page_end, c.text, c.gen_status, c.gen_error, c.edited,
+       c.page_start, c.page_end, c.text, c.gen_status, c.gen_error, c.edited, c.skip_reason, c.send_anyway,
        (SELECT count(*) FROM qa_pairs p WHERE p.chunk_id = c.id) AS pairs
 FROM chunks c JOIN documents d ON d.id = c.document_id
 """

@@ -55,7 +55,10 @@ class DocumentRow:
 class ChunkRow:
     """A stored chunk. ``document`` is the document's name; ``gen_status`` is ``"pending"``,
     ``"done"`` or ``"failed"`` (then ``gen_error`` says why); ``pairs`` counts its stored pairs;
-    ``edited`` is ``True`` when a person changed ``text`` (the span still names its source)."""
+    ``edited`` is ``True`` when a person changed ``text`` (the span still names its source);
+    ``skip_reason`` says why the chunk is not sent to the model (one of
+    :data:`dataset_gen.junk.REASONS`, ``None`` = it is sent) and ``send_anyway`` is ``True`` when a
+    person chose to send it despite that reason (see :attr:`skipped`)."""
 
     id: int
     document_id: int
@@ -71,6 +74,13 @@ class ChunkRow:
     gen_error: str | None
     pairs: int
     edited: bool = False
+    skip_reason: str | None = None
+    send_anyway: bool = False
+
+    @property
+    def skipped(self) -> bool:
+        """``True`` when generation leaves this chunk out: it has a skip reason and no override."""
+        return self.skip_reason is not None and not self.send_anyway
 
 
 @dataclass(frozen=True)
@@ -156,6 +166,8 @@ def chunk_row(row: sqlite3.Row) -> ChunkRow:
         gen_error=row["gen_error"],
         pairs=row["pairs"],
         edited=bool(row["edited"]),
+        skip_reason=row["skip_reason"],
+        send_anyway=bool(row["send_anyway"]),
     )
 
 

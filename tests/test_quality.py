@@ -66,3 +66,14 @@ def test_simplified_pairs_of_a_traditional_document_are_converted_as_edits(proje
     assert (pair.question, pair.original_question, pair.edited, pair.language_ok) == (
         "Ollama 可以在哪裡執行？", "Ollama 可以在哪里执行？", True, True)
     assert convert_to_traditional(store, project_id) == 0
+
+
+def test_coverage_names_skipped_chunks_with_their_reason(project):
+    store, project_id, chunk_ids, _ = project
+    store.set_skip(chunk_ids[2], "base64 data")
+    store.set_skip(chunk_ids[0], "table of contents")  # it has pairs: covered all the same
+    documents, uncovered = coverage(store, project_id)
+    assert [(d.chunks, d.covered, d.skipped) for d in documents] == [(3, 2, 2)]
+    assert [(u.chunk_id, u.reason) for u in uncovered] == [(chunk_ids[2], "skipped: base64 data")]
+    store.set_send_anyway(chunk_ids[2], True)
+    assert [u.reason for u in coverage(store, project_id)[1]] == ["not generated yet"]

@@ -78,3 +78,21 @@ def test_edit_above_the_size_limit_names_the_chunk_and_keeps_it(chunks, tmp_path
     assert caught.value.reason == "too_big"
     row = store.get_chunk(ids[1])
     assert (row.text, row.edited, row.gen_status) == ("# B\n\n丁戊己。", False, "done")
+
+
+def test_skip_reason_and_override_are_stored_and_undone(chunks):
+    store, project_id, ids = chunks
+    assert [(c.skip_reason, c.send_anyway, c.skipped) for c in store.list_chunks(project_id)] == [(None, False, False)] * 3
+    store.set_skip(ids[0], "table of contents")
+    assert store.set_skips([(ids[1], "base64 data"), (999, "hex data")]) == 1
+    store.set_send_anyway(ids[1], True)
+    assert [(c.skip_reason, c.send_anyway, c.skipped) for c in store.list_chunks(project_id)] == [
+        ("table of contents", False, True), ("base64 data", True, False), (None, False, False)]
+    store.set_send_anyway(ids[1], False)
+    assert store.get_chunk(ids[1]).skipped is True
+    store.edit_chunk(ids[0], "# A\n\n甲乙丙，丁戊己。")  # the new text is screened again: not junk
+    assert store.get_chunk(ids[0]).skip_reason is None
+    with pytest.raises(StoreError, match="No chunk with id 999"):
+        store.set_send_anyway(999, True)
+    with pytest.raises(StoreError, match="A skip reason cannot be empty"):
+        store.set_skip(ids[2], " ")

@@ -1,5 +1,8 @@
 """Chunks: browse and search a document's chunks with heading path and pages; edit, merge, delete
-and re-split them, each under the project's lock (refused while a run or an upload uses it)."""
+and re-split them, each under the project's lock (refused while a run or an upload uses it).
+
+A chunk held back as junk (``skip_reason``: base64 data, a table of contents, a garbage text layer,
+see :mod:`dataset_gen.junk`) says why; a person can send it to the model anyway, and undo that."""
 
 from functools import partial
 
@@ -7,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from dataset_gen.chunking import split_document
+from dataset_gen.junk import REASONS, screen_document
 from ui.common import changed, get_store, project_config, read_only, require_project
 from ui.i18n import t
 from ui.safe import md_escape
@@ -36,13 +40,39 @@ shown = [c for c in chunks if query in c.text.lower()] if query else chunks
 if not shown:
     st.info(t("chunks.none"))
 next_of = {a.id: b for a, b in zip(chunks, chunks[1:])}
+_REASON_KEYS = dict(zip(REASONS, ("junk.base64", "junk.hex", "junk.binary", "junk.toc", "junk.index", "junk.garbage"),
+                        strict=True))
+
+
+def reason_label(reason: str) -> str:
+    """The skip reason in the interface language (an unknown reason as stored)."""
+    return t(_REASON_KEYS[reason]) if reason in _REASON_KEYS else reason
+
+
+skipped = sum(1 for c in chunks if c.skipped)
+if skipped:
+    st.caption(t("chunks.skipped_count", n=skipped))
 for c in shown[:200]:
     pages = "" if c.page_start is None else f" · p. {c.page_start}" + ("" if c.page_end == c.page_start else f"–{c.page_end}")
     path = " > ".join(c.heading_path) or "—"
     mark = " · ✎" if c.edited else ""
+    if c.skip_reason is not None:
+        mark += " · " + t("chunks.skip_mark" if c.skipped else "chunks.sent_mark", reason=reason_label(c.skip_reason))
     with st.expander(f"#{c.ordinal} · {md_escape(path)}{pages} · {len(c.text)} chars · {c.gen_status} · {c.pairs} pairs{mark}"):
         if c.gen_error:
             st.error(md_escape(c.gen_error))
+        if c.skip_reason is not None:
+            why = md_escape(reason_label(c.skip_reason))
+            if c.skipped:
+                st.warning(t("chunks.skipped", reason=why))
+                if (st.button(t("chunks.send_anyway"), key=f"chunk_send_{c.id}", disabled=locked)
+                        and changed(partial(store.set_send_anyway, c.id, True), project_id)):
+                    st.rerun()
+            else:
+                st.info(t("chunks.sent_anyway", reason=why))
+                if (st.button(t("chunks.skip_again"), key=f"chunk_skip_{c.id}", disabled=locked)
+                        and changed(partial(store.set_send_anyway, c.id, False), project_id)):
+                    st.rerun()
         text = st.text_area(t("chunks.text"), c.text, height=220, key=f"chunk_text_{c.id}", disabled=locked)
         b1, b2, b3 = st.columns(3)
         if (b1.button(t("chunks.save"), key=f"chunk_save_{c.id}", disabled=locked or text == c.text)
@@ -65,7 +95,14 @@ with st.popover(t("chunks.resplit"), disabled=locked):
     if doc_pairs:
         st.warning(t("chunks.resplit_confirm", pairs=doc_pairs))
     if st.button(t("chunks.resplit"), key=f"resplit_{chosen}", type="primary", disabled=locked):
-        new_chunks = split_document(store.get_document(chosen), project_config(project_id).chunking())
-        if changed(lambda: store.replace_chunks(chosen, new_chunks), project_id):
+        document = store.get_document(chosen)
+        new_chunks = split_document(document, project_config(project_id).chunking())
+        reasons = screen_document(document, new_chunks).reasons
+
+        def resplit() -> None:
+            ids = store.replace_chunks(chosen, new_chunks)
+            store.set_skips((i, r) for i, r in zip(ids, reasons, strict=True) if r is not None)
+
+        if changed(resplit, project_id):
             st.toast(t("chunks.resplit_done", n=len(new_chunks)))
             st.rerun()
