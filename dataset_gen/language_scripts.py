@@ -15,10 +15,11 @@ from collections import Counter
 
 # (script, ranges) in the order they are tried; a letter outside every range is "Other".
 # Han: CJK Unified Ideographs with extension A and the compatibility ideographs.
+# Latin includes the fullwidth letters (FF21-FF3A, FF41-FF5A).
 # Kana: hiragana (3041-309F) and katakana (30A1-30FA, 30FC-30FF, 31F0-31FF, halfwidth FF66-FF9D);
 # the middle dot 30FB is punctuation. Hangul: syllables, jamo and compatibility jamo.
 _RANGES: tuple[tuple[str, str], ...] = (
-    ("Latin", "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff"),
+    ("Latin", "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff\uff21-\uff3a\uff41-\uff5a"),
     ("Han", "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"),
     ("Kana", "\u3041-\u309f\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff\uff66-\uff9d"),
     ("Hangul", "\uac00-\ud7af\u1100-\u11ff\u3131-\u318e"),
