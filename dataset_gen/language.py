@@ -176,7 +176,7 @@ def script_of_language(code: str) -> str | None:
     return _SCRIPT_OF_LANGUAGE.get(code)
 
 
-def _described(counts: Counter[str], text: str) -> str:
+def _described(text: str) -> str:
     """What a reply is written in, for a re-ask: a language name or a script."""
     found = detect_language(text)
     return language_name(found) if not found.startswith("und-") else f"{script_of_language(found)} script"
@@ -217,18 +217,21 @@ def script_problem(text: str, language: str) -> str | None:
     han, kana, hangul = (counts[s] for s in _EAST_ASIAN)
     east = han + kana + hangul
     wanted = language_name(language)
-    described = _described(counts, cleaned)
-    wrong = (f"written in {described}; use {wanted}" if described != wanted else
-             f"written in {wanted} mixed with other scripts ({_mix(counts)}); use {wanted} only")
+
+    def wrong() -> str:
+        described = _described(cleaned)
+        return (f"written in {described}; use {wanted}" if described != wanted else
+                f"written in {wanted} mixed with other scripts ({_mix(counts)}); use {wanted} only")
+
     if language in ("zh-TW", "zh-CN", "ja", "ko"):
         if 3 * east < 0.25 * (3 * east + letters - east):
-            return wrong
+            return wrong()
         if language == "ko":
-            return wrong if hangul < 0.5 * east else None
+            return wrong() if hangul < 0.5 * east else None
         if language == "ja":
-            return wrong if kana == 0 or kana < 0.05 * (han + kana) or hangul > kana else None
+            return wrong() if kana == 0 or kana < 0.05 * (han + kana) or hangul > kana else None
         if kana >= 0.1 * (han + kana) or hangul >= 0.3 * east:
-            return wrong
+            return wrong()
         traditional, simplified = script_counts(cleaned)
         if language == "zh-TW" and simplified > traditional:
             return f"written in Simplified Chinese ({simplified} Simplified-only characters); use Traditional Chinese"
@@ -240,11 +243,11 @@ def script_problem(text: str, language: str) -> str | None:
         return None  # an unknown code: nothing to check against
     others = {s: n for s, n in counts.items() if s not in _EAST_ASIAN}
     if east >= 0.2 * letters or not others or max(others, key=lambda s: others[s]) != script:
-        return wrong
+        return wrong()
     if script == "Latin":
         found = _clearly(cleaned)
         if found is not None and found != language and language != "und-Latn":
-            return wrong
+            return wrong()
     return None
 
 

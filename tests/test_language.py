@@ -99,6 +99,8 @@ def test_a_chinese_readme_full_of_code_and_html_is_chinese():
     ("Python의 list comprehension은 리스트를 만드는 간결한 방법입니다.", "ko", None),
     ("首爾的人口是多少？大約一千萬人。", "ko", "written in Traditional Chinese; use Korean"),
     ("ソウルの人口は？約一千万人です。", "ko", "written in Japanese; use Korean"),
+    ("大韓民國의 憲法은 共和國을 規定한다고 합니다", "ko",
+     "written in Korean mixed with other scripts (11 Han, 9 Hangul); use Korean only"),
     ("What is the population of Seoul? About ten million.", "ko", "written in English; use Korean"),
     ("東京都の人口はどれくらいですか？約千四百万人です。", "zh-TW", "written in Japanese; use Traditional Chinese"),
     ("關於「ollama create」，文件說明了什麼？ ollama create my-assistant -f ./Modelfile", "zh-TW", None),
