@@ -23,6 +23,7 @@ from .export import FORMATS, NO_PAIRS_MESSAGE, check_output, export_pairs, selec
 from .judge import judge_pairs
 from .locks import close_dead_runs
 from .models import QUESTION_TYPES
+from .prompts import LANGUAGES
 from .quality import coverage, mark_duplicates
 from .rag_export import check_rag_output, write_beir, write_ragas
 from .store import Store
@@ -104,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--pairs-per-chunk", type=_bounded(1, 20), help="QA pairs to ask for per chunk, 1-20 (default 3)")
     gen.add_argument("--chunk-size", type=_bounded(200, 20000), help="largest chunk in characters, 200-20000 (default 2000)")
     gen.add_argument("--concurrency", type=_bounded(1, 32), help="chunks sent to the model at once, 1-32 (default 4)")
-    gen.add_argument("--language", choices=("auto", "en", "zh-TW", "zh-CN"), help="language of the pairs (default auto: the document's)")
+    gen.add_argument("--language", choices=("auto", *LANGUAGES), help="language of the pairs (default auto: the document's)")
     gen.add_argument("--question-types", type=_question_types, metavar="TYPE[,TYPE]",
                      help=f"kinds of question, comma-separated, from {', '.join(QUESTION_TYPES)} (default factual)")
     gen.add_argument("--reasoning", action="store_true", default=None, help="ask for a short chain of thought per pair")

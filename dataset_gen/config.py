@@ -68,7 +68,8 @@ class Settings:
 
     ``pairs_per_chunk`` > 0 asks for that many QA pairs from every chunk; when it is 0,
     ``chars_per_pair`` sets one pair per that many characters of chunk (at least one).
-    ``language`` is ``"auto"`` (follow the document), ``"en"``, ``"zh-TW"`` or ``"zh-CN"``.
+    ``language`` is ``"auto"`` (follow each document: :func:`dataset_gen.language.detect_language`),
+    ``"en"``, ``"zh-TW"``, ``"zh-CN"``, ``"ja"`` or ``"ko"``.
     ``question_types`` are asked for in turn for every chunk (``pairs_per_chunk`` each; a
     comparison pairs a chunk with the next one of its document); ``reasoning`` asks for a short
     chain of thought per pair; ``audiences``, when given, are used in turn, one per chunk.
@@ -145,7 +146,7 @@ class ProjectConfig(BaseModel):
     seed: int | None = None
     num_predict: int | None = Field(None, ge=-1)
     concurrency: int = Field(4, ge=1, le=32)
-    language: Literal["auto", "en", "zh-TW", "zh-CN"] = "auto"
+    language: Literal["auto", "en", "zh-TW", "zh-CN", "ja", "ko"] = "auto"
     question_types: list[QuestionKind] = Field(default_factory=lambda: list[QuestionKind](["factual"]), min_length=1)
     reasoning: bool = False
     audiences: list[str] = Field(default_factory=list)

@@ -1,6 +1,7 @@
 """An LLM judge that sees the source: scores each pair's faithfulness, relevance and clarity (1–5).
 
-Unlike judges that see only the pair, the prompt (``dataset_gen/prompts/qa_judge.<language>.txt``) holds the
+Unlike judges that see only the pair, the prompt (``dataset_gen/prompts/qa_judge.<language>.txt``, the
+language detected from the pair's chunk; ``qa_judge.any.txt`` naming it for a language without its own) holds the
 pair's source text (its chunk, and the second chunk of a comparison), so faithfulness means "backed
 by the document". Scores are saved the moment each arrives; a re-run judges only unjudged pairs.
 """

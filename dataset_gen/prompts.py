@@ -23,6 +23,12 @@ variable can never silently miss the prompt. Values are inserted in one pass: br
 Document text is fenced in the prompts by a tag made per request with :func:`fence_tag` (the
 ``{{fence}}`` placeholder, e.g. ``<chunk-3f9a1c0b7d2e>`` … ``</chunk-3f9a1c0b7d2e>``), never by a
 fixed ``<chunk>`` a document could close itself; the fenced text is inserted unchanged.
+
+Languages with their own templates are :data:`LANGUAGES`. Any other language code of
+:func:`dataset_gen.language.detect_language` (``"de"``, ``"und-Cyrl"``, ...) gets the generic
+template ``<name>.any.txt`` (English instructions), whose ``{{language_name}}`` placeholder is
+filled when it is loaded with the language's English name (``"German"``), so the model is told to
+write in the document's language by name.
 """
 
 from __future__ import annotations
@@ -35,9 +41,13 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from .errors import PromptError
+from .language import language_name
 
 PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
-LANGUAGES = ("en", "zh-TW", "zh-CN")
+LANGUAGES = ("en", "zh-TW", "zh-CN", "ja", "ko")
+"""Languages with templates of their own."""
+GENERIC = "any"
+"""The language key of the generic templates, used for every language not in :data:`LANGUAGES`."""
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _SECTION = re.compile(r"^=== ([a-z][a-z0-9_]*) ===[ \t]*$", re.MULTILINE)
@@ -195,6 +205,8 @@ def load_prompt(
 
     ``overrides`` maps ``"<name>.<language>"`` to a full template text (as stored per project). An
     override's version is reported as ``"<version>+override"`` so runs record that it was used.
+    A language not in :data:`LANGUAGES` with no template or override of its own gets the generic
+    one (``"<name>.any"``, overridable too) for that language (:func:`for_language`).
 
     :raises PromptError: no such template, or the file or override does not parse.
     """
@@ -204,6 +216,18 @@ def load_prompt(
         meta = template.meta.model_copy(update={"version": f"{template.meta.version}+override"})
         return PromptTemplate(meta, template.sections, template.source)
     path = directory / f"{key}.txt"
-    if not path.is_file():
+    if path.is_file():
+        return parse_template(path.read_text(encoding="utf-8"), path.name)
+    if language in LANGUAGES or language == GENERIC or not (directory / f"{name}.{GENERIC}.txt").is_file():
         raise PromptError(f"No prompt template {path.name} in {directory}")
-    return parse_template(path.read_text(encoding="utf-8"), path.name)
+    return for_language(load_prompt(name, GENERIC, overrides, directory), language)
+
+
+def for_language(template: PromptTemplate, language: str) -> PromptTemplate:
+    """A generic template made for ``language``: every ``{{language_name}}`` in its sections becomes
+    :func:`dataset_gen.language.language_name` of it (``"German"``), and its language is
+    ``language``, so it renders and is recorded like a template of that language."""
+    name = language_name(language)
+    sections = {k: re.sub(r"\{\{\s*language_name\s*\}\}", name, v) for k, v in template.sections.items()}
+    meta = template.meta.model_copy(update={"language": language})
+    return PromptTemplate(meta, sections, f"{template.source} for {name}")

@@ -33,7 +33,8 @@ NOT_SELF_CONTAINED = (
     "in the text", "in this passage", "in the passage", "the above text", "this document",
     "根據上文", "根據本文", "根據文中", "根據這段", "根據以上", "本段", "上文", "這段文字", "這份文件",
     "根据上文", "根据本文", "根据文中", "这段文字", "这份文档",
-    "first passage", "second passage", "第一段", "第二段",
+    "本文によると", "この文書", "この段落", "上記の文章", "본문에 따르면", "이 문서", "이 단락",
+    "first passage", "second passage", "第一段", "第二段", "一つ目の文章", "二つ目の文章", "첫 번째 글", "두 번째 글",
 )
 """Phrases that make a question depend on unseen text; a reply using them is asked again."""
 
@@ -254,7 +255,8 @@ def generate_pairs(
     ``chat`` is a callable with ``OllamaBackend.chat``'s keywords minus ``model``
     (``messages, format, options, num_ctx``) returning a :class:`ChatReply`. A reply that is not
     the expected JSON, has fewer than ``n`` pairs, uses a phrase from :data:`NOT_SELF_CONTAINED`,
-    or is in the wrong Chinese script is asked again up to ``max_reasks`` times, showing the model
+    or is not in ``language`` (its script or Chinese script,
+    :func:`dataset_gen.language.script_problem`) is asked again up to ``max_reasks`` times, showing the model
     its reply and the problem. A pair repeated within one reply (same question and same answer
     once whitespace runs are one space and case is folded) is kept once, and a reply left with
     fewer than ``n`` different pairs counts as short. Extra pairs beyond ``n`` are dropped (after

@@ -3,7 +3,7 @@
 import pytest
 
 from dataset_gen.errors import PromptError
-from dataset_gen.prompts import LANGUAGES, PROMPTS_DIR, load_prompt, parse_template
+from dataset_gen.prompts import GENERIC, LANGUAGES, PROMPTS_DIR, load_prompt, parse_template
 
 GENERATE_VARS = {"task", "extra_rules", "document", "heading_path", "chunk", "fence"}
 SECTIONS = ["system", "user", "user_comparison", "task_factual", "task_explanation", "task_comparison",
@@ -25,6 +25,15 @@ def test_every_language_has_both_templates_with_the_same_variables(language):
     assert repair.meta.version == "2"
     judge = load_prompt("qa_judge", language)
     assert (judge.meta.version, judge.variables) == ("3", {"source", "question", "answer", "fence"})
+
+
+def test_generic_templates_have_the_same_sections_and_variables_plus_the_language_name():
+    generate = load_prompt("qa_generate", GENERIC)
+    assert generate.meta.language == GENERIC
+    assert generate.variables == GENERATE_VARS | {"language_name"}
+    assert list(generate.sections) == SECTIONS
+    assert load_prompt("qa_repair", GENERIC).variables == {"problem", "n", "language_name"}
+    assert load_prompt("qa_judge", GENERIC).variables == {"source", "question", "answer", "fence", "language_name"}
 
 
 def test_render_puts_the_chunk_between_delimiters_and_keeps_braces_in_values():
@@ -78,6 +87,53 @@ def test_broken_templates_say_what_is_wrong(text, message):
 
 
 def test_unknown_template_names_the_file():
-    with pytest.raises(PromptError, match="No prompt template qa_generate.fr.txt"):
-        load_prompt("qa_generate", "fr")
+    with pytest.raises(PromptError, match="No prompt template qa_poem.fr.txt"):
+        load_prompt("qa_poem", "fr")
+    with pytest.raises(PromptError, match="No prompt template qa_poem.ja.txt"):
+        load_prompt("qa_poem", "ja")
     assert (PROMPTS_DIR / "qa_generate.zh-TW.txt").is_file()
+
+
+@pytest.mark.parametrize("name, version", [("qa_generate", "3"), ("qa_repair", "2"), ("qa_judge", "2")])
+def test_generic_template_names_the_document_language(name, version):
+    template = load_prompt(name, "de")
+    assert (template.meta.name, template.meta.language, template.meta.version, template.key) == (
+        name, "de", version, f"{name}.de")
+    assert template.source == f"{name}.{GENERIC}.txt for German"
+    assert "language_name" not in "".join(template.sections.values())
+    assert "German" in "".join(template.sections.values())
+    cyrillic = load_prompt(name, "und-Cyrl")
+    assert "the language of the document (Cyrillic script)" in "".join(cyrillic.sections.values())
+
+
+def test_generic_template_renders_the_language_into_the_rules():
+    template = load_prompt("qa_generate", "fr")
+    rendered = template.render(task=template.part("task_factual", n=1), extra_rules="", document="a.md",
+                               heading_path="-", chunk="Le chat dort.", fence="chunk-0123456789ab")
+    assert ("- Write the questions and answers in French, as the document is; do not translate them\n"
+            "  into English. Keep technical terms and code as they are.") in rendered.messages[0]["content"]
+    assert rendered.messages[1]["content"].endswith("reply with the JSON, in French.")
+    assert (rendered.name, rendered.version, rendered.language) == ("qa_generate", "3", "fr")
+
+
+def test_generic_template_override_and_a_language_override_win_in_that_order():
+    generic = "---\nname: qa_repair\nlanguage: any\nversion: 4\n---\n=== user ===\n{{problem}} {{n}} in {{language_name}}\n"
+    german = "---\nname: qa_repair\nlanguage: de\nversion: 5\n---\n=== user ===\n{{problem}} {{n}} auf Deutsch\n"
+    template = load_prompt("qa_repair", "de", {"qa_repair.any": generic})
+    assert (template.meta.version, template.render(problem="p", n=1).messages[0]["content"]) == (
+        "4+override", "p 1 in German")
+    template = load_prompt("qa_repair", "de", {"qa_repair.any": generic, "qa_repair.de": german})
+    assert (template.meta.version, template.render(problem="p", n=1).messages[0]["content"]) == (
+        "5+override", "p 1 auf Deutsch")
+
+
+@pytest.mark.parametrize("language, rule", [
+    ("ja", "- 質問と回答は必ず自然な日本語（漢字とかなを使った文）で書いてください。"),
+    ("ko", "- 질문과 답변은 반드시 한국어(한글)로 작성하십시오."),
+])
+def test_japanese_and_korean_templates_ask_for_their_language(language, rule):
+    template = load_prompt("qa_generate", language)
+    assert rule in template.sections["system"]
+    assert template.meta.description
+    assert "한국어로" in load_prompt("qa_judge", "ko").sections["system"]
+    assert "日本語で" in load_prompt("qa_judge", "ja").sections["system"]

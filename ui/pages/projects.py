@@ -4,8 +4,9 @@ import streamlit as st
 
 from dataset_gen.config import ProjectConfig
 from dataset_gen.errors import DatasetGenError
+from dataset_gen.language import language_name
 from dataset_gen.models import QUESTION_TYPES
-from dataset_gen.prompts import LANGUAGES, PROMPTS_DIR, parse_template
+from dataset_gen.prompts import GENERIC, LANGUAGES, PROMPTS_DIR, parse_template
 from ui.common import changed, get_store, project_config, read_only, show_error
 from ui.i18n import t
 from ui.safe import md_escape
@@ -72,8 +73,9 @@ with st.form(f"settings_{project_id}"):
     pairs = c2.number_input(t("settings.pairs"), 1, 20, config.pairs_per_chunk)
     temperature = c1.number_input(t("settings.temperature"), 0.0, 2.0, config.temperature, step=0.1)
     concurrency = c2.number_input(t("settings.concurrency"), 1, 32, config.concurrency)
-    languages = ["auto", "en", "zh-TW", "zh-CN"]
-    language = c1.selectbox(t("settings.language"), languages, index=languages.index(config.language))
+    languages = ["auto", *LANGUAGES]
+    language = c1.selectbox(t("settings.language"), languages, index=languages.index(config.language),
+                            format_func=lambda k: k if k == "auto" else f"{k} ({language_name(k)})")
     types = c2.multiselect(t("settings.types"), list(QUESTION_TYPES), default=config.question_types,
                            format_func=lambda k: t(f"type.{k}"))
     reasoning = c1.checkbox(t("settings.reasoning"), config.reasoning)
@@ -112,7 +114,7 @@ with st.expander(t("settings.overrides")):
     st.caption(t("settings.override_help"))
     overrides = store.prompt_overrides(project_id)
     for prompt_name in ("qa_generate", "qa_repair", "qa_judge"):
-        for lang in LANGUAGES:
+        for lang in (*LANGUAGES, GENERIC):
             key = f"{prompt_name}.{lang}"
             builtin = (PROMPTS_DIR / f"{key}.txt").read_text(encoding="utf-8")
             text = st.text_area(key, overrides.get(key, ""), placeholder=builtin, height=120,
