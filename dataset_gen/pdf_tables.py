@@ -51,18 +51,18 @@ def table_candidates(blocks: list) -> list:
     pitches = sorted([h / n for h, n in zip(heights, counts)])
     limit = 0.6 * pitches[len(pitches) // 2]
     tight = [n >= 2 and h < limit * n for h, n in zip(heights, counts)]
-    if not any(tight):
+    if not any(tight) and not any(getattr(b, "side_by_side", False) for b in blocks):
         return []
     out = []
     for k, block in enumerate(blocks):
-        if not tight[k] or len(_MATH_RE.findall(block.text)) * 20 > len(block.text):
+        if not (tight[k] or getattr(block, "side_by_side", False)) or len(_MATH_RE.findall(block.text)) * 20 > len(block.text):
             continue
         n = counts[k]
         lines = block.text.split("\n")
         wordy = sum(1 for ln in lines if len(_ALNUM_RE.findall(ln)) >= 2)
         widest = max(len(ln) + len(_CJK_RE.findall(ln)) for ln in lines)  # CJK counts double
         grid_like = n >= 4 and (wordy * 2 >= n or n >= 40) and widest <= 80
-        if grid_like or any(all(tight[s:s + 3]) for s in range(max(0, k - 2), min(k, len(blocks) - 3) + 1)):
+        if grid_like or getattr(block, "side_by_side", False) or any(all(tight[s:s + 3]) for s in range(max(0, k - 2), min(k, len(blocks) - 3) + 1)):
             out.append(block)
     return out
 
