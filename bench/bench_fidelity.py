@@ -96,16 +96,13 @@ def federal_register() -> dict[str, object]:
     doc = parse_file(FEDERAL)
     text = doc.text
     page2 = text[doc.page_starts[1]:doc.page_starts[2]]
-    with pymupdf.open(FEDERAL) as pdf:
-        words = pdf[1].get_text()
-    # page 2's footnotes start with "1 " lines in a small font; the body's last line of column 3
-    footnote = "Special Federal Aviation Regulation"
-    first_note = page2.find(footnote)
+    # footnote 1 of page 2, and the last paragraph of page 2's body (end of column 3)
+    note, last_body = page2.find("Preliminary KNKT.18.10.35.04"), page2.find("In addition to these")
     return {
         "running header left in text": text.count("Federal Register / Vol. 85"),
-        "left_out entries": len(doc.left_out),
-        "page 2 footnotes after the body": first_note > len(page2) // 2 if first_note >= 0 else None,
-        "page 2 raw chars": len(words),
+        "pages with left_out text": len(doc.left_out),
+        "page 2 footnote 1 after its body": note > last_body >= 0,
+        "footnote markers glued (alert,5)": text.count("alert,5"),
     }
 
 

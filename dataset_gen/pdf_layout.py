@@ -5,7 +5,8 @@ Coordinates are PDF points (1/72 inch), y growing downwards as in PyMuPDF. The r
 applied by one function here:
 
 - Lines: MuPDF's ``extractDICT`` lines, with the text of their spans. Spans set as superscript
-  digits after a word (``alert,⁵``) are footnote references and become ``[^5]``. Lines of one
+  (one to three digits) after a word or punctuation (``alert,⁵``, ``Reports ¹``) are footnote
+  references and become ``[^5]``, glued to the word. Lines of one
   block on the same baseline (MuPDF splits a line where the font changes) are joined. On pages with
   Hangul the lines are rebuilt from the character boxes (``extractRAWDICT``): a gap wider than a
   quarter of the font size between two characters is a word space, since Korean PDFs often place
@@ -35,6 +36,7 @@ _ASCII_RE = re.compile("[!-~]")
 _ASCII_SPACE_RE = re.compile("[ -~]")
 _HANGUL_RE = re.compile("[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]")
 _DIGITS_RE = re.compile(r"\d+")
+_REF_BEFORE_RE = re.compile(r"[^\W\d_][,.;:)’”\"']? *$")
 _MARKER_RE = re.compile(r"^\s*(\d{1,3}|[*†‡§])\s+\S")
 
 
@@ -58,24 +60,22 @@ class Block:
     number: int
     bbox: tuple[float, float, float, float]
     lines: list[Line]
+    text: str = ""  # the lines joined by "\n" (set by refresh())
+    code: bool = False  # every line with ASCII text is a code line (:func:`_monospaced`)
     levels: dict[int, int] = field(default_factory=dict)
     footnote: bool = False
     vertical: bool = False  # vertical writing (tategaki): lines run top to bottom
     side_by_side: bool = False  # MuPDF lines of the block set next to each other (table cells?)
 
     @property
-    def text(self) -> str:
-        return "\n".join(ln.text for ln in self.lines)
-
-    @property
     def sizes(self) -> list[float]:
         return [ln.size for ln in self.lines]
 
-    @property
-    def code(self) -> bool:
-        """Every line with ASCII text is a code line (:func:`_monospaced`), and there is one."""
+    def refresh(self) -> None:
+        """Recompute ``text`` and ``code`` from ``lines``."""
+        self.text = "\n".join(ln.text for ln in self.lines)
         with_ascii = [ln for ln in self.lines if _ASCII_RE.search(ln.text)]
-        return bool(with_ascii) and all(ln.mono for ln in with_ascii)
+        self.code = bool(with_ascii) and all(ln.mono for ln in with_ascii)
 
 
 def build_blocks(dict_blocks: list[dict], raw_blocks: list[dict] | None = None,
@@ -118,8 +118,10 @@ def build_blocks(dict_blocks: list[dict], raw_blocks: list[dict] | None = None,
             else:
                 lines.append(line)
         vertical = any(ln.get("wmode") == 1 for ln in b["lines"])
-        out.append(Block(len(out), tuple(b["bbox"]), lines, side_by_side=side_by_side,
-                         vertical=vertical))
+        block = Block(len(out), tuple(b["bbox"]), lines, side_by_side=side_by_side,
+                      vertical=vertical)
+        block.refresh()
+        out.append(block)
     return out
 
 
@@ -131,12 +133,12 @@ def needs_raw(dict_blocks: list[dict]) -> bool:
 
 def _span_text(spans: list[dict]) -> str:
     out = ""
-    for k, s in enumerate(spans):
+    for s in spans:
         text = s["text"]
         # superscript (flags bit 0) digits right after a word or punctuation: a footnote mark
-        if (s["flags"] & 1 and text.strip().isdigit() and len(text.strip()) <= 3 and out
-                and not out[-1].isspace() and k + 1 < len(spans)):
-            out += f"[^{text.strip()}]" + (" " if text.endswith(" ") else "")
+        if (s["flags"] & 1 and text.strip().isdigit() and len(text.strip()) <= 3
+                and _REF_BEFORE_RE.search(out)):
+            out = out.rstrip(" ") + f"[^{text.strip()}]" + (" " if text.endswith(" ") else "")
         else:
             out += text
     return out
@@ -186,15 +188,16 @@ def _monospaced(spans: list[dict]) -> bool:
 def _line_size(spans: list[dict]) -> float:
     """Font size (pt) of the span holding most non-space characters; monospaced spans are left
     out when there are others (inline code in a heading is set at the body size)."""
-    best, size = -1, 0.0
-    for mono_ok in (False, True):
-        for span in spans:
-            n = len(span["text"].strip())
-            if n > best and (mono_ok or not span["flags"] & 8):
-                best, size = n, span["size"]
-        if best > 0:
-            break
-    return size
+    best = best_mono = 0
+    size = size_mono = 0.0
+    for span in spans:
+        n = len(span["text"].strip())
+        if span["flags"] & 8:
+            if n > best_mono:
+                best_mono, size_mono = n, span["size"]
+        elif n > best:
+            best, size = n, span["size"]
+    return size if best else size_mono
 
 
 # --- running headers and footers -------------------------------------------------------------
@@ -234,6 +237,7 @@ def find_running(pages: list[list[Block]], sizes: list[tuple[float, float]]) -> 
                 gone = drop.get(id(block))
                 if gone:
                     block.lines = [ln for i, ln in enumerate(block.lines) if i not in gone]
+                    block.refresh()
                 if block.lines:
                     kept.append(block)
             pages[index][:] = kept

@@ -8,7 +8,9 @@ Rules (:func:`block_text`), applied between two consecutive lines of one text bl
   which a PDF cannot tell apart from hyphenation without a dictionary; TeX and word processors
   break compounds at their hyphen rarely compared with syllable breaks, so the rule favours those.
   Capitalised continuations (``Jean-`` / ``Paul``), digits (``2019-`` / ``2020``) and a hyphen
-  after a space (a dash) are kept.
+  after a space (a dash) are kept as line breaks. A word holding digits, ``_ : / .`` or another
+  hyphen is an identifier broken at its own hyphen: the lines are joined and the hyphen kept
+  (``8b-instruct-`` / ``q4_K_M`` → ``8b-instruct-q4_K_M``).
 - CJK wraps: a line ending in a CJK character (ideograph, kana, hangul, CJK punctuation) followed
   by a line starting with one is joined without a space, since CJK text has no spaces between
   words.
@@ -26,6 +28,7 @@ _CJK = ("\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900
 _CJK_END_RE = re.compile(f"[{_CJK}]$")
 _CJK_START_RE = re.compile(f"^[{_CJK}]")
 _HYPHEN_END_RE = re.compile(r"(?<=[a-zß-öø-ÿ])-$")
+_IDENTIFIER_RE = re.compile(r"[\d_:/.\-]")
 _LOWER_START_RE = re.compile(r"^[a-zß-öø-ÿ]")
 _LIST_START_RE = re.compile(r"^\s*(?:[-*•·▪◦●]|\d{1,3}[.)、]|[（(]\d{1,3}[)）])\s*")
 _FENCE_END_RE = re.compile(r"\n(`{3,})$")
@@ -43,7 +46,9 @@ def block_text(lines: list) -> str:
         prev = out.rstrip(" ")
         cur = text.lstrip(" ")
         if _HYPHEN_END_RE.search(prev) and _LOWER_START_RE.match(cur):
-            out = prev[:-1] + cur
+            word = prev.rsplit(None, 1)[-1]
+            # an identifier broken at its own hyphen (llama3.1:8b-instruct-q4_K_M) keeps it
+            out = (prev if _IDENTIFIER_RE.search(word[:-1]) else prev[:-1]) + cur
         elif _CJK_END_RE.search(prev) and _CJK_START_RE.match(cur) and not _LIST_START_RE.match(cur):
             out = prev + cur
         else:
