@@ -186,3 +186,16 @@ def test_notes_pdf_code_blocks_are_fenced_like_the_markdown():
     assert len(fences) == 60  # 30 code blocks, each opened and closed
     assert "```\n模型大小 = 參數量(B) × 每參數位元組數\n```" in text
     assert "模型名稱中的 7b、8b、13b、70b 代表參數量（十億）。" in text  # inline code stays text
+
+
+# --- tables ----------------------------------------------------------------------------------
+
+
+def test_notes_pdf_table_cells_keep_their_order():
+    text = parse_file(CORPUS / "ollama-notes-zh-TW.pdf").text
+    # MuPDF glued "整數" and "4-bit" into one word across the cell border
+    assert "| INT4 | 整數 | 4-bit 整數 | 範圍固定，簡單 |" in text
+    assert "| lora_target | 插在哪些模組 | q_proj,v_proj |" in text
+    # a framed table whose cells are one MuPDF line each (no tight block geometry)
+    assert ("| 版本 | 說明 |\n| --- | --- |\n| K_S | Small，體積最小，品質稍差 |\n"
+            "| K_M | Medium，官方推薦，平衡首選 |") in text
