@@ -189,10 +189,11 @@ def parse_bytes(
     warnings: tuple[str, ...] = ()
     page_starts: tuple[int, ...] = ()
     encoding = None
+    left_out: tuple[tuple[int, str], ...] = ()
     if kind == "pdf":
         from .pdf import read_pdf
 
-        text, page_starts, warnings = read_pdf(data, name, should_stop=should_stop)
+        text, page_starts, warnings, left_out = read_pdf(data, name, should_stop=should_stop)
     elif kind == "docx":
         from .docx_reader import read_docx
 
@@ -213,6 +214,7 @@ def parse_bytes(
         page_starts=tuple(page_starts),
         encoding=encoding,
         warnings=tuple(warnings),
+        left_out=left_out,
     )
 
 

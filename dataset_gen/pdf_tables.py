@@ -3,7 +3,9 @@
 Used by :mod:`dataset_gen.pdf`. A cheap test on the block geometry (:func:`table_candidates`)
 picks the pages worth a second look; :func:`find_tables` then reads such a page again with MuPDF's
 vector collection (``TEXT_COLLECT_VECTORS``), limited to the band around the candidates, groups
-the thin lines and rectangle edges into grids, and places the page's words into the grid cells.
+the thin lines and rectangle edges into grids, and places the page's characters (from
+``extractRAWDICT``, so text MuPDF joined across a cell border is cut at the border) into the grid
+cells.
 Coordinates are in PDF points (1/72 inch).
 
 PyMuPDF's own ``page.find_tables()`` is not used: in PyMuPDF 2.0 it runs a layout model and took
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import bisect
 import re
-import unicodedata
 from collections import defaultdict
 
 import pymupdf
@@ -37,7 +38,9 @@ def table_candidates(blocks: list) -> list:
 
     A block of n ≥ 4 lines whose height is under 0.6 × n × the page's median line pitch has lines
     next to each other, as table rows do (cells are narrow: no line wider than 80 characters, CJK
-    counting double); so do three consecutive blocks of two or more lines of that shape. Blocks
+    counting double); so do three consecutive blocks of two or more lines of that shape, and a
+    block whose ``side_by_side`` attribute is true (two lines on one baseline far apart, see
+    :func:`dataset_gen.pdf_layout.build_blocks`). Blocks
     with more than 5 % math symbols, Greek letters or unmapped glyphs are formulas and skipped.
     Plot labels and the like still pass; the vector test in :func:`find_tables` sorts them out.
 
@@ -51,18 +54,18 @@ def table_candidates(blocks: list) -> list:
     pitches = sorted([h / n for h, n in zip(heights, counts)])
     limit = 0.6 * pitches[len(pitches) // 2]
     tight = [n >= 2 and h < limit * n for h, n in zip(heights, counts)]
-    if not any(tight):
+    if not any(tight) and not any(getattr(b, "side_by_side", False) for b in blocks):
         return []
     out = []
     for k, block in enumerate(blocks):
-        if not tight[k] or len(_MATH_RE.findall(block.text)) * 20 > len(block.text):
+        if not (tight[k] or getattr(block, "side_by_side", False)) or len(_MATH_RE.findall(block.text)) * 20 > len(block.text):
             continue
         n = counts[k]
         lines = block.text.split("\n")
         wordy = sum(1 for ln in lines if len(_ALNUM_RE.findall(ln)) >= 2)
         widest = max(len(ln) + len(_CJK_RE.findall(ln)) for ln in lines)  # CJK counts double
         grid_like = n >= 4 and (wordy * 2 >= n or n >= 40) and widest <= 80
-        if grid_like or any(all(tight[s:s + 3]) for s in range(max(0, k - 2), min(k, len(blocks) - 3) + 1)):
+        if grid_like or getattr(block, "side_by_side", False) or any(all(tight[s:s + 3]) for s in range(max(0, k - 2), min(k, len(blocks) - 3) + 1)):
             out.append(block)
     return out
 
@@ -113,7 +116,7 @@ def find_tables(blocks: list, pdf_page: pymupdf.Page, textpage: pymupdf.TextPage
         if not inside:
             continue
         if words is None:
-            words = textpage.extractWORDS()
+            words = _chars(textpage)
         numbers = {b.number for b in inside}
         v_spans: dict[int, list[tuple[float, float]]] = defaultdict(list)
         for x, vy0, vy1 in vs:
@@ -127,18 +130,15 @@ def find_tables(blocks: list, pdf_page: pymupdf.Page, textpage: pymupdf.TextPage
         # first column; the columns it covers stay empty, so nothing is repeated.
         mids = [(ys[r] + ys[r + 1]) / 2 for r in range(n_rows)]
         cells: dict[tuple[int, int], list] = defaultdict(list)
-        for wx0, wy0, wx1, wy1, word, bno, lno, _ in words:
+        for wx0, wy0, wx1, wy1, char, bno, lno in words:
             if bno not in numbers:
                 continue
             yc = (wy0 + wy1) / 2
             row = min(max(bisect.bisect(ys, yc) - 1, 0), n_rows - 1)
-            cuts = [xs[k] for k in range(1, n_cols)
-                    if wx0 + 1 < xs[k] < wx1 - 1 and drawn(k, yc) and drawn(k, mids[row])]
-            for piece, x in _split_word(word, wx0, wx1, cuts):
-                col = min(max(bisect.bisect(xs, x) - 1, 0), n_cols - 1)
-                while col > 0 and not drawn(col, mids[row]):
-                    col -= 1
-                cells[row, col].append((yc, bno, lno, piece))
+            col = min(max(bisect.bisect(xs, (wx0 + wx1) / 2) - 1, 0), n_cols - 1)
+            while col > 0 and not drawn(col, mids[row]):
+                col -= 1
+            cells[row, col].append((yc, bno, lno, char))
         markdown = _grid_markdown(_split_rows(cells, n_rows, n_cols), n_cols)
         if markdown:
             found.append((inside[0].number, markdown, numbers))  # first block in stream order
@@ -186,29 +186,19 @@ def _split_rows(cells: dict, n_rows: int, n_cols: int) -> list[dict[int, list]]:
     return rows
 
 
-def _split_word(word: str, x0: float, x1: float, cuts: list[float]) -> list[tuple[str, float]]:
-    """Cut a word that crosses the column lines at ``cuts`` (sorted x) into ``(piece, centre x)``.
-
-    MuPDF joins text of neighbouring cells into one word when the gap is small (common with CJK
-    text). The cut falls where the line is, measuring the word in character widths (East Asian
-    wide characters count two, others one, as fixed-pitch CJK fonts set them).
-    """
-    cuts = list(cuts)
-    if not cuts or len(word) < 2:
-        return [(word, (x0 + x1) / 2)]
-    widths = [2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in word]
-    unit = (x1 - x0) / sum(widths)
-    pieces, start, pos, edge = [], 0, x0, x0
-    for i, w in enumerate(widths):
-        if cuts and pos + w * unit / 2 > cuts[0]:  # this character's centre is past the line
-            if i > start:
-                pieces.append((word[start:i], (edge + pos) / 2))
-            start, edge = i, pos
-            while cuts and cuts[0] < pos + w * unit / 2:
-                cuts.pop(0)
-        pos += w * unit
-    pieces.append((word[start:], (edge + x1) / 2))
-    return pieces
+def _chars(textpage: pymupdf.TextPage) -> list[tuple]:
+    """Every character of the text page as ``(x0, y0, x1, y1, char, block, line)``; ``block`` is
+    the ordinal among text blocks. Characters, not words, are placed in cells: MuPDF joins the
+    text of neighbouring cells into one word when the gap is small (common with CJK text)."""
+    out = []
+    blocks = [b for b in textpage.extractRAWDICT()["blocks"] if b["type"] == 0]
+    for bno, block in enumerate(blocks):
+        for lno, line in enumerate(block["lines"]):
+            for span in line["spans"]:
+                for ch in span["chars"]:
+                    x0, y0, x1, y1 = ch["bbox"]
+                    out.append((x0, y0, x1, y1, ch["c"], bno, lno))
+    return out
 
 
 def _regions(h_edges: list, v_edges: list, tol: float = 2.0) -> list[list]:
@@ -271,15 +261,15 @@ def _grid_markdown(rows: list[dict[int, list]], n_cols: int) -> str:
     return "\n".join(lines)
 
 
-def _cell_text(words: list[tuple[int, int, str]]) -> str:
-    """Words of a cell in reading order; lines joined by a space except between CJK characters."""
+def _cell_text(chars: list[tuple[int, int, str]]) -> str:
+    """Characters of a cell in reading order; lines joined by a space except between CJK
+    characters; runs of whitespace collapsed to one space."""
     out = ""
     last_line = None
-    for bno, lno, word in sorted(words, key=lambda w: (w[0], w[1])):
-        if out:
-            same_line = last_line == (bno, lno)
-            if same_line or not (_CJK_RE.match(out[-1]) and _CJK_RE.match(word[0])):
-                out += " "
-        out += word
+    for bno, lno, char in sorted(chars, key=lambda w: (w[0], w[1])):
+        if (out and last_line != (bno, lno) and not out[-1].isspace() and not char.isspace()
+                and not (_CJK_RE.match(out[-1]) and _CJK_RE.match(char))):
+            out += " "
+        out += char
         last_line = (bno, lno)
-    return out.replace("|", "\\|")
+    return " ".join(out.split()).replace("|", "\\|")

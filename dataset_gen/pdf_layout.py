@@ -1,0 +1,321 @@
+"""Page layout for :mod:`dataset_gen.pdf`: lines and blocks from MuPDF's text page, word spaces,
+running headers and footers, reading order by columns, footnotes.
+
+Coordinates are PDF points (1/72 inch), y growing downwards as in PyMuPDF. The rules, each
+applied by one function here:
+
+- Lines: MuPDF's ``extractDICT`` lines, with the text of their spans. Spans set as superscript
+  (one to three digits) after a word or punctuation (``alert,⁵``, ``Reports ¹``) are footnote
+  references and become ``[^5]``, glued to the word. Lines of one
+  block on the same baseline (MuPDF splits a line where the font changes) are joined. On pages with
+  Hangul the lines are rebuilt from the character boxes (``extractRAWDICT``): a gap wider than a
+  quarter of the font size between two characters is a word space, since Korean PDFs often place
+  words apart without space characters (:func:`build_blocks`).
+- Running headers and footers (:func:`find_running`): lines in the top or bottom 10 % of the page,
+  or in the outer 6 % at the sides, whose text with digits removed repeats on at least 40 % of
+  the pages (and on at least 2) are kept out of the text; page numbers change from page to page,
+  so digits do not count.
+- Reading order (:func:`reading_order`): a recursive XY cut. A region is first cut at a vertical
+  gap of at least 6 pt that no block crosses (columns, left to right), else at a horizontal gap
+  (top to bottom); a page is only reordered when it has a vertical cut, so single-column pages
+  keep MuPDF's order, and pages with vertical writing keep it too. A right column drawn first thus still reads after the left one.
+- Footnotes (:func:`move_footnotes`): blocks set at most 85 % of the body size, starting in the
+  lower 60 % of the page with a number or ``*``/``†``/``‡``/``§`` marker (and the small blocks
+  right after them), go after the body of their page.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+__all__ = ["Block", "Line", "build_blocks", "find_running", "move_footnotes", "reading_order"]
+
+_ASCII_RE = re.compile("[!-~]")
+_ASCII_SPACE_RE = re.compile("[ -~]")
+_HANGUL_RE = re.compile("[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]")
+_DIGITS_RE = re.compile(r"\d+")
+_REF_BEFORE_RE = re.compile(r"[^\W\d_][,.;:)’”\"']? *$")
+_MARKER_RE = re.compile(r"^\s*(\d{1,3}|[*†‡§])\s+\S")
+
+
+@dataclass(slots=True)
+class Line:
+    """One text line: ``text``, ``bbox`` (x0, y0, x1, y1), dominant font ``size`` (pt), ``mono``
+    (a code line, see :func:`_monospaced`)."""
+
+    text: str
+    bbox: tuple[float, float, float, float]
+    size: float
+    mono: bool
+
+
+@dataclass(slots=True)
+class Block:
+    """A text block: ``number`` is its ordinal among the page's text blocks in MuPDF's stream
+    order (as in ``TextPage.extractWORDS``), ``lines`` in order; ``levels`` maps line index to
+    heading level; ``footnote`` marks a footnote block."""
+
+    number: int
+    bbox: tuple[float, float, float, float]
+    lines: list[Line]
+    text: str = ""  # the lines joined by "\n" (set by refresh())
+    code: bool = False  # every line with ASCII text is a code line (:func:`_monospaced`)
+    levels: dict[int, int] = field(default_factory=dict)
+    footnote: bool = False
+    vertical: bool = False  # vertical writing (tategaki): lines run top to bottom
+    side_by_side: bool = False  # MuPDF lines of the block set next to each other (table cells?)
+
+    @property
+    def sizes(self) -> list[float]:
+        return [ln.size for ln in self.lines]
+
+    def refresh(self) -> None:
+        """Recompute ``text`` and ``code`` from ``lines``."""
+        self.text = "\n".join(ln.text for ln in self.lines)
+        with_ascii = [ln for ln in self.lines if _ASCII_RE.search(ln.text)]
+        self.code = bool(with_ascii) and all(ln.mono for ln in with_ascii)
+
+
+def build_blocks(dict_blocks: list[dict], raw_blocks: list[dict] | None = None,
+                 height: float = 0.0) -> list[Block]:
+    """Blocks from ``TextPage.extractDICT()["blocks"]`` (images skipped, numbering kept).
+
+    ``side_by_side`` is set on a block with two lines of at least two characters on one baseline
+    at least 1.5 font sizes apart (table cells), not counting lines in the top or bottom 10 % of
+    the page ``height`` (pt), where running headers put a page number beside a title.
+
+    ``raw_blocks`` (``extractRAWDICT()["blocks"]`` of the same text page) is used for the line
+    text when given: words are then spaced from the gaps between character boxes.
+    """
+    out: list[Block] = []
+    raw_text = [b for b in raw_blocks if b["type"] == 0] if raw_blocks is not None else None
+    for b in dict_blocks:
+        if b["type"] != 0:
+            continue
+        raw_lines = raw_text[len(out)]["lines"] if raw_text is not None else None
+        lines: list[Line] = []
+        side_by_side = False
+        for k, ln in enumerate(b["lines"]):
+            spans = ln["spans"]
+            text = _gap_text(raw_lines[k]["spans"]) if raw_lines is not None else _span_text(spans)
+            line = Line(text, tuple(ln["bbox"]), _line_size(spans), _monospaced(spans))
+            if (lines and line.bbox[0] - lines[-1].bbox[2] >= 1.5 * line.size
+                    and _overlap_y(lines[-1], line) and len(line.text.strip()) >= 2
+                    and len(lines[-1].text.strip()) >= 2
+                    and 0.1 * height < line.bbox[1] < 0.9 * height):
+                side_by_side = True
+            if lines and _same_baseline(lines[-1], line):
+                prev = lines[-1]
+                gap = line.bbox[0] - prev.bbox[2]
+                sep = " " if gap > prev.size * 0.25 and not prev.text.endswith(" ") \
+                    and not line.text.startswith(" ") else ""
+                lines[-1] = Line(prev.text + sep + line.text,
+                                 (prev.bbox[0], min(prev.bbox[1], line.bbox[1]),
+                                  line.bbox[2], max(prev.bbox[3], line.bbox[3])),
+                                 max(prev.size, line.size), prev.mono and line.mono)
+            else:
+                lines.append(line)
+        vertical = any(ln.get("wmode") == 1 for ln in b["lines"])
+        block = Block(len(out), tuple(b["bbox"]), lines, side_by_side=side_by_side,
+                      vertical=vertical)
+        block.refresh()
+        out.append(block)
+    return out
+
+
+def needs_raw(dict_blocks: list[dict]) -> bool:
+    """``True`` when the page holds Hangul, whose word spaces may only be gaps between glyphs."""
+    return any(_HANGUL_RE.search(s["text"]) for b in dict_blocks if b["type"] == 0
+               for ln in b["lines"] for s in ln["spans"])
+
+
+def _span_text(spans: list[dict]) -> str:
+    out = ""
+    for s in spans:
+        text = s["text"]
+        # superscript (flags bit 0) digits right after a word or punctuation: a footnote mark
+        if (s["flags"] & 1 and text.strip().isdigit() and len(text.strip()) <= 3
+                and _REF_BEFORE_RE.search(out)):
+            out = out.rstrip(" ") + f"[^{text.strip()}]" + (" " if text.endswith(" ") else "")
+        else:
+            out += text
+    return out
+
+
+def _gap_text(spans: list[dict]) -> str:
+    out: list[str] = []
+    last_x1 = None
+    for s in spans:
+        size = s["size"]
+        for ch in s["chars"]:
+            c = ch["c"]
+            x0, x1 = ch["bbox"][0], ch["bbox"][2]
+            if (last_x1 is not None and out and not out[-1].isspace() and not c.isspace()
+                    and x0 - last_x1 > size * 0.25):
+                out.append(" ")
+            out.append(c)
+            last_x1 = x1
+    return "".join(out)
+
+
+def _overlap_y(a: Line, b: Line) -> bool:
+    ha, hb = a.bbox[3] - a.bbox[1], b.bbox[3] - b.bbox[1]
+    overlap = min(a.bbox[3], b.bbox[3]) - max(a.bbox[1], b.bbox[1])
+    return overlap >= 0.6 * min(ha, hb) > 0
+
+
+def _same_baseline(a: Line, b: Line) -> bool:
+    return (_overlap_y(a, b) and b.bbox[0] >= a.bbox[2] - 1
+            and b.bbox[0] - a.bbox[2] < 1.5 * max(a.size, b.size))
+
+
+def _monospaced(spans: list[dict]) -> bool:
+    """A code line: every span holding an ASCII character, a space included, is in a monospaced
+    font (flags bit 3), and one is. CJK in code samples is drawn with a fallback font that is not
+    monospaced, so spans of only other characters do not count; a sentence with inline code has
+    its spaces, or its other words, in the text font (``模型名稱中的 `7b`…`` is no code)."""
+    seen = False
+    for s in spans:
+        if _ASCII_SPACE_RE.search(s["text"]):
+            if not s["flags"] & 8:
+                return False
+            seen = True
+    return seen
+
+
+def _line_size(spans: list[dict]) -> float:
+    """Font size (pt) of the span holding most non-space characters; monospaced spans are left
+    out when there are others (inline code in a heading is set at the body size)."""
+    best = best_mono = 0
+    size = size_mono = 0.0
+    for span in spans:
+        n = len(span["text"].strip())
+        if span["flags"] & 8:
+            if n > best_mono:
+                best_mono, size_mono = n, span["size"]
+        elif n > best:
+            best, size = n, span["size"]
+    return size if best else size_mono
+
+
+# --- running headers and footers -------------------------------------------------------------
+
+
+def find_running(pages: list[list[Block]], sizes: list[tuple[float, float]]) -> list[list[str]]:
+    """Remove running headers, footers, page numbers and margin notes from ``pages`` (in place);
+    return the removed line texts per page. ``sizes`` are the page (width, height) in points."""
+    removed: list[list[str]] = [[] for _ in pages]
+    if len(pages) < 2:
+        return removed
+    keys_on: dict[str, set[int]] = defaultdict(set)
+    marks: list[list[tuple[Block, int, str]]] = []
+    for index, (blocks, (w, h)) in enumerate(zip(pages, sizes)):
+        here = []
+        for block in blocks:
+            for i, line in enumerate(block.lines):
+                x0, y0, x1, y1 = line.bbox
+                xc, yc = (x0 + x1) / 2, (y0 + y1) / 2
+                if not (yc < 0.1 * h or yc > 0.9 * h or xc < 0.06 * w or xc > 0.94 * w):
+                    continue
+                key = _DIGITS_RE.sub("#", "".join(line.text.split()).casefold())
+                if key:
+                    here.append((block, i, key))
+                    keys_on[key].add(index)
+        marks.append(here)
+    need = max(2, -(-len(pages) * 2 // 5))
+    for index, here in enumerate(marks):
+        drop: dict[int, set[int]] = defaultdict(set)
+        for block, i, key in here:
+            if len(keys_on[key]) >= need:
+                drop[id(block)].add(i)
+                removed[index].append(block.lines[i].text.strip())
+        if drop:
+            kept = []
+            for block in pages[index]:
+                gone = drop.get(id(block))
+                if gone:
+                    block.lines = [ln for i, ln in enumerate(block.lines) if i not in gone]
+                    block.refresh()
+                if block.lines:
+                    kept.append(block)
+            pages[index][:] = kept
+    return removed
+
+
+# --- reading order ---------------------------------------------------------------------------
+
+
+def reading_order(blocks: list[Block]) -> list[Block]:
+    """``blocks`` in reading order by a recursive XY cut (see the module docstring); pages with
+    vertical writing (columns read right to left) keep MuPDF's order."""
+    if len(blocks) < 2 or any(b.vertical for b in blocks):
+        return blocks
+    out: list[Block] = []
+    if not _xy_cut(blocks, out, vertical_seen=[False]):
+        return blocks
+    return out
+
+
+def _xy_cut(blocks: list[Block], out: list[Block], vertical_seen: list[bool]) -> bool:
+    if len(blocks) == 1:
+        out.append(blocks[0])
+        return vertical_seen[0]
+    for axis in (0, 1):  # 0: cut between columns (x gap), 1: between rows (y gap)
+        lo, hi = (0, 2) if axis == 0 else (1, 3)
+        spans = sorted((b.bbox[lo], b.bbox[hi]) for b in blocks)
+        cuts = []
+        reach = spans[0][1]
+        for a, b in spans[1:]:
+            if a - reach >= (6 if axis == 0 else 0.5):
+                cuts.append((reach + a) / 2)
+            reach = max(reach, b)
+        if not cuts:
+            continue
+        if axis == 0:
+            vertical_seen[0] = True
+        groups: list[list[Block]] = [[] for _ in range(len(cuts) + 1)]
+        for block in blocks:
+            centre = (block.bbox[lo] + block.bbox[hi]) / 2
+            groups[sum(1 for c in cuts if centre > c)].append(block)
+        for group in groups:
+            if group:
+                # keep MuPDF's order inside a group that cannot be cut further
+                _xy_cut(sorted(group, key=lambda b: b.number), out, vertical_seen)
+        return vertical_seen[0]
+    out.extend(blocks)
+    return vertical_seen[0]
+
+
+# --- footnotes -------------------------------------------------------------------------------
+
+
+def body_size(pages: list[list[Block]]) -> float:
+    """The font size (pt, rounded to 0.5) holding most characters of the document."""
+    counts: Counter[float] = Counter()
+    for blocks in pages:
+        for block in blocks:
+            for line in block.lines:
+                counts[round(line.size * 2) / 2] += len(line.text.strip())
+    return max(counts, key=counts.__getitem__) if counts else 0.0
+
+
+def move_footnotes(blocks: list[Block], body: float, height: float) -> list[Block]:
+    """Footnote blocks moved after the other blocks of the page (order otherwise kept)."""
+    if not body:
+        return blocks
+    notes: list[Block] = []
+    rest: list[Block] = []
+    after_note = False
+    for block in blocks:
+        chars = sum(len(ln.text.strip()) for ln in block.lines)
+        small = sum(len(ln.text.strip()) for ln in block.lines if ln.size <= body * 0.85)
+        after_note = bool(chars and small * 2 > chars and block.bbox[1] > 0.4 * height
+                          and (_MARKER_RE.match(block.text) or after_note))
+        if after_note:
+            block.footnote = True
+            notes.append(block)
+        else:
+            rest.append(block)
+    return rest + notes if notes else blocks

@@ -1,0 +1,75 @@
+"""Text of PDF blocks for :mod:`dataset_gen.pdf`: line wraps joined, code fences across pages.
+
+Rules (:func:`block_text`), applied between two consecutive lines of one text block:
+
+- Latin hyphenation: a line ending in a lowercase letter and ``-`` followed by a line starting with
+  a lowercase letter is one word broken by the typesetter (``adip-`` / ``iscing`` → ``adipiscing``).
+  This also joins a real compound broken at its hyphen (``well-`` / ``known`` → ``wellknown``),
+  which a PDF cannot tell apart from hyphenation without a dictionary; TeX and word processors
+  break compounds at their hyphen rarely compared with syllable breaks, so the rule favours those.
+  Capitalised continuations (``Jean-`` / ``Paul``), digits (``2019-`` / ``2020``) and a hyphen
+  after a space (a dash) are kept as line breaks. A word holding digits, ``_ : / .`` or another
+  hyphen is an identifier broken at its own hyphen: the lines are joined and the hyphen kept
+  (``8b-instruct-`` / ``q4_K_M`` → ``8b-instruct-q4_K_M``).
+- CJK wraps: a line ending in a CJK character (ideograph, kana, hangul, CJK punctuation) followed
+  by a line starting with one is joined without a space, since CJK text has no spaces between
+  words.
+- Other lines stay separate lines (``"\\n"``), as the PDF set them.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["block_text", "merge_page_fences"]
+
+_CJK = ("\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+        "\uff00-\uffef")
+_CJK_END_RE = re.compile(f"[{_CJK}]$")
+_CJK_START_RE = re.compile(f"^[{_CJK}]")
+_HYPHEN_END_RE = re.compile(r"(?<=[a-zß-öø-ÿ])-$")
+_IDENTIFIER_RE = re.compile(r"[\d_:/.\-]")
+_LOWER_START_RE = re.compile(r"^[a-zß-öø-ÿ]")
+_LIST_START_RE = re.compile(r"^\s*(?:[-*•·▪◦●]|\d{1,3}[.)、]|[（(]\d{1,3}[)）])\s*")
+_FENCE_END_RE = re.compile(r"\n(`{3,})$")
+_FENCE_START_RE = re.compile(r"^(`{3,})\n")
+
+
+def block_text(lines: list) -> str:
+    """The text of ``lines`` (objects with ``text``) with the joins of the module docstring."""
+    out = ""
+    for k, line in enumerate(lines):
+        text = line.text
+        if k == 0:
+            out = text
+            continue
+        prev = out.rstrip(" ")
+        cur = text.lstrip(" ")
+        if _HYPHEN_END_RE.search(prev) and _LOWER_START_RE.match(cur):
+            word = prev.rsplit(None, 1)[-1]
+            # an identifier broken at its own hyphen (llama3.1:8b-instruct-q4_K_M) keeps it
+            out = (prev if _IDENTIFIER_RE.search(word[:-1]) else prev[:-1]) + cur
+        elif _CJK_END_RE.search(prev) and _CJK_START_RE.match(cur) and not _LIST_START_RE.match(cur):
+            out = prev + cur
+        else:
+            out += "\n" + text
+    return out
+
+
+def merge_page_fences(bodies: list[str]) -> list[str]:
+    """Page texts where a code block running from one page onto the next is one fence: the
+    closing fence ending a page and the opening fence starting the next non-empty page (same
+    length) are dropped. Lengths change; offsets are computed after this."""
+    out = list(bodies)
+    prev = None
+    for i, body in enumerate(out):
+        if not body:
+            continue
+        if prev is not None:
+            end = _FENCE_END_RE.search(out[prev])
+            start = _FENCE_START_RE.match(body)
+            if end and start and end.group(1) == start.group(1):
+                out[prev] = out[prev][:end.start()]
+                out[i] = body[start.end():]
+        prev = i
+    return out
