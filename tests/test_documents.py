@@ -146,9 +146,8 @@ def _zip(members: dict[str, bytes]) -> bytes:
         (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "scan.webp", "OCR"),
         (b"Hello, this is text.\n", "report.pdf", "not really a PDF"),
         (bytes(range(256)) * 8, "blob.dat", "binary data"),
-        ("plain text without a BOM".encode("utf-16-le"), "u16.txt", "binary data"),
     ],
-    ids=["xlsx", "pptx", "odt", "zip", "png", "jpeg", "webp", "fake-pdf", "binary", "utf16-no-bom"],
+    ids=["xlsx", "pptx", "odt", "zip", "png", "jpeg", "webp", "fake-pdf", "binary"],
 )
 def test_unsupported_types_are_named(data, name, words):
     with pytest.raises(UnsupportedDocumentError) as caught:
@@ -416,3 +415,31 @@ def test_code_samples_become_fenced_blocks_without_escapes(name):
     start = text.index("# 指定基底模型")
     assert text.rfind("```", 0, start) > text.rfind("### 基本結構", 0, start) > 0
     assert "PARAMETER num_ctx 4096\n```" in text
+
+
+# --- UTF-16 without a byte-order mark ---------------------------------------------------------
+
+_LATIN = "Quarterly report\n\nRevenue rose 12 % in Zürich; costs fell.\n"
+_CJK = "季度報告\n\n營收成長 12%，成本下降。\n第二段：東京と서울。\n"
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("text", [_LATIN, _CJK], ids=["latin", "cjk"])
+def test_utf16_without_bom_is_decoded(text, codec):
+    data = (text * 3).encode(codec)
+    assert not data.startswith((b"\xff\xfe", b"\xfe\xff"))
+    document = parse_bytes(data, "report.txt")
+    assert document.encoding == codec
+    assert document.kind == "text"
+    assert document.text == text * 3
+
+
+def test_utf16_without_bom_markdown_heading_is_markdown():
+    document = parse_bytes("# 標題\n\n內容 text\n".encode("utf-16-be"), "notes.txt")
+    assert (document.kind, document.encoding, document.text) == ("markdown", "utf-16-be", "# 標題\n\n內容 text\n")
+
+
+def test_binary_with_nuls_at_both_parities_is_still_binary():
+    with pytest.raises(UnsupportedDocumentError) as caught:
+        detect_kind(bytes(range(256)) * 8, "blob.dat")
+    assert "binary data" in str(caught.value)
