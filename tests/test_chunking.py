@@ -19,6 +19,7 @@ from dataset_gen.documents import parse_file
 from dataset_gen.errors import DocumentError
 from dataset_gen.markdown_structure import scan
 from dataset_gen.models import Document
+from dataset_gen.table_context import table_header_before, with_table_header
 
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
 NOTES = CORPUS / "ollama-notes-zh-TW.md"
@@ -499,3 +500,34 @@ def test_corpus_markdown_with_html_keeps_its_headings(name, headings):
     document = _parse(CORPUS / name)
     assert not isinstance(document, str), document
     assert len(scan(document.text, 2000).heading_starts) == headings
+
+
+# --- table headers for chunks that continue a table ---------------------------------------------
+
+
+def test_chunks_continuing_a_table_get_its_header_as_context():
+    header = "| State | Permits | Checks |\n| --- | ---: | ---: |"
+    rows = "\n".join(f"| State {i:02d} | {i * 1000:,} | {i * 7:,} |" for i in range(60))
+    text = f"# Checks\n\nIntro line.\n\n{header}\n{rows}\n\nAfter the table."
+    chunks = split_checked(text, strategy="markdown", max_chars=600, min_chars=0)
+    assert [c.text[:12] for c in chunks] == ["# Checks\n\nIn", "| State | Pe", "| State 20 |", "| State 40 |"]
+    assert [table_header_before(text, c.start) for c in chunks] == ["", "", header, header]
+    assert chunks[2].text == text[chunks[2].start:chunks[2].end]  # the span holds the bare rows only
+    assert with_table_header(text, chunks[2].start, chunks[2].text) == f"{header}\n{chunks[2].text}"
+    assert with_table_header(text, chunks[1].start, chunks[1].text) == chunks[1].text
+
+
+def test_table_header_of_a_title_row_adds_the_column_names():
+    document = _parse(CORPUS / "pdf_table_nics_ruled_grid.pdf")
+    assert not isinstance(document, str), document
+    chunks = split_document(document)
+    headers = [table_header_before(document.text, c.start) for c in chunks]
+    assert [h.count("\n") for h in headers] == [0, 2, 2, 2, 2]  # 4 of 5 chunks are bare state rows
+    assert headers[1].startswith("| NICS Firearm Background Checks November - 2015 |")
+    assert headers[1].split("\n")[2].startswith("| State / Territory | Permit | Handgun | Long Gun |")
+    assert len(set(headers[1:])) == 1
+
+
+def test_table_header_is_empty_outside_tables():
+    text = "a | b\n\nplain | text\nmore"
+    assert [table_header_before(text, i) for i in (0, 7, 20, len(text))] == ["", "", "", ""]
