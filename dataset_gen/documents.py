@@ -1,4 +1,4 @@
-"""Read a person's documents (PDF, DOCX, Markdown, plain text) into
+"""Read a person's documents (PDF, DOCX, EPUB, HTML, Markdown, plain text) into
 :class:`~dataset_gen.models.Document`.
 
 The real type is read from the bytes, never from the file name (see :func:`detect_kind`). Text files
@@ -125,6 +125,12 @@ _TEXT_BOMS = (
     (b"\xff\xfe", "utf-16-le", "utf-16"),
 )
 _MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown", ".mkd", ".mkdn")
+_HTML_SUFFIXES = (".html", ".htm", ".xhtml")
+# An HTML document opens (after a BOM, whitespace, an XML declaration and comments) with a doctype
+# or an <html> tag (HTML Living Standard §13.1); a .html/.htm file needs only some tag.
+_HTML_START_RE = re.compile(r"\ufeff?\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>])",
+                            re.I | re.S)
+_HTML_TAG_RE = re.compile(r"<(?:html|head|body|p|div|h[1-6]|table|ul|ol|title|meta)[\s>/]", re.I)
 _HEADING_RE = re.compile(r" {0,3}#{1,6}[ \t]")
 _FENCE_RE = re.compile(r" {0,3}(`{3,}|~{3,})")
 # Names of the ZIP-based formats we recognise but do not parse, by a member they always hold.
@@ -140,17 +146,20 @@ _ODF_FORMATS = {
                                                       "export it as PDF and upload that",
     "application/vnd.oasis.opendocument.presentation": "an OpenDocument presentation (.odp); "
                                                        "export it as PDF and upload that",
-    "application/epub+zip": "an EPUB e-book; convert it to PDF or Markdown and upload that",
 }
 
 
 def detect_kind(data: bytes, name: str) -> str:
-    """Return the real type of ``data``: ``"pdf"``, ``"docx"``, ``"markdown"`` or ``"text"``.
+    """Return the real type of ``data``: ``"pdf"``, ``"docx"``, ``"epub"``, ``"html"``,
+    ``"markdown"`` or ``"text"``.
 
     The type is read from the bytes: ``%PDF-`` within the first 1024 bytes (where PDF readers
-    accept the header) is a PDF; a ZIP holding ``word/document.xml`` is a DOCX. Anything else that
-    decodes to readable text is ``"markdown"`` when ``name`` ends in ``.md``/``.markdown`` (or a
-    similar suffix) or the text has an ATX heading line (``#`` to ``######`` then a space,
+    accept the header) is a PDF; a ZIP holding ``word/document.xml`` is a DOCX; a ZIP holding
+    ``META-INF/container.xml`` (and a ``mimetype`` of ``application/epub+zip`` when it has one,
+    EPUB 3.3 §4.2.2) is an EPUB. Anything else that decodes to readable text is ``"markdown"`` when
+    ``name`` ends in ``.md``/``.markdown`` (or a similar suffix); ``"html"`` when it opens with a
+    doctype or ``<html>`` tag, or ``name`` ends in ``.html``/``.htm``/``.xhtml`` and it holds an
+    HTML tag; ``"markdown"`` when the text has an ATX heading line (``#`` to ``######`` then a space,
     CommonMark §4.2) outside fenced code blocks, else ``"text"``. ``name`` is used only for that
     suffix and for messages.
 
@@ -201,6 +210,17 @@ def parse_bytes(
         from .docx_reader import read_docx
 
         text, warnings = read_docx(data, name, max_bytes=max_bytes, should_stop=should_stop)
+    elif kind == "epub":
+        from .epub_reader import read_epub
+
+        text, warnings = read_epub(data, name, max_bytes=max_bytes, should_stop=should_stop)
+        text = clean_text(text)
+    elif kind == "html":
+        from .html_reader import read_html
+
+        assert decoded is not None
+        text, warnings = read_html(decoded[0], name)
+        text, encoding = clean_text(text), decoded[1]
     else:
         assert decoded is not None  # _sniff decodes every text kind
         text, encoding = decoded
@@ -294,7 +314,11 @@ def _sniff(data: bytes, name: str) -> tuple[str, tuple[str, str] | None]:
                   "save it as .docx again"
         )
     text, encoding = _decode_text(data, name)
-    if lower.endswith(_MARKDOWN_SUFFIXES) or _has_markdown_heading(text):
+    if lower.endswith(_MARKDOWN_SUFFIXES):
+        return "markdown", (text, encoding)
+    if _HTML_START_RE.match(text) or (lower.endswith(_HTML_SUFFIXES) and _HTML_TAG_RE.search(text[:65536])):
+        return "html", (text, encoding)
+    if _has_markdown_heading(text):
         return "markdown", (text, encoding)
     return "text", (text, encoding)
 
@@ -338,6 +362,9 @@ def _sniff_zip(data: bytes, name: str) -> str:
                     types = member.read(_SMALL_MEMBER)
                 if b"wordprocessingml.document.main+xml" in types:
                     return "docx"
+            if "META-INF/container.xml" in names and ("mimetype" not in names or _small(zf, "mimetype").strip()
+                                                      in (b"application/epub+zip", b"")):
+                return "epub"
             for member_name, what in _ZIP_FORMATS:
                 if member_name in names:
                     raise UnsupportedDocumentError(name, f"is {what}")
@@ -362,6 +389,12 @@ def _sniff_zip(data: bytes, name: str) -> str:
         name, "is a ZIP archive, not a document; unpack it and upload the PDF, DOCX or text files "
               "inside"
     )
+
+
+def _small(zf: zipfile.ZipFile, member: str) -> bytes:
+    """At most 1 MB of one ZIP member, for sniffing."""
+    with zf.open(member) as fh:
+        return fh.read(_SMALL_MEMBER)
 
 
 def _decode_text(data: bytes, name: str) -> tuple[str, str]:
