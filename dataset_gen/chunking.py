@@ -61,10 +61,14 @@ def split_document(document: Document, settings: ChunkSettings = ChunkSettings()
           pass ``max_chars``, with the previous one) if the result stays within ``max_chars``; a
           section longer than ``max_chars`` is cut at paragraphs, lines, sentences, then characters.
         * ``"recursive"``: the whole text cut by size only, each chunk after the first starting up
-          to ``overlap`` characters before the previous one ended (at a boundary where possible).
-        * ``"separator"``: cut exactly where ``separator`` occurs (it starts the next chunk, so it
+          to ``overlap`` characters before the previous one ended (at a boundary where possible,
+          never inside the whitespace just before the cut), except where the cut is at a heading:
+          a chunk that opens a section starts with its heading.
+        * ``"separator"``: cut only where ``separator`` occurs (it starts the next chunk, so it
           is not lost), except between a heading and its body or inside a code block or table that
-          fits; pieces longer than ``max_chars`` are cut by size without overlap.
+          fits; consecutive pieces are joined while the result stays within ``max_chars`` (so a
+          paragraph separator gives chunks of whole paragraphs, not one chunk per paragraph);
+          pieces longer than ``max_chars`` are cut by size without overlap.
 
         When a span must be cut, pieces shorter than ``min(min_chars, max_chars // 2)`` are
         avoided where a boundary allows it.
@@ -251,12 +255,23 @@ class _Splitter:
             position = interval[1] + 1
         return None
 
+    def _is_heading_start(self, position: int) -> bool:
+        starts = self.structure.heading_starts
+        i = bisect.bisect_left(starts, position)
+        return i < len(starts) and starts[i] == position
+
     def _overlap_start(self, start: int, cut: int, end: int, overlap: int) -> int:
         """Where the next span starts: the earliest boundary at most ``overlap`` before ``cut``.
 
         When the rest fits in one span, the overlap is shortened so that it does not cost a span.
+        A cut at a heading gets no overlap, so the chunk opens with the heading and its path is the
+        new section's. The start must lie before the last non-space character ahead of ``cut``: a cut after a blank
+        line has the line breaks of that blank line as its nearest boundaries, and starting there
+        would leave, once the span is stripped, no overlap at all.
         """
-        lo, hi = max(cut - overlap, start + 1), cut - 1
+        if self._is_heading_start(cut):
+            return cut  # a new section starts clean: its chunk opens with its heading
+        lo, hi = max(cut - overlap, start + 1), strip_span(self.text, start, cut)[1] - 1
         if end - cut <= self.max:
             lo = max(lo, end - self.max)
         if lo > hi:
@@ -322,9 +337,15 @@ def _separator_spans(text: str, splitter: _Splitter, settings: ChunkSettings) ->
             bounds.append(found)
         found = text.find(separator, found + len(separator))
     bounds.append(len(text))
-    spans = []
+    spans: list[tuple[int, int]] = []
     for a, b in zip(bounds, bounds[1:]):
         s, e = strip_span(text, a, b)
-        if s < e:
-            spans.extend(splitter.pack(s, e) if e - s > settings.max_chars else [(s, e)])
+        if s >= e:
+            continue
+        if e - s > settings.max_chars:
+            spans.extend(splitter.pack(s, e))
+        elif spans and e - spans[-1][0] <= settings.max_chars:
+            spans[-1] = (spans[-1][0], e)  # consecutive pieces share a chunk while they fit
+        else:
+            spans.append((s, e))
     return spans

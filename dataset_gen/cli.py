@@ -98,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help="parse, split and generate QA pairs for files",
                          description="Parse files, split them into chunks and generate QA pairs with an Ollama model. "
                                      "Everything is stored as it arrives; running again resumes and retries failed chunks.")
-    gen.add_argument("files", nargs="+", type=Path, metavar="FILE", help="PDF, DOCX, Markdown or text files")
+    gen.add_argument("files", nargs="+", type=Path, metavar="FILE", help="PDF, DOCX, EPUB, HTML, Markdown or text files")
     gen.add_argument("--model", required=True, help="Ollama model name, e.g. qwen2.5:7b")
     gen.add_argument("--host", help="Ollama URL (default $OLLAMA_HOST or http://127.0.0.1:11434)")
     gen.add_argument("--project", default=DEFAULT_PROJECT, help=f"project name (default {DEFAULT_PROJECT!r}; created if new)")

@@ -1,4 +1,4 @@
-"""Read a person's documents (PDF, DOCX, Markdown, plain text) into
+"""Read a person's documents (PDF, DOCX, EPUB, HTML, Markdown, plain text) into
 :class:`~dataset_gen.models.Document`.
 
 The real type is read from the bytes, never from the file name (see :func:`detect_kind`). Text files
@@ -22,6 +22,7 @@ import hashlib
 import io
 import os
 import re
+import unicodedata
 import zipfile
 from collections.abc import Callable
 
@@ -121,6 +122,12 @@ _TEXT_BOMS = (
     (b"\xff\xfe", "utf-16-le", "utf-16"),
 )
 _MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown", ".mkd", ".mkdn")
+_HTML_SUFFIXES = (".html", ".htm", ".xhtml")
+# An HTML document opens (after a BOM, whitespace, an XML declaration and comments) with a doctype
+# or an <html> tag (HTML Living Standard §13.1); a .html/.htm file needs only some tag.
+_HTML_START_RE = re.compile(r"\ufeff?\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>])",
+                            re.I | re.S)
+_HTML_TAG_RE = re.compile(r"<(?:html|head|body|p|div|h[1-6]|table|ul|ol|title|meta)[\s>/]", re.I)
 _HEADING_RE = re.compile(r" {0,3}#{1,6}[ \t]")
 _FENCE_RE = re.compile(r" {0,3}(`{3,}|~{3,})")
 # Names of the ZIP-based formats we recognise but do not parse, by a member they always hold.
@@ -136,17 +143,20 @@ _ODF_FORMATS = {
                                                       "export it as PDF and upload that",
     "application/vnd.oasis.opendocument.presentation": "an OpenDocument presentation (.odp); "
                                                        "export it as PDF and upload that",
-    "application/epub+zip": "an EPUB e-book; convert it to PDF or Markdown and upload that",
 }
 
 
 def detect_kind(data: bytes, name: str) -> str:
-    """Return the real type of ``data``: ``"pdf"``, ``"docx"``, ``"markdown"`` or ``"text"``.
+    """Return the real type of ``data``: ``"pdf"``, ``"docx"``, ``"epub"``, ``"html"``,
+    ``"markdown"`` or ``"text"``.
 
     The type is read from the bytes: ``%PDF-`` within the first 1024 bytes (where PDF readers
-    accept the header) is a PDF; a ZIP holding ``word/document.xml`` is a DOCX. Anything else that
-    decodes to readable text is ``"markdown"`` when ``name`` ends in ``.md``/``.markdown`` (or a
-    similar suffix) or the text has an ATX heading line (``#`` to ``######`` then a space,
+    accept the header) is a PDF; a ZIP holding ``word/document.xml`` is a DOCX; a ZIP holding
+    ``META-INF/container.xml`` (and a ``mimetype`` of ``application/epub+zip`` when it has one,
+    EPUB 3.3 §4.2.2) is an EPUB. Anything else that decodes to readable text is ``"markdown"`` when
+    ``name`` ends in ``.md``/``.markdown`` (or a similar suffix); ``"html"`` when it opens with a
+    doctype or ``<html>`` tag, or ``name`` ends in ``.html``/``.htm``/``.xhtml`` and it holds an
+    HTML tag; ``"markdown"`` when the text has an ATX heading line (``#`` to ``######`` then a space,
     CommonMark §4.2) outside fenced code blocks, else ``"text"``. ``name`` is used only for that
     suffix and for messages.
 
@@ -198,6 +208,17 @@ def parse_bytes(
         from .docx_reader import read_docx
 
         text, warnings = read_docx(data, name, max_bytes=max_bytes, should_stop=should_stop)
+    elif kind == "epub":
+        from .epub_reader import read_epub
+
+        text, warnings = read_epub(data, name, max_bytes=max_bytes, should_stop=should_stop)
+        text = clean_text(text)
+    elif kind == "html":
+        from .html_reader import read_html
+
+        assert decoded is not None
+        text, warnings = read_html(decoded[0], name)
+        text, encoding = clean_text(text), decoded[1]
     else:
         assert decoded is not None  # _sniff decodes every text kind
         text, encoding = decoded
@@ -292,7 +313,11 @@ def _sniff(data: bytes, name: str) -> tuple[str, tuple[str, str] | None]:
                   "save it as .docx again"
         )
     text, encoding = _decode_text(data, name)
-    if lower.endswith(_MARKDOWN_SUFFIXES) or _has_markdown_heading(text):
+    if lower.endswith(_MARKDOWN_SUFFIXES):
+        return "markdown", (text, encoding)
+    if _HTML_START_RE.match(text) or (lower.endswith(_HTML_SUFFIXES) and _HTML_TAG_RE.search(text[:65536])):
+        return "html", (text, encoding)
+    if _has_markdown_heading(text):
         return "markdown", (text, encoding)
     return "text", (text, encoding)
 
@@ -336,6 +361,9 @@ def _sniff_zip(data: bytes, name: str) -> str:
                     types = member.read(_SMALL_MEMBER)
                 if b"wordprocessingml.document.main+xml" in types:
                     return "docx"
+            if "META-INF/container.xml" in names and ("mimetype" not in names or _small(zf, "mimetype").strip()
+                                                      in (b"application/epub+zip", b"")):
+                return "epub"
             for member_name, what in _ZIP_FORMATS:
                 if member_name in names:
                     raise UnsupportedDocumentError(name, f"is {what}")
@@ -362,10 +390,17 @@ def _sniff_zip(data: bytes, name: str) -> str:
     )
 
 
+def _small(zf: zipfile.ZipFile, member: str) -> bytes:
+    """At most 1 MB of one ZIP member, for sniffing."""
+    with zf.open(member) as fh:
+        return fh.read(_SMALL_MEMBER)
+
+
 def _decode_text(data: bytes, name: str) -> tuple[str, str]:
     """Decode text bytes; return ``(text, encoding)``.
 
-    Order: a BOM (UTF-32, UTF-8, UTF-16), then strict UTF-8, then charset-normalizer's best guess.
+    Order: a BOM (UTF-32, UTF-8, UTF-16), then UTF-16 without a BOM (:func:`_utf16_without_bom`),
+    then strict UTF-8, then charset-normalizer's best guess.
     Single-byte Western guesses that decode ``data`` exactly as Latin-1/cp1252 are reported as
     ``"iso-8859-1"`` (no bytes 0x80–0x9F) or ``"cp1252"``, the encodings such files are written in.
     """
@@ -378,6 +413,9 @@ def _decode_text(data: bytes, name: str) -> tuple[str, str]:
             if codec != "utf-8-sig":
                 text = text.removeprefix("\ufeff")
             return _check_binary(text, name), label
+    utf16 = _utf16_without_bom(data)
+    if utf16 is not None:
+        return _check_binary(utf16[0], name), utf16[1]
     try:
         return _check_binary(data.decode("utf-8"), name), "utf-8"
     except UnicodeDecodeError:
@@ -402,6 +440,36 @@ def _decode_text(data: bytes, name: str) -> tuple[str, str]:
             has_c1 = any(0x80 <= b <= 0x9F for b in data)
             encoding = "cp1252" if has_c1 else "iso-8859-1"
     return _check_binary(text, name), encoding
+
+
+def _utf16_without_bom(data: bytes) -> tuple[str, str] | None:
+    """``(text, "utf-16-le" | "utf-16-be")`` when ``data`` is UTF-16 without a byte-order mark.
+
+    Told by its NUL bytes: every character below U+0100 (ASCII letters, digits, spaces, line breaks
+    of Latin or CJK text) puts a 0x00 in its high byte, which is the odd bytes in little-endian and
+    the even bytes in big-endian order, while UTF-8 and single-byte text hold no NULs at all. So the
+    first 64 KB must have NULs mostly at one parity (at least one per 256 characters, and four times
+    as many as at the other parity, where CJK characters such as U+4E00 put theirs) and decode strictly in that byte order to text with at most 1 % control, unassigned or
+    private-use characters. Text without any character below U+0100 cannot be told apart this way
+    and is left to the other detectors.
+    """
+    sample = data[:65536]
+    sample = sample[:len(sample) - len(sample) % 2]
+    if len(sample) < 4 or b"\x00" not in sample or len(data) % 2:
+        return None
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    codec = "utf-16-le" if odd > even else "utf-16-be"
+    if min(even, odd) * 4 > max(even, odd) or max(even, odd) * 256 < len(sample) // 2:
+        return None
+    try:
+        text = data.decode(codec)
+    except UnicodeDecodeError:
+        return None
+    check = text[:32768]
+    odd_chars = sum(1 for ch in check if ch not in "\t\n\r" and unicodedata.category(ch) in ("Cc", "Cn", "Co", "Cs"))
+    if odd_chars * 100 > len(check):
+        return None
+    return text, codec
 
 
 _CONTROL_BYTES = bytes([*range(0, 9), *range(14, 27), *range(28, 32)])

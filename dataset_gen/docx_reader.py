@@ -4,8 +4,9 @@ The body XML (``word/document.xml``) is walked in document order, so paragraphs 
 interleaved as they are on the page. Heading styles (``Title``, ``Heading 1``–``Heading 6`` or
 any style or paragraph with an outline level, ECMA-376 Part 1 §17.3.1.20) become ``#`` lines; list
 paragraphs (``w:numPr`` on the paragraph or its style, §17.9) become ``- `` or ``1. `` items
-indented four spaces per level; tables become pipe tables. Page headers and footers are separate
-parts and are not read. Footnotes and endnotes (``word/footnotes.xml``/``endnotes.xml``) follow
+indented four spaces per level; tables become pipe tables. The page headers and footers shown are
+read once each and placed under a ``# Headers and footers`` heading after the body (see
+:mod:`dataset_gen.docx_headers` for which and why). Footnotes and endnotes (``word/footnotes.xml``/``endnotes.xml``) follow
 the body under a ``# Footnotes`` heading, referenced in the text as ``[^1]`` (footnotes) and
 ``[^e1]`` (endnotes).
 
@@ -18,11 +19,14 @@ from __future__ import annotations
 
 import io
 import re
+import zipfile
 from collections.abc import Callable
 
 from lxml import etree
 
 from .documents import ParseCancelled, clean_text, stop_if_asked
+from .docx_headers import HEADING, header_footer_blocks
+from .docx_strict import is_strict, to_transitional
 from .zip_guard import check_zip, corrupt_package
 
 __all__ = ["read_docx"]
@@ -71,7 +75,8 @@ def read_docx(
 ) -> tuple[str, tuple[str, ...]]:
     """Extract ``(text, warnings)`` from DOCX bytes; ``text`` is cleaned Markdown.
 
-    The package passes :func:`check_zip` first (``max_bytes``, the upload limit in bytes, can
+    A Strict Open XML package (ISO/IEC 29500 Strict, Word's "Strict Open XML Document") is read
+    through :func:`dataset_gen.docx_strict.to_transitional`. The package passes :func:`check_zip` first (``max_bytes``, the upload limit in bytes, can
     raise the total inflated limit), so python-docx never opens a ZIP bomb. ``should_stop`` is
     asked between ZIP members while checking, before python-docx opens the package, and before
     each top-level block (paragraph or table) of the body; keep it cheap (the 872-page handbook
@@ -86,16 +91,20 @@ def read_docx(
     check_zip(data, name, max_bytes=max_bytes, should_stop=should_stop)
     stop_if_asked(should_stop, name)
     try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            if is_strict(zf):
+                data = to_transitional(data)
         doc = open_docx(io.BytesIO(data))
         reader = _Reader(doc)
         stop = (lambda: stop_if_asked(should_stop, name)) if should_stop is not None else None
         body = reader.blocks(doc.element.body, stop)
         notes = reader.notes(doc.part)
+        margins = header_footer_blocks(doc, reader)
     except ParseCancelled:
         raise
     except Exception as exc:  # python-docx/lxml/zipfile raise many types on damaged packages
         raise corrupt_package(name, exc) from None
-    parts = body + (["# Footnotes", "\n\n".join(notes)] if notes else [])
+    parts = body + ([HEADING, *margins] if margins else []) + (["# Footnotes", "\n\n".join(notes)] if notes else [])
     return clean_text("\n\n".join(p for p in parts if p.strip())), ()
 
 
@@ -126,6 +135,7 @@ class _Reader:
         self.formats: dict[tuple[str, int], tuple[str, int]] = {}
         self._load_numbering(doc.part)
         self.counters: dict[str, list[int]] = {}
+        self.headings = True  # False while reading headers and footers: heading styles stay plain
 
     # --- styles and numbering ----------------------------------------------------------------
 
@@ -229,7 +239,7 @@ class _Reader:
             ilvl = _val(num, "ilvl")
             num_pr = (_val(num, "numId") or "0", int(ilvl) if ilvl and ilvl.isdigit() else 0)
         if text.strip():
-            if level:
+            if level and self.headings:
                 out.append("#" * min(level, 6) + " " + " ".join(text.split()))
             elif num_pr and num_pr[0] != "0":
                 out.append(_LIST_MARK + self._list_item(num_pr, text))
@@ -261,15 +271,10 @@ class _Reader:
             trpr = tr.find(_W + "trPr")
             row = [""] * min(_int(_val(trpr, "gridBefore"), 0), 64)
             for tc in _children(tr, "tc"):
-                tcpr = tc.find(_W + "tcPr")
-                span = min(_int(_val(tcpr, "gridSpan"), 1), 64)
-                vmerge = tcpr.find(_W + "vMerge") if tcpr is not None else None
-                hmerge = _val(tcpr, "hMerge")
-                continued = (vmerge is not None and vmerge.get(_W + "val") in (None, "continue")
-                             ) or hmerge == "continue"
+                span = min(_int(_val(tc.find(_W + "tcPr"), "gridSpan"), 1), 64)
                 # A merged cell is one w:tc: its text goes in its first grid column only, and
                 # vertical-merge continuation cells stay empty (§17.4.85), so nothing repeats.
-                row.append("" if continued else self._cell(tc))
+                row.append("" if _continued(tc) else self._cell(tc))
                 row.extend([""] * (max(span, 1) - 1))
             rows.append(row)
         rows = [r for r in rows if any(c.strip() for c in r)]
@@ -296,8 +301,8 @@ class _Reader:
                 pieces.extend(" ".join(self.blocks(b)) for b in boxes)
             elif child.tag == _W + "tbl":  # nested table: rows as lines, cells split by "; "
                 for tr in _children(child, "tr"):
-                    pieces.append("; ".join(c for c in (self._cell(tc) for tc in
-                                                        _children(tr, "tc")) if c))
+                    pieces.append("; ".join(c for c in (self._cell(tc) for tc in _children(tr, "tc")
+                                                        if not _continued(tc)) if c))
             elif child.tag in (_W + "sdt", _W + "customXml"):
                 pieces.append(" ".join(self.blocks(child.find(_W + "sdtContent")
                                                    if child.tag == _W + "sdt" else child)))
@@ -343,6 +348,16 @@ def _merge_lists(blocks: list[str]) -> list[str]:
             out.append(block)
             in_list = False
     return out
+
+
+def _continued(tc) -> bool:
+    """``True`` for a merge continuation cell (``w:vMerge`` without ``restart``, §17.4.85, or
+    ``w:hMerge="continue"``): Word shows the first cell's text there and hides its own."""
+    tcpr = tc.find(_W + "tcPr")
+    if tcpr is None:
+        return False
+    vmerge = tcpr.find(_W + "vMerge")
+    return (vmerge is not None and vmerge.get(_W + "val") in (None, "continue")) or _val(tcpr, "hMerge") == "continue"
 
 
 def _children(el, tag: str):

@@ -1,5 +1,6 @@
-"""Markdown structure of a text, for splitting: ATX headings outside fenced code blocks and YAML
-front matter, and the blocks (fences, pipe tables, front matter) that a cut should not go through.
+"""Markdown structure of a text, for splitting: ATX headings outside fenced code blocks, HTML blocks
+and YAML front matter, and the blocks (fences, ``<pre>``-like HTML blocks, pipe tables, front
+matter) that a cut should not go through.
 
 Rules follow CommonMark 0.31 (ATX headings: up to three spaces of indent, 1–6 ``#`` and a space;
 fences: three or more backticks or tildes, closed by a fence of the same character at least as
@@ -19,6 +20,36 @@ _TABLE_DELIMITER = re.compile(r" {0,3}\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t
 _YAML_KEY = re.compile(r"[\w\"'.-]+[ \t]*:(?:[ \t]|$)", re.M)
 _FRONT_MATTER_CLOSE = re.compile(r"^(?:---|\.\.\.)[ \t\r]*$", re.M)
 NON_SPACE = re.compile(r"\S")
+# HTML blocks (CommonMark 0.31 §4.6). Type 1 (pre, script, style, textarea) runs to the line that
+# closes it, type 2 (a comment) to "-->"; types 6 (block-level tags) and 7 (a line holding one
+# complete tag, which cannot interrupt a paragraph) run to the next blank line. Their lines are raw
+# HTML: a "# x" line inside "<pre>" is not a heading.
+_HTML_RAW_OPEN = re.compile(r" {0,3}<(pre|script|style|textarea)(?:[\s>]|$)", re.I)
+_HTML_COMMENT_OPEN = re.compile(r" {0,3}<!--")
+_HTML_BLOCK_TAGS = (
+    "address|article|aside|base|basefont|blockquote|body|caption|center|col|colgroup|dd|details|dialog|dir|div|dl|"
+    "dt|fieldset|figcaption|figure|footer|form|frame|frameset|h[1-6]|head|header|hr|html|iframe|legend|li|link|main|"
+    "menu|menuitem|nav|noframes|ol|optgroup|option|p|param|search|section|summary|table|tbody|td|tfoot|th|thead|"
+    "title|tr|track|ul"
+)
+_HTML_BLOCK_OPEN = re.compile(rf" {{0,3}}</?(?:{_HTML_BLOCK_TAGS})(?:[\s>]|/>|$)", re.I)
+_HTML_LONE_TAG = re.compile(
+    r" {0,3}(?:<[A-Za-z][A-Za-z0-9-]*(?:\s+[A-Za-z_:][\w.:-]*(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'=<>`]+))?)*\s*/?>"
+    r"|</[A-Za-z][A-Za-z0-9-]*\s*>)[ \t]*"
+)
+
+
+def _html_block_end(line: str, previous_blank: bool) -> str | None:
+    """How the HTML block opened by ``line`` ends: a closing text (``"</pre>"``, ``"-->"``), ``""``
+    for "at the next blank line", or ``None`` when ``line`` opens no HTML block."""
+    match = _HTML_RAW_OPEN.match(line)
+    if match:
+        return f"</{match[1].lower()}>"
+    if _HTML_COMMENT_OPEN.match(line):
+        return "-->"
+    if _HTML_BLOCK_OPEN.match(line) or (previous_blank and _HTML_LONE_TAG.fullmatch(line)):
+        return ""
+    return None
 
 
 def strip_span(text: str, start: int, end: int) -> tuple[int, int]:
@@ -75,7 +106,9 @@ def scan(text: str, max_chars: int) -> Structure:
         blocks.append((0, pos))
     fence: tuple[str, int, int] | None = None  # (character, length, start)
     table_start = table_end = -1
-    previous_start, previous_has_pipe = -1, False
+    previous_start, previous_has_pipe, previous_blank = -1, False, True
+    html_end: str | None = None  # while inside an HTML block: how it ends (see _html_block_end)
+    html_start = 0
     while pos < n:
         newline = text.find("\n", pos)
         end = n if newline < 0 else newline
@@ -89,6 +122,14 @@ def scan(text: str, max_chars: int) -> Structure:
             pos = end + 1
             continue
         stripped = line.strip()
+        if html_end is not None:
+            if (not stripped) if html_end == "" else (html_end in line.lower()):
+                if html_end:
+                    blocks.append((html_start, end))
+                html_end = None
+            previous_blank = not stripped
+            pos = end + 1
+            continue
         if table_start >= 0:
             if stripped and "|" in line:
                 table_end = end
@@ -97,6 +138,16 @@ def scan(text: str, max_chars: int) -> Structure:
             blocks.append((table_start, table_end))
             table_start = -1
         first = stripped[:1]
+        if first == "<":
+            html_end = _html_block_end(line, previous_blank)
+            if html_end is not None:
+                html_start = pos
+                if html_end and html_end in line.lower()[line.index("<") + 2:]:
+                    blocks.append((pos, end))  # opened and closed on one line
+                    html_end = None
+                previous_has_pipe, previous_blank = False, False
+                pos = end + 1
+                continue
         if first in ("`", "~"):
             match = _FENCE_OPEN.match(line)
             if match and not (match[1][0] == "`" and "`" in match[2]):
@@ -113,9 +164,12 @@ def scan(text: str, max_chars: int) -> Structure:
         elif previous_has_pipe and "|" in line and "-" in line and _TABLE_DELIMITER.fullmatch(stripped):
             table_start, table_end = previous_start, end
         previous_start, previous_has_pipe = pos, bool(stripped) and "|" in line and first != "#"
+        previous_blank = not stripped
         pos = end + 1
     if fence is not None:
         blocks.append((fence[2], n))
+    if html_end:
+        blocks.append((html_start, n))
     if table_start >= 0:
         blocks.append((table_start, table_end))
     blocks.sort()

@@ -1,4 +1,4 @@
-"""ZIP packages (DOCX, and any later ZIP-based input) checked before any reader inflates them.
+"""ZIP packages (DOCX, EPUB) checked before any reader inflates them.
 
 A ZIP member can inflate about 1,000 times, so a file far below the upload limit can unpack to
 gigabytes: :func:`check_zip_directory` reads the sizes the package declares from its central
@@ -102,7 +102,15 @@ def check_zip_directory(data: bytes, name: str) -> None:
                           f"{ZIP_MAX_MEMBERS:,} entries a document needs")
 
 
-def check_zip(data: bytes, name: str, *, max_bytes: int, should_stop: Callable[[], bool] | None = None) -> None:
+_RESAVE = {
+    "docx": ("Word documents", "open it in Word or LibreOffice, save it again as .docx and upload that"),
+    "epub": ("EPUB books (OCF, EPUB 3.3 §4.2)", "open it in an EPUB editor such as Calibre, save it again "
+                                                 "and upload that, or convert it to PDF"),
+}
+
+
+def check_zip(data: bytes, name: str, *, max_bytes: int, should_stop: Callable[[], bool] | None = None,
+              package: str = "docx") -> None:
     """Refuse a ZIP package that would inflate beyond the limits above, before it is parsed.
 
     First from the sizes the package declares (instant): entries and directory size
@@ -121,19 +129,21 @@ def check_zip(data: bytes, name: str, *, max_bytes: int, should_stop: Callable[[
     :raises UnsupportedDocumentError: a member uses another compression method.
     :raises CorruptDocumentError: the package cannot be read as a ZIP.
     :raises ParseCancelled: ``should_stop()`` returned true.
+
+    ``package`` (``"docx"`` or ``"epub"``) only chooses the advice in the messages.
     """
+    kind, advice = _RESAVE[package]
     check_zip_directory(data, name)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = [i for i in zf.infolist() if not i.is_dir()]
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-        raise corrupt_package(name, exc) from None
+        raise corrupt_package(name, exc, package) from None
     for info in infos:
         if info.compress_type not in _ZIP_METHODS:
             raise UnsupportedDocumentError(
-                name, f"stores {info.filename} with ZIP compression method {info.compress_type}; Word "
-                      "documents use only stored or deflated parts: open it in Word or LibreOffice, "
-                      "save it again as .docx and upload that"
+                name, f"stores {info.filename} with ZIP compression method {info.compress_type}; {kind} "
+                      f"use only stored or deflated parts: {advice}"
             )
     limit = max(ZIP_MAX_INFLATED, 2 * max_bytes)
     total = sum(i.file_size for i in infos)
@@ -153,12 +163,12 @@ def check_zip(data: bytes, name: str, *, max_bytes: int, should_stop: Callable[[
     view = memoryview(data)
     for info in infos:
         stop_if_asked(should_stop, name)
-        if _inflates_beyond(view, info, name):
+        if _inflates_beyond(view, info, name, package):
             raise _bomb(name, f"{info.filename} inflates to more than the {_size(info.file_size)} its "
                               "header declares")
 
 
-def _inflates_beyond(data: memoryview, info: zipfile.ZipInfo, name: str) -> bool:
+def _inflates_beyond(data: memoryview, info: zipfile.ZipInfo, name: str, package: str) -> bool:
     """``True`` when the member's bytes inflate to more than ``info.file_size``.
 
     The data starts after the local header (APPNOTE 4.3.7: 30 bytes, the name, the extra field).
@@ -167,7 +177,7 @@ def _inflates_beyond(data: memoryview, info: zipfile.ZipInfo, name: str) -> bool
     """
     start = info.header_offset
     if bytes(data[start:start + 4]) != _LOCAL_HEADER:
-        raise corrupt_package(name, zipfile.BadZipFile(f"bad local header for {info.filename}"))
+        raise corrupt_package(name, zipfile.BadZipFile(f"bad local header for {info.filename}"), package)
     name_len, extra_len = struct.unpack_from("<HH", data, start + 26)
     begin = start + 30 + name_len + extra_len
     raw = data[begin:begin + info.compress_size]
@@ -189,13 +199,16 @@ def _inflates_beyond(data: memoryview, info: zipfile.ZipInfo, name: str) -> bool
             if inflater.eof:
                 break
     except zlib.error as exc:
-        raise corrupt_package(name, exc) from None
+        raise corrupt_package(name, exc, package) from None
     return False
 
 
-def corrupt_package(name: str, exc: BaseException) -> CorruptDocumentError:
-    """The error for a damaged or truncated Word package ``name``, with ``exc``'s reason."""
+def corrupt_package(name: str, exc: BaseException, package: str = "docx") -> CorruptDocumentError:
+    """The error for a damaged or truncated package ``name`` (``package`` ``"docx"`` or
+    ``"epub"``), with ``exc``'s reason."""
     reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+    if package == "epub":
+        return CorruptDocumentError(name, f"is a damaged or truncated EPUB ({reason}); {_RESAVE['epub'][1]}")
     return CorruptDocumentError(
         name, f"is a damaged or truncated Word file ({reason}); open it in Word or LibreOffice, "
               "save it again as .docx and upload that"

@@ -17,7 +17,9 @@ from dataset_gen.chunking import STRATEGIES, split_document
 from dataset_gen.config import ChunkSettings
 from dataset_gen.documents import parse_file
 from dataset_gen.errors import DocumentError
+from dataset_gen.markdown_structure import scan
 from dataset_gen.models import Document
+from dataset_gen.table_context import table_header_before, with_table_header
 
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
 NOTES = CORPUS / "ollama-notes-zh-TW.md"
@@ -322,13 +324,20 @@ def test_recursive_keeps_heading_paths_and_prefers_heading_cuts():
 
 def test_separator_cuts_exactly_and_keeps_the_separator_text():
     text = "first part\n---\nsecond part\n---\nthird part"
-    chunks = split_checked(text, strategy="separator", separator="\n---\n")
+    chunks = split_checked(text, strategy="separator", separator="\n---\n", max_chars=20, min_chars=0)
     assert [c.text for c in chunks] == ["first part", "---\nsecond part", "---\nthird part"]
+
+
+def test_separator_joins_small_pieces_up_to_max_chars():
+    text = "first part\n---\nsecond part\n---\nthird part"
+    chunks = split_checked(text, strategy="separator", separator="\n---\n", max_chars=30, min_chars=0)
+    assert [c.text for c in chunks] == ["first part\n---\nsecond part", "---\nthird part"]
+    assert [c.text for c in split_checked(text, strategy="separator", separator="\n---\n")] == [text]
 
 
 def test_separator_of_hashes_starts_each_piece():
     text = "### one\nbody 1\n### two\nbody 2"
-    chunks = split_checked(text, strategy="separator", separator="###", min_chars=0)
+    chunks = split_checked(text, strategy="separator", separator="###", max_chars=20, min_chars=0)
     assert [c.text for c in chunks] == ["### one\nbody 1", "### two\nbody 2"]
     assert [c.heading_path for c in chunks] == [("one",), ("two",)]
 
@@ -342,7 +351,7 @@ def test_separator_pieces_above_max_are_split_without_overlap():
 
 def test_separator_never_leaves_a_heading_or_a_bare_rule_alone():
     text = "# Title\n\nIntro.\n\n---\n\n## Part\n\nBody."
-    chunks = split_checked(text, strategy="separator", separator="\n\n")
+    chunks = split_checked(text, strategy="separator", separator="\n\n", max_chars=30, min_chars=0)
     assert [c.text for c in chunks] == ["# Title\n\nIntro.\n\n---", "## Part\n\nBody."]
 
 
@@ -438,5 +447,87 @@ def test_long_handbook_chunk_count():
     document = _parse(CORPUS / "docx_long_872p_handbook.docx")
     assert not isinstance(document, str), document
     chunks = split_document(document)
-    assert (len(document.text), len(chunks)) == (823_611, 564)
+    assert (len(document.text), len(chunks)) == (824_779, 565)
     assert max(len(c.text) for c in chunks) == 1_998
+
+
+# --- overlap at blank lines, separator merging, HTML blocks -------------------------------------
+
+
+def test_recursive_overlap_survives_cuts_at_blank_lines():
+    # Paragraphs are single long lines: the nearest boundaries before a paragraph cut are the
+    # line breaks of the blank line itself, which once stripped left no overlap at all.
+    paragraph = " ".join(f"Clause {i} says the fee is due." for i in range(8))  # 239 characters
+    text = "\n\n".join(paragraph for _ in range(12))
+    chunks = split_checked(text, strategy="recursive", max_chars=600, min_chars=100, overlap=120)
+    assert [len(c.text) for c in chunks] == [480, 571, 571, 571, 571, 571]
+    overlaps = [before.end - after.start for before, after in zip(chunks, chunks[1:])]
+    assert overlaps == [89] * 5  # the last three sentences of the paragraph before the cut
+    assert all(c.text.startswith("Clause 5 says") for c in chunks[1:])
+
+
+def test_recursive_overlap_on_the_handbook_except_where_a_section_starts():
+    document = _parse(CORPUS / "docx_long_872p_handbook.docx")
+    assert not isinstance(document, str), document
+    chunks = split_document(document, ChunkSettings(strategy="recursive"))
+    starts = set(scan(document.text, 2000).heading_starts)
+    plain = [(a, b) for a, b in zip(chunks, chunks[1:]) if b.start >= a.end]
+    assert (len(chunks), len(chunks) - 1 - len(plain)) == (520, 343)
+    assert [b.start in starts for _, b in plain] == [True] * 176  # no overlap only at a heading
+
+
+def test_separator_merges_small_pieces_of_the_117_page_pdf():
+    document = _parse(CORPUS / "pdf_long_117p_de_math.pdf")
+    assert not isinstance(document, str), document
+    chunks = split_document(document, ChunkSettings(strategy="separator"))
+    assert len(chunks) == 73  # 3,413 before pieces were merged, one per paragraph
+    assert min(len(c.text) for c in chunks[:-1]) >= 400
+
+
+def test_hash_lines_inside_html_pre_and_block_tags_are_not_headings():
+    text = ("# Real\n\ntext\n<pre>\n# not a heading\n</pre>\n\n## Two\n\n<div>\n# also not\n\n"
+            "# Three\n\n<code>\n# no\n</code>\n\n#### Four\n<pre># x</pre>\n# Five\nend\n")
+    structure = scan(text, 2000)
+    assert [text[a:b] for a, b in zip(structure.heading_starts, structure.heading_ends)] == [
+        "# Real", "## Two", "# Three", "#### Four", "# Five"]
+    chunks = split_checked(text, strategy="markdown", max_chars=200, min_chars=0)
+    assert [c.heading_path for c in chunks] == [("Real",), ("Real", "Two"), ("Three",), ("Three", "Four"), ("Five",)]
+
+
+@pytest.mark.parametrize(("name", "headings"), [("md_commonmark_spec_frontmatter.txt", 45),
+                                                 ("md_zh_html_tables_longlines.md", 35)])
+def test_corpus_markdown_with_html_keeps_its_headings(name, headings):
+    document = _parse(CORPUS / name)
+    assert not isinstance(document, str), document
+    assert len(scan(document.text, 2000).heading_starts) == headings
+
+
+# --- table headers for chunks that continue a table ---------------------------------------------
+
+
+def test_chunks_continuing_a_table_get_its_header_as_context():
+    header = "| State | Permits | Checks |\n| --- | ---: | ---: |"
+    rows = "\n".join(f"| State {i:02d} | {i * 1000:,} | {i * 7:,} |" for i in range(60))
+    text = f"# Checks\n\nIntro line.\n\n{header}\n{rows}\n\nAfter the table."
+    chunks = split_checked(text, strategy="markdown", max_chars=600, min_chars=0)
+    assert [c.text[:12] for c in chunks] == ["# Checks\n\nIn", "| State | Pe", "| State 20 |", "| State 40 |"]
+    assert [table_header_before(text, c.start) for c in chunks] == ["", "", header, header]
+    assert chunks[2].text == text[chunks[2].start:chunks[2].end]  # the span holds the bare rows only
+    assert with_table_header(text, chunks[2].start, chunks[2].text) == f"{header}\n{chunks[2].text}"
+    assert with_table_header(text, chunks[1].start, chunks[1].text) == chunks[1].text
+
+
+def test_table_header_of_a_title_row_adds_the_column_names():
+    document = _parse(CORPUS / "pdf_table_nics_ruled_grid.pdf")
+    assert not isinstance(document, str), document
+    chunks = split_document(document)
+    headers = [table_header_before(document.text, c.start) for c in chunks]
+    assert [h.count("\n") for h in headers] == [0, 2, 2, 2, 2]  # 4 of 5 chunks are bare state rows
+    assert headers[1].startswith("| NICS Firearm Background Checks November - 2015 |")
+    assert headers[1].split("\n")[2].startswith("| State / Territory | Permit | Handgun | Long Gun |")
+    assert len(set(headers[1:])) == 1
+
+
+def test_table_header_is_empty_outside_tables():
+    text = "a | b\n\nplain | text\nmore"
+    assert [table_header_before(text, i) for i in (0, 7, 20, len(text))] == ["", "", "", ""]

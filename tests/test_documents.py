@@ -148,9 +148,8 @@ def _zip(members: dict[str, bytes]) -> bytes:
         (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "scan.webp", "OCR"),
         (b"Hello, this is text.\n", "report.pdf", "not really a PDF"),
         (bytes(range(256)) * 8, "blob.dat", "binary data"),
-        ("plain text without a BOM".encode("utf-16-le"), "u16.txt", "binary data"),
     ],
-    ids=["xlsx", "pptx", "odt", "zip", "png", "jpeg", "webp", "fake-pdf", "binary", "utf16-no-bom"],
+    ids=["xlsx", "pptx", "odt", "zip", "png", "jpeg", "webp", "fake-pdf", "binary"],
 )
 def test_unsupported_types_are_named(data, name, words):
     with pytest.raises(UnsupportedDocumentError) as caught:
@@ -358,10 +357,53 @@ def test_docx_body_order_interleaves_paragraphs_and_tables():
     assert text.startswith("# Test with tables\n\nA uniform table\n\n| Header 0.0 |")
 
 
-def test_docx_headers_and_footers_stay_out():
-    assert parsed("docx_headers_footers_with_tables.docx").text == "Main document"
-    text = parsed("docx_first_page_header_2sections.docx").text
-    assert "Header" not in text and "First page." in text
+def test_docx_headers_and_footers_are_read_once_at_the_end():
+    # Tables inside the header and the footer are read; the footer's nested table has a vMerge
+    # continuation cell ("I should not be included") that Word hides.
+    assert parsed("docx_headers_footers_with_tables.docx").text == (
+        "Main document\n\n# Headers and footers\n\n"
+        "First header para\n\n| Table cell1 | Table cell2 |\n| --- | --- |\n\nLast header para\n\n"
+        "para1\n\n| cell1 | a<br>b; c<br>d; e<br>f |\n| --- | --- |\n\npara2"
+    )
+
+
+def test_docx_headers_linked_to_previous_section_are_not_repeated():
+    # Section 2 links every header to section 1 and turns on its first-page header.
+    assert parsed("docx_first_page_header_2sections.docx").text == (
+        "First page.\n\nSecond (even) page.\n\nThird (odd) page.\n\n"
+        "Page 4, First Page of second section.\n\nPage 6, Third page of section 2.\n\n"
+        "# Headers and footers\n\nDefault (odd, primary) Header\n\nFirst Page Header (section 2)"
+    )
+
+
+def _strict(data: bytes) -> bytes:
+    """``data`` rewritten the way Word saves "Strict Open XML Document": every Transitional
+    namespace and relationship type under http://purl.oclc.org/ooxml/, w:conformance="strict"."""
+    from dataset_gen.docx_strict import STRICT_TO_TRANSITIONAL
+
+    pairs = sorted(STRICT_TO_TRANSITIONAL.items(), key=lambda kv: -len(kv[1]))
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            content = src.read(info)
+            for strict, transitional in pairs:
+                content = content.replace(transitional.encode(), strict.encode())
+            if info.filename == "word/document.xml":
+                content = content.replace(b"<w:document ", b'<w:document w:conformance="strict" ', 1)
+            dst.writestr(info.filename, content)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("name", ["docx_tables_merged_cells.docx", "docx_headers_footers_with_tables.docx",
+                                  "docx_footnotes_endnotes.docx"])
+def test_strict_open_xml_docx_reads_like_transitional(name):
+    data = (CORPUS / name).read_bytes()
+    strict = _strict(data)
+    assert b"http://schemas.openxmlformats.org/wordprocessingml" not in zipfile.ZipFile(io.BytesIO(strict)).read(
+        "word/document.xml")
+    document = parse_bytes(strict, "strict.docx")
+    assert document.kind == "docx"
+    assert document.text == parse_bytes(data, name).text
 
 
 def test_docx_footnotes_and_endnotes_follow_the_body():
@@ -419,3 +461,31 @@ def test_code_samples_become_fenced_blocks_without_escapes(name):
     start = text.index("# 指定基底模型")
     assert text.rfind("```", 0, start) > text.rfind("### 基本結構", 0, start) > 0
     assert "PARAMETER num_ctx 4096\n```" in text
+
+
+# --- UTF-16 without a byte-order mark ---------------------------------------------------------
+
+_LATIN = "Quarterly report\n\nRevenue rose 12 % in Zürich; costs fell.\n"
+_CJK = "季度報告\n\n營收成長 12%，成本下降。\n第二段：東京と서울。\n"
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("text", [_LATIN, _CJK], ids=["latin", "cjk"])
+def test_utf16_without_bom_is_decoded(text, codec):
+    data = (text * 3).encode(codec)
+    assert not data.startswith((b"\xff\xfe", b"\xfe\xff"))
+    document = parse_bytes(data, "report.txt")
+    assert document.encoding == codec
+    assert document.kind == "text"
+    assert document.text == text * 3
+
+
+def test_utf16_without_bom_markdown_heading_is_markdown():
+    document = parse_bytes("# 標題\n\n內容 text\n".encode("utf-16-be"), "notes.txt")
+    assert (document.kind, document.encoding, document.text) == ("markdown", "utf-16-be", "# 標題\n\n內容 text\n")
+
+
+def test_binary_with_nuls_at_both_parities_is_still_binary():
+    with pytest.raises(UnsupportedDocumentError) as caught:
+        detect_kind(bytes(range(256)) * 8, "blob.dat")
+    assert "binary data" in str(caught.value)

@@ -65,7 +65,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "settings.save": ("Save settings", "儲存設定"),
     # documents
     "docs.title": ("Documents", "文件"),
-    "docs.upload": ("Upload PDF, Word (.docx), Markdown or text files", "上傳 PDF、Word（.docx）、Markdown 或文字檔"),
+    "docs.upload": ("Upload PDF, Word (.docx), EPUB, HTML, Markdown or text files",
+                    "上傳 PDF、Word（.docx）、EPUB、HTML、Markdown 或文字檔"),
     "docs.added": ("added", "已加入"),
     "docs.kept": ("already in the project", "已在專案中"),
     "docs.chunks": ("chunks", "個片段"),
