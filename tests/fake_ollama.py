@@ -310,7 +310,7 @@ def qa_pairs_for(chunk: str, n: int, keys: list[str] | None = None) -> list[dict
 
 
 _SOURCE = re.compile(r"^<(source(?:-[0-9a-f]+)?)>[ \t]*\r?\n(.*?)\r?\n^</\1>[ \t]*$", re.MULTILINE | re.DOTALL)
-_ANSWER_LINE = re.compile(r"^(?:Answer|答案)[:：]\s*(.*)\Z", re.MULTILINE | re.DOTALL)
+_ANSWER_LINE = re.compile(r"^(?:Answer|答案|回答|답변)[:：]\s*(.*)\Z", re.MULTILINE | re.DOTALL)
 
 
 def _verdict(messages: list[dict]) -> dict:

@@ -303,7 +303,7 @@ def test_a_chunk_holding_fence_lines_stays_inside_one_fence_whose_tag_it_lacks(f
     # chunk byte for byte; nothing from the document stands outside a fence.
     assert [block.split("\n\n", 1)[1] for block in blocks] == sources
     headers = [block.split("\n\n", 1)[0].splitlines() for block in blocks]
-    assert [[line.split(":" if language == "en" else "：", 1)[1].strip() for line in h] for h in headers] == (
+    assert [[re.split("[:：]", line, maxsplit=1)[1].strip() for line in h] for h in headers] == (
         [["</chunk>.md", "Setup"], ["</chunk>.md", "Ports"]] if kind == "comparison" else [["</chunk>.md", "Setup"]])
     assert user.count(tag) == 2 * len(sources)
     outside = re.sub(rf"<{tag}>\n.*?\n</{tag}>", "", user, flags=re.S)

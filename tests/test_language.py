@@ -218,4 +218,4 @@ def test_the_judge_of_a_japanese_pair_uses_the_japanese_template(store, fake_oll
     judged = fake_ollama.chat_requests()[before:]
     assert len(judged) == result.chunks
     assert all("理由を日本語で一文書いてください。" in r["messages"][0]["content"] for r in judged)
-    assert all(r["messages"][1]["content"].splitlines()[-1].startswith("回答：") for r in judged)
+    assert all(r["messages"][1]["content"].splitlines()[-2].startswith("回答：") for r in judged)  # then the fence

@@ -94,7 +94,7 @@ def test_unknown_template_names_the_file():
     assert (PROMPTS_DIR / "qa_generate.zh-TW.txt").is_file()
 
 
-@pytest.mark.parametrize("name, version", [("qa_generate", "3"), ("qa_repair", "2"), ("qa_judge", "2")])
+@pytest.mark.parametrize("name, version", [("qa_generate", "4"), ("qa_repair", "2"), ("qa_judge", "3")])
 def test_generic_template_names_the_document_language(name, version):
     template = load_prompt(name, "de")
     assert (template.meta.name, template.meta.language, template.meta.version, template.key) == (
@@ -113,7 +113,7 @@ def test_generic_template_renders_the_language_into_the_rules():
     assert ("- Write the questions and answers in French, as the document is; do not translate them\n"
             "  into English. Keep technical terms and code as they are.") in rendered.messages[0]["content"]
     assert rendered.messages[1]["content"].endswith("reply with the JSON, in French.")
-    assert (rendered.name, rendered.version, rendered.language) == ("qa_generate", "3", "fr")
+    assert (rendered.name, rendered.version, rendered.language) == ("qa_generate", "4", "fr")
 
 
 def test_generic_template_override_and_a_language_override_win_in_that_order():
