@@ -25,7 +25,7 @@ class IngestResult:
 
 def ingest_bytes(
     store, project_id: int, data: bytes, name: str, chunking: ChunkSettings, *, max_bytes: int,
-    lock: ProjectLock | None = None, should_stop: Callable[[], bool] | None = None,
+    lock: ProjectLock | None = None, should_stop: Callable[[], bool] | None = None, ocr_language: str | None = None,
 ) -> IngestResult:
     """Parse ``data`` (the bytes of file ``name``), split it and store both in the project.
 
@@ -33,14 +33,16 @@ def ingest_bytes(
     it resumes). The file is parsed first; storing and splitting happen under the project's lock
     (:mod:`dataset_gen.locks`): ``lock`` when the caller holds it, else it is taken here, so no
     document is re-split while a run generates for the project. ``should_stop`` is asked between
-    pages and blocks while parsing (the app passes "the browser session is gone").
+    pages and blocks while parsing (the app passes "the browser session is gone"). ``ocr_language``
+    (``None``: no OCR; else the project's language) OCRs PDF pages without a usable text layer
+    (:func:`dataset_gen.documents.parse_bytes`).
 
     :raises DocumentError: the file cannot be parsed (see ``dataset_gen.documents``);
         ``ParseCancelled`` when ``should_stop`` said so (nothing is stored).
     :raises ProjectBusyError: a run or another upload holds the project's lock (nothing is stored).
     :raises StoreError: the project does not exist or the store fails.
     """
-    document = parse_bytes(data, name, max_bytes=max_bytes, should_stop=should_stop)
+    document = parse_bytes(data, name, max_bytes=max_bytes, should_stop=should_stop, ocr_language=ocr_language)
     with project_locked(store, project_id, lock):
         existing = store.find_document(project_id, document.name)
         document_id = store.add_document(project_id, document)
