@@ -68,9 +68,6 @@ _CJK_SPACE_RE = re.compile(f"(?<=[{_CJK}]) +(?=[{_CJK},.:;!?])")
 _CJK_PUNCT_SPACE_RE = re.compile(f"(?<=[{_CJK}][,.:;!?]) +(?=[{_CJK}])")
 _HEADING_LIKE_RE = re.compile(r"^( {0,3})(#{1,6}(?:[ \t]|$))", re.M)
 
-_found_tessdata: str | None = None  # cached once found (a later install is still noticed)
-
-
 class OcrUnavailableError(DocumentError):
     """OCR was asked for, the PDF has pages that need it, and Tesseract's data for the languages is
     not installed. The message names the packages to install."""
@@ -80,21 +77,15 @@ def find_tessdata() -> str | None:
     """The folder holding Tesseract's ``*.traineddata`` files, or ``None`` when none is found.
 
     Looked for as PyMuPDF does (:func:`pymupdf.get_tessdata`: the ``TESSDATA_PREFIX`` environment
-    variable, else the folder ``tesseract --list-langs`` reports), then in the usual Debian, Ubuntu,
-    Fedora and Homebrew folders. A found folder is remembered for the process.
+    variable, which Tesseract itself honours, else the folder ``tesseract --list-langs`` reports);
+    only when that finds nothing, in the usual Debian, Ubuntu, Fedora and Homebrew folders. Not
+    cached, so Tesseract installed while the app runs is found (the lookup runs one short
+    ``tesseract`` process, only for a PDF that has pages to OCR).
     """
-    global _found_tessdata
-    if _found_tessdata and os.path.isdir(_found_tessdata):
-        return _found_tessdata
-    candidates: list[str] = []
-    with contextlib.suppress(Exception):  # RuntimeError when no Tesseract is installed
-        candidates.append(pymupdf.get_tessdata())
-    candidates.extend(_TESSDATA_DIRS)
-    for folder in candidates:
-        if folder and installed_languages(folder):
-            _found_tessdata = folder
-            return folder
-    return None
+    try:
+        return pymupdf.get_tessdata()
+    except Exception:  # RuntimeError when no Tesseract program is installed
+        return next((folder for folder in _TESSDATA_DIRS if installed_languages(folder)), None)
 
 
 def installed_languages(tessdata: str) -> set[str]:
@@ -152,14 +143,15 @@ def read_pdf_ocr(
             wanted = [i for i in range(doc.page_count) if _needs_ocr(doc[i])]
         if not wanted:
             return read_pdf(data, name, should_stop=should_stop)
-        langs = _languages_or_raise(name, language)
+        tessdata = find_tessdata()
+        langs = _languages_or_raise(name, language, tessdata)
         ocr_text: dict[int, str] = {}
         failed: list[str] = []
         for index in wanted:
             stop_if_asked(should_stop, name)
             with _quiet():
                 try:
-                    ocr_text[index] = _ocr_page(doc, index, langs)
+                    ocr_text[index] = _ocr_page(doc, index, langs, tessdata)
                 except Exception as exc:  # one page's failure must not lose the others
                     failed.append(f"page {index + 1} could not be read by OCR ({_one_line(exc)}); it is left out")
             _blank(doc, index)
@@ -219,7 +211,7 @@ def _needs_ocr(page: pymupdf.Page) -> bool:
         return False
 
 
-def _ocr_page(doc: pymupdf.Document, index: int, langs: str) -> str:
+def _ocr_page(doc: pymupdf.Document, index: int, langs: str, tessdata: str | None) -> str:
     """OCR page ``index`` (caller holds the lock). A page with a (garbage) text layer is OCR'd
     without its vector graphics: measured on a ruled table, MuPDF's Tesseract found no text at all
     with the cell borders drawn and the right text without them."""
@@ -232,12 +224,11 @@ def _ocr_page(doc: pymupdf.Document, index: int, langs: str) -> str:
             # PyMuPDF's type stubs): keep images and text, remove every path.
             page.apply_redactions(images=0, graphics=2, text=1)
         textpage = page.get_textpage_ocr(flags=_TEXT_FLAGS, language=langs, dpi=OCR_DPI, full=True,
-                                         tessdata=find_tessdata())
+                                         tessdata=tessdata)
         return _render(textpage.extractDICT()["blocks"])
 
 
-def _languages_or_raise(name: str, language: str) -> str:
-    tessdata = find_tessdata()
+def _languages_or_raise(name: str, language: str, tessdata: str | None) -> str:
     try:
         return tesseract_languages(language, installed_languages(tessdata) if tessdata else set())
     except LookupError as exc:
