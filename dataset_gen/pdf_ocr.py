@@ -7,8 +7,9 @@ flags as :mod:`dataset_gen.pdf` are used, so "garbage" means what it means there
 is read by :func:`dataset_gen.pdf.read_pdf` as usual (headings, tables, outline); a PDF in which no
 page needs OCR costs one extra text pass and never needs Tesseract.
 
-How: each such page is rendered at :data:`OCR_DPI` and read with ``page.get_textpage_ocr(full=True)``
-(MuPDF's bundled Tesseract; it needs only Tesseract's language data, ``*.traineddata``). The folder
+How: each such page is rendered as it is shown (rotation applied) at :data:`OCR_DPI` and read by
+MuPDF's bundled Tesseract (``Pixmap.pdfocr_tobytes``, the core of ``page.get_textpage_ocr``; it needs
+only Tesseract's language data, ``*.traineddata``). The folder
 is found as PyMuPDF finds it (:func:`pymupdf.get_tessdata`: ``TESSDATA_PREFIX``, else the folder
 ``tesseract --list-langs`` names), else in the usual Debian/Homebrew folders. The OCR'd pages are
 blanked in a copy of the PDF, the copy is read by ``read_pdf``, and each OCR'd page's text is put
@@ -223,9 +224,12 @@ def _ocr_page(doc: pymupdf.Document, index: int, langs: str, tessdata: str | Non
             # PDF_REDACT_IMAGE_NONE, PDF_REDACT_LINE_ART_REMOVE_IF_TOUCHED, PDF_REDACT_TEXT_NONE (not in
             # PyMuPDF's type stubs): keep images and text, remove every path.
             page.apply_redactions(images=0, graphics=2, text=1)
-        textpage = page.get_textpage_ocr(flags=_TEXT_FLAGS, language=langs, dpi=OCR_DPI, full=True,
-                                         tessdata=tessdata)
-        return _render(textpage.extractDICT()["blocks"])
+        # What page.get_textpage_ocr(full=True) does, without its mapping back to unrotated page
+        # space: with that, a page shown rotated by 270° lost all its text to the page-box clip and
+        # one rotated by 90° had its lines merged. Here the text stays where the reader sees it.
+        pix = page.get_pixmap(dpi=OCR_DPI)
+        with pymupdf.open(stream=pix.pdfocr_tobytes(compress=False, language=langs, tessdata=tessdata)) as ocr:
+            return _render(ocr[0].get_textpage(flags=_TEXT_FLAGS).extractDICT()["blocks"])
 
 
 def _languages_or_raise(name: str, language: str, tessdata: str | None) -> str:
