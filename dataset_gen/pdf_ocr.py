@@ -122,8 +122,9 @@ def read_pdf_ocr(
     which picks Tesseract's languages (:func:`tesseract_languages`).
 
     Returns ``(text, page_starts, warnings)`` with ``read_pdf``'s meaning; ``warnings`` adds one line
-    naming the pages read by OCR (and lines for pages where OCR found nothing or failed). OCR takes
-    about 0.5–2 s per page (measured on 2 shared cores at 300 dpi; more languages are slower).
+    naming the pages read by OCR (and lines for pages where OCR found nothing or failed). OCR is
+    slow: measured at 300 dpi on 2 busy shared cores, 0.6 s for a page of three lines and 6–19 s for
+    a full page with one or two languages; ``auto`` (five languages) took 1.5–4× as long.
     ``should_stop`` is asked before each page is OCR'd and by ``read_pdf``.
 
     :raises OcrUnavailableError: some page needs OCR and Tesseract's data for the languages is not
