@@ -109,6 +109,8 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--question-types", type=_question_types, metavar="TYPE[,TYPE]",
                      help=f"kinds of question, comma-separated, from {', '.join(QUESTION_TYPES)} (default factual)")
     gen.add_argument("--reasoning", action="store_true", default=None, help="ask for a short chain of thought per pair")
+    gen.add_argument("--ocr", action="store_true", default=None,
+                     help="read PDF pages without a usable text layer (scans) by OCR; needs Tesseract")
     gen.add_argument("--audience", action="append", dest="audiences", metavar="TEXT",
                      help="phrase pairs for this audience, e.g. 'a new employee' (repeat to vary by chunk)")
     gen.add_argument("--chars-per-pair", type=_bounded(50, 20000),
@@ -296,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         chars_per_pair=getattr(args, "chars_per_pair", None), language=getattr(args, "language", None),
         question_types=getattr(args, "question_types", None), reasoning=getattr(args, "reasoning", None),
         audiences=tuple(args.audiences) if getattr(args, "audiences", None) else None,
-        read_timeout_s=getattr(args, "timeout", None),
+        read_timeout_s=getattr(args, "timeout", None), ocr=getattr(args, "ocr", None),
     )
     try:
         if getattr(args, "chunk_size", None) is not None:

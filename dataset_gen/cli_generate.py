@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from .backends import OllamaBackend
 from .config import Settings
-from .errors import DocumentError, StoreError
+from .errors import DocumentError, NoTextLayerError, StoreError
 from .generation import Progress, RunSummary, check_server, run_generation
 from .ingest import ingest_bytes
 from .locks import ProjectLock, lock_project, lock_project_name
@@ -158,7 +158,10 @@ def _ingest_and_run(args, settings: Settings, store, backend, project_id: int, l
             continue
         try:
             result = ingest_bytes(store, project_id, data, path.name, settings.chunking,
-                                  max_bytes=settings.max_file_bytes, lock=lock)
+                                  max_bytes=settings.max_file_bytes, lock=lock, ocr_language=settings.ocr_language)
+        except NoTextLayerError as exc:
+            bad.append(str(exc) if settings.ocr else f"{exc}; or run again with --ocr to read it by OCR here")
+            continue
         except DocumentError as exc:
             bad.append(str(exc))
             continue

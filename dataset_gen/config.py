@@ -73,6 +73,7 @@ class Settings:
     ``question_types`` are asked for in turn for every chunk (``pairs_per_chunk`` each; a
     comparison pairs a chunk with the next one of its document); ``reasoning`` asks for a short
     chain of thought per pair; ``audiences``, when given, are used in turn, one per chunk.
+    ``ocr`` reads PDF pages without a usable text layer by OCR (Tesseract; off by default).
     """
 
     data_dir: Path = Path("data")
@@ -90,6 +91,13 @@ class Settings:
     audiences: tuple[str, ...] = ()
     max_file_bytes: int = 100 * 1024 * 1024
     chunking: ChunkSettings = field(default_factory=ChunkSettings)
+    ocr: bool = False
+
+    @property
+    def ocr_language(self) -> str | None:
+        """What to pass as ``ocr_language`` when parsing: ``None`` when ``ocr`` is off, else
+        ``language`` (Tesseract's languages follow it: :func:`dataset_gen.pdf_ocr.tesseract_languages`)."""
+        return self.language if self.ocr else None
 
     @classmethod
     def from_env(cls, environ: dict | None = None, **overrides) -> Settings:
@@ -127,7 +135,8 @@ class ProjectConfig(BaseModel):
     is below ``judge_threshold``. ``embedding_model`` (empty: none) adds embedding similarity to
     near-duplicate detection. ``read_timeout_s`` is how long one request may wait for the model's
     reply, in seconds (1–3600); ``None`` (never set) uses the process setting
-    (``DATASET_GEN_READ_TIMEOUT``, default 600) is used.
+    (``DATASET_GEN_READ_TIMEOUT``, default 600) is used. ``ocr`` (off by default) reads uploaded
+    PDF pages that have no usable text layer by OCR, in Tesseract languages that follow ``language``.
     """
 
     model: str = ""
@@ -155,6 +164,7 @@ class ProjectConfig(BaseModel):
     judge_threshold: int = Field(3, ge=1, le=5)
     embedding_model: str = ""
     read_timeout_s: float | None = Field(None, ge=1, le=3600)
+    ocr: bool = False
 
     @classmethod
     def load(cls, stored: dict | None) -> ProjectConfig:
@@ -172,6 +182,10 @@ class ProjectConfig(BaseModel):
                     pass
             return cls(**good)
 
+    def ocr_language(self) -> str | None:
+        """``ocr_language`` for parsing an upload: ``None`` when OCR is off, else ``language``."""
+        return self.language if self.ocr else None
+
     def chunking(self) -> ChunkSettings:
         """The chunk settings, with min and overlap clamped below the maximum."""
         return ChunkSettings(
@@ -188,8 +202,8 @@ class ProjectConfig(BaseModel):
                                repeat_penalty=self.repeat_penalty, seed=self.seed, num_predict=self.num_predict)
 
     def apply(self, base: Settings) -> Settings:
-        """``base`` with this project's host, chunking, pairs, concurrency, language and, when the
-        project set one, read timeout."""
+        """``base`` with this project's host, chunking, pairs, concurrency, language, OCR switch and,
+        when the project set one, read timeout."""
         return replace(
             base,
             ollama_host=normalise_host(self.host) if self.host else base.ollama_host,
@@ -202,4 +216,5 @@ class ProjectConfig(BaseModel):
             question_types=tuple(self.question_types),
             reasoning=self.reasoning,
             audiences=tuple(a.strip() for a in self.audiences if a.strip()),
+            ocr=self.ocr,
         )

@@ -171,7 +171,8 @@ def detect_kind(data: bytes, name: str) -> str:
 
 
 def parse_bytes(
-    data: bytes, name: str, *, max_bytes: int = DEFAULT_MAX_BYTES, should_stop: Callable[[], bool] | None = None
+    data: bytes, name: str, *, max_bytes: int = DEFAULT_MAX_BYTES, should_stop: Callable[[], bool] | None = None,
+    ocr_language: str | None = None,
 ) -> Document:
     """Parse the bytes of one uploaded file into a :class:`Document`.
 
@@ -184,6 +185,11 @@ def parse_bytes(
     ``should_stop`` (no arguments, returns ``bool``) is asked before parsing starts, after the
     type is known, before each PDF page (twice per page when the font pass runs), between the ZIP
     members of a DOCX and before each top-level DOCX block; it must be cheap (a flag read).
+
+    ``ocr_language`` ``None`` (the default) reads no page by OCR; else it is the project's language
+    (``"auto"``, ``"en"``, ``"zh-TW"``…) and PDF pages without a usable text layer are OCR'd with
+    Tesseract in the matching languages (:func:`dataset_gen.pdf_ocr.read_pdf_ocr`, which may also
+    raise :class:`~dataset_gen.pdf_ocr.OcrUnavailableError`).
 
     Raises :class:`DocumentTooLargeError` above ``max_bytes`` or for a DOCX beyond the ZIP
     inflation limits (a possible zip bomb); :class:`EmptyDocumentError` for zero bytes or no text
@@ -200,7 +206,11 @@ def parse_bytes(
     page_starts: tuple[int, ...] = ()
     encoding = None
     left_out: tuple[tuple[int, str], ...] = ()
-    if kind == "pdf":
+    if kind == "pdf" and ocr_language is not None:
+        from .pdf_ocr import read_pdf_ocr
+
+        text, page_starts, warnings, left_out = read_pdf_ocr(data, name, ocr_language, should_stop=should_stop)
+    elif kind == "pdf":
         from .pdf import read_pdf
 
         text, page_starts, warnings, left_out = read_pdf(data, name, should_stop=should_stop)
@@ -240,9 +250,11 @@ def parse_bytes(
 
 
 def parse_file(
-    path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES, should_stop: Callable[[], bool] | None = None
+    path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES, should_stop: Callable[[], bool] | None = None,
+    ocr_language: str | None = None,
 ) -> Document:
-    """Parse the file at ``path``; see :func:`parse_bytes` for the result, ``should_stop`` and the errors.
+    """Parse the file at ``path``; see :func:`parse_bytes` for the result, ``should_stop``,
+    ``ocr_language`` and the errors.
 
     The size (bytes) is checked against ``max_bytes`` before the file is read, so an oversized file
     is refused without loading it. ``OSError`` (missing file, no permission) propagates unchanged.
@@ -257,7 +269,7 @@ def parse_file(
         data = fh.read(size + 1)
         if len(data) > size:
             data += fh.read(max_bytes + 1 - len(data))
-    return parse_bytes(data, name, max_bytes=max_bytes, should_stop=should_stop)
+    return parse_bytes(data, name, max_bytes=max_bytes, should_stop=should_stop, ocr_language=ocr_language)
 
 
 # --- internals -------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ class IngestResult:
 
 def ingest_bytes(
     store, project_id: int, data: bytes, name: str, chunking: ChunkSettings, *, max_bytes: int,
-    lock: ProjectLock | None = None, should_stop: Callable[[], bool] | None = None,
+    lock: ProjectLock | None = None, should_stop: Callable[[], bool] | None = None, ocr_language: str | None = None,
 ) -> IngestResult:
     """Parse ``data`` (the bytes of file ``name``), split it and store both in the project.
 
@@ -37,17 +37,19 @@ def ingest_bytes(
     it resumes). The file is parsed first; storing and splitting happen under the project's lock
     (:mod:`dataset_gen.locks`): ``lock`` when the caller holds it, else it is taken here, so no
     document is re-split while a run generates for the project. ``should_stop`` is asked between
-    pages and blocks while parsing (the app passes "the browser session is gone"). Every new chunk
-    is screened by :func:`dataset_gen.junk.screen_document`: junk (base64 data, a table of
-    contents, a garbage text layer …) is stored with its ``skip_reason`` and not sent to the model,
-    and the document's warnings say which pages or chunks were held back.
+    pages and blocks while parsing (the app passes "the browser session is gone"). ``ocr_language``
+    (``None``: no OCR; else the project's language) OCRs PDF pages without a usable text layer
+    (:func:`dataset_gen.documents.parse_bytes`). Every new chunk is screened by
+    :func:`dataset_gen.junk.screen_document`: junk (base64 data, a table of contents, a garbage
+    text layer …) is stored with its ``skip_reason`` and not sent to the model, and the
+    document's warnings say which pages or chunks were held back.
 
     :raises DocumentError: the file cannot be parsed (see ``dataset_gen.documents``);
         ``ParseCancelled`` when ``should_stop`` said so (nothing is stored).
     :raises ProjectBusyError: a run or another upload holds the project's lock (nothing is stored).
     :raises StoreError: the project does not exist or the store fails.
     """
-    document = parse_bytes(data, name, max_bytes=max_bytes, should_stop=should_stop)
+    document = parse_bytes(data, name, max_bytes=max_bytes, should_stop=should_stop, ocr_language=ocr_language)
     chunks = split_document(document, chunking)
     screening = screen_document(document, chunks)
     document = replace(document, warnings=document.warnings + screening.warnings)

@@ -56,15 +56,16 @@ __all__ = ["read_pdf"]
 _TEXT_FLAGS = (pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP
                | pymupdf.TEXT_PRESERVE_LIGATURES)
 
-# MuPDF keeps global state (warning buffer, display switches) and PyMuPDF is not thread-safe.
-_LOCK = threading.Lock()
+# MuPDF keeps global state (warning buffer, display switches) and PyMuPDF is not thread-safe:
+# every PyMuPDF call of the project (OCR too) holds this lock.
+PDF_LOCK = threading.Lock()
 
 _OCR_HINT = "run OCR first (e.g. `ocrmypdf in.pdf out.pdf`) and upload the result"
 _HEADING_LIKE_RE = re.compile(r"^( {0,3})(#{1,6}(?:[ \t]|$))", re.M)
 _TRAILING_SPACE_RE = re.compile(r"[ \t]+$", re.M)
 _BLANK_LINES_RE = re.compile(r"\n\s*\n(?:\s*\n)*")
 # Characters without readable text: unmapped glyphs (U+FFFD), private use, C0 controls.
-_BAD_CHAR_RE = re.compile("[\ufffd\ue000-\uf8ff\U000f0000-\U0010ffff\x00-\x08\x0b\x0e-\x1f]")
+BAD_CHAR_RE = re.compile("[\ufffd\ue000-\uf8ff\U000f0000-\U0010ffff\x00-\x08\x0b\x0e-\x1f]")
 _CJK_RE = re.compile("[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 _FOOTNOTE_START_RE = re.compile(r"^\s*(\d{1,3})\s+")
 
@@ -102,7 +103,7 @@ def read_pdf(
     or when most of the text has no Unicode mapping (fonts with a non-Unicode cmap);
     :class:`~dataset_gen.documents.ParseCancelled` when ``should_stop()`` returns true.
     """
-    with _LOCK:
+    with PDF_LOCK:
         tools = pymupdf.TOOLS
         show_errors = tools.mupdf_display_errors()
         show_warnings = tools.mupdf_display_warnings()
@@ -220,7 +221,7 @@ def _extract_page(doc: pymupdf.Document, index: int, *, warnings: list[str]) -> 
         page = _Page(blocks, (pdf_page.rect.width, pdf_page.rect.height))
         joined = "".join(b.text for b in blocks)
         page.chars = len(joined) - joined.count(" ") - joined.count("\n")
-        page.bad = len(_BAD_CHAR_RE.findall(joined))
+        page.bad = len(BAD_CHAR_RE.findall(joined))
         candidates = table_candidates(blocks)
         if candidates:
             for anchor, markdown, numbers in find_tables(blocks, pdf_page, textpage, candidates):

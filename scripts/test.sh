@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the tests need (Python packages into ./.venv, and Debian's Chromium for the
-# browser test when it is missing), then run ruff, mypy and the whole test suite.
+# browser test and Tesseract for the OCR tests when they are missing), then run ruff, mypy and the
+# whole test suite.
 # Usage: bash scripts/test.sh [pytest arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,9 @@ if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -q "Not
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
 fi
+
+# Tesseract and its CJK language data: the tests OCR scanned PDFs.
+source scripts/tesseract.sh
 
 source scripts/venv.sh requirements-dev.txt
 

@@ -75,6 +75,9 @@ LABELS: dict[str, tuple[str, str]] = {
     "docs.delete": ("Delete document", "刪除文件"),
     "docs.delete_confirm": ("Delete this document with its chunks and pairs?", "要刪除這份文件及其片段與問答對嗎？"),
     "docs.warnings": ("Warnings", "警告"),
+    "docs.ocr": ("Read scanned PDF pages by OCR (Tesseract)", "以 OCR（Tesseract）讀取掃描的 PDF 頁面"),
+    "docs.ocr_help": ("Pages that are only an image, or whose text layer is garbage, are read by OCR in the project's language. Off by default: OCR takes seconds per page (more with the language on auto) and can misread characters.", "只有影像、或文字層是亂碼的頁面，會依專案語言以 OCR 讀取。預設關閉：OCR 每頁需數秒（語言設為自動時更久），且可能認錯字。"),
+    "docs.ocr_offer": ("{error}; or tick “{option}” above and upload it again", "{error}；或勾選上方的「{option}」後再上傳一次"),
     "docs.cancelled": ("{name}: parsing stopped because the page was closed; nothing was stored", "{name}：頁面已關閉，解析已停止；未儲存任何內容"),
     "docs.failed": ("{name}: could not be added ({error}); the details are in the app's log", "{name}：無法加入（{error}）；詳細資訊請見應用程式記錄"),
     # chunks

@@ -9,7 +9,7 @@ import logging
 import streamlit as st
 
 from dataset_gen.documents import ParseCancelled
-from dataset_gen.errors import DocumentError, StoreError
+from dataset_gen.errors import DocumentError, NoTextLayerError, StoreError
 from dataset_gen.ingest import ingest_bytes
 from dataset_gen.language import detect_language
 from ui.common import (
@@ -37,24 +37,30 @@ def document_language(document_id: int, sha256: str) -> str:
     return detect_language(store.get_document(document_id).text)
 
 
-def upload_messages(files) -> list[tuple[str, str]]:
+def upload_messages(files, ocr: bool) -> list[tuple[str, str]]:
     """Ingest each uploaded file; return ``(kind, text)`` messages, one line each and naming its
     file. A file that fails never stops the others, and no error shows a traceback: a
     :class:`DocumentError` or :class:`StoreError` shows its message, anything else a short note
     (its traceback goes to the log). When the browser session goes while a file is parsed, its
-    parse stops (logged), nothing of it is stored and the files after it are left alone."""
-    config = project_config(project_id)
+    parse stops (logged), nothing of it is stored and the files after it are left alone. ``ocr``
+    reads PDF pages without a usable text layer by OCR; when it is off, a PDF refused for having
+    no text layer is told to tick the OCR box."""
+    config = project_config(project_id).model_copy(update={"ocr": ocr})
     gone = session_gone_check()
     messages = []
     for file in files:
         try:
             result = ingest_bytes(store, project_id, file.getvalue(), file.name, config.chunking(),
-                                  max_bytes=base_settings().max_file_bytes, should_stop=gone)
+                                  max_bytes=base_settings().max_file_bytes, should_stop=gone,
+                                  ocr_language=config.ocr_language())
         except ParseCancelled:
             log.info("Upload of %r abandoned (the browser session ended): parsing stopped, nothing stored",
                      file.name)
             messages.append(("warning", one_line(t("docs.cancelled", name=file.name))))
             break
+        except NoTextLayerError as exc:
+            messages.append(("error", one_line(str(exc) if ocr else t("docs.ocr_offer", error=exc, option=t("docs.ocr")))))
+            continue
         except DocumentError as exc:
             messages.append(("error", one_line(str(exc))))
             continue
@@ -72,11 +78,15 @@ def upload_messages(files) -> list[tuple[str, str]]:
     return messages
 
 
+saved_ocr = project_config(project_id).ocr
+ocr = st.checkbox(t("docs.ocr"), value=saved_ocr, help=t("docs.ocr_help"), disabled=locked, key=f"docs_ocr_{project_id}")
+if ocr != saved_ocr and not locked:  # a project setting: kept for the next uploads (and the CLI's --ocr is per run)
+    changed(lambda: store.set_settings(project_id, project_config(project_id).model_copy(update={"ocr": ocr}).model_dump()))
 uploader_key = f"uploader_{st.session_state.get('uploads', 0)}"
 files = st.file_uploader(t("docs.upload"), accept_multiple_files=True, key=uploader_key, disabled=locked)
 if files:
     with st.spinner("…"):
-        st.session_state["upload_messages"] = upload_messages(files)
+        st.session_state["upload_messages"] = upload_messages(files, ocr)
     st.session_state["uploads"] = st.session_state.get("uploads", 0) + 1
     st.rerun()
 

@@ -106,6 +106,7 @@ with st.form(f"settings_{project_id}"):
             judge_model=judge_model.strip(), judge_threshold=judge_threshold, embedding_model=embedding_model.strip(),
             chars_per_pair=chars_per_pair, top_p=top_p, top_k=top_k, repeat_penalty=repeat_penalty,
             seed=None if seed is None else int(seed), num_predict=num_predict, read_timeout_s=read_timeout,
+            ocr=config.ocr,  # set on the Documents page
         ))
         if changed(lambda: store.set_settings(project_id, new.model_dump())):
             st.success(t("projects.saved"))
