@@ -27,6 +27,7 @@ from lxml import etree
 from .documents import ParseCancelled, clean_text, stop_if_asked
 from .docx_headers import HEADING, header_footer_blocks
 from .docx_strict import is_strict, to_transitional
+from .markdown_table import pipe_table
 from .zip_guard import check_zip, corrupt_package
 
 __all__ = ["read_docx"]
@@ -283,13 +284,7 @@ class _Reader:
         width = max(len(r) for r in rows)
         if width == 1 and len(rows) == 1:  # a boxed paragraph, not a table
             return self.blocks(next(_children(tbl, "tr")).find(_W + "tc"))
-        lines = []
-        for k, r in enumerate(rows):
-            r = r + [""] * (width - len(r))
-            lines.append("| " + " | ".join(r) + " |")
-            if k == 0:
-                lines.append("|" + "|".join(" --- " for _ in r) + "|")
-        return ["\n".join(lines)]
+        return [pipe_table(rows)]
 
     def _cell(self, tc) -> str:
         """One cell's text on one line: paragraphs and nested-table rows joined by ``<br>``."""

@@ -22,6 +22,8 @@ import re
 import lxml.html
 from lxml import etree
 
+from .markdown_table import pipe_table
+
 __all__ = ["html_blocks", "parse_html", "read_html"]
 
 _DROP = {"script", "style", "noscript", "template", "head", "nav", "iframe", "object", "svg", "math",
@@ -230,14 +232,7 @@ class _Converter:
         rows = [r for r in rows if any(c.strip() for c in r)]
         if not rows:
             return ""
-        width = max(len(r) for r in rows)
-        lines = []
-        for k, r in enumerate(rows):
-            r = r + [""] * (width - len(r))
-            lines.append("| " + " | ".join(r) + " |")
-            if k == 0:
-                lines.append("|" + "|".join(" --- " for _ in r) + "|")
-        return "\n".join(lines)
+        return pipe_table(rows)
 
 
 def _int(value: str | None, default: int) -> int:

@@ -33,7 +33,7 @@ import pymupdf
 
 from .documents import clean_text, stop_if_asked
 from .errors import CorruptDocumentError, EncryptedDocumentError, NoTextLayerError
-from .pdf_headings import apply_font_sizes, apply_outline, outline
+from .pdf_headings import apply_font_sizes, apply_outline, join_heading, outline
 from .pdf_layout import (
     Block,
     body_size,
@@ -291,21 +291,12 @@ def _heading_block(block: Block) -> list[str]:
             j += 1
         run = [ln for ln in lines[i:j + 1] if ln.text.strip()]
         if run and level:
-            parts.append("#" * level + " " + _join_heading([ln.text for ln in run]))
+            parts.append("#" * level + " " + join_heading([ln.text for ln in run]))
         elif run:
             text = block_text(run)
             parts.append(_HEADING_LIKE_RE.sub(r"\1\\\2", text) if "#" in text else text)
         i = j + 1
     return parts
-
-
-def _join_heading(lines: list[str]) -> str:
-    out = lines[0].strip()
-    for line in lines[1:]:
-        line = line.strip()
-        sep = "" if _CJK_RE.match(out[-1:]) and _CJK_RE.match(line[:1]) else " "
-        out += sep + line
-    return out
 
 
 # --- messages --------------------------------------------------------------------------------

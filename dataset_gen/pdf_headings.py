@@ -130,7 +130,7 @@ def apply_font_sizes(pages: list) -> None:
                 j = i
                 while j + 1 < len(marks) and marks[j + 1] == marks[i]:
                     j += 1
-                if marks[i] and j - i < 3 and _not_sentence(_join(lines[i:j + 1])):
+                if marks[i] and j - i < 3 and _not_sentence(join_heading(lines[i:j + 1])):
                     key = _DIGITS_RE.sub("", _norm("".join(lines[i:j + 1])))
                     found.append((index, block, i, j, marks[i], key))
                 i = j + 1
@@ -155,7 +155,8 @@ def _heading_text(text: str) -> bool:
     return letters >= 2 and wordish >= 0.85 * len(text) and not _GARBLED_RE.search(text)
 
 
-def _join(lines: list[str]) -> str:
+def join_heading(lines: list[str]) -> str:
+    """A heading's lines as one line: CJK lines meet without a space, others with one."""
     out = lines[0].strip()
     for line in lines[1:]:
         line = line.strip()

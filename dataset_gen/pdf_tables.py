@@ -22,6 +22,8 @@ from collections import defaultdict
 
 import pymupdf
 
+from .markdown_table import pipe_table
+
 __all__ = ["find_tables", "table_candidates"]
 
 _VECTOR_FLAGS = (pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP
@@ -253,12 +255,7 @@ def _grid_markdown(rows: list[dict[int, list]], n_cols: int) -> str:
     if (len(texts) < 2 or len(cols) < 2 or len(filled) * 2 < len(texts) * len(cols)
             or sum(map(len, filled)) > 200 * len(filled)):
         return ""
-    lines = []
-    for k, t in enumerate(texts):
-        lines.append("| " + " | ".join(t.get(c, "") for c in cols) + " |")
-        if k == 0:
-            lines.append("|" + "|".join(" --- " for _ in cols) + "|")
-    return "\n".join(lines)
+    return pipe_table([[t.get(c, "") for c in cols] for t in texts])
 
 
 def _cell_text(chars: list[tuple[int, int, str]]) -> str:

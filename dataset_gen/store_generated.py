@@ -45,6 +45,23 @@ def check_chunk_and_run(conn: sqlite3.Connection, chunk_id: int, run_id: int) ->
         raise StoreError(f"Run {run_id} belongs to another project than chunk {chunk_id}")
 
 
+def insert_generated(conn: sqlite3.Connection, chunk_id: int, run_id: int, pairs: list[QAPair], now: str) -> list[int]:
+    """Insert ``pairs`` of a chunk as ``"generated"`` in the open transaction; return their ids in order."""
+    before = conn.execute("SELECT coalesce(max(id), 0) FROM qa_pairs").fetchone()[0]
+    conn.executemany(
+        "INSERT INTO qa_pairs (chunk_id, run_id, question, answer, evidence, grounded,"
+        " status, edited, created_at, updated_at, question_type, reasoning, audience,"
+        " context_chunk_ids, language_ok)"
+        " VALUES (?, ?, ?, ?, ?, ?, 'generated', 0, ?, ?, ?, ?, ?, ?, ?)",
+        [(chunk_id, run_id, pair.question, pair.answer, pair.evidence, int(pair.grounded),
+          now, now, pair.question_type, pair.reasoning, pair.audience,
+          json.dumps(list(pair.context_chunk_ids)), int(pair.language_ok)) for pair in pairs],
+    )
+    # AUTOINCREMENT gives new rows ids above every earlier one, in insertion order.
+    return [row[0] for row in conn.execute(
+        "SELECT id FROM qa_pairs WHERE chunk_id = ? AND id > ? ORDER BY id", (chunk_id, before))]
+
+
 class GeneratedPairMethods:
     """Incremental generation methods of :class:`dataset_gen.store.Store` (see there for threading)."""
 
@@ -62,19 +79,7 @@ class GeneratedPairMethods:
         now = utc_now()
         with self._write() as conn:
             check_chunk_and_run(conn, chunk_id, run_id)
-            before = conn.execute("SELECT coalesce(max(id), 0) FROM qa_pairs").fetchone()[0]
-            conn.executemany(
-                "INSERT INTO qa_pairs (chunk_id, run_id, question, answer, evidence, grounded,"
-                " status, edited, created_at, updated_at, question_type, reasoning, audience,"
-                " context_chunk_ids, language_ok)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'generated', 0, ?, ?, ?, ?, ?, ?, ?)",
-                [(chunk_id, run_id, pair.question, pair.answer, pair.evidence, int(pair.grounded),
-                  now, now, pair.question_type, pair.reasoning, pair.audience,
-                  json.dumps(list(pair.context_chunk_ids)), int(pair.language_ok)) for pair in pairs],
-            )
-            # AUTOINCREMENT gives new rows ids above every earlier one, in insertion order.
-            return [row[0] for row in conn.execute(
-                "SELECT id FROM qa_pairs WHERE chunk_id = ? AND id > ? ORDER BY id", (chunk_id, before))]
+            return insert_generated(conn, chunk_id, run_id, pairs, now)
 
     def fresh_question_types(self, chunk_ids: Iterable[int]) -> dict[int, set[str]]:
         """For each chunk id, the question types it already has pairs of (any status) made for its

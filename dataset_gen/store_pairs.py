@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import StoreError
 from .models import QAPair, StoredPair
-from .store_generated import check_chunk_and_run
+from .store_generated import check_chunk_and_run, insert_generated
 from .store_rows import PAIR_STATUSES, checked, placeholders, utc_now
 
 # Column order matters: _stored_pair unpacks the rows by position.
@@ -175,21 +175,7 @@ class PairMethods:
                 "DELETE FROM qa_pairs WHERE chunk_id = ? AND status = 'generated' AND edited = 0",
                 (chunk_id,),
             )
-            # AUTOINCREMENT gives new rows ids above every earlier one, in insertion order.
-            before = conn.execute("SELECT coalesce(max(id), 0) FROM qa_pairs").fetchone()[0]
-            conn.executemany(
-                "INSERT INTO qa_pairs (chunk_id, run_id, question, answer, evidence, grounded,"
-                " status, edited, created_at, updated_at, question_type, reasoning, audience,"
-                " context_chunk_ids, language_ok)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'generated', 0, ?, ?, ?, ?, ?, ?, ?)",
-                [(chunk_id, run_id, pair.question, pair.answer, pair.evidence, int(pair.grounded),
-                  now, now, pair.question_type, pair.reasoning, pair.audience,
-                  json.dumps(list(pair.context_chunk_ids)), int(pair.language_ok)) for pair in pairs],
-            )
-            ids = [row[0] for row in conn.execute(
-                "SELECT id FROM qa_pairs WHERE chunk_id = ? AND id > ? ORDER BY id",
-                (chunk_id, before),
-            )]
+            ids = insert_generated(conn, chunk_id, run_id, pairs, now)
             conn.execute(
                 "UPDATE chunks SET gen_status = 'done', gen_error = NULL, run_id = ?,"
                 " updated_at = ? WHERE id = ?",
