@@ -205,7 +205,7 @@ class _Run:
                 continue  # its pairs were saved by an earlier run that stopped before the chunk's end
             try:
                 result = generate_pairs(
-                    self._chat, generate, repair, chunk_text=chunk.text, document=chunk.document,
+                    self._chat, generate, repair, chunk_text=plan.texts[chunk.id], document=chunk.document,
                     heading_path=chunk.heading_path, n=plan.wanted[chunk.id], language=language,
                     options=self.options, num_ctx=plan.num_ctx, max_reasks=settings.max_reasks, task=task,
                     partner=plan.partners.get(chunk.id),

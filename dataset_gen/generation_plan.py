@@ -23,6 +23,7 @@ from .qa import (
     pairs_wanted,
     plan_num_ctx,
 )
+from .table_context import with_table_header
 
 FATAL = (BackendUnreachableError, ModelNotFoundError)
 """Errors that stop a run at once: every other chunk would fail the same way."""
@@ -54,6 +55,7 @@ class Plan:
     wanted: dict  # chunk id -> pairs to ask for
     num_ctx: int
     partners: dict  # chunk id -> Partner (the next chunk of its document), for comparisons
+    texts: dict  # chunk id -> the text the model sees: the chunk, after the header of a table it continues
 
     def tasks(self, settings: Settings, chunk) -> list[Task]:
         """The tasks for one chunk: each question type in turn (comparison only with a partner),
@@ -66,15 +68,20 @@ class Plan:
 def plan_run(store, project_id, backend, model, settings: Settings, options: SamplingOptions, chunks) -> Plan:
     """Languages, templates, pairs per chunk, partners and the one ``num_ctx`` for ``chunks``.
 
+    A chunk that continues a pipe table is shown to the model after that table's header row
+    (:func:`dataset_gen.table_context.with_table_header`): its span still names only its own text.
+
     :raises PromptError: a template is missing or broken.
     :raises BackendUnreachableError, ModelNotFoundError: from asking the model's context length.
     """
     overrides = store.prompt_overrides(project_id)
-    languages = {}
+    languages, texts = {}, {}
     for doc_id in {c.document_id for c in chunks}:
-        languages[doc_id] = (
-            settings.language if settings.language != "auto" else detect_language(store.get_document(doc_id).text)
-        )
+        document_text = store.get_document(doc_id).text
+        languages[doc_id] = settings.language if settings.language != "auto" else detect_language(document_text)
+        for c in chunks:
+            if c.document_id == doc_id:  # an edited chunk no longer matches its span: shown as it is
+                texts[c.id] = c.text if c.edited else with_table_header(document_text, c.start, c.text)
     templates = {
         lang: (load_prompt("qa_generate", lang, overrides), load_prompt("qa_repair", lang, overrides))
         for lang in set(languages.values()) or {"en"}
@@ -93,13 +100,13 @@ def plan_run(store, project_id, backend, model, settings: Settings, options: Sam
                     partners[c.id] = Partner(other.id, other.text, other.heading_path)
     num_ctx = 2048
     if chunks:
-        longest = max(chunks, key=lambda c: estimate_tokens(c.text))
+        longest = max(texts.values(), key=estimate_tokens)
         sections = next(iter(templates.values()))[0].sections
         used = ["system", "user_comparison" if partners else "user", "reasoning_rule", "audience_rule",
                 *(f"task_{kind}" for kind in settings.question_types)]
         template_text = "".join(sections.get(name, "") for name in used)
         partner_tokens = max((estimate_tokens(p.text) for p in partners.values()), default=0)
-        prompt_tokens = estimate_tokens(longest.text) + partner_tokens + estimate_tokens(template_text) + 200
+        prompt_tokens = estimate_tokens(longest) + partner_tokens + estimate_tokens(template_text) + 200
         out_tokens = options.num_predict if options.num_predict and options.num_predict > 0 else (
             max(wanted.values()) * OUTPUT_TOKENS_PER_PAIR * (2 if settings.reasoning else 1) + 256
         )
@@ -110,7 +117,7 @@ def plan_run(store, project_id, backend, model, settings: Settings, options: Sam
         except DatasetGenError:
             limit = None
         num_ctx = plan_num_ctx(prompt_tokens, out_tokens, limit)
-    return Plan(languages, templates, wanted, num_ctx, partners)
+    return Plan(languages, templates, wanted, num_ctx, partners, texts)
 
 
 def trial_chunk(store, project_id: int, chunk_id: int, backend, model: str, settings: Settings,
@@ -128,7 +135,7 @@ def trial_chunk(store, project_id: int, chunk_id: int, backend, model: str, sett
     generate, repair = plan.templates[plan.languages[chunk.document_id]]
     tasks = plan.tasks(settings, chunk) or [Task("factual", settings.reasoning)]
     return generate_pairs(
-        lambda **kw: backend.chat(model, **kw), generate, repair, chunk_text=chunk.text, document=chunk.document,
+        lambda **kw: backend.chat(model, **kw), generate, repair, chunk_text=plan.texts[chunk.id], document=chunk.document,
         heading_path=chunk.heading_path, n=plan.wanted[chunk.id], language=plan.languages[chunk.document_id],
         options=options, num_ctx=plan.num_ctx, max_reasks=settings.max_reasks, task=tasks[0],
         partner=plan.partners.get(chunk.id),

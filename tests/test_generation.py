@@ -283,3 +283,26 @@ def test_an_edited_chunk_is_asked_again_for_every_type_and_keeps_its_reviewed_pa
     assert sorted(p.question_type for p in fresh) == ["explanation", "explanation", "factual", "factual"]
     assert all(p.grounded and p.evidence in new_text for p in fresh)
     assert store.count_pairs(project_id) == 24 - 3 + 4
+
+
+def test_a_chunk_that_continues_a_table_is_shown_after_the_tables_header(tmp_path, fake_ollama):
+    from dataset_gen.config import ChunkSettings
+    from dataset_gen.ingest import ingest_bytes
+
+    rows = "".join(f"| State {i:02d} | {1000 + i} | {2000 + i} |\n" for i in range(60))
+    text = "# Checks\n\nPermits and handguns by state.\n\n| State | Permit | Handgun |\n| --- | --- | --- |\n" + rows
+    store = Store.open(tmp_path)
+    project_id = store.create_project("t")
+    ingest_bytes(store, project_id, text.encode(), "checks.md", ChunkSettings(max_chars=800, min_chars=200),
+                 max_bytes=10**6)
+    chunks = store.list_chunks(project_id)
+    assert len(chunks) == 3 and chunks[1].text.startswith("| State ") and "| State | Permit |" not in chunks[1].text
+    run_generation(store, project_id, backend(fake_ollama), "qwen2.5:7b", settings(pairs_per_chunk=1, concurrency=1))
+    prompts = [r["messages"][1]["content"] for r in fake_ollama.chat_requests()]
+    header = "| State | Permit | Handgun |\n| --- | --- | --- |\n"
+    for chunk, prompt in zip(chunks, prompts):
+        assert (header + chunk.text if chunk.ordinal else chunk.text) in prompt
+        assert prompt.count("| State | Permit | Handgun |") == 1
+    # The spans still name only each chunk's own text: nothing lost, nothing doubled.
+    assert [text[c.start:c.end] for c in chunks] == [c.text for c in chunks]
+    store.close()
