@@ -216,10 +216,13 @@ def _extract_page(doc: pymupdf.Document, index: int, *, warnings: list[str]) -> 
         pdf_page = doc[index]
         textpage = pdf_page.get_textpage(flags=_TEXT_FLAGS)
         dict_blocks = textpage.extractDICT()["blocks"]
-        raw = textpage.extractRAWDICT()["blocks"] if needs_raw(dict_blocks) else None
-        blocks = build_blocks(dict_blocks, raw, pdf_page.rect.height)
-        page = _Page(blocks, (pdf_page.rect.width, pdf_page.rect.height))
+        width, height = pdf_page.rect.width, pdf_page.rect.height
+        blocks = build_blocks(dict_blocks, None, height)
         joined = "".join(b.text for b in blocks)
+        if needs_raw(joined):  # Hangul: word spaces from the glyph gaps (rare, so built twice)
+            blocks = build_blocks(dict_blocks, textpage.extractRAWDICT()["blocks"], height)
+            joined = "".join(b.text for b in blocks)
+        page = _Page(blocks, (width, height))
         page.chars = len(joined) - joined.count(" ") - joined.count("\n")
         page.bad = len(BAD_CHAR_RE.findall(joined))
         candidates = table_candidates(blocks)

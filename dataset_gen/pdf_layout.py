@@ -99,8 +99,11 @@ def build_blocks(dict_blocks: list[dict], raw_blocks: list[dict] | None = None,
         side_by_side = False
         for k, ln in enumerate(b["lines"]):
             spans = ln["spans"]
-            text = _gap_text(raw_lines[k]["spans"]) if raw_lines is not None else _span_text(spans)
-            line = Line(text, tuple(ln["bbox"]), _line_size(spans), _monospaced(spans))
+            if raw_lines is not None:
+                line = Line(_gap_text(raw_lines[k]["spans"]), tuple(ln["bbox"]),
+                            _line_size(spans), _monospaced(spans))
+            else:
+                line = _line(spans, ln["bbox"])
             if (lines and line.bbox[0] - lines[-1].bbox[2] >= 1.5 * line.size
                     and _overlap_y(lines[-1], line) and len(line.text.strip()) >= 2
                     and len(lines[-1].text.strip()) >= 2
@@ -125,10 +128,21 @@ def build_blocks(dict_blocks: list[dict], raw_blocks: list[dict] | None = None,
     return out
 
 
-def needs_raw(dict_blocks: list[dict]) -> bool:
-    """``True`` when the page holds Hangul, whose word spaces may only be gaps between glyphs."""
-    return any(_HANGUL_RE.search(s["text"]) for b in dict_blocks if b["type"] == 0
-               for ln in b["lines"] for s in ln["spans"])
+def needs_raw(text: str) -> bool:
+    """``True`` when ``text`` (a page's text) holds Hangul, whose word spaces may only be gaps
+    between glyphs."""
+    return _HANGUL_RE.search(text) is not None
+
+
+def _line(spans: list[dict], bbox: tuple) -> Line:
+    """One pass over the spans: the :class:`Line` that :func:`_span_text`, :func:`_line_size`
+    and :func:`_monospaced` together describe (the common case, kept in one loop for speed)."""
+    if len(spans) == 1:
+        s = spans[0]
+        text = s["text"]
+        mono = bool(s["flags"] & 8) and _ASCII_SPACE_RE.search(text) is not None
+        return Line(text, tuple(bbox), s["size"] if text.strip() else 0.0, mono)
+    return Line(_span_text(spans), tuple(bbox), _line_size(spans), _monospaced(spans))
 
 
 def _span_text(spans: list[dict]) -> str:
