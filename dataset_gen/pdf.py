@@ -39,9 +39,11 @@ from .pdf_layout import (
     body_size,
     build_blocks,
     find_running,
+    is_running,
     move_footnotes,
     needs_raw,
     reading_order,
+    running_keys,
 )
 from .pdf_tables import find_tables, table_candidates
 from .pdf_text import block_text, merge_page_fences
@@ -144,6 +146,7 @@ def _read(
         for i in range(doc.page_count):
             stop_if_asked(should_stop, name)
             pages.append(_extract_page(doc, i, warnings=warnings))
+        _margin_tables(doc, pages)
         imaged = [i + 1 for i, p in enumerate(pages) if not p.chars and doc[i].get_images()]
         toc = outline(doc)
     if layout:
@@ -216,10 +219,13 @@ def _extract_page(doc: pymupdf.Document, index: int, *, warnings: list[str]) -> 
         pdf_page = doc[index]
         textpage = pdf_page.get_textpage(flags=_TEXT_FLAGS)
         dict_blocks = textpage.extractDICT()["blocks"]
-        raw = textpage.extractRAWDICT()["blocks"] if needs_raw(dict_blocks) else None
-        blocks = build_blocks(dict_blocks, raw, pdf_page.rect.height)
-        page = _Page(blocks, (pdf_page.rect.width, pdf_page.rect.height))
+        width, height = pdf_page.rect.width, pdf_page.rect.height
+        blocks = build_blocks(dict_blocks, None, height)
         joined = "".join(b.text for b in blocks)
+        if needs_raw(joined):  # Hangul: word spaces from the glyph gaps (rare, so built twice)
+            blocks = build_blocks(dict_blocks, textpage.extractRAWDICT()["blocks"], height)
+            joined = "".join(b.text for b in blocks)
+        page = _Page(blocks, (width, height))
         page.chars = len(joined) - joined.count(" ") - joined.count("\n")
         page.bad = len(BAD_CHAR_RE.findall(joined))
         candidates = table_candidates(blocks)
@@ -231,6 +237,26 @@ def _extract_page(doc: pymupdf.Document, index: int, *, warnings: list[str]) -> 
         warnings.append(f"page {index + 1} could not be read ({_one_line(exc)}); it is left out")
         return _Page([], (0.0, 0.0))
     return page
+
+
+def _margin_tables(doc: pymupdf.Document, pages: list[_Page]) -> None:
+    """Tables in the top or bottom 10 % of a page (a table cut by a page break): blocks there
+    with cells side by side that are not running headers make the page's tables be looked for
+    again, with them among the candidates (the page is read again; rare)."""
+    keys = running_keys([p.blocks for p in pages], [p.size for p in pages])
+    for index, page in enumerate(pages):
+        extra = [b for b in page.blocks if b.margin_side
+                 and not is_running(b, page.size, keys)]
+        if not extra:
+            continue
+        pdf_page = doc[index]
+        textpage = pdf_page.get_textpage(flags=_TEXT_FLAGS)
+        candidates = table_candidates(page.blocks) + extra
+        page.tables.clear()
+        page.dropped.clear()
+        for anchor, markdown, numbers in find_tables(page.blocks, pdf_page, textpage, candidates):
+            page.tables[anchor] = markdown
+            page.dropped |= numbers
 
 
 # --- rendering -------------------------------------------------------------------------------

@@ -30,7 +30,8 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-__all__ = ["Block", "Line", "build_blocks", "find_running", "move_footnotes", "reading_order"]
+__all__ = ["Block", "Line", "build_blocks", "find_running", "is_running", "move_footnotes",
+           "reading_order", "running_keys"]
 
 _ASCII_RE = re.compile("[!-~]")
 _ASCII_SPACE_RE = re.compile("[ -~]")
@@ -66,6 +67,7 @@ class Block:
     footnote: bool = False
     vertical: bool = False  # vertical writing (tategaki): lines run top to bottom
     side_by_side: bool = False  # MuPDF lines of the block set next to each other (table cells?)
+    margin_side: bool = False  # the same, only in the top or bottom 10 % (header or table?)
 
     @property
     def sizes(self) -> list[float]:
@@ -84,7 +86,9 @@ def build_blocks(dict_blocks: list[dict], raw_blocks: list[dict] | None = None,
 
     ``side_by_side`` is set on a block with two lines of at least two characters on one baseline
     at least 1.5 font sizes apart (table cells), not counting lines in the top or bottom 10 % of
-    the page ``height`` (pt), where running headers put a page number beside a title.
+    the page ``height`` (pt), where running headers put a page number beside a title; such a
+    block gets ``margin_side`` instead (a table cut by a page break, unless the lines repeat as
+    a running header, see :func:`running_keys`).
 
     ``raw_blocks`` (``extractRAWDICT()["blocks"]`` of the same text page) is used for the line
     text when given: words are then spaced from the gaps between character boxes.
@@ -96,16 +100,21 @@ def build_blocks(dict_blocks: list[dict], raw_blocks: list[dict] | None = None,
             continue
         raw_lines = raw_text[len(out)]["lines"] if raw_text is not None else None
         lines: list[Line] = []
-        side_by_side = False
+        side_by_side = margin_side = False
         for k, ln in enumerate(b["lines"]):
             spans = ln["spans"]
-            text = _gap_text(raw_lines[k]["spans"]) if raw_lines is not None else _span_text(spans)
-            line = Line(text, tuple(ln["bbox"]), _line_size(spans), _monospaced(spans))
+            if raw_lines is not None:
+                line = Line(_gap_text(raw_lines[k]["spans"]), tuple(ln["bbox"]),
+                            _line_size(spans), _monospaced(spans))
+            else:
+                line = _line(spans, ln["bbox"])
             if (lines and line.bbox[0] - lines[-1].bbox[2] >= 1.5 * line.size
                     and _overlap_y(lines[-1], line) and len(line.text.strip()) >= 2
-                    and len(lines[-1].text.strip()) >= 2
-                    and 0.1 * height < line.bbox[1] < 0.9 * height):
-                side_by_side = True
+                    and len(lines[-1].text.strip()) >= 2):
+                if 0.1 * height < line.bbox[1] < 0.9 * height:
+                    side_by_side = True
+                else:
+                    margin_side = True
             if lines and _same_baseline(lines[-1], line):
                 prev = lines[-1]
                 gap = line.bbox[0] - prev.bbox[2]
@@ -119,16 +128,28 @@ def build_blocks(dict_blocks: list[dict], raw_blocks: list[dict] | None = None,
                 lines.append(line)
         vertical = any(ln.get("wmode") == 1 for ln in b["lines"])
         block = Block(len(out), tuple(b["bbox"]), lines, side_by_side=side_by_side,
+                      margin_side=margin_side and not side_by_side,
                       vertical=vertical)
         block.refresh()
         out.append(block)
     return out
 
 
-def needs_raw(dict_blocks: list[dict]) -> bool:
-    """``True`` when the page holds Hangul, whose word spaces may only be gaps between glyphs."""
-    return any(_HANGUL_RE.search(s["text"]) for b in dict_blocks if b["type"] == 0
-               for ln in b["lines"] for s in ln["spans"])
+def needs_raw(text: str) -> bool:
+    """``True`` when ``text`` (a page's text) holds Hangul, whose word spaces may only be gaps
+    between glyphs."""
+    return _HANGUL_RE.search(text) is not None
+
+
+def _line(spans: list[dict], bbox: tuple) -> Line:
+    """One pass over the spans: the :class:`Line` that :func:`_span_text`, :func:`_line_size`
+    and :func:`_monospaced` together describe (the common case, kept in one loop for speed)."""
+    if len(spans) == 1:
+        s = spans[0]
+        text = s["text"]
+        mono = bool(s["flags"] & 8) and _ASCII_SPACE_RE.search(text) is not None
+        return Line(text, tuple(bbox), s["size"] if text.strip() else 0.0, mono)
+    return Line(_span_text(spans), tuple(bbox), _line_size(spans), _monospaced(spans))
 
 
 def _span_text(spans: list[dict]) -> str:
@@ -209,26 +230,12 @@ def find_running(pages: list[list[Block]], sizes: list[tuple[float, float]]) -> 
     removed: list[list[str]] = [[] for _ in pages]
     if len(pages) < 2:
         return removed
-    keys_on: dict[str, set[int]] = defaultdict(set)
-    marks: list[list[tuple[Block, int, str]]] = []
-    for index, (blocks, (w, h)) in enumerate(zip(pages, sizes)):
-        here = []
-        for block in blocks:
-            for i, line in enumerate(block.lines):
-                x0, y0, x1, y1 = line.bbox
-                xc, yc = (x0 + x1) / 2, (y0 + y1) / 2
-                if not (yc < 0.1 * h or yc > 0.9 * h or xc < 0.06 * w or xc > 0.94 * w):
-                    continue
-                key = _DIGITS_RE.sub("#", "".join(line.text.split()).casefold())
-                if key:
-                    here.append((block, i, key))
-                    keys_on[key].add(index)
-        marks.append(here)
-    need = max(2, -(-len(pages) * 2 // 5))
+    marks = [_margin_lines(blocks, size) for blocks, size in zip(pages, sizes)]
+    running = _running(marks)
     for index, here in enumerate(marks):
         drop: dict[int, set[int]] = defaultdict(set)
         for block, i, key in here:
-            if len(keys_on[key]) >= need:
+            if key in running:
                 drop[id(block)].add(i)
                 removed[index].append(block.lines[i].text.strip())
         if drop:
@@ -242,6 +249,43 @@ def find_running(pages: list[list[Block]], sizes: list[tuple[float, float]]) -> 
                     kept.append(block)
             pages[index][:] = kept
     return removed
+
+
+def running_keys(pages: list[list[Block]], sizes: list[tuple[float, float]]) -> set[str]:
+    """Keys of the margin lines :func:`find_running` would remove (for :func:`is_running`)."""
+    if len(pages) < 2:
+        return set()
+    return _running([_margin_lines(blocks, size) for blocks, size in zip(pages, sizes)])
+
+
+def is_running(block: Block, size: tuple[float, float], keys: set[str]) -> bool:
+    """``True`` when a margin line of ``block`` is a running header or footer (``keys`` from
+    :func:`running_keys`)."""
+    return any(key in keys for _, _, key in _margin_lines([block], size))
+
+
+def _margin_lines(blocks: list[Block], size: tuple[float, float]) -> list[tuple[Block, int, str]]:
+    w, h = size
+    here = []
+    for block in blocks:
+        for i, line in enumerate(block.lines):
+            x0, y0, x1, y1 = line.bbox
+            xc, yc = (x0 + x1) / 2, (y0 + y1) / 2
+            if not (yc < 0.1 * h or yc > 0.9 * h or xc < 0.06 * w or xc > 0.94 * w):
+                continue
+            key = _DIGITS_RE.sub("#", "".join(line.text.split()).casefold())
+            if key:
+                here.append((block, i, key))
+    return here
+
+
+def _running(marks: list[list[tuple[Block, int, str]]]) -> set[str]:
+    keys_on: dict[str, set[int]] = defaultdict(set)
+    for index, here in enumerate(marks):
+        for _, _, key in here:
+            keys_on[key].add(index)
+    need = max(2, -(-len(marks) * 2 // 5))
+    return {key for key, on in keys_on.items() if len(on) >= need}
 
 
 # --- reading order ---------------------------------------------------------------------------

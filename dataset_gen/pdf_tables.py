@@ -110,6 +110,12 @@ def find_tables(blocks: list, pdf_page: pymupdf.Page, textpage: pymupdf.TextPage
     for *_, hs, vs in _regions(h_edges, v_edges):
         ys = _snap([e[0] for e in hs])
         xs = _snap([e[0] for e in vs])
+        # A table broken across pages has no rule where the page cuts it: its column lines run
+        # on past the last (or first) row rule, and that open row is a row too.
+        if ys and vs and min(e[1] for e in vs) < ys[0] - 6:
+            ys.insert(0, min(e[1] for e in vs))
+        if ys and vs and max(e[2] for e in vs) > ys[-1] + 6:
+            ys.append(max(e[2] for e in vs))
         if len(ys) < 2 or len(xs) < 3:  # at least two columns
             continue
         area = (xs[0], ys[0], xs[-1], ys[-1])

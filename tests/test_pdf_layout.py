@@ -199,3 +199,18 @@ def test_notes_pdf_table_cells_keep_their_order():
     # a framed table whose cells are one MuPDF line each (no tight block geometry)
     assert ("| 版本 | 說明 |\n| --- | --- |\n| K_S | Small，體積最小，品質稍差 |\n"
             "| K_M | Medium，官方推薦，平衡首選 |") in text
+
+
+# --- tables cut by a page break ----------------------------------------------------------------
+
+
+def test_table_rows_at_the_top_of_a_page_are_a_table():
+    # ollama-notes-zh-TW.pdf: pages 6, 10 and 13 start with the rest of a ruled table whose top
+    # rule is on the page before; those rows lie in the top 10 % of the page (where running
+    # headers are looked for) and have no rule above them.
+    text = parse_file(CORPUS / "ollama-notes-zh-TW.pdf").text
+    assert ("| Mixtral 8x7B | 46.7B | ~12.9B | 每次激活 2/8 專家 |\n| --- | --- | --- | --- |\n"
+            "| Mixtral 8x22B | 141B | ~39B | 每次激活 2/8 專家 |\n") in text
+    assert "| 標準 | Q, K, V, O | 效果更好 |\n| --- | --- | --- |\n| 完整 | Q, K, V, O + FFN | 參數較多 |\n" in text
+    assert ("| 多種微調方式 | Full、Freeze、LoRA、QLoRA（2/3/4/5/6/8-bit） |\n| --- | --- |\n"
+            "| 有 Web UI | LlamaBoard 圖形介面，不用寫程式 |\n") in text
