@@ -9,6 +9,7 @@ running the same command again resumes). Errors are one line on stderr, never a 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sqlite3
 import sys
@@ -18,7 +19,7 @@ from . import __version__
 from .backends import OllamaBackend
 from .cli_generate import ProgressBar, Signals, Stopped, generate, run_in_thread
 from .config import ChunkSettings, ProjectConfig, Settings
-from .errors import DatasetGenError, ExportError
+from .errors import DatasetGenError, ExportError, StoreError
 from .export import FORMATS, NO_PAIRS_MESSAGE, check_output, export_pairs, select_for_training
 from .judge import judge_pairs
 from .locks import close_dead_runs
@@ -254,7 +255,8 @@ def _report(args, store: Store) -> int:
     for u in uncovered:
         print(f"uncovered: {_cell(u.document)} chunk {u.ordinal} ({_cell(' > '.join(u.heading_path)) or '-'}): {u.reason}")
     if not store.read_only:
-        close_dead_runs(store, project_id)  # a run whose process died shows as interrupted, not running
+        with contextlib.suppress(StoreError):  # a full disk: report what is there all the same
+            close_dead_runs(store, project_id)  # a run whose process died shows as interrupted, not running
     for run in store.list_runs(project_id):
         print(f"run {run.id}: {run.status}, {_cell(run.model)}, started {run.started_at}, "
               f"{run.chunks_done}/{run.chunks_total} chunks done, {run.chunks_failed} failed")

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from .backends import OllamaBackend
 from .config import Settings
-from .errors import DocumentError, NoTextLayerError, StoreError
+from .errors import DocumentError, NoTextLayerError, StorageError, StoreError
 from .generation import Progress, RunSummary, check_server, run_generation
 from .ingest import ingest_bytes
 from .locks import ProjectLock, lock_project, lock_project_name
@@ -168,7 +168,8 @@ def _ingest_and_run(args, settings: Settings, store, backend, project_id: int, l
         state = "new" if result.new else "already in the project"
         print(f"{path.name}: {result.chunks} chunks ({state})", file=sys.stderr)
         for warning in result.document.warnings:
-            print(f"warning: {path.name}: {warning}", file=sys.stderr)
+            named = warning if warning.startswith(f"{result.document.name}: ") else f"{path.name}: {warning}"
+            print(f"warning: {named}", file=sys.stderr)
     for line in bad:
         print(f"error: {line}", file=sys.stderr)
     if len(bad) == len(args.files):
@@ -179,7 +180,11 @@ def _ingest_and_run(args, settings: Settings, store, backend, project_id: int, l
         num_predict=args.num_predict,
     )
     _say_resuming(store, project_id)
-    summary = _run(store, project_id, backend, args.model, settings, options, lock, signals)
+    try:
+        summary = _run(store, project_id, backend, args.model, settings, options, lock, signals)
+    except StorageError:
+        _say_what_was_saved(store, project_id)
+        raise
     if signals.signum is not None:
         print(f"stopped: {summary.pairs} pairs from {summary.pair_chunks} chunks saved in run {summary.run_id}; "
               f"{summary.pending} chunks left pending. Run the same command again to resume.", file=sys.stderr)
@@ -197,12 +202,26 @@ def _ingest_and_run(args, settings: Settings, store, backend, project_id: int, l
     return 2 if bad else 0
 
 
+def _say_what_was_saved(store, project_id: int) -> None:
+    """After a storage failure mid-run (a full disk): one line on what the run had saved, which the
+    next run keeps."""
+    try:
+        runs = store.list_runs(project_id)
+        if not runs:
+            return
+        chunks, pairs = store.run_saved(runs[0].id)
+    except StoreError:
+        return
+    print(f"run {runs[0].id} saved {pairs} pairs from {chunks} of {runs[0].chunks_total} chunks before the failure; "
+          "everything saved is kept, and running the same command again resumes", file=sys.stderr)
+
+
 def _say_resuming(store, project_id: int) -> None:
     """One line when the last run stopped before its end (interrupted, cancelled or failed) and
     chunks are left: this run resumes it."""
     runs = store.list_runs(project_id)
     if runs and runs[0].status in ("interrupted", "cancelled", "failed"):
-        left = len(store.list_chunks(project_id, statuses=("pending", "failed")))
+        left = sum(1 for c in store.list_chunks(project_id, statuses=("pending", "failed")) if not c.skipped)
         if left:
             last = runs[0]
             print(f"resuming after run {last.id} ({last.status}): {left} chunks left; "

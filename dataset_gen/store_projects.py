@@ -243,6 +243,15 @@ class ProjectRunMethods:
             )
             return cursor.rowcount
 
+    def run_saved(self, run_id: int) -> tuple[int, int]:
+        """``(chunks, pairs)`` run ``run_id`` has saved so far: chunks it finished (done or failed)
+        and pairs it inserted, counted from the tables (right even when the run was never ended)."""
+        with self._read() as conn:
+            chunks = conn.execute("SELECT count(*) FROM chunks WHERE run_id = ? AND gen_status != 'pending'",
+                                  (run_id,)).fetchone()[0]
+            pairs = conn.execute("SELECT count(*) FROM qa_pairs WHERE run_id = ?", (run_id,)).fetchone()[0]
+        return chunks, pairs
+
     def get_run(self, run_id: int) -> RunRow:
         """One run.
 

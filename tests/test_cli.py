@@ -3,6 +3,7 @@ server over HTTP, and the exported files checked against LLaMA-Factory's loader 
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -275,3 +276,37 @@ def test_projects_lists_a_name_with_a_line_break_on_one_line(tmp_path, capsys):
         store.create_project("line1\nline2\t筆記")
     code, out, _ = run_main(capsys, "--data-dir", tmp_path, "projects")
     assert (code, out) == (0, "line1\\nline2\\t筆記\t0 documents\t0 chunks\t0 pairs\n")
+
+
+def test_a_disk_that_fills_mid_run_says_what_was_saved_and_the_next_run_resumes(tmp_path, fake_ollama):
+    """A real full disk: the data folder on a 4 MB tmpfs mounted in a user and mount namespace of the
+    test's own (``unshare -rm``, no privileges needed)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    handbook = CORPUS / "docx_long_872p_handbook.docx"
+    cli_prefix = f"{sys.executable} -m dataset_gen --data-dir {mount}/data"
+    script = (f"mount -t tmpfs -o size=4m tmpfs {mount} && "
+              f"{cli_prefix} generate {handbook} --model qwen2.5:7b --host {fake_ollama.url} --pairs-per-chunk 5; "
+              f"echo rc=$?; {cli_prefix} projects; rm -f {mount}/data/*.lock; dd if=/dev/zero of={mount}/pad bs=1k count=1 "
+              f"2>/dev/null; cp -r {mount}/data {tmp_path}/data")
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, cwd=ROOT,
+                          timeout=300)
+    err = done.stderr.splitlines()
+    assert "rc=2" in done.stdout and "Traceback" not in done.stderr, done.stderr
+    assert err[-1] == (f"error: {mount}/data: the disk is full: free some space and run again; "
+                       "nothing was saved from the step that failed")
+    saved = re.fullmatch(r"run 1 saved (\d+) pairs from (\d+) of 551 chunks before the failure; everything saved "
+                         r"is kept, and running the same command again resumes", err[-2])
+    assert saved, err[-2]
+    pairs, chunks = int(saved.group(1)), int(saved.group(2))
+    assert pairs >= 5 * chunks > 0
+    with Store.open(tmp_path / "data") as store:  # a copy, with room again: everything it said is there
+        project_id = store.project_id("default")
+        assert store.count_pairs(project_id) == pairs
+        assert len(store.list_chunks(project_id, statuses=("done",))) == chunks
+    resumed = cli("generate", handbook, "--model", "qwen2.5:7b", "--host", fake_ollama.url, "--pairs-per-chunk", "5",
+                  data_dir=tmp_path / "data")
+    assert resumed[0] == 0, resumed[2]
+    # The dead run never got to end itself: the next lock holder calls it interrupted.
+    assert (f"resuming after run 1 (interrupted): {551 - chunks} chunks left; everything saved before is kept"
+            in resumed[2].splitlines())
