@@ -305,6 +305,17 @@ def test_a_chunk_that_continues_a_table_is_shown_after_the_tables_header(tmp_pat
         assert prompt.count("| State | Permit | Handgun |") == 1
     # The spans still name only each chunk's own text: nothing lost, nothing doubled.
     assert [text[c.start:c.end] for c in chunks] == [c.text for c in chunks]
+    # The judge sees each source as generation showed it: after the table's header.
+    from dataset_gen.judge import judge_pairs
+
+    fake_ollama.requests.clear()
+    summary = judge_pairs(store, project_id, backend(fake_ollama), "qwen2.5:7b", concurrency=1)
+    assert (summary.judged, summary.failures) == (3, [])
+    judged = [r["messages"][-1]["content"] for r in fake_ollama.chat_requests()]
+    for chunk in chunks:
+        source = next(body for body in judged if chunk.text in body)
+        assert (header + chunk.text if chunk.ordinal else chunk.text) in source
+        assert source.count("| State | Permit | Handgun |") == 1
     store.close()
 
 
