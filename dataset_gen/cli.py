@@ -251,7 +251,8 @@ def _report(args, store: Store) -> int:
     project_id = store.project_id(args.project)
     documents, uncovered = coverage(store, project_id)
     for d in documents:
-        print(f"{_cell(d.document)}\t{d.covered}/{d.chunks} chunks covered\t{d.pairs} pairs\t{d.accepted} accepted")
+        print(f"{_cell(d.document)}\t{d.covered}/{d.chunks} chunks covered\t{d.pairs} pairs\t{d.accepted} accepted"
+              f"\t{d.skipped} skipped")
     for u in uncovered:
         print(f"uncovered: {_cell(u.document)} chunk {u.ordinal} ({_cell(' > '.join(u.heading_path)) or '-'}): {u.reason}")
     if not store.read_only:

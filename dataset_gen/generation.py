@@ -114,8 +114,10 @@ def run_generation(
     Chunks with a skip reason (junk: base64 data, a table of contents, a garbage text layer, see
     :mod:`dataset_gen.junk`) are left out unless a person set ``send_anyway`` on them; they are
     not counted in ``RunSummary.total``.
-    ``settings`` gives concurrency, pairs per chunk, language (``auto`` follows each document) and
-    re-asks. ``on_progress`` is called after every chunk, one call at a time. Setting ``cancel``
+    ``settings`` gives concurrency, pairs per chunk, language (``auto`` follows each document, and
+    a chunk clearly in another language gets that language's template and check:
+    :func:`dataset_gen.chunk_language.chunk_language`) and re-asks. The run row records the first
+    template's name and version; each pair's ``language_ok`` is checked against its chunk's language. ``on_progress`` is called after every chunk, one call at a time. Setting ``cancel``
     ends the run within a fraction of a second: requests in flight are abandoned (their chunks stay
     pending, the pairs of their finished question types are kept) and the run ends ``cancelled``. A
     fatal error (Ollama not running, model not pulled) stops the run the same way, ``failed``, and
@@ -196,7 +198,7 @@ class _Run:
 
     def _work(self, chunk) -> None:
         plan, settings, store, summary = self.plan, self.settings, self.store, self.summary
-        language = plan.languages[chunk.document_id]
+        language = plan.language(chunk)
         generate, repair = plan.templates[language]
         have = self.have.get(chunk.id, set())
         errors: list[DatasetGenError] = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .chunk_language import chunk_language
 from .config import Settings
 from .errors import BackendError, BackendUnreachableError, DatasetGenError, ModelNotFoundError
 from .language import detect_language
@@ -56,6 +57,11 @@ class Plan:
     num_ctx: int
     partners: dict  # chunk id -> Partner (the next chunk of its document), for comparisons
     texts: dict  # chunk id -> the text the model sees: the chunk, after the header of a table it continues
+    chunk_languages: dict  # chunk id -> language: the document's, or the chunk's own when clearly another
+
+    def language(self, chunk) -> str:
+        """The language ``chunk`` is generated in (its template and its pairs' language check)."""
+        return self.chunk_languages.get(chunk.id, self.languages[chunk.document_id])
 
     def tasks(self, settings: Settings, chunk) -> list[Task]:
         """The tasks for one chunk: each question type in turn (comparison only with a partner),
@@ -68,6 +74,11 @@ class Plan:
 def plan_run(store, project_id, backend, model, settings: Settings, options: SamplingOptions, chunks) -> Plan:
     """Languages, templates, pairs per chunk, partners and the one ``num_ctx`` for ``chunks``.
 
+    Language: ``settings.language`` for every chunk unless it is ``auto``; then each document's
+    (:func:`dataset_gen.language.detect_language` of its whole text), and for a chunk whose own text
+    is clearly in another language that one (:func:`dataset_gen.chunk_language.chunk_language`:
+    enough letters, another language by a margin). Templates are loaded for every language used.
+
     A chunk that continues a pipe table is shown to the model after that table's header row
     (:func:`dataset_gen.table_context.with_table_header`): its span still names only its own text.
 
@@ -75,16 +86,19 @@ def plan_run(store, project_id, backend, model, settings: Settings, options: Sam
     :raises BackendUnreachableError, ModelNotFoundError: from asking the model's context length.
     """
     overrides = store.prompt_overrides(project_id)
-    languages, texts = {}, {}
+    languages, texts, chunk_languages = {}, {}, {}
+    forced = settings.language != "auto"
     for doc_id in {c.document_id for c in chunks}:
         document_text = store.get_document(doc_id).text
-        languages[doc_id] = settings.language if settings.language != "auto" else detect_language(document_text)
+        languages[doc_id] = settings.language if forced else detect_language(document_text)
         for c in chunks:
             if c.document_id == doc_id:  # an edited chunk no longer matches its span: shown as it is
                 texts[c.id] = c.text if c.edited else with_table_header(document_text, c.start, c.text)
+                chunk_languages[c.id] = languages[doc_id] if forced else chunk_language(c.text, languages[doc_id])
+    used_languages = list(dict.fromkeys([*languages.values(), *chunk_languages.values()]))  # documents' first
     templates = {
         lang: (load_prompt("qa_generate", lang, overrides), load_prompt("qa_repair", lang, overrides))
-        for lang in set(languages.values()) or {"en"}
+        for lang in used_languages or ["en"]
     }
     wanted = {c.id: pairs_wanted(len(c.text), settings.pairs_per_chunk, settings.chars_per_pair) for c in chunks}
     partners: dict[int, Partner] = {}
@@ -117,7 +131,7 @@ def plan_run(store, project_id, backend, model, settings: Settings, options: Sam
         except DatasetGenError:
             limit = None
         num_ctx = plan_num_ctx(prompt_tokens, out_tokens, limit)
-    return Plan(languages, templates, wanted, num_ctx, partners, texts)
+    return Plan(languages, templates, wanted, num_ctx, partners, texts, chunk_languages)
 
 
 def trial_chunk(store, project_id: int, chunk_id: int, backend, model: str, settings: Settings,
@@ -132,11 +146,12 @@ def trial_chunk(store, project_id: int, chunk_id: int, backend, model: str, sett
     """
     chunk = store.get_chunk(chunk_id)
     plan = plan_run(store, project_id, backend, model, settings, options, [chunk])
-    generate, repair = plan.templates[plan.languages[chunk.document_id]]
+    language = plan.language(chunk)
+    generate, repair = plan.templates[language]
     tasks = plan.tasks(settings, chunk) or [Task("factual", settings.reasoning)]
     return generate_pairs(
         lambda **kw: backend.chat(model, **kw), generate, repair, chunk_text=plan.texts[chunk.id], document=chunk.document,
-        heading_path=chunk.heading_path, n=plan.wanted[chunk.id], language=plan.languages[chunk.document_id],
+        heading_path=chunk.heading_path, n=plan.wanted[chunk.id], language=language,
         options=options, num_ctx=plan.num_ctx, max_reasks=settings.max_reasks, task=tasks[0],
         partner=plan.partners.get(chunk.id),
     )

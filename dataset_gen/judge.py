@@ -3,7 +3,9 @@
 Unlike judges that see only the pair, the prompt (``dataset_gen/prompts/qa_judge.<language>.txt``, the
 language detected from the pair's chunk; ``qa_judge.any.txt`` naming it for a language without its own) holds the
 pair's source text (its chunk, and the second chunk of a comparison), so faithfulness means "backed
-by the document". Scores are saved the moment each arrives; a re-run judges only unjudged pairs.
+by the document". Each source chunk is shown as generation showed it: after the header row of a
+pipe table it continues (:func:`dataset_gen.table_context.with_table_header`; an edited chunk as
+it is). Scores are saved the moment each arrives; a re-run judges only unjudged pairs.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from .language import detect_language
 from .models import SamplingOptions
 from .prompts import fence_tag, load_prompt
 from .qa import estimate_tokens, plan_num_ctx
+from .table_context import with_table_header
 from .workers import Abandoned, WorkerPool
 
 JUDGE_SCHEMA = {
@@ -109,7 +112,8 @@ def judge_pairs(
         return summary
     overrides = store.prompt_overrides(project_id)
     templates = {}
-    longest = max(estimate_tokens("\n\n".join(p.reference_contexts) + p.question + p.answer) for p in pairs)
+    sources = _sources(store, pairs)
+    longest = max(estimate_tokens(sources[p.id] + p.question + p.answer) for p in pairs)
     num_ctx = plan_num_ctx(longest + 600, 300)
     options = SamplingOptions(temperature=0.0, num_predict=300)
     started = time.monotonic()
@@ -118,7 +122,7 @@ def judge_pairs(
         language = detect_language(pair.chunk_text)
         if language not in templates:
             templates[language] = load_prompt("qa_judge", language, overrides)
-        values = {"source": "\n\n".join(pair.reference_contexts), "question": pair.question, "answer": pair.answer}
+        values = {"source": sources[pair.id], "question": pair.question, "answer": pair.answer}
         if "fence" in templates[language].variables:  # an override without {{fence}} renders as written
             values["fence"] = fence_tag("source", *values.values())
         prompt = templates[language].render(**values)
@@ -166,3 +170,29 @@ def judge_pairs(
     if pool.crash is not None:
         raise pool.crash
     return summary
+
+
+def _sources(store, pairs) -> dict[int, str]:
+    """Pair id → the source text the judge sees: the pair's chunk, then its further chunks, each
+    after the header of a table it continues, joined by a blank line. A chunk deleted since the
+    pair was made is shown as the pair holds it."""
+    documents: dict[int, str] = {}
+    shown: dict[int, str] = {}
+
+    def as_shown(chunk_id: int, stored: str) -> str:
+        if chunk_id not in shown:
+            try:
+                chunk = store.get_chunk(chunk_id)
+            except DatasetGenError:
+                return stored
+            if chunk.edited:
+                shown[chunk_id] = stored
+            else:
+                if chunk.document_id not in documents:
+                    documents[chunk.document_id] = store.get_document(chunk.document_id).text
+                shown[chunk_id] = with_table_header(documents[chunk.document_id], chunk.start, stored)
+        return shown[chunk_id]
+
+    return {p.id: "\n\n".join(as_shown(cid, text) for cid, text in
+                               zip((p.chunk_id, *p.context_chunk_ids), p.reference_contexts, strict=False))
+            for p in pairs}

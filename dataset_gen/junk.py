@@ -25,8 +25,14 @@ A chunk is junk when asking questions about it can only produce nonsense that st
   alphabets (Latin, Greek, Cyrillic …) inside one word. A PDF font without a usable ToUnicode map
   gives glyph ids shifted by a constant (``Pen`` → ``3HQ``): lower case becomes upper case, and
   vowels become ``D H L R X``, so the vowel share falls to 0.10–0.22; real text in any
-  Latin-script language stays above 0.29. Garbage in scripts without vowel letters (CJK) is not
-  detected.
+  Latin-script language stays above 0.29. For CJK text, which has no vowel letters: of at least
+  :data:`MIN_CJK_CHARACTERS` CJK-like characters (Han of every block, Hangul syllables, CJK
+  radicals and strokes, private-use code points), under :data:`MIN_COMMON_CJK_SHARE` are common
+  characters (:func:`common_cjk`: the first levels of GB 2312, Big5, JIS X 0208 and KS X 1001,
+  the characters those standards chose as the frequently used ones). Real Chinese, Japanese and
+  Korean text is almost all common characters (0.99 or more); a wrong cmap gives rare ideographs
+  at random (a random ideograph is common with chance 0.34, a random syllable 0.21), radicals or
+  private-use code points, none of them common.
 
 The thresholds were measured (``tests/test_junk.py`` checks them) on every chunk of every readable
 file in ``tests/data/corpus/`` at the default chunk settings: real prose, code, tables, formulas and
@@ -34,7 +40,11 @@ the user's Chinese notes give a vowel share of at least 0.295 (the LLaMA-Factory
 tables of ``GB``/``QLoRA``), a data share of at most 0.04 and at most 5 % of words mixing
 alphabets (the German lecture notes' formulas); the same chunks shifted as a broken cmap shifts
 them give a vowel share of at most 0.22; the corpus's real garbage layer
-(pdf_nonunicode_cmap_garbage) gives 0.10. Only the handbook's four copies of its table of contents
+(pdf_nonunicode_cmap_garbage) gives 0.10. The CJK files (the user's note as .md, .docx and .pdf,
+the Chinese Markdown, the Chinese, Japanese and Korean PDFs and texts: 112 chunks with 30 or more
+CJK-like characters) have a common share of at least 0.9935; the same chunks with their ideographs
+and Hangul syllables sent through a fixed random permutation of their blocks (as a wrong cmap
+maps glyphs) at most 0.59 (at most 0.62 over 30 permutations). Only the handbook's four copies of its table of contents
 and the lecture notes' index are marked there.
 """
 
@@ -44,6 +54,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .models import Chunk, Document
 
@@ -83,6 +94,10 @@ SMALL_SAMPLE_VOWELS = 0.15
 corpus's real 20-letter garbage layer: 0.10)."""
 MIXED_SCRIPT_SHARE = 0.2
 """Share of words of 3+ letters mixing alphabets above which the text is garbage (at least three)."""
+MIN_CJK_CHARACTERS = 30
+"""Fewest CJK-like characters (:func:`common_cjk_share`) a chunk needs before they are judged."""
+MIN_COMMON_CJK_SHARE = 0.8
+"""Share of CJK-like characters in :func:`common_cjk` below which they are garbage."""
 
 _BASE64_RUN = re.compile(rf"[A-Za-z0-9+/]{{{MIN_BASE64_RUN},}}={{0,2}}")
 _HEX_RUNS = (
@@ -248,7 +263,64 @@ def _is_garbage(text: str) -> bool:
     limit = MAX_GARBAGE_VOWELS if letters >= SMALL_SAMPLE_LETTERS else SMALL_SAMPLE_VOWELS
     if letters >= MIN_GARBAGE_LETTERS and vowels < limit * letters:
         return True
-    return mixed >= 3 and mixed >= MIXED_SCRIPT_SHARE * words
+    return (mixed >= 3 and mixed >= MIXED_SCRIPT_SHARE * words) or _cjk_garbage(text)
+
+
+def _rows(codec: str, leads: range, trails: Sequence[int], last: bytes = b"\xff\xff") -> set[str]:
+    """The characters a double-byte ``codec`` decodes from lead bytes ``leads`` and trail bytes
+    ``trails``, up to the two bytes ``last``."""
+    out = set()
+    for lead in leads:
+        for trail in trails:
+            pair = bytes((lead, trail))
+            if pair > last:
+                continue
+            try:
+                decoded = pair.decode(codec)
+            except UnicodeDecodeError:
+                continue
+            if len(decoded) == 1:
+                out.add(decoded)
+    return out
+
+
+@lru_cache(maxsize=1)
+def common_cjk() -> frozenset[str]:
+    """The common CJK characters of :data:`GARBAGE`'s CJK rule: the first levels of the national
+    standards, read out of Python's codecs: GB 2312 level 1 (3,755 hanzi, rows 16–55), Big5's
+    frequently used characters (5,401, A440–C67E), JIS X 0208 level 1 (2,965 kanji, rows 16–47)
+    and KS X 1001's 2,350 Hangul syllables (rows 16–40). 7,174 distinct Han characters (34% of the
+    20,992 of U+4E00–U+9FFF) and 2,350 of the 11,172 Hangul syllables (21%)."""
+    row_trails = range(0xA1, 0xFF)
+    return frozenset(
+        _rows("gb2312", range(0xB0, 0xD8), row_trails)
+        | _rows("big5", range(0xA4, 0xC7), [*range(0x40, 0x7F), *row_trails], last=b"\xc6\x7e")
+        | _rows("euc_jp", range(0xB0, 0xD0), row_trails)
+        | _rows("euc_kr", range(0xB0, 0xC9), row_trails)
+    )
+
+
+def _cjk_like(c: str) -> bool:
+    """Han (every block, compatibility ideographs too), Hangul syllables, CJK radicals and
+    strokes, and private-use code points: what a CJK font's glyphs decode to, right or wrong."""
+    o = ord(c)
+    return (0x3400 <= o <= 0x4DBF or 0x4E00 <= o <= 0x9FFF or 0xF900 <= o <= 0xFAFF or 0x20000 <= o <= 0x3FFFF
+            or 0xAC00 <= o <= 0xD7A3 or 0x2E80 <= o <= 0x2FDF or 0x31C0 <= o <= 0x31EF
+            or 0xE000 <= o <= 0xF8FF or 0xF0000 <= o <= 0x10FFFF)
+
+
+def common_cjk_share(text: str) -> tuple[int, float]:
+    """``(n, share)``: how many characters of ``text`` are CJK-like (Han, Hangul syllables,
+    radicals, strokes, private use) and the share (0–1) of them in :func:`common_cjk`
+    (``share`` is 1.0 when ``n`` is 0)."""
+    common = common_cjk()
+    cjk = [c for c in text if _cjk_like(c)]
+    return len(cjk), (sum(c in common for c in cjk) / len(cjk) if cjk else 1.0)
+
+
+def _cjk_garbage(text: str) -> bool:
+    n, share = common_cjk_share(text)
+    return n >= MIN_CJK_CHARACTERS and share < MIN_COMMON_CJK_SHARE
 
 
 def _garbage_spans(document: Document) -> list[tuple[int, int, int]]:

@@ -568,3 +568,55 @@ def test_projects_page_warns_of_generate_and_judge_overrides_without_the_fence(a
     assert [w.value for w in at.warning] == [no_fence_warning("qa_judge.zh-TW")]
     with Store.open(data_dir) as store:
         assert sorted(store.prompt_overrides(project_id)) == ["qa_generate.en", "qa_judge.zh-TW", "qa_repair.en"]
+
+
+def test_generate_page_leaves_skipped_chunks_out_of_the_count_and_the_start_button(app_env):
+    data_dir, _ = app_env
+    project_id = seeded_project(data_dir)
+    with Store.open(data_dir) as store:
+        chunks = store.list_chunks(project_id)
+        store.set_skip(chunks[0].id, "base64 data")
+        store.set_skip(chunks[1].id, "base64 data")
+        for c in chunks[2:5]:
+            store.set_skip(c.id, "table of contents")
+        store.set_send_anyway(chunks[4].id, True)  # sent anyway: pending again
+    at = open_app("generate", project_id)
+    next(s for s in at.selectbox if s.label == "Model").select("qwen2.5:7b").run()
+    assert not at.exception
+    assert f"{len(chunks) - 4} chunks pending, 0 failed, 0 done." in [c.value for c in at.caption]
+    assert [i.value for i in at.info if "skipped" in i.value] == [
+        "4 chunks skipped (base64 data: 2, table of contents: 2): they are not sent to the model. "
+        "The Chunks page shows why and can send any of them anyway."]
+    assert next(b for b in at.button if b.label == "Start generation").disabled is False
+    with Store.open(data_dir) as store:  # everything else done: nothing left to send
+        run_id = store.start_run(project_id, "qwen2.5:7b", {}, "qa_generate", "4", len(chunks) - 4)
+        for c in store.list_chunks(project_id):
+            if not c.skipped:
+                store.finish_chunk(c.id, run_id)
+        store.finish_run(run_id, "finished")
+    at.run()
+    assert next(b for b in at.button if b.label == "Start generation").disabled is True
+    assert "Nothing to send: the chunks without pairs are all skipped." in [i.value for i in at.info]
+
+
+def test_chunks_page_length_histogram_has_a_numeric_ascending_axis(app_env):
+    import json
+
+    import pyarrow
+
+    data_dir, _ = app_env
+    project_id = seeded_project(data_dir)
+    at = open_app("chunks", project_id)
+    assert not at.exception
+    with Store.open(data_dir) as store:
+        lengths = sorted(len(c.text) for c in store.list_chunks(project_id))
+    [chart] = at.get("vega_lite_chart")
+    spec = json.loads(chart.proto.spec)
+    assert spec["encoding"]["x"] == {"field": "from", "type": "quantitative", "bin": {"binned": True},
+                                     "title": "Chunk lengths (characters)"}
+    table = pyarrow.ipc.open_stream(chart.proto.data.data).read_all().to_pandas()
+    assert list(table.columns) == ["from", "to", "chunks"]
+    # 20 bins of 42 characters from the shortest chunk up, in ascending order (not sorted as text).
+    assert list(table["from"]) == [401 + 42 * i for i in range(20)]
+    assert list(table["chunks"]) == [3, 4, 6, 3, 2, 3, 2, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+    assert (table["chunks"].sum(), lengths[0], lengths[-1]) == (27, 401, 1223)

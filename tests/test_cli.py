@@ -190,7 +190,7 @@ def test_quality_commands_and_rag_exports(tmp_path, fake_ollama, capsys):
     code, _, err = run_main(capsys, *base, "dedupe")
     assert code == 0 and "questions;" in err and "duplicate rate" in err
     code, out, _ = run_main(capsys, *base, "report")
-    assert code == 0 and out.startswith("ollama-notes-zh-TW.md\t26/27 chunks covered\t27 pairs\t0 accepted\n")
+    assert code == 0 and out.startswith("ollama-notes-zh-TW.md\t26/27 chunks covered\t27 pairs\t0 accepted\t0 skipped\n")
     assert out.count("only near-duplicates of pairs kept elsewhere") == 1 and "duplicates 54," in out
     assert "types: factual 27, explanation 0, comparison 27, unanswerable 27" in out
 

@@ -305,4 +305,81 @@ def test_a_chunk_that_continues_a_table_is_shown_after_the_tables_header(tmp_pat
         assert prompt.count("| State | Permit | Handgun |") == 1
     # The spans still name only each chunk's own text: nothing lost, nothing doubled.
     assert [text[c.start:c.end] for c in chunks] == [c.text for c in chunks]
+    # The judge sees each source as generation showed it: after the table's header.
+    from dataset_gen.judge import judge_pairs
+
+    fake_ollama.requests.clear()
+    summary = judge_pairs(store, project_id, backend(fake_ollama), "qwen2.5:7b", concurrency=1)
+    assert (summary.judged, summary.failures) == (3, [])
+    judged = [r["messages"][-1]["content"] for r in fake_ollama.chat_requests()]
+    for chunk in chunks:
+        source = next(body for body in judged if chunk.text in body)
+        assert (header + chunk.text if chunk.ordinal else chunk.text) in source
+        assert source.count("| State | Permit | Handgun |") == 1
+    store.close()
+
+
+ZH = ("## 說明\n\n這份手冊說明如何在本機安裝與設定服務。安裝完成後，請先確認服務已經啟動，再下載需要的模型。"
+      "模型檔案會存放在使用者目錄下，可以隨時刪除。設定檔中的每一個參數都有預設值，修改之前請先備份。"
+      "如果服務無法啟動，請檢查連接埠是否被其他程式占用，並查看日誌檔中的錯誤訊息。")
+EN = ("## Appendix A\n\nThe service listens on port 11434 by default. To change it, set the environment "
+      "variable before you start the server, and restart it after every change. The models are kept in "
+      "the home folder of the user who runs the service, and they can be removed at any time with the "
+      "command line. When the server does not start, check that no other program uses the port, and read "
+      "the log file for the error it reports.")
+JA = ("## 引用\n\n東京の研究所では、このサービスを毎日使っている。モデルは研究者のパソコンに保存され、"
+      "必要なときにだけ読み込まれる。設定を変えたときは、必ずサーバーを再起動すること。"
+      "ポートが使われている場合は、ログファイルを確認してから、別のポートを選んでください。")
+SHORT_EN = "## Appendix B\n\nSee RFC 8259 for the JSON format."
+MIXED = ("## 混合\n\n在 Linux 上 run the server with ollama serve，然後 open the browser at the default port，"
+         "如果 the port is busy 就換一個 port and restart the service again。")
+
+
+def _project_of(tmp_path, name, sections):
+    store = Store.open(tmp_path)
+    project_id = store.create_project(name)
+    text, chunks, offset = "", [], 0
+    for i, body in enumerate(sections):
+        chunks.append(Chunk(f"{name}.md", i, offset, offset + len(body), body, (body.split("\n")[0][3:],)))
+        text += body + "\n\n"
+        offset = len(text)
+    document = Document(f"{name}.md", text, "markdown", sha256(text.encode()).hexdigest())
+    store.replace_chunks(store.add_document(project_id, document), chunks)
+    return store, project_id
+
+
+SYSTEM_STARTS = {"你負責為訓練與評估語言模型撰寫問答對": "zh-TW", "You write question-answer pairs": "en",
+                 "あなたは言語モデルの学習と評価に使う": "ja"}
+
+
+def _template_of(request) -> str:
+    system = request["messages"][0]["content"]
+    return next(lang for start, lang in SYSTEM_STARTS.items() if system.startswith(start))
+
+
+def test_a_chunk_clearly_in_another_language_gets_that_languages_template_and_check(tmp_path, fake_ollama):
+    words = ("說明", "設定", "安裝", "備份", "更新", "刪除", "檢查", "啟動")  # Chinese enough that the whole is zh-TW
+    sections = [ZH.replace("說明", word) for word in words] + [EN, JA, SHORT_EN, MIXED]
+    store, project_id = _project_of(tmp_path, "manual", sections)
+    run_generation(store, project_id, backend(fake_ollama), "qwen2.5:7b", settings(pairs_per_chunk=1, concurrency=1))
+    chunk_of = {c.text: c.ordinal for c in store.list_chunks(project_id)}
+    first_asks = [r for r in fake_ollama.chat_requests() if len(r["messages"]) == 2]  # re-asks left out
+    used = sorted((chunk_of[next(t for t in chunk_of if t in r["messages"][1]["content"])], _template_of(r))
+                  for r in first_asks)
+    assert used == [(i, "zh-TW") for i in range(8)] + [(8, "en"), (9, "ja"), (10, "zh-TW"), (11, "zh-TW")]
+    # The English appendix's English pair and the quotation's pair pass their own chunk's language
+    # check; the short English chunk keeps the document's language, so its English pair fails it.
+    ok = {p.chunk_id: p.language_ok for p in store.list_pairs(project_id)}
+    ids = {c.ordinal: c.id for c in store.list_chunks(project_id)}
+    assert [ok.get(ids[i]) for i in (8, 9, 10)] == [True, True, False]
+    run = store.list_runs(project_id)[0]
+    assert (run.prompt_name, run.prompt_version) == ("qa_generate", "4")
+    store.close()
+
+
+def test_an_explicit_language_setting_is_used_for_every_chunk(tmp_path, fake_ollama):
+    store, project_id = _project_of(tmp_path, "manual", [ZH, EN, JA])
+    run_generation(store, project_id, backend(fake_ollama), "qwen2.5:7b",
+                   settings(pairs_per_chunk=1, concurrency=1, language="zh-TW"))
+    assert {_template_of(r) for r in fake_ollama.chat_requests()} == {"zh-TW"}  # re-asks too
     store.close()

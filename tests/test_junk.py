@@ -22,9 +22,11 @@ from dataset_gen.junk import (
     GARBAGE,
     HEX,
     INDEX,
+    MIN_CJK_CHARACTERS,
     MIN_GARBAGE_LETTERS,
     SMALL_SAMPLE_LETTERS,
     TOC,
+    common_cjk_share,
     junk_reason,
     screen_document,
 )
@@ -115,6 +117,63 @@ def test_the_corpus_shifted_as_a_broken_cmap_shifts_it_reads_as_garbage(corpus):
                 missed.append((name, chunk.ordinal, junk_reason(garbled)))
     assert checked == 818
     assert missed == [("pdf_long_117p_de_math.pdf", 85, INDEX), ("pdf_long_117p_de_math.pdf", 86, INDEX)]
+
+
+CJK_FILES = re.compile(r"zh|ko|ja|ollama-notes")
+
+
+def scrambled(text: str, seed: int = 8) -> str:
+    """``text`` with its ideographs (U+4E00–U+9FFF) and Hangul syllables (U+AC00–U+D7A3) mapped
+    through a fixed random permutation of their blocks, as a wrong cmap maps glyphs: the same
+    repetitions, other characters."""
+    han, hangul = list(range(0x4E00, 0xA000)), list(range(0xAC00, 0xD7A4))
+    random.Random(seed).shuffle(han)
+    random.Random(seed).shuffle(hangul)
+
+    def one(c: str) -> str:
+        o = ord(c)
+        if 0x4E00 <= o <= 0x9FFF:
+            return chr(han[o - 0x4E00])
+        return chr(hangul[o - 0xAC00]) if 0xAC00 <= o <= 0xD7A3 else c
+
+    return "".join(map(one, text))
+
+
+def test_cjk_text_reads_as_common_characters_and_scrambled_cjk_as_garbage(corpus):
+    """The measurement behind MIN_COMMON_CJK_SHARE, on every chunk of the CJK files with 30 or more
+    CJK-like characters: real text is common characters, the same text scrambled is not."""
+    real, garbled, names = [], [], set()
+    for name, _, chunks in corpus:
+        if not CJK_FILES.search(name):
+            continue
+        for chunk in chunks:
+            n, share = common_cjk_share(chunk.text)
+            if n < MIN_CJK_CHARACTERS:
+                continue
+            names.add(name)
+            real.append((share, junk_reason(chunk.text)))
+            garbled.append((common_cjk_share(scrambled(chunk.text))[1], junk_reason(scrambled(chunk.text))))
+    assert sorted(names) == [
+        "md_zh_html_tables_longlines.md", "ollama-notes-zh-TW.docx", "ollama-notes-zh-TW.md",
+        "ollama-notes-zh-TW.pdf", "pdf_cjk_ja_vertical_nonembedded.pdf", "pdf_cjk_ko_tables_ctrlchars.pdf",
+        "pdf_cjk_zh_fake_bold_dupchars.pdf", "txt_big5_zh_hant.txt", "txt_cp949_ko.txt",
+        "txt_gbk_zh_hans_mixed_hant.txt"]
+    assert len(real) == len(garbled) == 112
+    assert round(min(share for share, _ in real), 4) == 0.9935
+    assert round(max(share for share, _ in garbled), 4) == 0.587
+    assert [reason for _, reason in real] == [None] * 112
+    assert [reason for _, reason in garbled] == [GARBAGE] * 112
+
+
+def test_cjk_garbage_of_radicals_private_use_and_rare_ideographs():
+    common_zh = "模型檔案會存放在使用者目錄下，可以隨時刪除。設定檔中的每一個參數都有預設值。"
+    assert (junk_reason(common_zh), common_cjk_share(common_zh)) == (None, (35, 1.0))
+    radicals = "".join(chr(0x2F00 + i * 7) for i in range(20)) + "".join(chr(0xE000 + i) for i in range(20))
+    assert junk_reason(radicals) == GARBAGE
+    rare = "".join(chr(0x9F00 + i * 3) for i in range(40))  # the block's last ideographs: rare
+    assert (junk_reason(rare), common_cjk_share(rare)[1] < 0.2) == (GARBAGE, True)
+    assert junk_reason(rare[:MIN_CJK_CHARACTERS - 1]) is None  # too few to judge
+    assert junk_reason(scrambled(common_zh)) == GARBAGE
 
 
 def test_the_corpus_garbage_text_layer_is_unreadable_text():

@@ -219,3 +219,27 @@ def test_the_judge_of_a_japanese_pair_uses_the_japanese_template(store, fake_oll
     assert len(judged) == result.chunks
     assert all("理由を日本語で一文書いてください。" in r["messages"][0]["content"] for r in judged)
     assert all(r["messages"][1]["content"].splitlines()[-2].startswith("回答：") for r in judged)  # then the fence
+
+
+def test_chunk_language_switches_only_when_the_chunk_is_clearly_in_another_language():
+    from dataset_gen.chunk_language import chunk_language
+
+    english = "The server keeps the models in the home folder of the user and it reads them at start. " * 5
+    assert chunk_language(english, "zh-TW") == "en"
+    assert chunk_language("The server keeps the models in the home folder.", "zh-TW") == "zh-TW"  # too short
+    assert chunk_language("a" * 299, "zh-TW") == "zh-TW" and chunk_language("a" * 300, "zh-TW") == "en"
+    # Mixed: the English letters are under 80% of the weighted letters.
+    mixed = english + "伺服器會把模型存放在使用者的目錄中，並在啟動時讀取它們。" * 2
+    assert chunk_language(mixed, "zh-TW") == "zh-TW"
+    # Traditional and Simplified: the other script's own characters at least 5 and twice this one's.
+    simplified = "这个服务会把模型存放在用户的目录里，启动时读取它们。设置变更后需要重新启动服务。" * 3
+    assert chunk_language(simplified, "zh-TW") == "zh-CN"
+    assert chunk_language(simplified + "這個設定會變更" * 8, "zh-TW") == "zh-TW"
+    # German in an English document: the German stop words at least twice the English ones.
+    german = "Der Server speichert die Modelle in dem Ordner des Benutzers und er liest sie beim Start. " * 5
+    assert chunk_language(german, "en") == "de"
+    # Kanji with a single kana stays Japanese; the project's language is never overridden (caller).
+    kanji = "東京都内研究所毎日使用模型保存必要時読込設定変更再起動確認" * 6
+    assert chunk_language(kanji, "ja") == "zh-TW"
+    assert chunk_language(kanji + "の", "ja") == "ja"
+    assert chunk_language("", "ko") == "ko"

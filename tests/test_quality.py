@@ -77,3 +77,14 @@ def test_coverage_names_skipped_chunks_with_their_reason(project):
     assert [(u.chunk_id, u.reason) for u in uncovered] == [(chunk_ids[2], "skipped: base64 data")]
     store.set_send_anyway(chunk_ids[2], True)
     assert [u.reason for u in coverage(store, project_id)[1]] == ["not generated yet"]
+
+
+def test_the_report_command_counts_each_documents_skipped_chunks(project, tmp_path, capsys):
+    from dataset_gen.cli import main
+
+    store, project_id, chunk_ids, _ = project
+    store.set_skip(chunk_ids[2], "base64 data")
+    assert main(["--data-dir", str(tmp_path), "report", "--project", "p"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[:2] == ["n.md\t2/3 chunks covered\t4 pairs\t0 accepted\t1 skipped",
+                                    "uncovered: n.md chunk 2 (其他): skipped: base64 data"]

@@ -133,6 +133,9 @@ LABELS: dict[str, tuple[str, str]] = {
     "gen.elsewhere": ("Another program (e.g. the command line) is generating for this project right now; this page can start a run when it ends.", "另一個程式（例如命令列）正在為此專案產生；它結束後才能從這裡開始執行。"),
     "gen.retry": ("Retry failed chunks", "重試失敗的片段"),
     "gen.pending": ("{pending} chunks pending, {failed} failed, {done} done.", "{pending} 個片段待處理、{failed} 個失敗、{done} 個已完成。"),
+    "gen.skipped": ("{n} chunks skipped ({detail}): they are not sent to the model. The Chunks page shows why and can send any of them anyway.", "略過 {n} 個片段（{detail}）：不會送給模型。「片段」頁面說明原因，也可以逐一選擇仍要送出。"),
+    "gen.to_chunks": ("Open the Chunks page", "前往「片段」頁面"),
+    "gen.nothing_to_send": ("Nothing to send: the chunks without pairs are all skipped.", "沒有可送出的片段：尚未產生問答對的片段都被略過了。"),
     # review
     "review.title": ("Review", "審閱"),
     "review.status": ("Status", "狀態"),
@@ -206,6 +209,16 @@ LABELS: dict[str, tuple[str, str]] = {
     "export.q_len": ("Question length (characters)", "問題長度（字元）"),
     "export.a_len": ("Answer length (characters)", "答案長度（字元）"),
 }
+
+
+def reason_label(reason: str) -> str:
+    """A chunk's skip reason (:data:`dataset_gen.junk.REASONS`) in the interface language; an
+    unknown reason as stored."""
+    from dataset_gen.junk import REASONS
+
+    keys = dict(zip(REASONS, ("junk.base64", "junk.hex", "junk.binary", "junk.toc", "junk.index", "junk.garbage"),
+                    strict=True))
+    return t(keys[reason]) if reason in keys else reason
 
 
 def t(key: str, **values: object) -> str:

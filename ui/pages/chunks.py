@@ -4,15 +4,16 @@ and re-split them, each under the project's lock (refused while a run or an uplo
 A chunk held back as junk (``skip_reason``: base64 data, a table of contents, a garbage text layer,
 see :mod:`dataset_gen.junk`) says why; a person can send it to the model anyway, and undo that."""
 
+import math
 from functools import partial
 
 import pandas as pd
 import streamlit as st
 
 from dataset_gen.chunking import split_document
-from dataset_gen.junk import REASONS, screen_document
+from dataset_gen.junk import screen_document
 from ui.common import changed, get_store, project_config, read_only, require_project
-from ui.i18n import t
+from ui.i18n import reason_label, t
 from ui.safe import md_escape
 
 store = get_store()
@@ -28,27 +29,38 @@ by_id = {d.id: d for d in documents}
 chosen = st.selectbox(t("chunks.document"), list(by_id), format_func=lambda i: by_id[i].name, key="chunks_doc")
 chunks = store.list_chunks(project_id, document_id=chosen)
 
-lengths = pd.DataFrame({"characters": [len(c.text) for c in chunks]})
-if len(lengths):
+
+
+def length_bins(lengths: list[int], most: int = 20) -> pd.DataFrame:
+    """A histogram of chunk lengths (characters): up to ``most`` bins of one whole-number width,
+    from the shortest length up; columns ``from`` (inclusive), ``to`` (exclusive) and ``chunks``,
+    ascending by ``from``."""
+    low, high = min(lengths), max(lengths)
+    count = min(most, len(lengths))
+    width = max(1, math.ceil((high - low + 1) / count))
+    rows = [{"from": low + i * width, "to": low + (i + 1) * width, "chunks": 0}
+            for i in range((high - low) // width + 1)]
+    for n in lengths:
+        rows[(n - low) // width]["chunks"] += 1
+    return pd.DataFrame(rows)
+
+
+if chunks:
     st.caption(t("chunks.histogram"))
-    bins = pd.cut(lengths["characters"], bins=min(20, max(1, len(lengths))))
-    counts = bins.value_counts(sort=False)
-    st.bar_chart(pd.DataFrame({"chunks": counts.values}, index=[f"{int(i.right)}" for i in counts.index]))
+    st.vega_lite_chart(length_bins([len(c.text) for c in chunks]), {
+        "mark": {"type": "bar", "tooltip": True},
+        "encoding": {  # a numeric axis: bins in ascending order of length
+            "x": {"field": "from", "type": "quantitative", "bin": {"binned": True}, "title": t("chunks.histogram")},
+            "x2": {"field": "to"},
+            "y": {"field": "chunks", "type": "quantitative", "title": "chunks"},
+        },
+    }, width="stretch")
 
 query = st.text_input(t("chunks.search"), key="chunks_search").strip().lower()
 shown = [c for c in chunks if query in c.text.lower()] if query else chunks
 if not shown:
     st.info(t("chunks.none"))
 next_of = {a.id: b for a, b in zip(chunks, chunks[1:])}
-_REASON_KEYS = dict(zip(REASONS, ("junk.base64", "junk.hex", "junk.binary", "junk.toc", "junk.index", "junk.garbage"),
-                        strict=True))
-
-
-def reason_label(reason: str) -> str:
-    """The skip reason in the interface language (an unknown reason as stored)."""
-    return t(_REASON_KEYS[reason]) if reason in _REASON_KEYS else reason
-
-
 skipped = sum(1 for c in chunks if c.skipped)
 if skipped:
     st.caption(t("chunks.skipped_count", n=skipped))

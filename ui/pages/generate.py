@@ -16,7 +16,7 @@ from ui.common import (
     read_only,
     require_project,
 )
-from ui.i18n import t
+from ui.i18n import reason_label, t
 from ui.safe import md_escape
 
 store = get_store()
@@ -113,10 +113,20 @@ with st.expander(t("gen.trial")):
         st.dataframe([{"question": p.question, "answer": p.answer, "evidence": p.evidence, "grounded": p.grounded}
                       for p in trial.pairs], hide_index=True)
 
+# A chunk held back as junk (a skip reason, not sent anyway) is not pending: a run leaves it out.
 counts = {"pending": 0, "failed": 0, "done": 0}
+skipped: dict[str, int] = {}
 for c in chunks:
-    counts[c.gen_status] = counts.get(c.gen_status, 0) + 1
+    if c.skipped and c.gen_status != "done":
+        skipped[c.skip_reason or ""] = skipped.get(c.skip_reason or "", 0) + 1
+    else:
+        counts[c.gen_status] = counts.get(c.gen_status, 0) + 1
 st.caption(t("gen.pending", **counts))
+if skipped:
+    detail = ", ".join(f"{reason_label(reason)}: {n}" for reason, n in sorted(skipped.items(), key=lambda kv: -kv[1]))
+    st.info(t("gen.skipped", n=sum(skipped.values()), detail=md_escape(detail)))
+    st.page_link("ui/pages/chunks.py", label=t("gen.to_chunks"), icon=":material/view_agenda:")
+to_send = counts["pending"] + counts["failed"]
 
 documents = store.list_documents(project_id)
 scope = st.radio(t("gen.scope"), ["all", "docs"], horizontal=True,
@@ -129,11 +139,11 @@ if scope == "docs":
 job = registry.get(project_id)
 if not (job and job.running):
     if st.button(t("gen.start"), type="primary",
-                 disabled=locked or other_live or counts["pending"] + counts["failed"] == 0):
+                 disabled=locked or other_live or to_send == 0):
         registry.start(project_id, backend, model, settings, options=options, document_ids=doc_ids)
         st.rerun()
-    if counts["pending"] + counts["failed"] == 0:
-        st.info(t("gen.nothing"))
+    if to_send == 0:
+        st.info(t("gen.nothing_to_send" if skipped else "gen.nothing"))
 
 
 @st.fragment(run_every=1.0)
