@@ -238,13 +238,22 @@ def _contents(text: str) -> str | None:
     return TOC if toc >= index else INDEX
 
 
+@lru_cache(maxsize=65536)
 def _alphabet(c: str) -> str:
+    """The first word of the character's Unicode name (its alphabet: ``LATIN``, ``CJK``…), cached:
+    documents use few distinct characters and this runs for each one of every word."""
     name = unicodedata.name(c, "")
     return name.split(" ", 1)[0] if name else "?"
 
 
 _NO_SPACE_SCRIPTS = frozenset({"CJK", "HIRAGANA", "KATAKANA", "HANGUL", "KANGXI", "HALFWIDTH",
                                "FULLWIDTH", "IDEOGRAPHIC"})
+
+
+@lru_cache(maxsize=65536)
+def _is_vowel(c: str) -> bool:
+    """Whether the letter is a vowel once its accents are taken off (``é`` is)."""
+    return unicodedata.normalize("NFD", c)[0].lower() in _VOWELS
 
 
 def _is_garbage(text: str) -> bool:
@@ -259,7 +268,7 @@ def _is_garbage(text: str) -> bool:
             mixed += len(alphabets) > 1
         if len(word) >= 4 and alphabets == {"LATIN"}:
             letters += len(word)
-            vowels += sum(unicodedata.normalize("NFD", c)[0].lower() in _VOWELS for c in word)
+            vowels += sum(map(_is_vowel, word))
     limit = MAX_GARBAGE_VOWELS if letters >= SMALL_SAMPLE_LETTERS else SMALL_SAMPLE_VOWELS
     if letters >= MIN_GARBAGE_LETTERS and vowels < limit * letters:
         return True
@@ -300,13 +309,10 @@ def common_cjk() -> frozenset[str]:
     )
 
 
-def _cjk_like(c: str) -> bool:
-    """Han (every block, compatibility ideographs too), Hangul syllables, CJK radicals and
-    strokes, and private-use code points: what a CJK font's glyphs decode to, right or wrong."""
-    o = ord(c)
-    return (0x3400 <= o <= 0x4DBF or 0x4E00 <= o <= 0x9FFF or 0xF900 <= o <= 0xFAFF or 0x20000 <= o <= 0x3FFFF
-            or 0xAC00 <= o <= 0xD7A3 or 0x2E80 <= o <= 0x2FDF or 0x31C0 <= o <= 0x31EF
-            or 0xE000 <= o <= 0xF8FF or 0xF0000 <= o <= 0x10FFFF)
+# Han (every block, compatibility ideographs too), Hangul syllables, CJK radicals and strokes, and
+# private-use code points: what a CJK font's glyphs decode to, right or wrong.
+_CJK_LIKE_RE = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff\uac00-\ud7a3"
+                          "\u2e80-\u2fdf\u31c0-\u31ef\ue000-\uf8ff\U000f0000-\U0010ffff]")
 
 
 def common_cjk_share(text: str) -> tuple[int, float]:
@@ -314,7 +320,7 @@ def common_cjk_share(text: str) -> tuple[int, float]:
     radicals, strokes, private use) and the share (0–1) of them in :func:`common_cjk`
     (``share`` is 1.0 when ``n`` is 0)."""
     common = common_cjk()
-    cjk = [c for c in text if _cjk_like(c)]
+    cjk = _CJK_LIKE_RE.findall(text)
     return len(cjk), (sum(c in common for c in cjk) / len(cjk) if cjk else 1.0)
 
 
