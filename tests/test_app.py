@@ -277,8 +277,10 @@ def test_review_quality_checks_and_rag_downloads(app_env):
 
 def test_md_escape_leaves_nothing_for_markdown_to_interpret():
     assert md_escape("report_2024-v2.pdf: 3 chunks") == "report_2024-v2.pdf: 3 chunks"
-    assert md_escape("**bold** [a](http://x)") == r"\*\*bold\*\* \[a\]\(http\://x\)"
-    assert md_escape('![x](http://h/p.png) <img src="y">') == r'\!\[x\]\(http\://h/p.png\) \<img src="y"\>'
+    j = "\u2060"  # WORD JOINER: Streamlit would make a bare address a link
+    assert md_escape("**bold** [a](http://x)") == r"\*\*bold\*\* \[a\]\(http\:" + j + "//x\\)"
+    assert md_escape('![x](http://h/p.png) <img src="y">') == r'\!\[x\]\(http\:' + j + '//h/p.png\\) \\<img src="y"\\>'
+    assert md_escape("see www.example.com or ask a@b.org") == f"see www{j}.example.com or ask a{j}@b.org"
     assert md_escape(":red[x] :material/home: $x$ a_b _c_ ~d~ &amp;") == (
         r"\:red\[x\] \:material/home: \$x\$ a_b \_c\_ \~d\~ \&amp;")
     assert md_escape("1. one\n- two\n  + three\n# four\n> five\n=") == (

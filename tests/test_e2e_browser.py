@@ -23,6 +23,7 @@ from dataset_gen.export import validate
 from dataset_gen.names import safe_slug
 from dataset_gen.store import Store
 from tests.fake_ollama import FakeOllama
+from ui.safe import unlinked
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
@@ -252,8 +253,10 @@ def test_text_from_documents_names_and_models_is_shown_as_text(served_app, tmp_p
             page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
             page.goto(f"{base}/?project={project_id}")
             ready(page)
-            page.get_by_role("heading", name=f"Settings of {project}").wait_for()
-            page.get_by_test_id("stSidebar").get_by_text(f"Project: {project}", exact=True).wait_for()
+            page.get_by_role("heading", name=f"Settings of {unlinked(project)}").wait_for()
+            page.get_by_test_id("stSidebar").get_by_text(f"Project: {unlinked(project)}", exact=True).wait_for()
+            links = f"a[href*='{host}']"  # no text becomes a link to the address it names
+            assert page.locator(links).count() == 0
 
             go(page, "Documents")
             assert page.get_by_role("combobox", name="Document").input_value() == document
@@ -271,11 +274,12 @@ def test_text_from_documents_names_and_models_is_shown_as_text(served_app, tmp_p
             source = page.get_by_test_id("source-chunk")
             assert source.inner_text() == text.strip()
             assert source.locator("mark").inner_text() == f"c]({pixel.url}/chunk.png"
-            page.get_by_test_id("stCaptionContainer").filter(has_text=f"{document} · Pixels · chunk #0").wait_for()
-            page.get_by_text(f"Judge: faithfulness 5, relevance 5, clarity 5. ![j]({pixel.url}/judge.png)",
+            page.get_by_test_id("stCaptionContainer").filter(has_text=f"{unlinked(document)} · Pixels · chunk #0").wait_for()
+            page.get_by_text(f"Judge: faithfulness 5, relevance 5, clarity 5. ![j]({unlinked(pixel.url)}/judge.png)",
                              exact=True).wait_for()
+            assert page.locator(links).count() == 0
             page.get_by_test_id("stExpander").filter(has_text="Quality checks").click()
-            page.get_by_role("button", name=f"Score unjudged pairs with {judge}").wait_for()
+            page.get_by_role("button", name=f"Score unjudged pairs with {unlinked(judge)}").wait_for()
             shot(page, "7-text-as-text")
 
             go(page, "Export")

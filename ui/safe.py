@@ -11,6 +11,7 @@ HTML, every piece escaped, inside a fixed template).
 from __future__ import annotations
 
 import html
+import re
 
 # Punctuation that has a meaning somewhere in GitHub Markdown or Streamlit's directives, escaped
 # wherever it appears. Left alone: ``- + =`` except at the start of a line (lists, setext rules),
@@ -20,10 +21,26 @@ import html
 _ALWAYS = frozenset("\\`*{}[]()<>#!|~$&^")
 
 
+# Streamlit turns bare web and mail addresses into links after Markdown is parsed, so escapes do not
+# stop it (checked in Chromium with Streamlit 1.67); an invisible WORD JOINER (U+2060) after the
+# scheme's colon, after "www" and before "@" does.
+_LINKIFIED = re.compile(r"(?i)(\b(?:https?|ftp|file):(?=//)|\bwww(?=\.)|\w(?=@\w))")
+WORD_JOINER = "\u2060"
+
+
+def unlinked(text: str) -> str:
+    """``text`` with a :data:`WORD_JOINER` where Streamlit would make an address a link; what a
+    Markdown-rendering element shows for :func:`md_escape` ``(text)``."""
+    return _LINKIFIED.sub(lambda m: m.group(1) + WORD_JOINER, text)
+
+
 def md_escape(text: str) -> str:
     """``text`` with every character Markdown or Streamlit would interpret backslash-escaped, so
     a Markdown-rendering element shows it literally (CommonMark allows a backslash before any
-    ASCII punctuation). Plain names stay readable: ``report_2024-v2.pdf`` is unchanged."""
+    ASCII punctuation), and with a :data:`WORD_JOINER` where Streamlit would otherwise make an
+    address a link (``http:⁠//``, ``www⁠.``, ``a⁠@b``): it looks the same and is not a link.
+    Plain names stay readable: ``report_2024-v2.pdf`` is unchanged."""
+    text = unlinked(text)
     out = []
     line_start = True  # only spaces or tabs since the start of the line
     digits = False  # only spaces or tabs, then digits, since the start of the line
