@@ -282,6 +282,11 @@ def test_notes_pdf_tables_and_code_comments():
     text = parsed("ollama-notes-zh-TW.pdf").text
     assert "| 指令 | 說明 |\n| --- | --- |\n| ollama list | 列出本機所有模型 |" in text
     assert "| temperature | 創意度（越高越隨機） | 0.8 |" in text  # cells glued by MuPDF, cut
+    # tables cut by a page break are one table: header alone at the foot of page 5, last row
+    # alone at the top of page 12
+    assert ("| 模型 | 總參數 | 激活參數 | 說明 |\n| --- | --- | --- | --- |\n"
+            "| Mixtral 8x7B | 46.7B | ~12.9B | 每次激活 2/8 專家 |") in text
+    assert "| 適用場景 | 指令遵循、任務完成 | 聊天、對話機器人 |\n| 複雜度 | 簡單 | 較複雜 |\n\n" in text
     assert "```\n# 指定基底模型\nFROM llama3" in text  # a code comment is not a heading
     assert "Modelfile（模型設定檔）" in text and "\ufb01" not in text
 

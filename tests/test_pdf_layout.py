@@ -204,13 +204,57 @@ def test_notes_pdf_table_cells_keep_their_order():
 # --- tables cut by a page break ----------------------------------------------------------------
 
 
-def test_table_rows_at_the_top_of_a_page_are_a_table():
+def test_table_rows_at_the_top_of_a_page_continue_the_table_of_the_page_before():
     # ollama-notes-zh-TW.pdf: pages 6, 10 and 13 start with the rest of a ruled table whose top
     # rule is on the page before; those rows lie in the top 10 % of the page (where running
-    # headers are looked for) and have no rule above them.
-    text = parse_file(CORPUS / "ollama-notes-zh-TW.pdf").text
-    assert ("| Mixtral 8x7B | 46.7B | ~12.9B | 每次激活 2/8 專家 |\n| --- | --- | --- | --- |\n"
+    # headers are looked for) and have no rule above them. They are body rows of the table begun
+    # on the page before (one pipe table, header once), not a table headed by a data row.
+    doc = parse_file(CORPUS / "ollama-notes-zh-TW.pdf")
+    text = doc.text
+    assert ("| 模型 | 總參數 | 激活參數 | 說明 |\n| --- | --- | --- | --- |\n"
+            "| Mixtral 8x7B | 46.7B | ~12.9B | 每次激活 2/8 專家 |\n"
             "| Mixtral 8x22B | 141B | ~39B | 每次激活 2/8 專家 |\n") in text
-    assert "| 標準 | Q, K, V, O | 效果更好 |\n| --- | --- | --- |\n| 完整 | Q, K, V, O + FFN | 參數較多 |\n" in text
-    assert ("| 多種微調方式 | Full、Freeze、LoRA、QLoRA（2/3/4/5/6/8-bit） |\n| --- | --- |\n"
+    assert ("| 最小 | Q, V | 最常見，通常夠用 |\n| 標準 | Q, K, V, O | 效果更好 |\n"
+            "| 完整 | Q, K, V, O + FFN | 參數較多 |\n\n") in text
+    assert ("| 多種微調方式 | Full、Freeze、LoRA、QLoRA（2/3/4/5/6/8-bit） |\n"
             "| 有 Web UI | LlamaBoard 圖形介面，不用寫程式 |\n") in text
+    assert [doc.page_at(text.index(row)) for row in
+            ("| Mixtral 8x7B", "| 標準 |", "| 有 Web UI")] == [6, 10, 13]
+    assert sum(1 for ln in text.split("\n") if ln.startswith("| ---")) == 31
+
+
+def _ruled_grid(page, y0: float, rows: list[list[str]], xs=(72, 200, 330), h: float = 20) -> None:
+    writer = pymupdf.TextWriter(page.rect)  # one text object: a row's cells are one block
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
+            writer.append((xs[c] + 4, y0 + r * h + 14), cell, fontsize=10)
+    writer.write_text(page)
+    for r in range(len(rows) + 1):
+        page.draw_line((xs[0], y0 + r * h), (xs[-1], y0 + r * h), width=0.5)
+    for x in xs:
+        page.draw_line((x, y0), (x, y0 + len(rows) * h), width=0.5)
+
+
+def _header_alone_at_the_foot(xs_next) -> bytes:
+    def draw(doc):
+        page = doc.new_page()
+        page.insert_text((72, 100), "Prices of fruit, in the table below.", fontsize=10)
+        _ruled_grid(page, 770, [["Fruit", "Price"]])
+        page = doc.new_page()
+        _ruled_grid(page, 40, [["Apple", "1.20"], ["Pear", "0.90"], ["Plum", "2.10"]], xs=xs_next)
+        page.insert_text((72, 200), "After the table.", fontsize=10)
+    return _pdf(draw)
+
+
+def test_header_row_alone_at_a_page_foot_heads_the_rows_on_the_next_page():
+    doc = parse_bytes(_header_alone_at_the_foot((72, 200, 330)), "fruit.pdf")
+    assert doc.text == ("Prices of fruit, in the table below.\n\n| Fruit | Price |\n| --- | --- |\n"
+                        "| Apple | 1.20 |\n| Pear | 0.90 |\n| Plum | 2.10 |\n\nAfter the table.\n\n")
+    assert doc.page_starts == (0, 70)
+    assert doc.text[70:].startswith("| Apple | 1.20 |")  # the page break falls inside the table
+
+
+def test_one_row_grid_with_other_columns_than_the_next_table_stays_text():
+    doc = parse_bytes(_header_alone_at_the_foot((72, 250, 330)), "fruit.pdf")
+    assert doc.text == ("Prices of fruit, in the table below.\n\nFruit\nPrice\n\n| Apple | 1.20 |\n"
+                        "| --- | --- |\n| Pear | 0.90 |\n| Plum | 2.10 |\n\nAfter the table.\n\n")
