@@ -16,7 +16,10 @@ Headings (:mod:`dataset_gen.pdf_headings`) come from the outline when it has at 
 entries and one per ten pages and at least half of them are found on their pages, else from font
 sizes with guards against sentences and captions.
 
-Ruled tables become Markdown pipe tables (see :mod:`dataset_gen.pdf_tables`). Blocks whose ASCII
+Ruled tables become Markdown pipe tables (see :mod:`dataset_gen.pdf_tables`); a table cut by a
+page break is one pipe table (:mod:`dataset_gen.pdf_table_pages`); a Markdown table printed as
+text in one paragraph (``| a | b | |---|---| …``) becomes one again
+(:func:`dataset_gen.pdf_text.flattened_table`). Blocks whose ASCII
 text is all monospaced become fenced code blocks; a code block running across a page break is one
 fence. Body lines that would read as Markdown headings (``# comment``) are escaped as ``\\#``;
 U+FFFD (glyphs without a Unicode mapping, e.g. math symbols) is dropped.
@@ -47,7 +50,7 @@ from .pdf_layout import (
 )
 from .pdf_table_pages import stitch_tables
 from .pdf_tables import Table, find_tables, table_candidates
-from .pdf_text import block_text, merge_page_fences
+from .pdf_text import block_text, flattened_table, merge_page_fences
 
 __all__ = ["read_pdf"]
 
@@ -271,7 +274,8 @@ def _render_page(page: _Page, fence: bool) -> str:
     Blocks whose ASCII text is all monospaced become fenced code blocks when ``fence`` (false for
     a document set almost all in a monospaced font; neighbouring code blocks share a fence); other body lines that would read as Markdown headings get a backslash (``\\#``) so
     that only real headings are headings. Footnote blocks starting with a number become
-    ``[^n]: …``. U+FFFD (unmapped glyphs) is dropped, trailing spaces of lines are removed and
+    ``[^n]: …``; a paragraph that is a Markdown table printed as text becomes a pipe table
+    (:func:`dataset_gen.pdf_text.flattened_table`). U+FFFD (unmapped glyphs) is dropped, trailing spaces of lines are removed and
     blank lines are collapsed to one.
     """
     code_run: list[str] = []
@@ -300,6 +304,8 @@ def _render_page(page: _Page, fence: bool) -> str:
         text = block_text(block.lines)
         if block.footnote:
             text = _FOOTNOTE_START_RE.sub(r"[^\1]: ", text, count=1)
+        elif "|" in text and "-" in text:  # a Markdown table printed as text?
+            text = flattened_table(text) or text
         parts.append(_HEADING_LIKE_RE.sub(r"\1\\\2", text) if "#" in text else text)
     flush()
     text = "\n\n".join(parts)

@@ -287,6 +287,10 @@ def test_notes_pdf_tables_and_code_comments():
     assert ("| 模型 | 總參數 | 激活參數 | 說明 |\n| --- | --- | --- | --- |\n"
             "| Mixtral 8x7B | 46.7B | ~12.9B | 每次激活 2/8 專家 |") in text
     assert "| 適用場景 | 指令遵循、任務完成 | 聊天、對話機器人 |\n| 複雜度 | 簡單 | 較複雜 |\n\n" in text
+    # the PDF prints three Markdown tables as text, pipes and all, run into a paragraph
+    assert ("常用方式：\n\n| 方法 | 說明 |\n| --- | --- |\n"
+            "| Google Custom Search API | 官方 API，需申請 API Key |\n"
+            "| SerpAPI | 第三方封裝，較方便 |\n| DuckDuckGo API | 免費替代方案 |\n\n") in text
     assert "```\n# 指定基底模型\nFROM llama3" in text  # a code comment is not a heading
     assert "Modelfile（模型設定檔）" in text and "\ufb01" not in text
 

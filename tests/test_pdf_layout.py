@@ -220,7 +220,7 @@ def test_table_rows_at_the_top_of_a_page_continue_the_table_of_the_page_before()
             "| 有 Web UI | LlamaBoard 圖形介面，不用寫程式 |\n") in text
     assert [doc.page_at(text.index(row)) for row in
             ("| Mixtral 8x7B", "| 標準 |", "| 有 Web UI")] == [6, 10, 13]
-    assert sum(1 for ln in text.split("\n") if ln.startswith("| ---")) == 31
+    assert sum(1 for ln in text.split("\n") if ln.startswith("| ---")) == 34  # as the DOCX
 
 
 def _ruled_grid(page, y0: float, rows: list[list[str]], xs=(72, 200, 330), h: float = 20) -> None:
@@ -258,3 +258,33 @@ def test_one_row_grid_with_other_columns_than_the_next_table_stays_text():
     doc = parse_bytes(_header_alone_at_the_foot((72, 250, 330)), "fruit.pdf")
     assert doc.text == ("Prices of fruit, in the table below.\n\nFruit\nPrice\n\n| Apple | 1.20 |\n"
                         "| --- | --- |\n| Pear | 0.90 |\n| Plum | 2.10 |\n\nAfter the table.\n\n")
+
+
+# --- Markdown tables printed as text ---------------------------------------------------------
+
+
+def _one_paragraph(lines: list[str]) -> bytes:
+    def draw(doc):
+        page = doc.new_page()
+        for k, line in enumerate(lines):
+            page.insert_text((72, 100 + 13 * k), line, fontsize=10)
+    return _pdf(draw)
+
+
+def test_markdown_table_printed_in_a_paragraph_with_a_short_row_stays_text():
+    lines = ["Common names: | Name | Meaning | |------|:---:| | llama3.1:8b | default |",
+             "| qwen2:7b | small | | phi3 |"]  # the last row has one cell, not two
+    assert parse_bytes(_one_paragraph(lines), "t.pdf").text == "\n".join(lines) + "\n\n"
+
+
+def test_markdown_table_rows_of_exactly_n_cells_become_a_pipe_table():
+    text = parse_bytes(_one_paragraph([
+        "Common names: | Name | Meaning | |------|:---:| | llama3.1:8b | default |",
+        "| qwen2:7b | small model |"]), "t.pdf").text
+    assert text == ("Common names:\n\n| Name | Meaning |\n| --- | --- |\n| llama3.1:8b | default |\n"
+                    "| qwen2:7b | small model |\n\n")
+
+
+def test_prose_with_a_stray_pipe_or_dashes_is_untouched():
+    lines = ["Use a | b to pipe output -- or |---| as a rule.", "Choose left | right here."]
+    assert parse_bytes(_one_paragraph(lines), "t.pdf").text == "\n".join(lines) + "\n\n"
