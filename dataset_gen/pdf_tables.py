@@ -6,6 +6,11 @@ vector collection (``TEXT_COLLECT_VECTORS``), limited to the band around the can
 the thin lines and rectangle edges into grids, and places the page's characters (from
 ``extractRAWDICT``, so text MuPDF joined across a cell border is cut at the border) into the grid
 cells.
+A first row that is one cell across the whole grid (no column rule drawn in it) over at least two
+more rows is a title over the column names (the NICS statistics table): it is written as a caption
+line above the pipe table and the next row is the header. Column names grouped under a label
+that spans some columns (``Pre-Pawn`` over Handgun, Long Gun, Other) are not told apart: the label
+joins the cell it lies in.
 Coordinates are in PDF points (1/72 inch).
 
 PyMuPDF's own ``page.find_tables()`` is not used: in PyMuPDF 2.0 it runs a layout model and took
@@ -51,12 +56,15 @@ class Table:
     bbox: tuple[float, float, float, float]
     open_edge: tuple[bool, bool] = (False, False)  # column rules run on past the top/bottom rule
     continued: bool = False  # the rows continue the previous page's table: no header of its own
+    caption: str = ""  # a title row spanning the whole grid, written as a line above the table
 
     def markdown(self) -> str:
-        """The table as a pipe table, or only its body rows when ``continued``."""
+        """The table as a pipe table (after its ``caption`` line and a blank line), or only its
+        body rows when ``continued``."""
         if self.continued:
             return "\n".join("| " + " | ".join(r) + " |" for r in self.rows)
-        return pipe_table(self.rows)
+        table = pipe_table(self.rows)
+        return f"{self.caption}\n\n{table}" if self.caption else table
 
 
 def table_candidates(blocks: list) -> list:
@@ -176,8 +184,14 @@ def find_tables(blocks: list, pdf_page: pymupdf.Page, textpage: pymupdf.TextPage
         grid = _grid_rows(_split_rows(cells, n_rows, n_cols), n_cols)
         if grid:
             rows, kept = grid
-            found.append(Table(inside[0].number, rows, numbers,  # first block in stream order
-                               [(xs[c], xs[c + 1]) for c in kept], area, open_edge))
+            table = Table(inside[0].number, rows, numbers,  # first block in stream order
+                          [(xs[c], xs[c + 1]) for c in kept], area, open_edge)
+            # A title row over the column names (one cell across the grid: no column rule drawn
+            # in it) is the table's caption, and the column names are its header.
+            if (len(rows) >= 3 and n_cols >= 2 and not any(drawn(k, mids[0]) for k in range(1, n_cols))
+                    and rows[0][0] and not any(rows[0][1:])):
+                table.caption, table.rows = rows[0][0].replace("\\|", "|"), rows[1:]
+            found.append(table)
             taken |= numbers
     return found
 

@@ -223,7 +223,8 @@ def test_table_rows_at_the_top_of_a_page_continue_the_table_of_the_page_before()
     assert sum(1 for ln in text.split("\n") if ln.startswith("| ---")) == 34  # as the DOCX
 
 
-def _ruled_grid(page, y0: float, rows: list[list[str]], xs=(72, 200, 330), h: float = 20) -> None:
+def _ruled_grid(page, y0: float, rows: list[list[str]], xs=(72, 200, 330), h: float = 20,
+                title: bool = False) -> None:
     writer = pymupdf.TextWriter(page.rect)  # one text object: a row's cells are one block
     for r, row in enumerate(rows):
         for c, cell in enumerate(row):
@@ -231,8 +232,9 @@ def _ruled_grid(page, y0: float, rows: list[list[str]], xs=(72, 200, 330), h: fl
     writer.write_text(page)
     for r in range(len(rows) + 1):
         page.draw_line((xs[0], y0 + r * h), (xs[-1], y0 + r * h), width=0.5)
-    for x in xs:
-        page.draw_line((x, y0), (x, y0 + len(rows) * h), width=0.5)
+    for x in xs:  # a title row has no inner column rules
+        top = y0 + h if title and x not in (xs[0], xs[-1]) else y0
+        page.draw_line((x, top), (x, y0 + len(rows) * h), width=0.5)
 
 
 def _header_alone_at_the_foot(xs_next) -> bytes:
@@ -288,3 +290,20 @@ def test_markdown_table_rows_of_exactly_n_cells_become_a_pipe_table():
 def test_prose_with_a_stray_pipe_or_dashes_is_untouched():
     lines = ["Use a | b to pipe output -- or |---| as a rule.", "Choose left | right here."]
     assert parse_bytes(_one_paragraph(lines), "t.pdf").text == "\n".join(lines) + "\n\n"
+
+
+def _titled_grid(title: bool) -> str:
+    def draw(doc):
+        _ruled_grid(doc.new_page(), 100, [["Fruit prices 2015", ""], ["Fruit", "Price"],
+                                          ["Apple", "1.20"], ["Pear", "0.90"]], title=title)
+    return parse_bytes(_pdf(draw), "t.pdf").text
+
+
+def test_title_row_spanning_a_grid_is_a_caption_above_the_table():
+    assert _titled_grid(True) == ("Fruit prices 2015\n\n| Fruit | Price |\n| --- | --- |\n"
+                                  "| Apple | 1.20 |\n| Pear | 0.90 |\n\n")
+
+
+def test_first_row_with_column_rules_and_one_filled_cell_stays_the_header():
+    assert _titled_grid(False) == ("| Fruit prices 2015 |  |\n| --- | --- |\n| Fruit | Price |\n"
+                                   "| Apple | 1.20 |\n| Pear | 0.90 |\n\n")
