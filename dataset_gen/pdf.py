@@ -16,7 +16,10 @@ Headings (:mod:`dataset_gen.pdf_headings`) come from the outline when it has at 
 entries and one per ten pages and at least half of them are found on their pages, else from font
 sizes with guards against sentences and captions.
 
-Ruled tables become Markdown pipe tables (see :mod:`dataset_gen.pdf_tables`). Blocks whose ASCII
+Ruled tables become Markdown pipe tables (see :mod:`dataset_gen.pdf_tables`); a table cut by a
+page break is one pipe table (:mod:`dataset_gen.pdf_table_pages`); a Markdown table printed as
+text in one paragraph (``| a | b | |---|---| …``) becomes one again
+(:func:`dataset_gen.pdf_text.flattened_table`). Blocks whose ASCII
 text is all monospaced become fenced code blocks; a code block running across a page break is one
 fence. Body lines that would read as Markdown headings (``# comment``) are escaped as ``\\#``;
 U+FFFD (glyphs without a Unicode mapping, e.g. math symbols) is dropped.
@@ -45,8 +48,9 @@ from .pdf_layout import (
     reading_order,
     running_keys,
 )
-from .pdf_tables import find_tables, table_candidates
-from .pdf_text import block_text, merge_page_fences
+from .pdf_table_pages import stitch_tables
+from .pdf_tables import Table, find_tables, table_candidates
+from .pdf_text import block_text, flattened_table, merge_page_fences
 
 __all__ = ["read_pdf"]
 
@@ -76,7 +80,7 @@ _FOOTNOTE_START_RE = re.compile(r"^\s*(\d{1,3})\s+")
 class _Page:
     blocks: list[Block]
     size: tuple[float, float]  # width, height (pt)
-    tables: dict[int, str] = field(default_factory=dict)  # anchor block number -> Markdown
+    tables: dict[int, Table] = field(default_factory=dict)  # anchor block number -> table
     dropped: set[int] = field(default_factory=set)  # block numbers rendered inside a table
     chars: int = 0  # non-space characters extracted
     bad: int = 0  # of which unmapped (U+FFFD), private-use or control characters
@@ -151,6 +155,7 @@ def _read(
         toc = outline(doc)
     if layout:
         _layout(pages)
+    joined = stitch_tables(pages)
     use_toc = len(toc) >= 3 and len(toc) * 10 >= len(pages)
     if not use_toc or apply_outline(pages, toc) * 2 < len(toc):
         for page in pages:
@@ -189,10 +194,11 @@ def _read(
     parts: list[str] = []
     page_starts: list[int] = []
     offset = 0
-    for body in bodies:
+    for i, body in enumerate(bodies):
         page_starts.append(offset)
         if body:
-            body += "\n\n"
+            # a table continued on the next page: one line break keeps it one pipe table
+            body += "\n" if joined[i] and i + 1 < len(bodies) and bodies[i + 1] else "\n\n"
             parts.append(body)
             offset += len(body)
     left_out = tuple((i + 1, clean_text("\n".join(p.left_out))) for i, p in enumerate(pages)
@@ -230,9 +236,9 @@ def _extract_page(doc: pymupdf.Document, index: int, *, warnings: list[str]) -> 
         page.bad = len(BAD_CHAR_RE.findall(joined))
         candidates = table_candidates(blocks)
         if candidates:
-            for anchor, markdown, numbers in find_tables(blocks, pdf_page, textpage, candidates):
-                page.tables[anchor] = markdown
-                page.dropped |= numbers
+            for table in find_tables(blocks, pdf_page, textpage, candidates):
+                page.tables[table.anchor] = table
+                page.dropped |= table.numbers
     except Exception as exc:  # a broken page must not lose the others
         warnings.append(f"page {index + 1} could not be read ({_one_line(exc)}); it is left out")
         return _Page([], (0.0, 0.0))
@@ -254,9 +260,9 @@ def _margin_tables(doc: pymupdf.Document, pages: list[_Page]) -> None:
         candidates = table_candidates(page.blocks) + extra
         page.tables.clear()
         page.dropped.clear()
-        for anchor, markdown, numbers in find_tables(page.blocks, pdf_page, textpage, candidates):
-            page.tables[anchor] = markdown
-            page.dropped |= numbers
+        for table in find_tables(page.blocks, pdf_page, textpage, candidates):
+            page.tables[table.anchor] = table
+            page.dropped |= table.numbers
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -268,7 +274,8 @@ def _render_page(page: _Page, fence: bool) -> str:
     Blocks whose ASCII text is all monospaced become fenced code blocks when ``fence`` (false for
     a document set almost all in a monospaced font; neighbouring code blocks share a fence); other body lines that would read as Markdown headings get a backslash (``\\#``) so
     that only real headings are headings. Footnote blocks starting with a number become
-    ``[^n]: …``. U+FFFD (unmapped glyphs) is dropped, trailing spaces of lines are removed and
+    ``[^n]: …``; a paragraph that is a Markdown table printed as text becomes a pipe table
+    (:func:`dataset_gen.pdf_text.flattened_table`). U+FFFD (unmapped glyphs) is dropped, trailing spaces of lines are removed and
     blank lines are collapsed to one.
     """
     code_run: list[str] = []
@@ -285,7 +292,7 @@ def _render_page(page: _Page, fence: bool) -> str:
         if block.number in page.dropped:
             flush()
             if block.number in page.tables:
-                parts.append(page.tables[block.number])
+                parts.append(page.tables[block.number].markdown())
             continue
         if fence and not block.levels and block.code:
             code_run.append(block.text)  # neighbouring code blocks share one fence
@@ -297,6 +304,8 @@ def _render_page(page: _Page, fence: bool) -> str:
         text = block_text(block.lines)
         if block.footnote:
             text = _FOOTNOTE_START_RE.sub(r"[^\1]: ", text, count=1)
+        elif "|" in text and "-" in text:  # a Markdown table printed as text?
+            text = flattened_table(text) or text
         parts.append(_HEADING_LIKE_RE.sub(r"\1\\\2", text) if "#" in text else text)
     flush()
     text = "\n\n".join(parts)

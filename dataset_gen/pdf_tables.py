@@ -6,6 +6,11 @@ vector collection (``TEXT_COLLECT_VECTORS``), limited to the band around the can
 the thin lines and rectangle edges into grids, and places the page's characters (from
 ``extractRAWDICT``, so text MuPDF joined across a cell border is cut at the border) into the grid
 cells.
+A first row that is one cell across the whole grid (no column rule drawn in it) over at least two
+more rows is a title over the column names (the NICS statistics table): it is written as a caption
+line above the pipe table and the next row is the header. Column names grouped under a label
+that spans some columns (``Pre-Pawn`` over Handgun, Long Gun, Other) are not told apart: the label
+joins the cell it lies in.
 Coordinates are in PDF points (1/72 inch).
 
 PyMuPDF's own ``page.find_tables()`` is not used: in PyMuPDF 2.0 it runs a layout model and took
@@ -19,12 +24,13 @@ from __future__ import annotations
 import bisect
 import re
 from collections import defaultdict
+from dataclasses import dataclass
 
 import pymupdf
 
 from .markdown_table import pipe_table
 
-__all__ = ["find_tables", "table_candidates"]
+__all__ = ["Table", "find_tables", "table_candidates"]
 
 _VECTOR_FLAGS = (pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP
                  | pymupdf.TEXT_COLLECT_VECTORS)
@@ -33,6 +39,32 @@ _CJK_RE = re.compile("[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 # Greek letters, arrows and math operators (U+2190–U+22FF and the supplements) and unmapped
 # glyphs: a block rich in them is a formula.
 _MATH_RE = re.compile("[\u0370-\u03ff\u2190-\u22ff\u27c0-\u27ff\u2980-\u2aff\ufffd]")
+
+
+@dataclass(slots=True)
+class Table:
+    """A ruled table found on a page: ``anchor`` is the number of its first block in stream order,
+    ``rows`` its cell texts (``|`` escaped, the first row is the header unless ``continued``),
+    ``numbers`` the blocks it replaces, ``columns`` the (x0, x1) of each kept column (points) and
+    ``bbox`` the grid's (x0, y0, x1, y1). A one-row grid (``len(rows) == 1``) is only a table when
+    it continues one on the neighbouring page (see :mod:`dataset_gen.pdf_table_pages`)."""
+
+    anchor: int
+    rows: list[list[str]]
+    numbers: set[int]
+    columns: list[tuple[float, float]]
+    bbox: tuple[float, float, float, float]
+    open_edge: tuple[bool, bool] = (False, False)  # column rules run on past the top/bottom rule
+    continued: bool = False  # the rows continue the previous page's table: no header of its own
+    caption: str = ""  # a title row spanning the whole grid, written as a line above the table
+
+    def markdown(self) -> str:
+        """The table as a pipe table (after its ``caption`` line and a blank line), or only its
+        body rows when ``continued``."""
+        if self.continued:
+            return "\n".join("| " + " | ".join(r) + " |" for r in self.rows)
+        table = pipe_table(self.rows)
+        return f"{self.caption}\n\n{table}" if self.caption else table
 
 
 def table_candidates(blocks: list) -> list:
@@ -73,16 +105,16 @@ def table_candidates(blocks: list) -> list:
 
 
 def find_tables(blocks: list, pdf_page: pymupdf.Page, textpage: pymupdf.TextPage,
-                candidates: list) -> list[tuple[int, str, set[int]]]:
-    """Find grids of drawn lines around ``candidates``; return them as Markdown tables.
+                candidates: list) -> list[Table]:
+    """Find grids of drawn lines around ``candidates``; return them as :class:`Table`.
 
     ``blocks`` are the page's text blocks (``number`` is the block's index among the text blocks
     of ``textpage``, as in ``TextPage.extractWORDS``); ``pdf_page`` is read again with vector
-    collection, clipped to the candidates' band. Each result is ``(number of the first block in
-    the table, pipe-table Markdown, numbers of all blocks the table replaces)``; words of those
-    blocks are placed in the grid cells, so no text is lost or repeated.
+    collection, clipped to the candidates' band. Words of the blocks a table replaces are placed
+    in the grid cells, so no text is lost or repeated. One-row grids are returned too (a table
+    cut by a page break); the caller keeps them only next to a matching table.
     """
-    found: list[tuple[int, str, set[int]]] = []
+    found: list[Table] = []
     taken: set[int] = set()
     # The whole width, and 72 pt (an inch) above and below the candidates: header rows and
     # borders of the table may lie outside the candidate blocks.
@@ -104,7 +136,7 @@ def find_tables(blocks: list, pdf_page: pymupdf.Page, textpage: pymupdf.TextPage
         elif w > 3 and h > 3 and "is-rect: true" in desc:
             h_edges += [(by0, bx0, bx1), (by1, bx0, bx1)]
             v_edges += [(bx0, by0, by1), (bx1, by0, by1)]
-    if len(h_edges) < 3 or len(v_edges) < 2:
+    if len(h_edges) < 2 or len(v_edges) < 2:  # one ruled row: a table cut by a page break?
         return found
     words = None
     for *_, hs, vs in _regions(h_edges, v_edges):
@@ -112,9 +144,11 @@ def find_tables(blocks: list, pdf_page: pymupdf.Page, textpage: pymupdf.TextPage
         xs = _snap([e[0] for e in vs])
         # A table broken across pages has no rule where the page cuts it: its column lines run
         # on past the last (or first) row rule, and that open row is a row too.
-        if ys and vs and min(e[1] for e in vs) < ys[0] - 6:
+        open_edge = (bool(ys and vs and min(e[1] for e in vs) < ys[0] - 6),
+                     bool(ys and vs and max(e[2] for e in vs) > ys[-1] + 6))
+        if open_edge[0]:
             ys.insert(0, min(e[1] for e in vs))
-        if ys and vs and max(e[2] for e in vs) > ys[-1] + 6:
+        if open_edge[1]:
             ys.append(max(e[2] for e in vs))
         if len(ys) < 2 or len(xs) < 3:  # at least two columns
             continue
@@ -147,9 +181,17 @@ def find_tables(blocks: list, pdf_page: pymupdf.Page, textpage: pymupdf.TextPage
             while col > 0 and not drawn(col, mids[row]):
                 col -= 1
             cells[row, col].append((yc, bno, lno, char))
-        markdown = _grid_markdown(_split_rows(cells, n_rows, n_cols), n_cols)
-        if markdown:
-            found.append((inside[0].number, markdown, numbers))  # first block in stream order
+        grid = _grid_rows(_split_rows(cells, n_rows, n_cols), n_cols)
+        if grid:
+            rows, kept = grid
+            table = Table(inside[0].number, rows, numbers,  # first block in stream order
+                          [(xs[c], xs[c + 1]) for c in kept], area, open_edge)
+            # A title row over the column names (one cell across the grid: no column rule drawn
+            # in it) is the table's caption, and the column names are its header.
+            if (len(rows) >= 3 and n_cols >= 2 and not any(drawn(k, mids[0]) for k in range(1, n_cols))
+                    and rows[0][0] and not any(rows[0][1:])):
+                table.caption, table.rows = rows[0][0].replace("\\|", "|"), rows[1:]
+            found.append(table)
             taken |= numbers
     return found
 
@@ -248,20 +290,21 @@ def _inside_share(bbox: tuple, area: tuple) -> float:
     return 0.0 if iw <= 0 or ih <= 0 else (iw * ih) / (w * h)
 
 
-def _grid_markdown(rows: list[dict[int, list]], n_cols: int) -> str:
-    """A pipe table from rows of ``{column: [(block, line, word)]}``, or "" if it is no table.
+def _grid_rows(rows: list[dict[int, list]], n_cols: int) -> tuple[list[list[str]], list[int]] | None:
+    """Cell texts from rows of ``{column: [(block, line, word)]}`` and the kept column indexes,
+    or ``None`` if it is no table.
 
-    Empty columns are dropped. A grid is rejected unless it keeps at least two rows and two
+    Empty columns are dropped. A grid is rejected unless it keeps at least one row and two
     columns, half its cells hold text with a letter or digit, and the cells average at most 200
     characters (a figure's grid lines or a framed page of prose are not tables).
     """
     texts = [{c: _cell_text(words) for c, words in row.items()} for row in rows]
     cols = [c for c in range(n_cols) if any(t.get(c) for t in texts)]
     filled = [v for t in texts for v in t.values() if v and _ALNUM_RE.search(v)]
-    if (len(texts) < 2 or len(cols) < 2 or len(filled) * 2 < len(texts) * len(cols)
+    if (not texts or len(cols) < 2 or len(filled) * 2 < len(texts) * len(cols)
             or sum(map(len, filled)) > 200 * len(filled)):
-        return ""
-    return pipe_table([[t.get(c, "") for c in cols] for t in texts])
+        return None
+    return [[t.get(c, "") for c in cols] for t in texts], cols
 
 
 def _cell_text(chars: list[tuple[int, int, str]]) -> str:

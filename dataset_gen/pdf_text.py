@@ -15,13 +15,23 @@ Rules (:func:`block_text`), applied between two consecutive lines of one text bl
   by a line starting with one is joined without a space, since CJK text has no spaces between
   words.
 - Other lines stay separate lines (``"\\n"``), as the PDF set them.
+
+A Markdown table printed as text (the PDF shows ``| a | b | |---|---| | 1 | 2 |`` run together
+in one paragraph, pipes and all) becomes a pipe table again by a strict rule
+(:func:`flattened_table`): the paragraph holds a GFM delimiter row (``|---|:--:|``), which fixes
+the column count n; from its first ``|`` to its end the paragraph splits into rows of exactly n
+cells, the second row being that delimiter row, consecutive rows separated only by whitespace
+(``| | ``). Text before the first ``|`` stays a paragraph before the table. Anything else (prose
+with a stray ``|``, rows of other lengths, text after the last ``|``) is left as it is.
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["block_text", "merge_page_fences"]
+from .markdown_table import pipe_table
+
+__all__ = ["block_text", "flattened_table", "merge_page_fences"]
 
 _CJK = ("\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
         "\uff00-\uffef")
@@ -33,6 +43,9 @@ _LOWER_START_RE = re.compile(r"^[a-zß-öø-ÿ]")
 _LIST_START_RE = re.compile(r"^\s*(?:[-*•·▪◦●]|\d{1,3}[.)、]|[（(]\d{1,3}[)）])\s*")
 _FENCE_END_RE = re.compile(r"\n(`{3,})$")
 _FENCE_START_RE = re.compile(r"^(`{3,})\n")
+_DELIMITER_ROW_RE = re.compile(r"\|(?:[ \t]*:?-+:?[ \t]*\|)+")
+_DELIMITER_CELL_RE = re.compile(r"^\s*:?-+:?\s*$")
+_PIPE_RE = re.compile(r"(?<!\\)\|")
 
 
 def block_text(lines: list) -> str:
@@ -73,3 +86,32 @@ def merge_page_fences(bodies: list[str]) -> list[str]:
                 out[i] = body[start.end():]
         prev = i
     return out
+
+
+def flattened_table(text: str) -> str | None:
+    """``text`` (one paragraph) rewritten as ``lead + "\\n\\n" + pipe table`` (or the table
+    alone) when it is a Markdown table run into one paragraph (rule in the module docstring),
+    else ``None``. Cell text has its whitespace, line breaks included, collapsed to one space."""
+    delimiter = _DELIMITER_ROW_RE.search(text)
+    start = text.find("|")
+    if delimiter is None or start < 0:
+        return None
+    n = delimiter.group(0).count("|") - 1
+    body = text[start:].strip()
+    if n < 2 or not body.endswith("|"):
+        return None
+    pieces = _PIPE_RE.split(body)[1:-1]  # the text before the first and after the last pipe
+    if (len(pieces) + 1) % (n + 1) or len(pieces) + 1 < 3 * (n + 1):  # header, delimiter, a row
+        return None
+    rows = []
+    for k in range(0, len(pieces), n + 1):
+        cells = pieces[k:k + n]
+        if k + n < len(pieces) and pieces[k + n].strip():
+            return None  # something between two rows
+        rows.append([" ".join(c.split()) for c in cells])
+    if not all(_DELIMITER_CELL_RE.match(c) for c in rows[1]) or any(
+            all(_DELIMITER_CELL_RE.match(c) for c in row) for row in rows[2:]):
+        return None
+    table = pipe_table([rows[0]] + rows[2:])
+    lead = text[:start].strip()
+    return f"{lead}\n\n{table}" if lead else table

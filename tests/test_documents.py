@@ -282,6 +282,15 @@ def test_notes_pdf_tables_and_code_comments():
     text = parsed("ollama-notes-zh-TW.pdf").text
     assert "| 指令 | 說明 |\n| --- | --- |\n| ollama list | 列出本機所有模型 |" in text
     assert "| temperature | 創意度（越高越隨機） | 0.8 |" in text  # cells glued by MuPDF, cut
+    # tables cut by a page break are one table: header alone at the foot of page 5, last row
+    # alone at the top of page 12
+    assert ("| 模型 | 總參數 | 激活參數 | 說明 |\n| --- | --- | --- | --- |\n"
+            "| Mixtral 8x7B | 46.7B | ~12.9B | 每次激活 2/8 專家 |") in text
+    assert "| 適用場景 | 指令遵循、任務完成 | 聊天、對話機器人 |\n| 複雜度 | 簡單 | 較複雜 |\n\n" in text
+    # the PDF prints three Markdown tables as text, pipes and all, run into a paragraph
+    assert ("常用方式：\n\n| 方法 | 說明 |\n| --- | --- |\n"
+            "| Google Custom Search API | 官方 API，需申請 API Key |\n"
+            "| SerpAPI | 第三方封裝，較方便 |\n| DuckDuckGo API | 免費替代方案 |\n\n") in text
     assert "```\n# 指定基底模型\nFROM llama3" in text  # a code comment is not a heading
     assert "Modelfile（模型設定檔）" in text and "\ufb01" not in text
 
@@ -328,6 +337,9 @@ def test_vertical_japanese_is_joined_into_lines():
 def test_ruled_table_grid_pdf_becomes_a_pipe_table():
     text = parsed("pdf_table_nics_ruled_grid.pdf").text
     assert "| Alabama | 18,870 | 23,022 | 22,650 | 859 | 1,178 |" in text
+    # the title row spanning the grid is a caption line; the column names are the header
+    assert text.startswith("NICS Firearm Background Checks November - 2015\n\n"
+                           "| State / Territory | Permit | Handgun | Long Gun | *Other |")
     assert sum(1 for line in text.split("\n") if line.startswith("| ---")) == 1
 
 

@@ -204,13 +204,106 @@ def test_notes_pdf_table_cells_keep_their_order():
 # --- tables cut by a page break ----------------------------------------------------------------
 
 
-def test_table_rows_at_the_top_of_a_page_are_a_table():
+def test_table_rows_at_the_top_of_a_page_continue_the_table_of_the_page_before():
     # ollama-notes-zh-TW.pdf: pages 6, 10 and 13 start with the rest of a ruled table whose top
     # rule is on the page before; those rows lie in the top 10 % of the page (where running
-    # headers are looked for) and have no rule above them.
-    text = parse_file(CORPUS / "ollama-notes-zh-TW.pdf").text
-    assert ("| Mixtral 8x7B | 46.7B | ~12.9B | 每次激活 2/8 專家 |\n| --- | --- | --- | --- |\n"
+    # headers are looked for) and have no rule above them. They are body rows of the table begun
+    # on the page before (one pipe table, header once), not a table headed by a data row.
+    doc = parse_file(CORPUS / "ollama-notes-zh-TW.pdf")
+    text = doc.text
+    assert ("| 模型 | 總參數 | 激活參數 | 說明 |\n| --- | --- | --- | --- |\n"
+            "| Mixtral 8x7B | 46.7B | ~12.9B | 每次激活 2/8 專家 |\n"
             "| Mixtral 8x22B | 141B | ~39B | 每次激活 2/8 專家 |\n") in text
-    assert "| 標準 | Q, K, V, O | 效果更好 |\n| --- | --- | --- |\n| 完整 | Q, K, V, O + FFN | 參數較多 |\n" in text
-    assert ("| 多種微調方式 | Full、Freeze、LoRA、QLoRA（2/3/4/5/6/8-bit） |\n| --- | --- |\n"
+    assert ("| 最小 | Q, V | 最常見，通常夠用 |\n| 標準 | Q, K, V, O | 效果更好 |\n"
+            "| 完整 | Q, K, V, O + FFN | 參數較多 |\n\n") in text
+    assert ("| 多種微調方式 | Full、Freeze、LoRA、QLoRA（2/3/4/5/6/8-bit） |\n"
             "| 有 Web UI | LlamaBoard 圖形介面，不用寫程式 |\n") in text
+    assert [doc.page_at(text.index(row)) for row in
+            ("| Mixtral 8x7B", "| 標準 |", "| 有 Web UI")] == [6, 10, 13]
+    assert sum(1 for ln in text.split("\n") if ln.startswith("| ---")) == 34  # as the DOCX
+
+
+def _ruled_grid(page, y0: float, rows: list[list[str]], xs=(72, 200, 330), h: float = 20,
+                title: bool = False) -> None:
+    writer = pymupdf.TextWriter(page.rect)  # one text object: a row's cells are one block
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
+            writer.append((xs[c] + 4, y0 + r * h + 14), cell, fontsize=10)
+    writer.write_text(page)
+    for r in range(len(rows) + 1):
+        page.draw_line((xs[0], y0 + r * h), (xs[-1], y0 + r * h), width=0.5)
+    for x in xs:  # a title row has no inner column rules
+        top = y0 + h if title and x not in (xs[0], xs[-1]) else y0
+        page.draw_line((x, top), (x, y0 + len(rows) * h), width=0.5)
+
+
+def _header_alone_at_the_foot(xs_next) -> bytes:
+    def draw(doc):
+        page = doc.new_page()
+        page.insert_text((72, 100), "Prices of fruit, in the table below.", fontsize=10)
+        _ruled_grid(page, 770, [["Fruit", "Price"]])
+        page = doc.new_page()
+        _ruled_grid(page, 40, [["Apple", "1.20"], ["Pear", "0.90"], ["Plum", "2.10"]], xs=xs_next)
+        page.insert_text((72, 200), "After the table.", fontsize=10)
+    return _pdf(draw)
+
+
+def test_header_row_alone_at_a_page_foot_heads_the_rows_on_the_next_page():
+    doc = parse_bytes(_header_alone_at_the_foot((72, 200, 330)), "fruit.pdf")
+    assert doc.text == ("Prices of fruit, in the table below.\n\n| Fruit | Price |\n| --- | --- |\n"
+                        "| Apple | 1.20 |\n| Pear | 0.90 |\n| Plum | 2.10 |\n\nAfter the table.\n\n")
+    assert doc.page_starts == (0, 70)
+    assert doc.text[70:].startswith("| Apple | 1.20 |")  # the page break falls inside the table
+
+
+def test_one_row_grid_with_other_columns_than_the_next_table_stays_text():
+    doc = parse_bytes(_header_alone_at_the_foot((72, 250, 330)), "fruit.pdf")
+    assert doc.text == ("Prices of fruit, in the table below.\n\nFruit\nPrice\n\n| Apple | 1.20 |\n"
+                        "| --- | --- |\n| Pear | 0.90 |\n| Plum | 2.10 |\n\nAfter the table.\n\n")
+
+
+# --- Markdown tables printed as text ---------------------------------------------------------
+
+
+def _one_paragraph(lines: list[str]) -> bytes:
+    def draw(doc):
+        page = doc.new_page()
+        for k, line in enumerate(lines):
+            page.insert_text((72, 100 + 13 * k), line, fontsize=10)
+    return _pdf(draw)
+
+
+def test_markdown_table_printed_in_a_paragraph_with_a_short_row_stays_text():
+    lines = ["Common names: | Name | Meaning | |------|:---:| | llama3.1:8b | default |",
+             "| qwen2:7b | small | | phi3 |"]  # the last row has one cell, not two
+    assert parse_bytes(_one_paragraph(lines), "t.pdf").text == "\n".join(lines) + "\n\n"
+
+
+def test_markdown_table_rows_of_exactly_n_cells_become_a_pipe_table():
+    text = parse_bytes(_one_paragraph([
+        "Common names: | Name | Meaning | |------|:---:| | llama3.1:8b | default |",
+        "| qwen2:7b | small model |"]), "t.pdf").text
+    assert text == ("Common names:\n\n| Name | Meaning |\n| --- | --- |\n| llama3.1:8b | default |\n"
+                    "| qwen2:7b | small model |\n\n")
+
+
+def test_prose_with_a_stray_pipe_or_dashes_is_untouched():
+    lines = ["Use a | b to pipe output -- or |---| as a rule.", "Choose left | right here."]
+    assert parse_bytes(_one_paragraph(lines), "t.pdf").text == "\n".join(lines) + "\n\n"
+
+
+def _titled_grid(title: bool) -> str:
+    def draw(doc):
+        _ruled_grid(doc.new_page(), 100, [["Fruit prices 2015", ""], ["Fruit", "Price"],
+                                          ["Apple", "1.20"], ["Pear", "0.90"]], title=title)
+    return parse_bytes(_pdf(draw), "t.pdf").text
+
+
+def test_title_row_spanning_a_grid_is_a_caption_above_the_table():
+    assert _titled_grid(True) == ("Fruit prices 2015\n\n| Fruit | Price |\n| --- | --- |\n"
+                                  "| Apple | 1.20 |\n| Pear | 0.90 |\n\n")
+
+
+def test_first_row_with_column_rules_and_one_filled_cell_stays_the_header():
+    assert _titled_grid(False) == ("| Fruit prices 2015 |  |\n| --- | --- |\n| Fruit | Price |\n"
+                                   "| Apple | 1.20 |\n| Pear | 0.90 |\n\n")
