@@ -25,6 +25,22 @@ def _no_ollama_host_from_environment():
 
 
 @pytest.fixture
+def app_data_dir(tmp_path, monkeypatch, fake_ollama):
+    """A data folder for the web app (``DATASET_GEN_DATA_DIR``), the fake Ollama as its host, the
+    checkout as the working folder, and Streamlit's process-wide caches cleared before and after."""
+    import streamlit as st
+
+    monkeypatch.setenv("DATASET_GEN_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("OLLAMA_HOST", fake_ollama.url)
+    monkeypatch.chdir(_ROOT)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield tmp_path
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+@pytest.fixture
 def fake_ollama():
     """A started :class:`tests.fake_ollama.FakeOllama` (model ``qwen2.5:7b``), stopped after."""
     with FakeOllama() as fake:

@@ -17,16 +17,9 @@ CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
 
 
 @pytest.fixture
-def app_env(tmp_path, monkeypatch, fake_ollama):
-    """Data folder and Ollama host for the app; process-wide caches cleared before and after."""
-    monkeypatch.setenv("DATASET_GEN_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("OLLAMA_HOST", fake_ollama.url)
-    monkeypatch.chdir(ROOT)
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield tmp_path, fake_ollama
-    st.cache_resource.clear()
-    st.cache_data.clear()
+def app_env(app_data_dir, fake_ollama):
+    """(data folder, fake Ollama) for the app; see ``app_data_dir`` in conftest.py."""
+    return app_data_dir, fake_ollama
 
 
 def open_app(page=None, project_id=None) -> AppTest:

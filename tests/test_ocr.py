@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pymupdf
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dataset_gen.config import ProjectConfig, Settings
@@ -150,20 +149,8 @@ def test_cli_generate_offers_ocr_and_reads_the_scan_with_it(tmp_path, fake_ollam
         assert store.get_document(document.id).text == SCANNED_TEXT
 
 
-@pytest.fixture
-def app_env(tmp_path, monkeypatch, fake_ollama):
-    monkeypatch.setenv("DATASET_GEN_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("OLLAMA_HOST", fake_ollama.url)
-    monkeypatch.chdir(ROOT)
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield tmp_path
-    st.cache_resource.clear()
-    st.cache_data.clear()
-
-
-def test_documents_page_offers_ocr_and_reads_the_scan_when_ticked(app_env):
-    with Store.open(app_env) as store:
+def test_documents_page_offers_ocr_and_reads_the_scan_when_ticked(app_data_dir):
+    with Store.open(app_data_dir) as store:
         project_id = store.create_project("scans")
         store.set_settings(project_id, ProjectConfig(language="en").model_dump())
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
@@ -181,13 +168,13 @@ def test_documents_page_offers_ocr_and_reads_the_scan_when_ticked(app_env):
     box = next(c for c in at.checkbox if c.label == OCR_LABEL)
     assert box.value is False
     box.check().run()
-    with Store.open(app_env) as store:
+    with Store.open(app_data_dir) as store:
         assert store.get_settings(project_id)["ocr"] is True
     at.file_uploader[0].set_value(upload)
     at.run()
     assert not at.exception and not at.error
     assert [s.value for s in at.success] == [md_escape("pdf_scanned_image_only.pdf: added, 1 chunks")]
     assert [w.value for w in at.warning] == [md_escape(f"pdf_scanned_image_only.pdf: {OCR_NOTE.format(pages='1', langs='eng')}")]
-    with Store.open(app_env) as store:
+    with Store.open(app_data_dir) as store:
         [document] = store.list_documents(project_id)
         assert store.get_document(document.id).text == SCANNED_TEXT

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dataset_gen.config import ChunkSettings
@@ -103,18 +102,6 @@ def test_a_status_change_from_an_older_revision_changes_no_pair(store, seeded):
 # --- the Review page, in two tabs ------------------------------------------------------------
 
 
-@pytest.fixture
-def app_env(tmp_path, monkeypatch):
-    """The app's data folder, with process-wide caches cleared before and after."""
-    monkeypatch.setenv("DATASET_GEN_DATA_DIR", str(tmp_path))
-    monkeypatch.chdir(ROOT)
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield tmp_path
-    st.cache_resource.clear()
-    st.cache_data.clear()
-
-
 def review_tab(project_id: int) -> AppTest:
     """A browser tab on the Review page of the project."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
@@ -140,12 +127,12 @@ def seed_app(data_dir: Path) -> tuple[int, list[int]]:
         return project_id, add_pairs(store, project_id, "m-notes.md", [qa("Q1?", "A1"), qa("Q2?", "A2")])
 
 
-def test_a_stale_edit_in_a_second_tab_is_refused_and_keeps_the_persons_text(app_env):
-    project_id, (x, _) = seed_app(app_env)
+def test_a_stale_edit_in_a_second_tab_is_refused_and_keeps_the_persons_text(app_data_dir):
+    project_id, (x, _) = seed_app(app_data_dir)
     tab_a, tab_b = review_tab(project_id), review_tab(project_id)
     assert list(tab_b.data_editor[0].value.index) == [x, _]
     edit_row(tab_a, 0, answer="A1 from tab A")
-    with Store.open(app_env) as store:
+    with Store.open(app_data_dir) as store:
         assert (store.get_pair(x).answer, store.get_pair(x).revision) == ("A1 from tab A", 1)
 
     edit_row(tab_b, 0, answer="A1 from tab B")
@@ -157,80 +144,80 @@ def test_a_stale_edit_in_a_second_tab_is_refused_and_keeps_the_persons_text(app_
                                 f"stale-theirs-{x}")
     assert tab_b.text_area(key=f"rv_mine_a_{x}").value == "A1 from tab B"
     assert tab_b.text_area(key=f"rv_mine_q_{x}").value == "Q1?"
-    with Store.open(app_env) as store:
+    with Store.open(app_data_dir) as store:
         assert (store.get_pair(x).answer, store.get_pair(x).revision) == ("A1 from tab A", 1)
 
     tab_b.run()  # the person's text stays on the page until they act on it
     assert tab_b.text_area(key=f"rv_mine_a_{x}").value == "A1 from tab B"
     tab_b.button(key=f"rv_mine_save_{x}").click().run()
     assert not tab_b.exception and not tab_b.warning
-    with Store.open(app_env) as store:
+    with Store.open(app_data_dir) as store:
         pair = store.get_pair(x)
     assert (pair.answer, pair.original_answer, pair.revision) == ("A1 from tab B", "A1", 2)
 
 
-def test_an_edit_after_another_tab_accepted_the_pair_is_refused(app_env):
-    project_id, (x, _) = seed_app(app_env)
+def test_an_edit_after_another_tab_accepted_the_pair_is_refused(app_data_dir):
+    project_id, (x, _) = seed_app(app_data_dir)
     tab_a, tab_b = review_tab(project_id), review_tab(project_id)
     edit_row(tab_a, 0, status="accepted")
     edit_row(tab_b, 0, answer="A1 from tab B")
     assert len(tab_b.warning) == 1 and tab_b.warning[0].value.startswith(f"Pair {x} was changed in another tab")
     assert text_block([("Q:", "Q1?"), ("A:", "A1"), ("Status:", "accepted")], f"stale-theirs-{x}") in [
         h.value for h in tab_b.html]
-    with Store.open(app_env) as store:
+    with Store.open(app_data_dir) as store:
         pair = store.get_pair(x)
     assert (pair.answer, pair.status, pair.edited, pair.revision) == ("A1", "accepted", False, 1)
     tab_b.button(key=f"rv_mine_discard_{x}").click().run()
     assert not tab_b.warning
-    with Store.open(app_env) as store:
+    with Store.open(app_data_dir) as store:
         assert store.get_pair(x).answer == "A1"
 
 
-def test_an_edit_in_a_tab_drawn_before_new_pairs_sorted_above_lands_on_its_pair(app_env):
-    project_id, (x, y) = seed_app(app_env)
+def test_an_edit_in_a_tab_drawn_before_new_pairs_sorted_above_lands_on_its_pair(app_data_dir):
+    project_id, (x, y) = seed_app(app_data_dir)
     tab = review_tab(project_id)
-    with Store.open(app_env) as store:
+    with Store.open(app_data_dir) as store:
         [new] = add_pairs(store, project_id, "a-first.md", [qa("New Q?", "New A")])  # sorts above x
         assert [p.id for p in store.list_pairs(project_id)] == [new, x, y]
 
     edit_row(tab, 0, answer="A1, fixed")  # row 0 of the grid as the person saw it: pair x
     assert not tab.warning and not tab.error
-    with Store.open(app_env) as store:
+    with Store.open(app_data_dir) as store:
         assert [(p.id, p.answer) for p in store.list_pairs(project_id)] == [
             (new, "New A"), (x, "A1, fixed"), (y, "A2")]
     assert list(tab.data_editor[0].value.index) == [new, x, y]  # redrawn from the store
 
     edit_row(tab, 2, status="rejected")
-    with Store.open(app_env) as store:
+    with Store.open(app_data_dir) as store:
         assert [p.status for p in store.list_pairs(project_id)] == ["generated", "generated", "rejected"]
 
 
-def test_ticked_rows_follow_their_pairs_when_new_pairs_sort_above(app_env):
-    project_id, (x, y) = seed_app(app_env)
+def test_ticked_rows_follow_their_pairs_when_new_pairs_sort_above(app_data_dir):
+    project_id, (x, y) = seed_app(app_data_dir)
     tab = review_tab(project_id)
     edit_row(tab, 0, select=True)  # tick pair x
-    with Store.open(app_env) as store:
+    with Store.open(app_data_dir) as store:
         [new] = add_pairs(store, project_id, "a-first.md", [qa("New Q?", "New A")])
     tab.run()
     assert list(tab.data_editor[0].value["select"]) == [False, True, False]
     next(b for b in tab.button if b.label == "Accept selected").click().run()
     assert not tab.exception
-    with Store.open(app_env) as store:
+    with Store.open(app_data_dir) as store:
         assert [(p.id, p.status) for p in store.list_pairs(project_id)] == [
             (new, "generated"), (x, "accepted"), (y, "generated")]
 
 
-def test_accepting_a_ticked_pair_another_tab_edited_is_refused(app_env):
-    project_id, (x, y) = seed_app(app_env)
+def test_accepting_a_ticked_pair_another_tab_edited_is_refused(app_data_dir):
+    project_id, (x, y) = seed_app(app_data_dir)
     tab_a, tab_b = review_tab(project_id), review_tab(project_id)
     edit_row(tab_b, 0, select=True)
     edit_row(tab_a, 0, answer="A1 from tab A")
     next(b for b in tab_b.button if b.label == "Accept selected").click().run()
     assert len(tab_b.warning) == 1 and tab_b.warning[0].value.startswith(f"Pair {x} was changed in another tab")
-    with Store.open(app_env) as store:
+    with Store.open(app_data_dir) as store:
         assert [(p.answer, p.status) for p in store.list_pairs(project_id)] == [
             ("A1 from tab A", "generated"), ("A2", "generated")]
     tab_b.button(key=f"rv_mine_save_{x}").click().run()  # accepts it, now that the person saw the text
-    with Store.open(app_env) as store:
+    with Store.open(app_data_dir) as store:
         assert [(p.answer, p.status) for p in store.list_pairs(project_id)] == [
             ("A1 from tab A", "accepted"), ("A2", "generated")]
