@@ -20,7 +20,8 @@ from .backends import OllamaBackend
 from .cli_generate import ProgressBar, Signals, Stopped, generate, run_in_thread
 from .config import ChunkSettings, ProjectConfig, Settings
 from .errors import DatasetGenError, ExportError, StoreError
-from .export import FORMATS, NO_PAIRS_MESSAGE, check_output, export_pairs, select_for_training
+from .export import FORMATS, NO_PAIRS_MESSAGE, check_output, export_pairs
+from .gate import HOLD_REASONS, check_reasons, hold_back, summary
 from .judge import judge_pairs
 from .locks import close_dead_runs
 from .models import QUESTION_TYPES
@@ -135,6 +136,9 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--include-unreviewed", action="store_true", help="also export pairs nobody accepted or rejected yet")
     exp.add_argument("--include-unanswerable", action="store_true", help="fine-tuning formats: keep unanswerable questions")
     exp.add_argument("--include-duplicates", action="store_true", help="keep near-duplicates of kept pairs")
+    exp.add_argument("--include-flagged", type=_reasons, default=frozenset(), metavar="REASON[,REASON]",
+                     help="also export pairs held back for these reasons, comma-separated, from "
+                          f"{', '.join(HOLD_REASONS)} (default: none)")
     exp.add_argument("--min-score", type=int, choices=range(1, 6), metavar="1-5",
                      help="hold back pairs a judge scored below this on any measure (default: the project's threshold)")
     exp.add_argument("--reasoning", action="store_true", help="fine-tuning formats: put each pair's reasoning in <think> tags before the answer")
@@ -170,34 +174,50 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _reasons(text: str) -> frozenset[str]:
+    try:
+        return check_reasons(text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _export(args, store: Store) -> int:
     if args.format in FORMATS:
         check_output(args.format, args.output)
     else:
         check_rag_output(args.format, args.output)
     project_id = store.project_id(args.project)
+    if not store.read_only:
+        with contextlib.suppress(StoreError):  # a full disk: old pairs then pass unflagged
+            store.fill_flags(project_id)  # pairs made before the checks existed
     statuses = ("accepted", "generated") if args.include_unreviewed else ("accepted",)
     pairs = store.list_pairs(project_id, statuses=statuses)
+    config = ProjectConfig.load(store.get_settings(project_id))
+    min_score = args.min_score if args.min_score is not None else (config.judge_threshold if config.judge_model else None)
+    include = set(args.include_flagged)
+    if args.include_unanswerable:
+        include.add("unanswerable")
+    if args.include_duplicates:
+        include.add("near_duplicate")
+    chosen, held = hold_back(pairs, include=include, min_score=min_score, training=args.format in FORMATS)
+    if held:
+        print(summary(held), file=sys.stderr)
+    empty = None
+    if pairs and not chosen:
+        empty = (f"No pairs left to export in project '{args.project}': all {len(pairs)} were held back; "
+                 "review them, or pass --include-flagged REASON,... to take them anyway")
     if args.format in ("ragas", "beir"):
-        if not args.include_duplicates:
-            pairs = [p for p in pairs if p.duplicate_of is None]
-        if not pairs:
-            raise ExportError(NO_PAIRS_MESSAGE.format(project=args.project))
+        if not chosen:
+            raise ExportError(empty or NO_PAIRS_MESSAGE.format(project=args.project))
         if args.format == "ragas":
-            report = write_ragas(pairs, args.output)
+            report = write_ragas(chosen, args.output)
         else:
-            report = write_beir(store.list_chunks(project_id), pairs, args.output)
+            report = write_beir(store.list_chunks(project_id), chosen, args.output)
         corpus = f" and {report.corpus} corpus chunks" if args.format == "beir" else ""
         print(f"wrote {report.queries} questions{corpus} to {report.path}", file=sys.stderr)
         return 0
-    config = ProjectConfig.load(store.get_settings(project_id))
-    min_score = args.min_score if args.min_score is not None else (config.judge_threshold if config.judge_model else None)
-    chosen = select_for_training(pairs, include_unanswerable=args.include_unanswerable,
-                                 include_duplicates=args.include_duplicates, min_score=min_score)
-    if len(chosen) < len(pairs):
-        print(f"held back {len(pairs) - len(chosen)} pairs (unanswerable, duplicates or low scores)", file=sys.stderr)
     written = export_pairs(chosen, args.format, args.output, system=args.system, project=args.project,
-                           reasoning=args.reasoning)
+                           reasoning=args.reasoning, empty_message=empty)
     print(f"wrote {written.written} records to {written.path}", file=sys.stderr)
     print(f"registered '{written.dataset_name}' in {written.dataset_info_path}", file=sys.stderr)
     for problem in written.problems:

@@ -27,7 +27,7 @@ ASCII-only, one entry per file, no name taken over).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +43,7 @@ from .dataset_info import (
     write_info,
 )
 from .errors import ExportError
+from .gate import hold_back
 from .models import StoredPair
 from .names import inside, safe_slug
 from .validate import Problem, validate
@@ -122,24 +123,24 @@ def select_for_training(
     include_unanswerable: bool = False,
     include_duplicates: bool = False,
     min_score: int | None = None,
+    include_flagged: Collection[str] = (),
 ) -> list[StoredPair]:
-    """The pairs fit for a fine-tuning export, in order.
+    """The pairs fit for a fine-tuning export, in order: :func:`dataset_gen.gate.hold_back` with
+    ``include_flagged`` (reason codes of :data:`dataset_gen.gate.HOLD_REASONS` let through).
 
-    Left out unless asked: ``unanswerable`` pairs (they teach a model to refuse; they belong in RAG
-    evaluation sets), near-duplicates of a kept pair (``duplicate_of`` set), and pairs a judge
-    scored below ``min_score`` on any of faithfulness, relevance or clarity (unjudged pairs stay).
+    Held back unless asked: rejected pairs, pairs failing a check (``flags``), ungrounded pairs,
+    ``unanswerable`` pairs (they teach a model to refuse; they belong in RAG evaluation sets),
+    near-duplicates of a kept pair (``duplicate_of`` set), and pairs a judge scored below
+    ``min_score`` on any of faithfulness, relevance or clarity (unjudged pairs stay).
+
+    :raises ValueError: ``include_flagged`` names an unknown reason.
     """
-    kept = []
-    for pair in pairs:
-        if pair.question_type == "unanswerable" and not include_unanswerable:
-            continue
-        if pair.duplicate_of is not None and not include_duplicates:
-            continue
-        lowest = pair.lowest_score
-        if min_score is not None and lowest is not None and lowest < min_score:
-            continue
-        kept.append(pair)
-    return kept
+    include = set(include_flagged)
+    if include_unanswerable:
+        include.add("unanswerable")
+    if include_duplicates:
+        include.add("near_duplicate")
+    return hold_back(pairs, include=include, min_score=min_score)[0]
 
 
 def response(pair: StoredPair, reasoning: bool = False) -> str:

@@ -177,7 +177,13 @@ ALTER TABLE chunks ADD COLUMN skip_reason TEXT;
 ALTER TABLE chunks ADD COLUMN send_anyway INTEGER NOT NULL DEFAULT 0 CHECK (send_anyway IN (0, 1));
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
+_V6 = """
+-- The reason codes (dataset_gen.checks.REASONS) a pair fails, as a JSON list; NULL for pairs made
+-- before the checks existed, filled by Store.fill_flags (SQL cannot run the Python checks).
+ALTER TABLE qa_pairs ADD COLUMN flags TEXT;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 """SQL scripts; the script at index ``i`` is schema version ``i + 1``."""
 
 _TRACKING = """

@@ -76,7 +76,8 @@ class QAPair:
     :data:`QUESTION_TYPES`; ``reasoning`` is an optional short chain of thought; ``audience`` the
     phrasing variation asked for (``""`` for none); ``context_chunk_ids`` are further chunks the
     pair rests on besides its own (the second chunk of a comparison question). ``language_ok`` is
-    ``False`` when the pair's language or Chinese script differs from the one asked for.
+    ``False`` when the pair's language or Chinese script differs from the one asked for. ``flags``
+    are the reason codes of :data:`dataset_gen.checks.REASONS` the pair fails (``()``: none).
     """
 
     question: str
@@ -88,6 +89,7 @@ class QAPair:
     audience: str = ""
     context_chunk_ids: tuple[int, ...] = ()
     language_ok: bool = True
+    flags: tuple[str, ...] = ()
 
 
 QUESTION_TYPES = ("factual", "explanation", "comparison", "unanswerable")
@@ -157,7 +159,8 @@ class StoredPair:
     ``status`` is ``"generated"``, ``"accepted"`` or ``"rejected"``. ``edited`` is ``True`` once a
     person changed the question or answer; ``original_question``/``original_answer`` then keep the
     model's text. ``pages`` is ``(first, last)`` or ``None``. ``created_at``/``updated_at`` are ISO
-    8601 UTC strings.
+    8601 UTC strings. ``flags`` are the reason codes of :data:`dataset_gen.checks.REASONS` the pair
+    fails, as stored (recomputed when a person edits the text).
     """
 
     id: int
@@ -196,6 +199,7 @@ class StoredPair:
     duplicate_of: int | None = None
     language_ok: bool = True
     revision: int = 0  # +1 with every change a person makes (text or status): stale edits are refused
+    flags: tuple[str, ...] = ()
 
     @property
     def lowest_score(self) -> int | None:

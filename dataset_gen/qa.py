@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from .checks import NOT_SELF_CONTAINED, check_reply
 from .errors import InvalidModelOutputError
 from .grounding import is_grounded
 from .language import language_matches, script_problem
@@ -28,15 +29,6 @@ from .prompts import PromptTemplate, RenderedPrompt, fence_tag
 OUTPUT_TOKENS_PER_PAIR = 300
 """Token budget per requested pair when the user sets no ``num_predict`` (question, answer, quote, JSON)."""
 
-NOT_SELF_CONTAINED = (
-    "according to the text", "according to the passage", "according to the document",
-    "in the text", "in this passage", "in the passage", "the above text", "this document",
-    "根據上文", "根據本文", "根據文中", "根據這段", "根據以上", "本段", "上文", "這段文字", "這份文件",
-    "根据上文", "根据本文", "根据文中", "这段文字", "这份文档",
-    "本文によると", "この文書", "この段落", "上記の文章", "본문에 따르면", "이 문서", "이 단락",
-    "first passage", "second passage", "第一段", "第二段", "一つ目の文章", "二つ目の文章", "첫 번째 글", "두 번째 글",
-)
-"""Phrases that make a question depend on unseen text; a reply using them is asked again."""
 
 
 class _PairItem(BaseModel):
@@ -74,13 +66,19 @@ class Partner:
     heading_path: tuple[str, ...]
 
 
+MIN_LENGTHS = {"question": 4, "answer": 1, "evidence": 8, "reasoning": 1}
+"""``minLength`` (characters) of each field in :func:`reply_schema`: Ollama's grammar then cannot
+end a field at ``""``; an answer may be one character (``"5"``, ``"是"``)."""
+
+
 def reply_schema(n: int, reasoning: bool = False) -> dict:
     """JSON schema of the expected reply: an object with exactly ``n`` pairs (Ollama ``format``);
-    with ``reasoning``, each pair also has a ``reasoning`` string, placed before the answer."""
+    with ``reasoning``, each pair also has a ``reasoning`` string, placed before the answer. Each
+    string has the ``minLength`` of :data:`MIN_LENGTHS`."""
     fields = ["question", *(["reasoning"] if reasoning else []), "answer", "evidence"]
     item = {
         "type": "object",
-        "properties": {name: {"type": "string"} for name in fields},
+        "properties": {name: {"type": "string", "minLength": MIN_LENGTHS.get(name, 1)} for name in fields},
         "required": fields,
     }
     return {
@@ -263,6 +261,7 @@ def generate_pairs(
     the repeats). The chunk (and a comparison's second chunk) is fenced by ``{{fence}}`` when the
     template uses it (see :func:`dataset_gen.prompts.fence_tag`). After the re-asks, the best
     usable reply is kept (nothing usable is thrown away); if no reply ever parsed, it raises.
+    Every kept pair carries the reason codes of :func:`dataset_gen.checks.check_reply` in ``flags``.
 
     :raises InvalidModelOutputError: no reply parsed as pairs; ``.raw`` holds the last reply.
     :raises BackendError: from ``chat`` (unreachable server, model not pulled, failed retries).
@@ -330,6 +329,8 @@ def generate_pairs(
             f"The model's reply was not usable after {result.attempts} tries: {result.problems[-1]}",
             raw=result.raw,
         )
+    flags = check_reply([(p.question, p.answer, p.evidence) for p in best], "\n\n".join(sources), language,
+                        question_type=task.question_type, heading_path=heading_path)
     result.pairs = [
         QAPair(
             p.question, p.answer, p.evidence, any(is_grounded(p.evidence, text) for text in sources),
@@ -337,7 +338,8 @@ def generate_pairs(
             reasoning=(p.reasoning or result.thinking) if task.reasoning else "",
             audience=task.audience, context_chunk_ids=context_ids,
             language_ok=language_matches(f"{p.question} {p.answer}", language),
+            flags=codes,
         )
-        for p in best
+        for p, codes in zip(best, flags, strict=True)
     ]
     return result

@@ -23,11 +23,26 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 
+from .checks import check_pair
 from .errors import StoreError
+from .language import detect_language
 from .models import QAPair
 from .store_rows import placeholders, utc_now
 
 _BATCH = 500
+
+
+def pair_flags(conn: sqlite3.Connection, pair_id: int, question: str, answer: str) -> list[str]:
+    """The reason codes of :func:`dataset_gen.checks.check_pair` for pair ``pair_id`` with this
+    question and answer, against its chunk (and a comparison's second chunk) and the language
+    detected in that chunk (:func:`dataset_gen.language.detect_language`)."""
+    row = conn.execute(
+        "SELECT p.evidence, p.question_type, p.context_chunk_ids, c.text, c.heading_path FROM qa_pairs p"
+        " JOIN chunks c ON c.id = p.chunk_id WHERE p.id = ?", (pair_id,)).fetchone()
+    texts = [row[3]] + [found[0] for i in json.loads(row[2])
+                        if (found := conn.execute("SELECT text FROM chunks WHERE id = ?", (i,)).fetchone())]
+    return list(check_pair(question, answer, row[0], "\n\n".join(texts), detect_language(row[3]),
+                           question_type=row[1], heading_path=json.loads(row[4])))
 
 
 def check_chunk_and_run(conn: sqlite3.Connection, chunk_id: int, run_id: int) -> None:
@@ -51,11 +66,12 @@ def insert_generated(conn: sqlite3.Connection, chunk_id: int, run_id: int, pairs
     conn.executemany(
         "INSERT INTO qa_pairs (chunk_id, run_id, question, answer, evidence, grounded,"
         " status, edited, created_at, updated_at, question_type, reasoning, audience,"
-        " context_chunk_ids, language_ok)"
-        " VALUES (?, ?, ?, ?, ?, ?, 'generated', 0, ?, ?, ?, ?, ?, ?, ?)",
+        " context_chunk_ids, language_ok, flags)"
+        " VALUES (?, ?, ?, ?, ?, ?, 'generated', 0, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(chunk_id, run_id, pair.question, pair.answer, pair.evidence, int(pair.grounded),
           now, now, pair.question_type, pair.reasoning, pair.audience,
-          json.dumps(list(pair.context_chunk_ids)), int(pair.language_ok)) for pair in pairs],
+          json.dumps(list(pair.context_chunk_ids)), int(pair.language_ok), json.dumps(list(pair.flags)))
+         for pair in pairs],
     )
     # AUTOINCREMENT gives new rows ids above every earlier one, in insertion order.
     return [row[0] for row in conn.execute(
@@ -80,6 +96,19 @@ class GeneratedPairMethods:
         with self._write() as conn:
             check_chunk_and_run(conn, chunk_id, run_id)
             return insert_generated(conn, chunk_id, run_id, pairs, now)
+
+    def fill_flags(self, project_id: int) -> int:
+        """Compute and store the flags of the project's pairs that have none yet (``flags IS
+        NULL``: pairs made before schema version 6) with :func:`pair_flags`; return how many were
+        filled. Pairs made since carry the flags of their reply (which also hold ``repeated``)."""
+        with self._write() as conn:
+            rows = conn.execute(
+                "SELECT p.id, p.question, p.answer FROM qa_pairs p JOIN chunks c ON c.id = p.chunk_id"
+                " JOIN documents d ON d.id = c.document_id WHERE d.project_id = ? AND p.flags IS NULL",
+                (project_id,)).fetchall()
+            conn.executemany("UPDATE qa_pairs SET flags = ? WHERE id = ?",
+                             [(json.dumps(pair_flags(conn, r[0], r[1], r[2])), r[0]) for r in rows])
+        return len(rows)
 
     def fresh_question_types(self, chunk_ids: Iterable[int]) -> dict[int, set[str]]:
         """For each chunk id, the question types it already has pairs of (any status) made for its

@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import StoreError
 from .models import QAPair, StoredPair
-from .store_generated import check_chunk_and_run, insert_generated
+from .store_generated import check_chunk_and_run, insert_generated, pair_flags
 from .store_rows import PAIR_STATUSES, checked, placeholders, utc_now
 
 # Column order matters: _stored_pair unpacks the rows by position.
@@ -25,7 +25,7 @@ SELECT p.id, pr.name, p.question, p.answer, p.evidence, p.grounded, p.status, p.
        r.model, r.prompt_name, r.prompt_version, p.run_id, p.created_at, p.updated_at,
        p.original_question, p.original_answer, c.text,
        p.question_type, p.reasoning, p.audience, p.context_chunk_ids, p.faithfulness, p.relevance,
-       p.clarity, p.judge_reason, p.duplicate_of, p.language_ok, p.revision
+       p.clarity, p.judge_reason, p.duplicate_of, p.language_ok, p.revision, p.flags
 FROM qa_pairs p
 JOIN chunks c ON c.id = p.chunk_id
 JOIN documents d ON d.id = c.document_id
@@ -51,12 +51,14 @@ def _filters(
     duplicate: bool | None = None,
     language_ok: bool | None = None,
     score_below: int | None = None,
+    flag: str | None = None,
 ) -> tuple[str, list[Any]]:
     """The ``WHERE`` clause and its parameters for the pair filters (all combine with AND;
     ``None`` means any): ``statuses``; ``document_id``; ``grounded``; ``edited``; ``search``
     (case-insensitive substring of question or answer); ``question_type``; ``duplicate`` (a
     near-duplicate of a kept pair or not); ``language_ok``; ``score_below`` (judged, with the
-    lowest of the three judge scores below this value)."""
+    lowest of the three judge scores below this value); ``flag`` (a reason code of
+    :data:`dataset_gen.checks.REASONS` among the pair's flags)."""
     where = ["d.project_id = ?"]
     params: list[Any] = [project_id]
     wanted = checked(statuses, PAIR_STATUSES, "pair status")
@@ -76,6 +78,9 @@ def _filters(
     if score_below is not None:
         where.append("p.faithfulness IS NOT NULL AND min(p.faithfulness, p.relevance, p.clarity) < ?")
         params.append(score_below)
+    if flag is not None:
+        where.append("EXISTS (SELECT 1 FROM json_each(coalesce(p.flags, '[]')) WHERE value = ?)")
+        params.append(flag)
     if search:
         needle = search.casefold()
         where.append("(instr(dg_fold(p.question), ?) > 0 OR instr(dg_fold(p.answer), ?) > 0)")
@@ -93,7 +98,7 @@ def _stored_pair(row: tuple, shared: dict[int, tuple[tuple[str, ...], str]]) -> 
      ordinal, heading_json, start, end, page_start, page_end, model, prompt_name, prompt_version,
      run_id, created_at, updated_at, original_question, original_answer, chunk_text,
      question_type, reasoning, audience, context_json, faithfulness, relevance, clarity,
-     judge_reason, duplicate_of, language_ok, revision) = row
+     judge_reason, duplicate_of, language_ok, revision, flags) = row
     if chunk_id not in shared:
         shared[chunk_id] = (tuple(json.loads(heading_json)), chunk_text)
     heading_path, chunk_text = shared[chunk_id]
@@ -106,6 +111,7 @@ def _stored_pair(row: tuple, shared: dict[int, tuple[tuple[str, ...], str]]) -> 
         prompt_version, run_id, created_at, updated_at, original_question, original_answer,
         chunk_text, question_type, reasoning, audience, tuple(json.loads(context_json)), (),
         faithfulness, relevance, clarity, judge_reason, duplicate_of, bool(language_ok), revision,
+        tuple(json.loads(flags)) if flags else (),
     )
 
 
@@ -287,7 +293,8 @@ class PairMethods:
 
         The first real change copies the model's text to ``original_question``/``original_answer``
         and sets ``edited``; later edits keep those originals. Every real change adds one to
-        ``revision``. Text equal to the current text changes nothing. Edited pairs survive
+        ``revision`` and computes the pair's ``flags`` again for the new text. Text equal to the
+        current text changes nothing. Edited pairs survive
         re-generation of their chunk.
 
         ``expected_revision`` is the revision the person saw when making the change: when the
@@ -315,12 +322,13 @@ class PairMethods:
             if (new_question, new_answer) != (row["question"], row["answer"]):
                 conn.execute(
                     "UPDATE qa_pairs SET question = ?, answer = ?, edited = 1, updated_at = ?,"
-                    " revision = revision + 1,"
+                    " revision = revision + 1, flags = ?,"
                     " original_question = CASE WHEN edited = 1 THEN original_question"
                     " ELSE question END,"
                     " original_answer = CASE WHEN edited = 1 THEN original_answer ELSE answer END"
                     " WHERE id = ?",
-                    (new_question, new_answer, utc_now(), pair_id),
+                    (new_question, new_answer, utc_now(),
+                     json.dumps(pair_flags(conn, pair_id, new_question, new_answer)), pair_id),
                 )
             return self.get_pair(pair_id)
 

@@ -191,11 +191,13 @@ def test_export_page_previews_validates_and_offers_download(app_env):
 
     with Store.open(data_dir) as store:
         run_generation(store, project_id, OllamaBackend(fake.url), "qwen2.5:7b", Settings(pairs_per_chunk=1))
-        count = store.count_pairs(project_id)
+        count = store.count_pairs(project_id) - 3  # the fake quoted a heading, a code line and a table row alone
     at = open_app("export", project_id)
     assert at.info[0].value.startswith("No pairs to export")
     next(c for c in at.checkbox if c.label == "Include unreviewed pairs").check().run()
     assert at.success[0].value == f"All {count} records pass LLaMA-Factory's loader rules."
+    assert [c.value for c in at.caption if c.value.startswith("held back")] == [
+        "held back 3 items: trivial evidence 2, wrong language 1"] * 2  # the training and the RAG tab
     next(b for b in at.button if b.label == "Write files").click().run()
     assert not at.exception
     written = data_dir / "exports" / "notes" / "notes-alpaca.json"
@@ -203,6 +205,9 @@ def test_export_page_previews_validates_and_offers_download(app_env):
     assert len(records) == count
     info = json.loads((written.parent / "dataset_info.json").read_text(encoding="utf-8"))
     assert info["notes-alpaca"]["file_name"] == "notes-alpaca.json"
+    at.multiselect(key="ex_flagged").select("trivial_evidence").select("wrong_language").run()
+    assert at.success[0].value == f"All {count + 3} records pass LLaMA-Factory's loader rules."
+    assert not [c.value for c in at.caption if c.value.startswith("held back")]
 
 
 def test_interface_language_switches_labels(app_env):
@@ -367,7 +372,7 @@ def test_export_page_writes_only_under_the_data_folder_whatever_the_project_name
             ingest_bytes(store, project_id, (CORPUS / "ollama-notes-zh-TW.md").read_bytes(), "ollama-notes-zh-TW.md",
                          ChunkSettings(), max_bytes=1 << 30)
             run_generation(store, project_id, OllamaBackend(fake_ollama.url), "qwen2.5:7b", Settings(pairs_per_chunk=1))
-            count = store.count_pairs(project_id)
+            count = store.count_pairs(project_id) - 3  # held back: trivial evidence 2, wrong language 1
         at = open_app("export", project_id)
         next(c for c in at.checkbox if c.label == "Include unreviewed pairs").check().run()
         folder = data_dir.resolve() / "exports" / "tmp-x-proj"

@@ -49,7 +49,9 @@ def test_zh_tw_notes_to_alpaca_and_sharegpt(tmp_path, fake_ollama):
     records = json.loads(alpaca.read_text(encoding="utf-8"))
     assert records and validate("alpaca", records) == []
     chats = len([r for r in fake_ollama.requests if r["path"] == "/api/chat"])
-    assert len(records) == 2 * chats
+    # The fake quotes single lines: headings, code and table rows alone are held back.
+    assert "held back 9 items: trivial evidence 6, wrong language 3\n" in err
+    assert len(records) == 2 * chats - 9
     for record in records:
         assert set(record) == {"instruction", "input", "output", "metadata"}
         assert record["metadata"]["document"] == "ollama-notes-zh-TW.md"

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
-from dataset_gen.export import validate
+from dataset_gen.export import select_for_training, validate
 from dataset_gen.names import safe_slug
 from dataset_gen.store import Store
 from tests.fake_ollama import FakeOllama
@@ -153,6 +153,8 @@ def test_whole_job_in_a_browser(served_app, tmp_path):
             project_id = store.project_id("notes")
             chunk_ids = [c.id for c in store.list_chunks(project_id)]
             pairs = store.count_pairs(project_id)
+            # An edit that keeps its evidence's terms (an answer sharing none would be flagged).
+            edit = store.list_pairs(project_id)[0].evidence.strip() + "（人工修改）"
         chats = [r for r in fake.requests if r["path"] == "/api/chat"]
         assert len(chats) == len(chunk_ids)  # every chunk asked once: nothing restarted or duplicated
         assert pairs == 3 * len(chunk_ids)
@@ -164,9 +166,9 @@ def test_whole_job_in_a_browser(served_app, tmp_path):
         page.mouse.dblclick(box["x"] + box["width"] * 0.75, box["y"] + 35 + 17)  # first row, answer column
         editor = page.get_by_test_id("portal").locator(".gdg-clip-region textarea, .gdg-clip-region input").first
         editor.wait_for(timeout=10_000)
-        editor.fill("人工修改過的答案")
+        editor.fill(edit)
         editor.press("Enter")
-        page.get_by_test_id("focus-pair").filter(has_text="人工修改過的答案").wait_for(timeout=20_000)  # source panel
+        page.get_by_test_id("focus-pair").filter(has_text="（人工修改）").wait_for(timeout=20_000)  # source panel
         ready(page)
         page.get_by_role("button", name=f"Accept all {pairs} filtered").click()
         page.wait_for_timeout(500)
@@ -174,15 +176,18 @@ def test_whole_job_in_a_browser(served_app, tmp_path):
         shot(page, "5-review")
         with Store.open(data_dir) as store:
             edited = store.list_pairs(project_id, edited=True)
-            assert [p.answer for p in edited] == ["人工修改過的答案"] and edited[0].original_answer
+            assert [p.answer for p in edited] == [edit] and edited[0].original_answer and edited[0].flags == ()
             assert store.status_counts(project_id).get("accepted") == pairs
+            kept = len(select_for_training(store.list_pairs(project_id, statuses=["accepted"])))
+        assert 0 < kept < pairs  # the fake quotes headings and code lines alone: those are held back
 
         page.reload()  # the edit survives a reload
         ready(page)
-        page.get_by_test_id("focus-pair").filter(has_text="人工修改過的答案").wait_for()
+        page.get_by_test_id("focus-pair").filter(has_text="（人工修改）").wait_for()
 
         go(page, "Export")
-        page.get_by_text(f"All {pairs} records pass LLaMA-Factory's loader rules.").wait_for()
+        page.get_by_text(f"All {kept} records pass LLaMA-Factory's loader rules.").wait_for()
+        page.get_by_text(f"held back {pairs - kept} items: ").first.wait_for()
         page.get_by_test_id("stJson").first.wait_for()
         page.wait_for_timeout(1000)
         shot(page, "6-export")
@@ -193,8 +198,8 @@ def test_whole_job_in_a_browser(served_app, tmp_path):
         browser.close()
 
     records = json.loads(target.read_text(encoding="utf-8"))
-    assert len(records) == pairs and validate("alpaca", records) == []
-    assert sum(r["output"] == "人工修改過的答案" for r in records) == 1
+    assert len(records) == kept and validate("alpaca", records) == []
+    assert sum(r["output"] == edit for r in records) == 1
     documents = {r["metadata"]["document"] for r in records}
     assert documents == {"ollama-notes-zh-TW.md", "ollama-notes-zh-TW.pdf"}
     assert all(r["metadata"]["pages"] for r in records if r["metadata"]["document"].endswith(".pdf"))

@@ -434,8 +434,13 @@ def test_select_for_training_holds_back_unanswerable_duplicates_and_low_scores(s
     pairs = _quality_pairs(store)
     ids = [p.id for p in pairs]
     assert [p.id for p in select_for_training(pairs, min_score=3)] == [ids[0], ids[4]]
-    assert [p.id for p in select_for_training(pairs)] == [ids[0], ids[3], ids[4]]
-    assert len(select_for_training(pairs, include_unanswerable=True, include_duplicates=True)) == 5
+    assert [p.id for p in select_for_training(pairs)] == [ids[0], ids[4]]  # ids[3] is ungrounded
+    assert [p.id for p in select_for_training(pairs, include_flagged={"ungrounded"})] == [ids[0], ids[3], ids[4]]
+    assert len(select_for_training(pairs, include_unanswerable=True, include_duplicates=True)) == 3
+    assert len(select_for_training(pairs, include_unanswerable=True, include_duplicates=True,
+                                   include_flagged=["ungrounded"])) == 5
+    with pytest.raises(ValueError, match="^Unknown reason ungroundd: choose from rejected, empty, "):
+        select_for_training(pairs, include_flagged=["ungroundd"])
 
 
 def test_reasoning_goes_before_the_answer_in_think_tags(store):

@@ -373,7 +373,7 @@ def test_a_chunk_clearly_in_another_language_gets_that_languages_template_and_ch
     ids = {c.ordinal: c.id for c in store.list_chunks(project_id)}
     assert [ok.get(ids[i]) for i in (8, 9, 10)] == [True, True, False]
     run = store.list_runs(project_id)[0]
-    assert (run.prompt_name, run.prompt_version) == ("qa_generate", "4")
+    assert (run.prompt_name, run.prompt_version) == ("qa_generate", "5")
     store.close()
 
 

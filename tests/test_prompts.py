@@ -14,7 +14,7 @@ SECTIONS = ["system", "user", "user_comparison", "task_factual", "task_explanati
 def test_every_language_has_both_templates_with_the_same_variables(language):
     generate = load_prompt("qa_generate", language)
     repair = load_prompt("qa_repair", language)
-    assert (generate.meta.name, generate.meta.language, generate.meta.version) == ("qa_generate", language, "4")
+    assert (generate.meta.name, generate.meta.language, generate.meta.version) == ("qa_generate", language, "5")
     assert generate.variables == GENERATE_VARS
     assert list(generate.sections) == SECTIONS
     assert generate.variables_of("user_comparison") == {"document", "heading_path_a", "chunk_a", "heading_path_b", "chunk_b",
@@ -22,7 +22,10 @@ def test_every_language_has_both_templates_with_the_same_variables(language):
     assert all(generate.variables_of(f"task_{kind}") == {"n"} for kind in ("factual", "explanation", "comparison", "unanswerable"))
     assert generate.variables_of("audience_rule") == {"audience"}
     assert repair.variables == {"problem", "n"}
-    assert repair.meta.version == "2"
+    assert repair.meta.version == "3"
+    # No copyable example: a small model copied {"question": "...", ...} as its whole reply.
+    for template in (generate, repair):
+        assert all('"..."' not in text and "…" not in text for text in template.sections.values())
     judge = load_prompt("qa_judge", language)
     assert (judge.meta.version, judge.variables) == ("3", {"source", "question", "answer", "fence"})
 
@@ -45,7 +48,7 @@ def test_render_puts_the_chunk_between_delimiters_and_keeps_braces_in_values():
                            "</chunk-0123456789ab>\n")
     assert "Text between a <chunk-0123456789ab> line and a </chunk-0123456789ab> line" in rendered.messages[0]["content"]
     assert "- Write exactly 2 question-answer pairs about facts" in rendered.messages[0]["content"]
-    assert (rendered.name, rendered.version, rendered.language) == ("qa_generate", "4", "en")
+    assert (rendered.name, rendered.version, rendered.language) == ("qa_generate", "5", "en")
 
 
 def test_parts_render_strictly_and_unknown_sections_are_errors():
@@ -94,7 +97,7 @@ def test_unknown_template_names_the_file():
     assert (PROMPTS_DIR / "qa_generate.zh-TW.txt").is_file()
 
 
-@pytest.mark.parametrize("name, version", [("qa_generate", "4"), ("qa_repair", "2"), ("qa_judge", "3")])
+@pytest.mark.parametrize("name, version", [("qa_generate", "5"), ("qa_repair", "3"), ("qa_judge", "3")])
 def test_generic_template_names_the_document_language(name, version):
     template = load_prompt(name, "de")
     assert (template.meta.name, template.meta.language, template.meta.version, template.key) == (
@@ -113,7 +116,7 @@ def test_generic_template_renders_the_language_into_the_rules():
     assert ("- Write the questions and answers in French, as the document is; do not translate them\n"
             "  into English. Keep technical terms and code as they are.") in rendered.messages[0]["content"]
     assert rendered.messages[1]["content"].endswith("reply with the JSON, in French.")
-    assert (rendered.name, rendered.version, rendered.language) == ("qa_generate", "4", "fr")
+    assert (rendered.name, rendered.version, rendered.language) == ("qa_generate", "5", "fr")
 
 
 def test_generic_template_override_and_a_language_override_win_in_that_order():

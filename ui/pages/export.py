@@ -6,6 +6,7 @@ File and folder names come from the core (:func:`dataset_gen.export.export_file_
 files" goes through :func:`dataset_gen.export.export_project`: the app writes only under
 ``<data folder>/exports/<project>/`` (writing elsewhere is the CLI's ``--output``)."""
 
+import contextlib
 import json
 
 import pandas as pd
@@ -17,10 +18,11 @@ from dataset_gen.export import (
     export_file_name,
     export_project,
     project_export_dir,
-    select_for_training,
     to_records,
     validate,
 )
+from dataset_gen.gate import HOLD_REASONS, hold_back, summary
+from dataset_gen.gate import label as reason_label
 from dataset_gen.models import QUESTION_TYPES
 from dataset_gen.names import inside, safe_slug
 from dataset_gen.quality import coverage
@@ -37,7 +39,12 @@ rag_name = safe_slug(project)  # the RAG downloads' names; the training file's i
 st.title(t("export.title"))
 
 include = st.checkbox(t("export.include"), key="ex_include")
+flagged = st.multiselect(t("export.include_flagged"), [r for r in HOLD_REASONS if r not in ("unanswerable", "near_duplicate")],
+                         format_func=reason_label, key="ex_flagged")
 statuses = ("accepted", "generated") if include else ("accepted",)
+if not read_only():
+    with contextlib.suppress(DatasetGenError):  # a full disk: pairs made before the checks pass unflagged
+        store.fill_flags(project_id)
 pool = store.list_pairs(project_id, statuses=statuses)
 training, rag, stats = st.tabs([t("export.training"), t("export.rag"), t("export.stats")])
 
@@ -50,10 +57,10 @@ with training:
     duplicates = c1.checkbox(t("export.duplicates"), key="ex_duplicates")
     min_score = c2.number_input(t("export.min_score"), 1, 5, config.judge_threshold, key="ex_min_score")
     system = st.text_area(t("export.system"), config.system_prompt, key="ex_system").strip() or None
-    pairs = select_for_training(pool, include_unanswerable=unanswerable, include_duplicates=duplicates,
-                                min_score=min_score)
-    if len(pairs) < len(pool):
-        st.caption(t("export.held_back", n=len(pool) - len(pairs)))
+    allowed = {*flagged, *(["unanswerable"] if unanswerable else []), *(["near_duplicate"] if duplicates else [])}
+    pairs, held = hold_back(pool, include=allowed, min_score=min_score)
+    if held:
+        st.caption(one_line(summary(held)))
     if not pairs:
         st.info(t("export.empty"))
     else:
@@ -90,7 +97,9 @@ with training:
 
 with rag:
     st.caption(t("export.rag_help"))
-    rag_pairs = [p for p in pool if p.duplicate_of is None]
+    rag_pairs, rag_held = hold_back(pool, include=set(flagged), min_score=min_score, training=False)
+    if rag_held:
+        st.caption(one_line(summary(rag_held)))
     if not rag_pairs:
         st.info(t("export.empty"))
     else:

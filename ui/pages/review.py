@@ -7,10 +7,14 @@ row position of *that* drawing, so it is applied to the pair that was shown ther
 the person saw; when someone saved that pair since (another tab), the store refuses the edit and
 the page shows the newer text beside the person's, which is kept until they save or discard it."""
 
+import contextlib
+
 import pandas as pd
 import streamlit as st
 
+from dataset_gen.checks import REASONS, describe
 from dataset_gen.errors import DatasetGenError
+from dataset_gen.gate import label
 from dataset_gen.grounding import locate
 from dataset_gen.models import QUESTION_TYPES
 from dataset_gen.quality import convert_to_traditional, mark_duplicates
@@ -35,6 +39,9 @@ registry = get_registry()
 project_id = require_project()
 locked = read_only()  # nothing can be saved: editing, accepting and the quality checks are disabled
 config = project_config(project_id)
+if not locked:
+    with contextlib.suppress(DatasetGenError):  # a full disk: pairs made before the checks show no flags
+        store.fill_flags(project_id)
 st.title(t("review.title"))
 
 
@@ -119,10 +126,15 @@ question_type = c5.selectbox(t("review.type"), kinds, key="rv_type",
 duplicate = c6.selectbox(t("review.duplicate"), list(tri), format_func=lambda k: tri[k], key="rv_dup")
 language_ok = c7.selectbox(t("review.language_ok"), list(tri), format_func=lambda k: tri[k], key="rv_lang")
 low = c8.checkbox(t("review.low_scores", n=config.judge_threshold), key="rv_low")
-search = st.text_input(t("review.search"), key="rv_search").strip() or None
+c9, c10 = st.columns([1, 3])
+flag = c9.selectbox(t("review.flag"), [None, *REASONS], key="rv_flag",
+                    format_func=lambda k: t("review.any") if k is None else label(k))
+if flag is not None:
+    c9.caption(describe(flag))
+search = c10.text_input(t("review.search"), key="rv_search").strip() or None
 filters = dict(statuses=statuses or STATUSES, document_id=doc_id, grounded=grounded, edited=edited, search=search,
                question_type=question_type, duplicate=duplicate, language_ok=language_ok,
-               score_below=config.judge_threshold if low else None)
+               score_below=config.judge_threshold if low else None, flag=flag)
 
 with st.expander(t("review.quality")):
     q1, q2, q3 = st.columns(3)
