@@ -134,7 +134,7 @@ def test_whole_job_in_a_browser(served_app, tmp_path):
         shot(page, "3-chunks")
 
         go(page, "Generate")
-        page.get_by_text(f"is running at {fake.url}").wait_for()
+        page.get_by_text(f"is running at {unlinked(fake.url)}").wait_for()
         page.get_by_role("button", name="Start generation").click()
         progress = page.get_by_test_id("stProgress")
         progress.wait_for(timeout=30_000)
