@@ -7,7 +7,8 @@ from ui.common import configure_logging, get_store, read_only_banner, sidebar
 from ui.i18n import t
 from ui.safe import md_escape, one_line
 
-st.set_page_config(page_title="dataset-gen", page_icon=":material/dataset:", layout="wide")
+# A local file: a Material icon name would make the browser fetch the favicon from a font CDN.
+st.set_page_config(page_title="dataset-gen", page_icon="ui/icon.png", layout="wide")
 configure_logging()
 if "ui_language" not in st.session_state:
     st.session_state["ui_language"] = "en"

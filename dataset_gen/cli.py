@@ -17,14 +17,16 @@ from pathlib import Path
 
 from . import __version__
 from .backends import OllamaBackend
+from .checks import REASONS
 from .cli_generate import ProgressBar, Signals, Stopped, generate, run_in_thread
 from .config import ChunkSettings, ProjectConfig, Settings
 from .errors import DatasetGenError, ExportError, StoreError
 from .export import FORMATS, NO_PAIRS_MESSAGE, check_output, export_pairs
-from .gate import HOLD_REASONS, check_reasons, hold_back, summary
+from .gate import HOLD_REASONS, check_reasons, hold_back, label, summary
 from .judge import judge_pairs
 from .locks import close_dead_runs
 from .models import QUESTION_TYPES
+from .names import printable
 from .prompts import LANGUAGES
 from .quality import coverage, mark_duplicates
 from .rag_export import check_rag_output, write_beir, write_ragas
@@ -271,24 +273,51 @@ def _report(args, store: Store) -> int:
     project_id = store.project_id(args.project)
     documents, uncovered = coverage(store, project_id)
     for d in documents:
-        print(f"{_cell(d.document)}\t{d.covered}/{d.chunks} chunks covered\t{d.pairs} pairs\t{d.accepted} accepted"
+        print(f"{printable(d.document)}\t{d.covered}/{d.chunks} chunks covered\t{d.pairs} pairs\t{d.accepted} accepted"
               f"\t{d.skipped} skipped")
+    groups: dict[tuple[str, str], list] = {}
     for u in uncovered:
-        print(f"uncovered: {_cell(u.document)} chunk {u.ordinal} ({_cell(' > '.join(u.heading_path)) or '-'}): {u.reason}")
+        groups.setdefault((u.document, u.reason), []).append(u)
+    for (document, reason), chunks in groups.items():
+        if len(chunks) <= 5:
+            for u in chunks:
+                print(f"uncovered: {printable(document)} chunk {u.ordinal} ({printable(' > '.join(u.heading_path)) or '-'}): "
+                      f"{reason}")
+        else:  # a run stopped half-way leaves hundreds: one line per document and reason
+            print(f"uncovered: {printable(document)}: {len(chunks)} chunks: {reason} "
+                  f"(chunks {_ranges([u.ordinal for u in chunks])})")
     if not store.read_only:
         with contextlib.suppress(StoreError):  # a full disk: report what is there all the same
             close_dead_runs(store, project_id)  # a run whose process died shows as interrupted, not running
+            store.fill_flags(project_id)  # pairs made before the checks existed get theirs
     for run in store.list_runs(project_id):
-        print(f"run {run.id}: {run.status}, {_cell(run.model)}, started {run.started_at}, "
+        print(f"run {run.id}: {run.status}, {printable(run.model)}, started {run.started_at}, "
               f"{run.chunks_done}/{run.chunks_total} chunks done, {run.chunks_failed} failed")
     counts = store.status_counts(project_id)
     print("status: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     types = {kind: store.count_pairs(project_id, question_type=kind) for kind in QUESTION_TYPES}
     print("types: " + ", ".join(f"{k} {v}" for k, v in types.items()))
+    flags = {code: store.count_pairs(project_id, flag=code) for code in REASONS}
+    print("flags: " + (", ".join(f"{label(code)} {n}" for code, n in flags.items() if n) or "none")
+          + " (exports hold flagged pairs back unless --include-flagged names the reason)")
     print(f"duplicates {store.count_pairs(project_id, duplicate=True)}, "
           f"language mismatches {store.count_pairs(project_id, language_ok=False)}, "
           f"judged below 3: {store.count_pairs(project_id, score_below=3)}")
     return 0
+
+
+def _ranges(numbers: list[int]) -> str:
+    """``[0, 1, 2, 5, 7, 8]`` → ``"0–2, 5, 7–8"``."""
+    parts: list[str] = []
+    start = prev = numbers[0]
+    for n in [*numbers[1:], None]:
+        if n is not None and n == prev + 1:
+            prev = n
+            continue
+        parts.append(str(start) if start == prev else f"{start}–{prev}")
+        if n is not None:
+            start = prev = n
+    return ", ".join(parts)
 
 
 def _models(settings: Settings) -> int:
@@ -299,15 +328,9 @@ def _models(settings: Settings) -> int:
     return 0
 
 
-def _cell(text: str) -> str:
-    """``text`` for one tab-separated field: line breaks, tabs and other control characters are
-    written as escapes (``\\n``), every printable character of any script as it is."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 def _projects(store: Store) -> int:
     for p in store.list_projects():
-        print(f"{_cell(p.name)}\t{p.documents} documents\t{p.chunks} chunks\t{p.pairs} pairs")
+        print(f"{printable(p.name)}\t{p.documents} documents\t{p.chunks} chunks\t{p.pairs} pairs")
     return 0
 
 

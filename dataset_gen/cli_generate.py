@@ -24,6 +24,7 @@ from .generation import Progress, RunSummary, check_server, run_generation
 from .ingest import ingest_bytes
 from .locks import ProjectLock, lock_project, lock_project_name
 from .models import SamplingOptions
+from .names import printable
 
 __all__ = ["generate", "ProgressBar", "Signals", "Stopped", "run_in_thread"]
 
@@ -166,12 +167,12 @@ def _ingest_and_run(args, settings: Settings, store, backend, project_id: int, l
             bad.append(str(exc))
             continue
         state = "new" if result.new else "already in the project"
-        print(f"{path.name}: {result.chunks} chunks ({state})", file=sys.stderr)
+        print(printable(f"{path.name}: {result.chunks} chunks ({state})"), file=sys.stderr)
         for warning in result.document.warnings:
             named = warning if warning.startswith(f"{result.document.name}: ") else f"{path.name}: {warning}"
-            print(f"warning: {named}", file=sys.stderr)
+            print(printable(f"warning: {named}"), file=sys.stderr)
     for line in bad:
-        print(f"error: {line}", file=sys.stderr)
+        print(printable(f"error: {line}"), file=sys.stderr)
     if len(bad) == len(args.files):
         return 2
     options = SamplingOptions(

@@ -44,3 +44,10 @@ def inside(folder: Path, name: str) -> Path:
     if target != base and base not in target.parents:
         raise ValueError(f"{name!r} would be outside {base}")
     return target
+
+
+def printable(text: str) -> str:
+    """``text`` for one line of terminal output or one tab-separated field: line breaks, tabs and
+    other control characters are written as escapes (``\\n``), every printable character of any
+    script as it is (``筆記`` stays ``筆記``)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

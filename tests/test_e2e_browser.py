@@ -256,6 +256,9 @@ def test_text_from_documents_names_and_models_is_shown_as_text(served_app, tmp_p
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+            elsewhere: list[str] = []  # every request the pages make that is not to the app itself
+            page.on("request", lambda r: None if r.url.startswith((base, "data:", "blob:", "ws://127.0.0.1"))
+                    else elsewhere.append(r.url))
             page.goto(f"{base}/?project={project_id}")
             ready(page)
             page.get_by_role("heading", name=f"Settings of {unlinked(project)}").wait_for()
@@ -303,6 +306,7 @@ def test_text_from_documents_names_and_models_is_shown_as_text(served_app, tmp_p
         pixel.shutdown()
         pixel.server_close()
     assert pixel.paths == []  # no page made the browser fetch anything named in a text
+    assert elsewhere == []  # nor anything else outside the app: the favicon is a local file
     assert suggested == f"{slug}-alpaca.json"
     assert sorted(p.relative_to(data_dir).as_posix() for p in (data_dir / "exports").rglob("*")) == [
         f"exports/{slug}", f"exports/{slug}/dataset_info.json", f"exports/{slug}/{slug}-alpaca.json"]

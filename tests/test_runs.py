@@ -123,6 +123,11 @@ def test_kill_9_keeps_every_saved_pair_and_the_next_run_marks_it_interrupted_and
             assert len(store.list_chunks(project_id, statuses=("done",))) == 4
         report = run_cli(tmp_path, "report", "--project", "notes")  # takes the free lock: the run is dead
         assert report.returncode == 0, report.stderr
+        assert (f"uncovered: ollama-notes-zh-TW.md: {CHUNKS - 4} chunks: not generated yet (chunks 4–{CHUNKS - 1})"
+                in report.stdout.splitlines())  # one line, not one per chunk
+        # the four pairs saved before the kill: one answers with a bare command, not in Chinese
+        assert ("flags: wrong language 1 (exports hold flagged pairs back unless --include-flagged names the reason)"
+                in report.stdout.splitlines())
         [line] = [x for x in report.stdout.splitlines() if x.startswith("run 1:")]
         assert line.startswith(f"run 1: interrupted, {MODEL}, started ") and line.endswith(
             f", 4/{CHUNKS} chunks done, 0 failed")
