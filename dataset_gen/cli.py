@@ -328,6 +328,11 @@ def _models(settings: Settings) -> int:
     return 0
 
 
+def _say(line: str) -> None:
+    """One line for the person on stderr (progress and results of a command)."""
+    print(line, file=sys.stderr)
+
+
 def _projects(store: Store) -> int:
     for p in store.list_projects():
         print(f"{printable(p.name)}\t{p.documents} documents\t{p.chunks} chunks\t{p.pairs} pairs")
@@ -357,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
             return _models(settings)
         with Store.open(settings.data_dir) as store:
             if args.command == "generate":
-                return generate(args, settings, store)
+                return generate(args, settings, store, _say)
             if args.command == "export":
                 return _export(args, store)
             if args.command == "judge":

@@ -104,8 +104,9 @@ class Signals:
                 signal.signal(sig, handler)
 
 
-def generate(args, settings: Settings, store) -> int:
+def generate(args, settings: Settings, store, say: Callable[[str], None]) -> int:
     """Run ``generate`` for parsed ``args``; return the exit code (see :mod:`dataset_gen.cli`).
+    Every line for the person goes to ``say`` (the CLI writes it to stderr).
 
     :raises DatasetGenError: Ollama cannot be used, the project is busy (``ProjectBusyError``), or
         the store fails; the CLI prints it as one line.
@@ -116,14 +117,13 @@ def generate(args, settings: Settings, store) -> int:
     with signals.installed():
         try:
             check_server(backend)  # before parsing: a long document should not wait to hear Ollama is down
-            return _generate_locked(args, settings, store, backend, signals)
+            return _generate_locked(args, settings, store, backend, signals, say)
         except Stopped as stopped:
-            print("\nstopped before generating; nothing was generated. Run the same command again.",
-                  file=sys.stderr)
+            say("\nstopped before generating; nothing was generated. Run the same command again.")
             return 128 + stopped.signum
 
 
-def _generate_locked(args, settings: Settings, store, backend, signals: Signals) -> int:
+def _generate_locked(args, settings: Settings, store, backend, signals: Signals, say) -> int:
     name = args.project.strip()
     if not name:
         raise StoreError("A project name cannot be empty: type a name")
@@ -134,7 +134,7 @@ def _generate_locked(args, settings: Settings, store, backend, signals: Signals)
             project_id = store.create_project(name)
         try:
             with lock_project(store, project_id) as lock:
-                return _ingest_and_run(args, settings, store, backend, project_id, lock, signals)
+                return _ingest_and_run(args, settings, store, backend, project_id, lock, signals, say)
         finally:
             if created:
                 _drop_if_empty(store, project_id)
@@ -149,7 +149,7 @@ def _drop_if_empty(store, project_id: int) -> None:
 
 
 def _ingest_and_run(args, settings: Settings, store, backend, project_id: int, lock: ProjectLock,
-                    signals: Signals) -> int:
+                    signals: Signals, say) -> int:
     bad = []
     for path in args.files:
         try:
@@ -167,12 +167,12 @@ def _ingest_and_run(args, settings: Settings, store, backend, project_id: int, l
             bad.append(str(exc))
             continue
         state = "new" if result.new else "already in the project"
-        print(printable(f"{path.name}: {result.chunks} chunks ({state})"), file=sys.stderr)
+        say(printable(f"{path.name}: {result.chunks} chunks ({state})"))
         for warning in result.document.warnings:
             named = warning if warning.startswith(f"{result.document.name}: ") else f"{path.name}: {warning}"
-            print(printable(f"warning: {named}"), file=sys.stderr)
+            say(printable(f"warning: {named}"))
     for line in bad:
-        print(printable(f"error: {line}"), file=sys.stderr)
+        say(printable(f"error: {line}"))
     if len(bad) == len(args.files):
         return 2
     options = SamplingOptions(
@@ -180,30 +180,30 @@ def _ingest_and_run(args, settings: Settings, store, backend, project_id: int, l
         top_p=args.top_p, top_k=args.top_k, repeat_penalty=args.repeat_penalty, seed=args.seed,
         num_predict=args.num_predict,
     )
-    _say_resuming(store, project_id)
+    _say_resuming(store, project_id, say)
     try:
         summary = _run(store, project_id, backend, args.model, settings, options, lock, signals)
     except StorageError:
-        _say_what_was_saved(store, project_id)
+        _say_what_was_saved(store, project_id, say)
         raise
     if signals.signum is not None:
-        print(f"stopped: {summary.pairs} pairs from {summary.pair_chunks} chunks saved in run {summary.run_id}; "
-              f"{summary.pending} chunks left pending. Run the same command again to resume.", file=sys.stderr)
+        say(f"stopped: {summary.pairs} pairs from {summary.pair_chunks} chunks saved in run {summary.run_id}; "
+              f"{summary.pending} chunks left pending. Run the same command again to resume.")
         return 128 + signals.signum
-    print(f"{summary.pairs} pairs from {summary.done - len(summary.failures)} chunks in {summary.elapsed_s:.1f}s "
-          f"(project {args.project!r}, run {summary.run_id})", file=sys.stderr)
+    say(f"{summary.pairs} pairs from {summary.done - len(summary.failures)} chunks in {summary.elapsed_s:.1f}s "
+          f"(project {args.project!r}, run {summary.run_id})")
     if summary.error:
-        print(f"error: {summary.error}", file=sys.stderr)
+        say(f"error: {summary.error}")
         return 2
     for f in summary.failures:
-        print(f"failed: {f.document} chunk {f.ordinal}: {f.error}", file=sys.stderr)
+        say(f"failed: {f.document} chunk {f.ordinal}: {f.error}")
     if summary.failures:
-        print("Run the same command again to retry the failed chunks.", file=sys.stderr)
+        say("Run the same command again to retry the failed chunks.")
         return 1
     return 2 if bad else 0
 
 
-def _say_what_was_saved(store, project_id: int) -> None:
+def _say_what_was_saved(store, project_id: int, say) -> None:
     """After a storage failure mid-run (a full disk): one line on what the run had saved, which the
     next run keeps."""
     try:
@@ -213,11 +213,11 @@ def _say_what_was_saved(store, project_id: int) -> None:
         chunks, pairs = store.run_saved(runs[0].id)
     except StoreError:
         return
-    print(f"run {runs[0].id} saved {pairs} pairs from {chunks} of {runs[0].chunks_total} chunks before the failure; "
-          "everything saved is kept, and running the same command again resumes", file=sys.stderr)
+    say(f"run {runs[0].id} saved {pairs} pairs from {chunks} of {runs[0].chunks_total} chunks before the failure; "
+          "everything saved is kept, and running the same command again resumes")
 
 
-def _say_resuming(store, project_id: int) -> None:
+def _say_resuming(store, project_id: int, say) -> None:
     """One line when the last run stopped before its end (interrupted, cancelled or failed) and
     chunks are left: this run resumes it."""
     runs = store.list_runs(project_id)
@@ -225,8 +225,8 @@ def _say_resuming(store, project_id: int) -> None:
         left = sum(1 for c in store.list_chunks(project_id, statuses=("pending", "failed")) if not c.skipped)
         if left:
             last = runs[0]
-            print(f"resuming after run {last.id} ({last.status}): {left} chunks left; "
-                  "everything saved before is kept", file=sys.stderr)
+            say(f"resuming after run {last.id} ({last.status}): {left} chunks left; "
+                  "everything saved before is kept")
 
 
 def _run(store, project_id, backend, model, settings, options, lock, signals: Signals) -> RunSummary:
