@@ -88,13 +88,15 @@ def plan_run(store, project_id, backend, model, settings: Settings, options: Sam
     overrides = store.prompt_overrides(project_id)
     languages, texts, chunk_languages = {}, {}, {}
     forced = settings.language != "auto"
-    for doc_id in {c.document_id for c in chunks}:
+    in_scope: dict[int, list] = {}
+    for c in chunks:
+        in_scope.setdefault(c.document_id, []).append(c)
+    for doc_id, own in in_scope.items():
         document_text = store.get_document(doc_id).text
         languages[doc_id] = settings.language if forced else detect_language(document_text)
-        for c in chunks:
-            if c.document_id == doc_id:  # an edited chunk no longer matches its span: shown as it is
-                texts[c.id] = c.text if c.edited else with_table_header(document_text, c.start, c.text)
-                chunk_languages[c.id] = languages[doc_id] if forced else chunk_language(c.text, languages[doc_id])
+        for c in own:  # an edited chunk no longer matches its span: shown as it is
+            texts[c.id] = c.text if c.edited else with_table_header(document_text, c.start, c.text)
+            chunk_languages[c.id] = languages[doc_id] if forced else chunk_language(c.text, languages[doc_id])
     used_languages = list(dict.fromkeys([*languages.values(), *chunk_languages.values()]))  # documents' first
     templates = {
         lang: (load_prompt("qa_generate", lang, overrides), load_prompt("qa_repair", lang, overrides))
