@@ -234,8 +234,13 @@ class ProjectRunMethods:
         Call it only while holding the project's lock (:mod:`dataset_gen.locks`): a run is live
         exactly while its process holds that lock, so any run still ``"running"`` then belongs to a
         process that died (kill -9, a crash, a power cut). Its unfinished chunks are still pending,
-        so the next run resumes them.
+        so the next run resumes them. Nothing is written when no run is left ``"running"`` (pages
+        call this on every redraw).
         """
+        with self._read() as conn:
+            if conn.execute("SELECT 1 FROM runs WHERE status = 'running' AND project_id = ? LIMIT 1",
+                            (project_id,)).fetchone() is None:
+                return 0
         with self._write() as conn:
             cursor = conn.execute(
                 _END_RUN + " WHERE status = 'running' AND project_id = ?",
