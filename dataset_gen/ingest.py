@@ -59,7 +59,6 @@ def ingest_bytes(
         present = store.list_chunks(project_id, document_id=document_id)
         if existing == document_id and present:
             return IngestResult(document_id, document, len(present), new=False)
-        ids = store.replace_chunks(document_id, chunks)
-        store.set_skips((i, r) for i, r in zip(ids, screening.reasons, strict=True) if r is not None)
+        ids = store.replace_chunks(document_id, chunks, screening.reasons)
         skipped = sum(r is not None for r in screening.reasons)
         return IngestResult(document_id, document, len(ids), new=True, skipped=skipped)

@@ -13,7 +13,7 @@ need not also override it); the override stays as the person set it.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 from .errors import StoreError
@@ -114,17 +114,6 @@ class ChunkEditMethods:
             _chunk(conn, chunk_id)
             conn.execute("UPDATE chunks SET skip_reason = ?, updated_at = ? WHERE id = ?",
                          (reason, utc_now(), chunk_id))
-
-    def set_skips(self, reasons: Iterable[tuple[int, str | None]]) -> int:
-        """Set many skip reasons in one transaction, as ``(chunk_id, reason)`` pairs; return how many
-        chunks changed. Missing ids are ignored (used right after storing new chunks)."""
-        changed = 0
-        now = utc_now()
-        with self._write() as conn:
-            for chunk_id, reason in reasons:
-                changed += conn.execute("UPDATE chunks SET skip_reason = ?, updated_at = ? WHERE id = ?",
-                                        (reason, now, chunk_id)).rowcount
-        return changed
 
     def set_send_anyway(self, chunk_id: int, send: bool) -> None:
         """A person's override: ``send=True`` sends a chunk with a skip reason to the model anyway

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 
 from .errors import StoreError
@@ -118,12 +118,14 @@ class DocumentMethods:
         with self._write() as conn:
             conn.execute("DELETE FROM documents WHERE id = ?", (document_id,))
 
-    def replace_chunks(self, document_id: int, chunks: list[Chunk]) -> list[int]:
+    def replace_chunks(self, document_id: int, chunks: list[Chunk],
+                       skip_reasons: Sequence[str | None] | None = None) -> list[int]:
         """Replace the document's chunks with ``chunks``; return the new ids in order.
 
         One transaction: the old chunks and all their pairs (reviewed ones too) are deleted, the
-        new chunks are stored as ``"pending"``. ``Chunk.document`` is not checked against the
-        stored name.
+        new chunks are stored as ``"pending"``, each with its skip reason from ``skip_reasons``
+        (one per chunk, ``None`` to send it; see :mod:`dataset_gen.junk`), so no chunk is ever
+        stored without the reason it has. ``Chunk.document`` is not checked against the stored name.
 
         :raises StoreError: no document has this id, or a storage failure (then the old chunks stay
             as they were).
@@ -134,13 +136,14 @@ class DocumentMethods:
                 raise StoreError(f"No document with id {document_id}: it may have been deleted")
             conn.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
             ids = []
-            for chunk in chunks:
+            reasons = list(skip_reasons) if skip_reasons is not None else [None] * len(chunks)
+            for chunk, reason in zip(chunks, reasons, strict=True):
                 cursor = conn.execute(
                     'INSERT INTO chunks (document_id, ordinal, heading_path, start, "end",'
-                    " page_start, page_end, text, gen_status, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+                    " page_start, page_end, text, gen_status, updated_at, skip_reason)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
                     (document_id, chunk.ordinal, dump_json(list(chunk.heading_path)), chunk.start,
-                     chunk.end, chunk.page_start, chunk.page_end, chunk.text, now),
+                     chunk.end, chunk.page_start, chunk.page_end, chunk.text, now, reason),
                 )
                 ids.append(inserted_id(cursor))
             return ids

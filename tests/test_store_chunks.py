@@ -84,7 +84,7 @@ def test_skip_reason_and_override_are_stored_and_undone(chunks):
     store, project_id, ids = chunks
     assert [(c.skip_reason, c.send_anyway, c.skipped) for c in store.list_chunks(project_id)] == [(None, False, False)] * 3
     store.set_skip(ids[0], "table of contents")
-    assert store.set_skips([(ids[1], "base64 data"), (999, "hex data")]) == 1
+    store.set_skip(ids[1], "base64 data")
     store.set_send_anyway(ids[1], True)
     assert [(c.skip_reason, c.send_anyway, c.skipped) for c in store.list_chunks(project_id)] == [
         ("table of contents", False, True), ("base64 data", True, False), (None, False, False)]
@@ -96,3 +96,14 @@ def test_skip_reason_and_override_are_stored_and_undone(chunks):
         store.set_send_anyway(999, True)
     with pytest.raises(StoreError, match="A skip reason cannot be empty"):
         store.set_skip(ids[2], " ")
+
+
+def test_replacing_chunks_stores_each_with_its_skip_reason_in_the_same_step(chunks):
+    store, project_id, ids = chunks
+    document_id = store.get_chunk(ids[0]).document_id
+    new = [Chunk("a.md", i, c.start, c.end, c.text, c.heading_path) for i, c in enumerate(store.list_chunks(project_id))]
+    fresh = store.replace_chunks(document_id, new, [None, "base64 data", None])
+    assert [(c.id, c.skip_reason) for c in store.list_chunks(project_id)] == [
+        (fresh[0], None), (fresh[1], "base64 data"), (fresh[2], None)]
+    with pytest.raises(ValueError):  # one reason per chunk
+        store.replace_chunks(document_id, new, [None])

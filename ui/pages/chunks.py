@@ -112,8 +112,7 @@ with st.popover(t("chunks.resplit"), disabled=locked):
         reasons = screen_document(document, new_chunks).reasons
 
         def resplit() -> None:
-            ids = store.replace_chunks(chosen, new_chunks)
-            store.set_skips((i, r) for i, r in zip(ids, reasons, strict=True) if r is not None)
+            store.replace_chunks(chosen, new_chunks, reasons)
 
         if changed(resplit, project_id):
             st.toast(t("chunks.resplit_done", n=len(new_chunks)))
