@@ -51,6 +51,7 @@ from .pdf_layout import (
 from .pdf_table_pages import stitch_tables
 from .pdf_tables import Table, find_tables, table_candidates
 from .pdf_text import block_text, flattened_table, merge_page_fences
+from .pdf_tounicode import UnicodeRepair, apply_dict, apply_raw
 
 __all__ = ["read_pdf"]
 
@@ -85,6 +86,7 @@ class _Page:
     chars: int = 0  # non-space characters extracted
     bad: int = 0  # of which unmapped (U+FFFD), private-use or control characters
     left_out: list[str] = field(default_factory=list)  # running headers, footers, page numbers
+    fixes: dict[tuple[float, float], str] = field(default_factory=dict)  # see pdf_tounicode
 
 
 def read_pdf(
@@ -147,9 +149,10 @@ def _read(
             )
         warnings: list[str] = []
         pages = []
+        repair = UnicodeRepair(doc)
         for i in range(doc.page_count):
             stop_if_asked(should_stop, name)
-            pages.append(_extract_page(doc, i, warnings=warnings))
+            pages.append(_extract_page(doc, i, repair, warnings=warnings))
         _margin_tables(doc, pages)
         imaged = [i + 1 for i, p in enumerate(pages) if not p.chars and doc[i].get_images()]
         toc = outline(doc)
@@ -218,25 +221,31 @@ def _layout(pages: list[_Page]) -> None:
 # --- extraction ------------------------------------------------------------------------------
 
 
-def _extract_page(doc: pymupdf.Document, index: int, *, warnings: list[str]) -> _Page:
+def _extract_page(doc: pymupdf.Document, index: int, repair: UnicodeRepair, *,
+                  warnings: list[str]) -> _Page:
     """Read one page: text blocks with their lines (see :mod:`dataset_gen.pdf_layout`) and the
-    ruled tables on it."""
+    ruled tables on it; characters a broken ``ToUnicode`` CMap misreads are repaired
+    (:mod:`dataset_gen.pdf_tounicode`)."""
     try:
         pdf_page = doc[index]
         textpage = pdf_page.get_textpage(flags=_TEXT_FLAGS)
         dict_blocks = textpage.extractDICT()["blocks"]
+        fixes = repair.fixes(pdf_page, dict_blocks)
+        apply_dict(dict_blocks, fixes)
         width, height = pdf_page.rect.width, pdf_page.rect.height
         blocks = build_blocks(dict_blocks, None, height)
         joined = "".join(b.text for b in blocks)
         if needs_raw(joined):  # Hangul: word spaces from the glyph gaps (rare, so built twice)
-            blocks = build_blocks(dict_blocks, textpage.extractRAWDICT()["blocks"], height)
+            raw_blocks = textpage.extractRAWDICT()["blocks"]
+            apply_raw(raw_blocks, fixes)
+            blocks = build_blocks(dict_blocks, raw_blocks, height)
             joined = "".join(b.text for b in blocks)
-        page = _Page(blocks, (width, height))
+        page = _Page(blocks, (width, height), fixes=fixes)
         page.chars = len(joined) - joined.count(" ") - joined.count("\n")
         page.bad = len(BAD_CHAR_RE.findall(joined))
         candidates = table_candidates(blocks)
         if candidates:
-            for table in find_tables(blocks, pdf_page, textpage, candidates):
+            for table in find_tables(blocks, pdf_page, textpage, candidates, fixes):
                 page.tables[table.anchor] = table
                 page.dropped |= table.numbers
     except Exception as exc:  # a broken page must not lose the others
@@ -260,7 +269,7 @@ def _margin_tables(doc: pymupdf.Document, pages: list[_Page]) -> None:
         candidates = table_candidates(page.blocks) + extra
         page.tables.clear()
         page.dropped.clear()
-        for table in find_tables(page.blocks, pdf_page, textpage, candidates):
+        for table in find_tables(page.blocks, pdf_page, textpage, candidates, page.fixes):
             page.tables[table.anchor] = table
             page.dropped |= table.numbers
 

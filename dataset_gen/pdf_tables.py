@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import pymupdf
 
 from .markdown_table import pipe_table
+from .pdf_tounicode import apply_raw
 
 __all__ = ["Table", "find_tables", "table_candidates"]
 
@@ -105,14 +106,15 @@ def table_candidates(blocks: list) -> list:
 
 
 def find_tables(blocks: list, pdf_page: pymupdf.Page, textpage: pymupdf.TextPage,
-                candidates: list) -> list[Table]:
+                candidates: list, fixes: dict | None = None) -> list[Table]:
     """Find grids of drawn lines around ``candidates``; return them as :class:`Table`.
 
     ``blocks`` are the page's text blocks (``number`` is the block's index among the text blocks
     of ``textpage``, as in ``TextPage.extractWORDS``); ``pdf_page`` is read again with vector
     collection, clipped to the candidates' band. Words of the blocks a table replaces are placed
     in the grid cells, so no text is lost or repeated. One-row grids are returned too (a table
-    cut by a page break); the caller keeps them only next to a matching table.
+    cut by a page break); the caller keeps them only next to a matching table. ``fixes`` are the
+    page's repaired characters (:mod:`dataset_gen.pdf_tounicode`).
     """
     found: list[Table] = []
     taken: set[int] = set()
@@ -158,7 +160,7 @@ def find_tables(blocks: list, pdf_page: pymupdf.Page, textpage: pymupdf.TextPage
         if not inside:
             continue
         if words is None:
-            words = _chars(textpage)
+            words = _chars(textpage, fixes or {})
         numbers = {b.number for b in inside}
         v_spans: dict[int, list[tuple[float, float]]] = defaultdict(list)
         for x, vy0, vy1 in vs:
@@ -236,12 +238,13 @@ def _split_rows(cells: dict, n_rows: int, n_cols: int) -> list[dict[int, list]]:
     return rows
 
 
-def _chars(textpage: pymupdf.TextPage) -> list[tuple]:
+def _chars(textpage: pymupdf.TextPage, fixes: dict) -> list[tuple]:
     """Every character of the text page as ``(x0, y0, x1, y1, char, block, line)``; ``block`` is
     the ordinal among text blocks. Characters, not words, are placed in cells: MuPDF joins the
     text of neighbouring cells into one word when the gap is small (common with CJK text)."""
     out = []
     blocks = [b for b in textpage.extractRAWDICT()["blocks"] if b["type"] == 0]
+    apply_raw(blocks, fixes)
     for bno, block in enumerate(blocks):
         for lno, line in enumerate(block["lines"]):
             for span in line["spans"]:

@@ -307,3 +307,25 @@ def test_title_row_spanning_a_grid_is_a_caption_above_the_table():
 def test_first_row_with_column_rules_and_one_filled_cell_stays_the_header():
     assert _titled_grid(False) == ("| Fruit prices 2015 |  |\n| --- | --- |\n| Fruit | Price |\n"
                                    "| Apple | 1.20 |\n| Pear | 0.90 |\n\n")
+
+
+# --- characters above U+FFFF written as bare numbers in ToUnicode ------------------------------
+
+
+def test_emoji_a_tounicode_cmap_writes_as_bare_numbers_come_out_right():
+    # MuPDF wrote this PDF's emoji font CMap as <1f680> instead of UTF-16 <d83dde80>; read as
+    # four hex digits that is U+1F68 "Ὠ"
+    text = parse_file(CORPUS / "ollama-notes-zh-TW.pdf").text
+    assert "Ὠ" not in text and "Ὄ" not in text
+    assert "| 全 GPU | 🚀🚀🚀 最快 | 模型完全載入 VRAM |" in text
+    assert "| GPU + CPU 混用 | 🚀 中等 | 部分層在 CPU，會拖慢整體速度 |" in text
+    assert "| 全 CPU | 🐢 最慢 | 沒有 GPU 或 VRAM 完全不足 |" in text
+    assert text.count("🚀") == 5 and text.count("🐢") == 2
+
+
+def test_a_correct_tounicode_cmap_is_left_alone():
+    def draw(doc):
+        doc.new_page().insert_text((72, 72), "Ω αβγ → 名 ─", fontname="china-t")
+
+    text = parse_bytes(_pdf(draw), "greek.pdf").text
+    assert text == "Ω αβγ → 名 ─\n\n"  # U+2192, U+2500 look like misread numbers; they are not
