@@ -89,7 +89,7 @@ def test_reasoning_is_read_from_reasoning_content_or_think_tags(reasoning):
 def test_models_context_length_and_embeddings():
     with FakeOpenAI(models=("b-model", "a-model"), max_model_len=4096) as fake:
         backend = backend_for(fake)
-        assert backend.health() == f"OpenAI-compatible server at {fake.url} (2 models)"
+        assert backend.health() == "An OpenAI-compatible server with 2 models"
         assert [m.name for m in backend.list_models()] == ["a-model", "b-model"]
         assert backend.model_info("a-model").context_length == 4096
         with pytest.raises(ModelNotFoundError) as missing:
@@ -171,7 +171,7 @@ def test_the_factory_builds_each_kind_from_settings():
         settings = Settings(api="openai", openai_base_url=fake.url, api_key_env="MY_SERVER_KEY")
         backend = make_backend(settings, environ={"MY_SERVER_KEY": "sk-from-env"})
         assert isinstance(backend, OpenAIBackend) and backend.host == fake.url
-        assert backend.health() == f"OpenAI-compatible server at {fake.url} (1 model)"
+        assert backend.health() == "An OpenAI-compatible server with 1 model"
     ollama = make_backend(Settings(ollama_host="localhost"))
     assert isinstance(ollama, OllamaBackend) and ollama.host == "http://localhost:11434"
 

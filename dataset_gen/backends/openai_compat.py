@@ -174,13 +174,13 @@ class OpenAIBackend:
     # -- API --
 
     def health(self) -> str:
-        """``"OpenAI-compatible server at <url> (<n> models)"`` from ``GET /models``.
+        """``"An OpenAI-compatible server with <n> models"`` from ``GET /models``.
 
         :raises BackendUnreachableError: nothing answers at the base URL.
         :raises BackendError: a refused key (401/403), a wrong path (404), or any other failure.
         """
         models = self._models()
-        return f"OpenAI-compatible server at {self.host} ({len(models)} model{'s' if len(models) != 1 else ''})"
+        return f"An OpenAI-compatible server with {len(models)} model{'s' if len(models) != 1 else ''}"
 
     def list_models(self) -> list[ModelInfo]:
         """The models ``GET /models`` lists, by ``id``, sorted; sizes and details are not given by
