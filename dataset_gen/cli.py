@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .backends import OllamaBackend
+from .backends import API_KINDS, make_backend
 from .checks import REASONS
 from .cli_generate import ProgressBar, Signals, Stopped, generate, run_in_thread
 from .config import ChunkSettings, ProjectConfig, Settings
@@ -89,6 +89,12 @@ TIMEOUT_HELP = ("seconds one request may wait for the model's reply, {low:g}-{hi
                 "(default $DATASET_GEN_READ_TIMEOUT or 600)")
 
 
+HOST_HELP = ("server URL (default $OLLAMA_HOST or http://127.0.0.1:11434; with --api openai "
+             "$OPENAI_BASE_URL or http://127.0.0.1:8000/v1)")
+API_HELP = ("kind of server: ollama (default) or openai, an OpenAI-compatible server such as vLLM, "
+            "llama.cpp or LM Studio (its key is read from $OPENAI_API_KEY)")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="dataset-gen",
@@ -104,7 +110,8 @@ def _parser() -> argparse.ArgumentParser:
                                      "Everything is stored as it arrives; running again resumes and retries failed chunks.")
     gen.add_argument("files", nargs="+", type=Path, metavar="FILE", help="PDF, DOCX, EPUB, HTML, Markdown or text files")
     gen.add_argument("--model", required=True, help="Ollama model name, e.g. qwen2.5:7b")
-    gen.add_argument("--host", help="Ollama URL (default $OLLAMA_HOST or http://127.0.0.1:11434)")
+    gen.add_argument("--host", help=HOST_HELP)
+    gen.add_argument("--api", choices=API_KINDS, help=API_HELP)
     gen.add_argument("--project", default=DEFAULT_PROJECT, help=f"project name (default {DEFAULT_PROJECT!r}; created if new)")
     gen.add_argument("--pairs-per-chunk", type=_bounded(1, 20), help="QA pairs to ask for per chunk, 1-20 (default 3)")
     gen.add_argument("--chunk-size", type=_bounded(200, 20000), help="largest chunk in characters, 200-20000 (default 2000)")
@@ -151,7 +158,8 @@ def _parser() -> argparse.ArgumentParser:
                                      "that sees the pair's source text. Scores are saved as they arrive.")
     jud.add_argument("--project", default=DEFAULT_PROJECT)
     jud.add_argument("--model", required=True, help="judge model, e.g. qwen2.5:7b")
-    jud.add_argument("--host", help="Ollama URL (default $OLLAMA_HOST or http://127.0.0.1:11434)")
+    jud.add_argument("--host", help=HOST_HELP)
+    jud.add_argument("--api", choices=API_KINDS, help=API_HELP)
     jud.add_argument("--concurrency", type=_bounded(1, 32), help="pairs judged at once, 1-32 (default 4)")
     jud.add_argument("--rejudge", action="store_true", help="judge pairs that already have scores again")
     jud.add_argument("--timeout", type=_seconds(*TIMEOUT_BOUNDS), metavar="SECONDS",
@@ -163,14 +171,16 @@ def _parser() -> argparse.ArgumentParser:
     ded.add_argument("--project", default=DEFAULT_PROJECT)
     ded.add_argument("--threshold", type=float, default=90.0, help="text similarity 0-100 that links two questions (default 90)")
     ded.add_argument("--embedding-model", help="Ollama embedding model, e.g. nomic-embed-text")
-    ded.add_argument("--host", help="Ollama URL for the embedding model")
+    ded.add_argument("--host", help="server URL for the embedding model (see generate --host)")
+    ded.add_argument("--api", choices=API_KINDS, help=API_HELP)
 
     rep = sub.add_parser("report", help="coverage and quality figures of a project",
                          description="Pairs per document, chunks without a usable pair and why, status, type and score counts.")
     rep.add_argument("--project", default=DEFAULT_PROJECT)
 
     mod = sub.add_parser("models", help="list the models Ollama has", description="List the models on the Ollama server.")
-    mod.add_argument("--host", help="Ollama URL (default $OLLAMA_HOST or http://127.0.0.1:11434)")
+    mod.add_argument("--host", help=HOST_HELP)
+    mod.add_argument("--api", choices=API_KINDS, help=API_HELP)
 
     sub.add_parser("projects", help="list projects", description="List projects with their documents, chunks and pairs.")
     return parser
@@ -229,8 +239,7 @@ def _export(args, store: Store) -> int:
 
 def _judge(args, settings: Settings, store: Store) -> int:
     project_id = store.project_id(args.project)
-    backend = OllamaBackend(settings.ollama_host, connect_timeout_s=settings.connect_timeout_s,
-                            read_timeout_s=settings.read_timeout_s, max_retries=settings.max_retries)
+    backend = make_backend(settings)
     bar = ProgressBar()
     signals = Signals()
     with signals.installed():
@@ -260,7 +269,7 @@ def _judge(args, settings: Settings, store: Store) -> int:
 
 def _dedupe(args, settings: Settings, store: Store) -> int:
     project_id = store.project_id(args.project)
-    backend = OllamaBackend(settings.ollama_host) if args.embedding_model else None
+    backend = make_backend(settings) if args.embedding_model else None
     summary = mark_duplicates(store, project_id, threshold=args.threshold, backend=backend,
                               embedding_model=args.embedding_model or "")
     marked = sum(len(c.members) - 1 for c in summary.clusters)
@@ -321,7 +330,7 @@ def _ranges(numbers: list[int]) -> str:
 
 
 def _models(settings: Settings) -> int:
-    backend = OllamaBackend(settings.ollama_host, connect_timeout_s=settings.connect_timeout_s, max_retries=1)
+    backend = make_backend(settings, max_retries=1)
     for m in backend.list_models():
         size = f"{m.size / 1e9:.1f} GB" if m.size else ""
         print("\t".join(x for x in (m.name, m.parameter_size, m.quantization_level, size)))
@@ -344,13 +353,14 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.verbose else logging.ERROR, format="%(message)s")
     overrides = dict(
-        data_dir=args.data_dir, ollama_host=getattr(args, "host", None), concurrency=getattr(args, "concurrency", None),
+        data_dir=args.data_dir, api=getattr(args, "api", None), concurrency=getattr(args, "concurrency", None),
         pairs_per_chunk=0 if getattr(args, "chars_per_pair", None) else getattr(args, "pairs_per_chunk", None),
         chars_per_pair=getattr(args, "chars_per_pair", None), language=getattr(args, "language", None),
         question_types=getattr(args, "question_types", None), reasoning=getattr(args, "reasoning", None),
         audiences=tuple(args.audiences) if getattr(args, "audiences", None) else None,
         read_timeout_s=getattr(args, "timeout", None), ocr=getattr(args, "ocr", None),
     )
+    overrides["openai_base_url" if getattr(args, "api", None) == "openai" else "ollama_host"] = getattr(args, "host", None)
     try:
         if getattr(args, "chunk_size", None) is not None:
             size = args.chunk_size

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from .backends import OllamaBackend
+from .backends import make_backend
 from .config import Settings
 from .errors import DocumentError, NoTextLayerError, StorageError, StoreError
 from .generation import Progress, RunSummary, check_server, run_generation
@@ -111,8 +111,7 @@ def generate(args, settings: Settings, store, say: Callable[[str], None]) -> int
     :raises DatasetGenError: Ollama cannot be used, the project is busy (``ProjectBusyError``), or
         the store fails; the CLI prints it as one line.
     """
-    backend = OllamaBackend(settings.ollama_host, connect_timeout_s=settings.connect_timeout_s,
-                            read_timeout_s=settings.read_timeout_s, max_retries=settings.max_retries)
+    backend = make_backend(settings)
     signals = Signals()
     with signals.installed():
         try:

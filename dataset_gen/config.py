@@ -15,6 +15,9 @@ from pydantic import BaseModel, Field, ValidationError
 from .models import SamplingOptions
 
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+DEFAULT_OPENAI_BASE_URL = "http://127.0.0.1:8000/v1"
+"""vLLM's default; llama.cpp's ``llama-server`` listens on 8080 and LM Studio on 1234."""
+DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 
 QuestionKind = Literal["factual", "explanation", "comparison", "unanswerable"]
 
@@ -40,6 +43,21 @@ def normalise_host(host: str | None) -> str:
     elif ":" not in name:
         name = f"{name}:11434"
     return f"{scheme}://{name}"
+
+
+def normalise_base_url(url: str | None) -> str:
+    """Return an OpenAI-compatible base URL as ``scheme://name:port/path`` without a trailing
+    slash. ``None`` or ``""`` gives :data:`DEFAULT_OPENAI_BASE_URL`; a bare ``name:port`` gets
+    ``http://``; a URL without a path gets ``/v1`` (where vLLM, llama.cpp, LM Studio and OpenAI
+    serve the API); a URL with a path keeps it as it is.
+    """
+    url = (url or "").strip().rstrip("/")
+    if not url:
+        return DEFAULT_OPENAI_BASE_URL
+    if "://" not in url:
+        url = f"http://{url}"
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://{rest}" if "/" in rest else f"{scheme}://{rest}/v1"
 
 
 @dataclass(frozen=True)
@@ -74,10 +92,16 @@ class Settings:
     comparison pairs a chunk with the next one of its document); ``reasoning`` asks for a short
     chain of thought per pair; ``audiences``, when given, are used in turn, one per chunk.
     ``ocr`` reads PDF pages without a usable text layer by OCR (Tesseract; off by default).
+    ``api`` is the kind of model server (``"ollama"`` at ``ollama_host``, or ``"openai"``: an
+    OpenAI-compatible server at ``openai_base_url``, its key read from the environment variable
+    named ``api_key_env`` when a backend is made; see :meth:`api_key`).
     """
 
     data_dir: Path = Path("data")
     ollama_host: str = DEFAULT_OLLAMA_HOST
+    api: Literal["ollama", "openai"] = "ollama"
+    openai_base_url: str = DEFAULT_OPENAI_BASE_URL
+    api_key_env: str = DEFAULT_API_KEY_ENV
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 600.0
     max_retries: int = 3
@@ -99,9 +123,16 @@ class Settings:
         ``language`` (Tesseract's languages follow it: :func:`dataset_gen.pdf_ocr.tesseract_languages`)."""
         return self.language if self.ocr else None
 
+    def api_key(self, environ: dict | None = None) -> str:
+        """The OpenAI-compatible server's key: the value of the variable ``api_key_env`` in
+        ``environ`` (default the process environment), ``""`` when unset. Read when a backend is
+        made and never kept in the settings or the store."""
+        env = os.environ if environ is None else environ
+        return (env.get(self.api_key_env) or "").strip() if self.api_key_env else ""
+
     @classmethod
     def from_env(cls, environ: dict | None = None, **overrides) -> Settings:
-        """Build settings from ``DATASET_GEN_DATA_DIR``, ``OLLAMA_HOST``,
+        """Build settings from ``DATASET_GEN_DATA_DIR``, ``OLLAMA_HOST``, ``OPENAI_BASE_URL``,
         ``DATASET_GEN_CONNECT_TIMEOUT`` and ``DATASET_GEN_READ_TIMEOUT`` (seconds), then ``overrides``.
 
         ``overrides`` with value ``None`` are ignored, so CLI flags can be passed straight in.
@@ -117,11 +148,16 @@ class Settings:
         base = cls(
             data_dir=Path(env.get("DATASET_GEN_DATA_DIR") or "data"),
             ollama_host=normalise_host(env.get("OLLAMA_HOST")),
+            openai_base_url=normalise_base_url(env.get("OPENAI_BASE_URL")),
             **timeouts,
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         if "ollama_host" in given:
             given["ollama_host"] = normalise_host(given["ollama_host"])
+        if "openai_base_url" in given:
+            given["openai_base_url"] = normalise_base_url(given["openai_base_url"])
+        if given.get("api", "ollama") not in ("ollama", "openai"):
+            raise ValueError(f"Unknown API {given['api']!r}: choose ollama or openai")
         return replace(base, **given)
 
 
@@ -137,10 +173,16 @@ class ProjectConfig(BaseModel):
     reply, in seconds (1–3600); ``None`` (never set) uses the process setting
     (``DATASET_GEN_READ_TIMEOUT``, default 600) is used. ``ocr`` (off by default) reads uploaded
     PDF pages that have no usable text layer by OCR, in Tesseract languages that follow ``language``.
+    ``api`` picks the server kind: ``host`` is the Ollama URL, ``base_url`` the OpenAI-compatible
+    one (empty: ``OPENAI_BASE_URL`` or the default), and ``api_key_env`` names the environment
+    variable holding its key (only the name is stored, never the key).
     """
 
     model: str = ""
     host: str = ""
+    api: Literal["ollama", "openai"] = "ollama"
+    base_url: str = ""
+    api_key_env: str = Field(DEFAULT_API_KEY_ENV, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
     chunk_strategy: Literal["markdown", "recursive", "separator"] = "markdown"
     chunk_max_chars: int = Field(2000, ge=200, le=20000)
     chunk_min_chars: int = Field(400, ge=0, le=20000)
@@ -202,11 +244,15 @@ class ProjectConfig(BaseModel):
                                repeat_penalty=self.repeat_penalty, seed=self.seed, num_predict=self.num_predict)
 
     def apply(self, base: Settings) -> Settings:
-        """``base`` with this project's host, chunking, pairs, concurrency, language, OCR switch and,
+        """``base`` with this project's server (API kind, host or base URL, key variable), chunking, pairs,
+        concurrency, language, OCR switch and,
         when the project set one, read timeout."""
         return replace(
             base,
             ollama_host=normalise_host(self.host) if self.host else base.ollama_host,
+            api=self.api,
+            openai_base_url=normalise_base_url(self.base_url) if self.base_url else base.openai_base_url,
+            api_key_env=self.api_key_env,
             read_timeout_s=self.read_timeout_s if self.read_timeout_s is not None else base.read_timeout_s,
             chunking=self.chunking(),
             pairs_per_chunk=0 if self.chars_per_pair else self.pairs_per_chunk,

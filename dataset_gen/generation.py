@@ -20,13 +20,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .backends import Backend
 from .config import Settings
 from .errors import DatasetGenError
 from .generation_plan import DEFAULT_OPTIONS, FATAL, check_server, plan_run, trial_chunk
 from .locks import ProjectLock, project_locked
 from .models import SamplingOptions
 from .qa import generate_pairs
-from .workers import Abandoned, WorkerPool
+from .workers import Abandoned, WorkerPool, run_pool
 
 __all__ = ["ChunkFailure", "Progress", "RunSummary", "check_server", "run_generation", "trial_chunk"]
 
@@ -97,7 +98,7 @@ class RunSummary:
 def run_generation(
     store,
     project_id: int,
-    backend,
+    backend: Backend,
     model: str,
     settings: Settings,
     *,
@@ -166,16 +167,9 @@ class _Run:
         self.summary = RunSummary(run_id=run_id, status="finished", total=len(chunks))
         self.pool = pool = WorkerPool(chunks, self._work, concurrency=self.settings.concurrency,
                                       cancel=self.cancel, name=f"generate-run-{run_id}")
-        interrupted: BaseException | None = None
-        try:
-            with pool.lock:
-                self._report()
-            interrupted = pool.run()
-        except BaseException as exc:  # a failing progress callback, or Ctrl-C before the pool ran
-            interrupted = exc
-            with pool.lock:
-                pool.stopped = True
-        with pool.lock:  # the pool has stopped: no worker saves anything, the counts below are final
+
+        def finish(interrupted: BaseException | None) -> RunSummary:
+            # The pool has stopped: no worker saves anything, the counts below are final.
             summary = self.summary
             summary.elapsed_s = time.monotonic() - self.started
             summary.pair_chunks = len(self.pair_chunks)
@@ -185,11 +179,9 @@ class _Run:
             elif summary.done < summary.total and stopped_by_hand:
                 summary.status = "cancelled"
             store.finish_run(run_id, summary.status)
-        if interrupted is not None:
-            raise interrupted
-        if pool.crash is not None:
-            raise pool.crash
-        return summary
+            return summary
+
+        return run_pool(pool, finish, before=self._report)
 
     def _chat(self, **kwargs):
         if self.pool.should_stop():
@@ -209,7 +201,7 @@ class _Run:
                 result = generate_pairs(
                     self._chat, generate, repair, chunk_text=plan.texts[chunk.id], document=chunk.document,
                     heading_path=chunk.heading_path, n=plan.wanted[chunk.id], language=language,
-                    options=self.options, num_ctx=plan.num_ctx, max_reasks=settings.max_reasks, task=task,
+                    options=self.options, context_tokens=plan.num_ctx, max_reasks=settings.max_reasks, task=task,
                     partner=plan.partners.get(chunk.id),
                 )
             except DatasetGenError as exc:

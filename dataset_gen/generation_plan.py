@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .backends import Backend
 from .chunk_language import chunk_language
 from .config import Settings
-from .errors import BackendError, BackendUnreachableError, DatasetGenError, ModelNotFoundError
+from .errors import BackendUnreachableError, DatasetGenError, ModelNotFoundError
 from .language import detect_language
 from .models import SamplingOptions
 from .prompts import load_prompt
@@ -33,20 +34,15 @@ DEFAULT_OPTIONS = SamplingOptions()
 """Sampling options when none are given (the server's defaults, temperature 0.7)."""
 
 
-def check_server(backend) -> str:
-    """Ask the server for its version before any work: fails fast, in one line, when nothing
-    answers or when the host is not an Ollama server. Returns the version.
+def check_server(backend: Backend) -> str:
+    """Ask the server what it is before any work (:meth:`Backend.health`): fails fast, in one
+    line, when nothing answers or when the host does not speak the backend's API. Returns the
+    server's one-line description (e.g. ``"Ollama 0.12.6"``).
 
     :raises BackendUnreachableError: nothing answers at the host.
-    :raises BackendError: something answers, but not like Ollama.
+    :raises BackendError: something answers, but not like the server the backend speaks to.
     """
-    try:
-        return backend.version()
-    except BackendUnreachableError:
-        raise
-    except DatasetGenError as exc:
-        raise BackendError(f"{backend.host} does not answer like an Ollama server ({exc}); "
-                           "is the host right? Ollama listens on port 11434 by default") from None
+    return backend.health()
 
 
 @dataclass
@@ -71,7 +67,7 @@ class Plan:
                 if kind != "comparison" or chunk.id in self.partners]
 
 
-def plan_run(store, project_id, backend, model, settings: Settings, options: SamplingOptions, chunks) -> Plan:
+def plan_run(store, project_id, backend: Backend, model, settings: Settings, options: SamplingOptions, chunks) -> Plan:
     """Languages, templates, pairs per chunk, partners and the one ``num_ctx`` for ``chunks``.
 
     Language: ``settings.language`` for every chunk unless it is ``auto``; then each document's
@@ -127,7 +123,7 @@ def plan_run(store, project_id, backend, model, settings: Settings, options: Sam
             max(wanted.values()) * OUTPUT_TOKENS_PER_PAIR * (2 if settings.reasoning else 1) + 256
         )
         try:
-            limit = backend.context_length(model)
+            limit = backend.model_info(model).context_length
         except FATAL:
             raise
         except DatasetGenError:
@@ -136,7 +132,7 @@ def plan_run(store, project_id, backend, model, settings: Settings, options: Sam
     return Plan(languages, templates, wanted, num_ctx, partners, texts, chunk_languages)
 
 
-def trial_chunk(store, project_id: int, chunk_id: int, backend, model: str, settings: Settings,
+def trial_chunk(store, project_id: int, chunk_id: int, backend: Backend, model: str, settings: Settings,
                 options: SamplingOptions = DEFAULT_OPTIONS) -> ChunkResult:
     """Generate pairs for one chunk without saving them, to see whether a model can do the job.
 
@@ -144,7 +140,7 @@ def trial_chunk(store, project_id: int, chunk_id: int, backend, model: str, sett
     reasoning, and the checked pairs. The first of the chunk's tasks is tried (the first question
     type of ``settings``).
 
-    :raises BackendError: Ollama not running, model not pulled, or invalid output after re-asks.
+    :raises BackendError: the server not running, the model missing, or invalid output after re-asks.
     """
     chunk = store.get_chunk(chunk_id)
     plan = plan_run(store, project_id, backend, model, settings, options, [chunk])
@@ -154,6 +150,6 @@ def trial_chunk(store, project_id: int, chunk_id: int, backend, model: str, sett
     return generate_pairs(
         lambda **kw: backend.chat(model, **kw), generate, repair, chunk_text=plan.texts[chunk.id], document=chunk.document,
         heading_path=chunk.heading_path, n=plan.wanted[chunk.id], language=language,
-        options=options, num_ctx=plan.num_ctx, max_reasks=settings.max_reasks, task=tasks[0],
+        options=options, context_tokens=plan.num_ctx, max_reasks=settings.max_reasks, task=tasks[0],
         partner=plan.partners.get(chunk.id),
     )

@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field, ValidationError
 
+from .backends import Backend
 from .errors import BackendUnreachableError, DatasetGenError, InvalidModelOutputError, ModelNotFoundError
 from .language import detect_language
 from .models import SamplingOptions
 from .prompts import fence_tag, load_prompt
 from .qa import estimate_tokens, plan_num_ctx
 from .table_context import with_table_header
-from .workers import Abandoned, WorkerPool
+from .workers import Abandoned, WorkerPool, run_pool
 
 JUDGE_SCHEMA = {
     "type": "object",
@@ -79,7 +80,7 @@ class JudgeSummary:
 def judge_pairs(
     store,
     project_id: int,
-    backend,
+    backend: Backend,
     model: str,
     *,
     concurrency: int = 4,
@@ -132,7 +133,7 @@ def judge_pairs(
             for _ in range(max_reasks + 1):
                 if pool.should_stop():
                     raise Abandoned()
-                reply = backend.chat(model, messages, format=JUDGE_SCHEMA, options=options, num_ctx=num_ctx)
+                reply = backend.chat(model, messages, schema=JUDGE_SCHEMA, options=options, context_tokens=num_ctx)
                 try:
                     verdict = parse_verdict(reply.content)
                     break
@@ -161,15 +162,13 @@ def judge_pairs(
                 on_progress(summary.judged + len(summary.failures), summary.total)
 
     pool = WorkerPool(pairs, work, concurrency=concurrency, cancel=cancel, name=f"judge-project-{project_id}")
-    interrupted = pool.run()
-    with pool.lock:
+
+    def finish(interrupted: BaseException | None) -> JudgeSummary:
         summary.elapsed_s = time.monotonic() - started
         summary.cancelled = summary.judged + len(summary.failures) < summary.total and summary.error is None
-    if interrupted is not None:
-        raise interrupted
-    if pool.crash is not None:
-        raise pool.crash
-    return summary
+        return summary
+
+    return run_pool(pool, finish)
 
 
 def _sources(store, pairs) -> dict[int, str]:

@@ -235,7 +235,7 @@ def generate_pairs(
     n: int,
     language: str,
     options: SamplingOptions,
-    num_ctx: int,
+    context_tokens: int,
     max_reasks: int = 2,
     task: Task = Task(),
     partner: Partner | None = None,
@@ -250,8 +250,9 @@ def generate_pairs(
 
     ``options.num_predict`` of ``None`` gives a budget of :data:`OUTPUT_TOKENS_PER_PAIR` per pair;
     a reply cut off at the budget (``done_reason == "length"``) doubles it for the re-ask.
-    ``chat`` is a callable with ``OllamaBackend.chat``'s keywords minus ``model``
-    (``messages, format, options, num_ctx``) returning a :class:`ChatReply`. A reply that is not
+    ``chat`` is a callable with :meth:`dataset_gen.backends.Backend.chat`'s keywords minus ``model``
+    (``messages, schema, options, context_tokens``) returning a :class:`ChatReply`; ``context_tokens``
+    is the window the run needs (:func:`plan_num_ctx`). A reply that is not
     the expected JSON, has fewer than ``n`` pairs, uses a phrase from :data:`NOT_SELF_CONTAINED`,
     or is not in ``language`` (its script or Chinese script,
     :func:`dataset_gen.language.script_problem`) is asked again up to ``max_reasks`` times, showing the model
@@ -300,7 +301,8 @@ def generate_pairs(
     best: list[_PairItem] | None = None
     for attempt in range(max_reasks + 1):
         call_options = replace(options, num_predict=budget)
-        reply: ChatReply = chat(messages=messages, format=reply_schema(n, task.reasoning), options=call_options, num_ctx=num_ctx)
+        reply: ChatReply = chat(messages=messages, schema=reply_schema(n, task.reasoning), options=call_options,
+                                context_tokens=context_tokens)
         result.attempts += 1
         result.raw, result.thinking = reply.content, reply.thinking
         result.prompt_tokens += reply.prompt_tokens

@@ -31,7 +31,7 @@ def mark_duplicates(store, project_id: int, *, threshold: float = 90.0, backend=
                     embedding_model: str = "", cosine_threshold: float = 0.92) -> DedupeSummary:
     """Cluster the project's questions (rejected pairs aside) and mark every member but the kept
     one as a duplicate of it; earlier marks are replaced. Accepted or edited pairs are kept over
-    others. With ``backend`` and ``embedding_model``, Ollama embeddings (``/api/embed``) also link
+    others. With ``backend`` and ``embedding_model``, the server's embeddings (:meth:`Backend.embed`) also link
     questions worded differently.
 
     :raises BackendError: the embedding model cannot be reached or is not pulled.

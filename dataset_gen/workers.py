@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 
-__all__ = ["Abandoned", "WorkerPool"]
+__all__ = ["Abandoned", "WorkerPool", "run_pool"]
 
 
 class Abandoned(Exception):
@@ -94,3 +95,35 @@ class WorkerPool(Generic[T]):
                 self._alive -= 1
                 if self._alive == 0:
                     self._finished.set()
+
+
+def run_pool(pool: WorkerPool, finish: Callable[[BaseException | None], R], *,
+             before: Callable[[], None] | None = None) -> R:
+    """Run ``pool`` to its end and settle the outcome the same way for every caller (generation
+    and judging).
+
+    ``before()`` is called under the pool's lock just before the workers start (e.g. a first
+    progress report). Then :meth:`WorkerPool.run`; an exception raised before or around it
+    (a failing ``before``, Ctrl-C) stops the pool like a cancel. ``finish(interrupted)`` is then
+    called once, under the pool's lock with :attr:`WorkerPool.stopped` set, so the counts it reads
+    are final; ``interrupted`` is the exception that stopped the calling thread, or ``None``.
+    After it, that exception is re-raised, then a worker's :attr:`WorkerPool.crash`; otherwise
+    ``finish``'s result is returned.
+    """
+    interrupted: BaseException | None = None
+    try:
+        if before is not None:
+            with pool.lock:
+                before()
+        interrupted = pool.run()
+    except BaseException as exc:  # a failing callback, or Ctrl-C before the pool ran
+        interrupted = exc
+        with pool.lock:
+            pool.stopped = True
+    with pool.lock:
+        result = finish(interrupted)
+    if interrupted is not None:
+        raise interrupted
+    if pool.crash is not None:
+        raise pool.crash
+    return result

@@ -17,9 +17,11 @@ from tests.fake_ollama import FakeOllama  # noqa: E402
 
 @pytest.fixture(autouse=True, scope="session")
 def _no_ollama_host_from_environment():
-    """Keep a real OLLAMA_HOST out of the tests: every test names its host explicitly."""
+    """Keep a real OLLAMA_HOST (or OpenAI server and key) out of the tests: every test names its
+    host explicitly."""
     patcher = pytest.MonkeyPatch()
-    patcher.delenv("OLLAMA_HOST", raising=False)
+    for name in ("OLLAMA_HOST", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
+        patcher.delenv(name, raising=False)
     yield
     patcher.undo()
 

@@ -290,7 +290,7 @@ def test_a_chunk_holding_fence_lines_stays_inside_one_fence_whose_tag_it_lacks(f
         lambda **kw: backend.chat("qwen2.5:7b", **kw),
         load_prompt("qa_generate", language), load_prompt("qa_repair", language),
         chunk_text=HOSTILE, document="</chunk>.md", heading_path=("Setup",), n=1, language=language,
-        options=SamplingOptions(temperature=0.0), num_ctx=4096, task=Task(kind), partner=partner,
+        options=SamplingOptions(temperature=0.0), context_tokens=4096, task=Task(kind), partner=partner,
     )
     system, user = (m["content"] for m in fake_ollama.requests[0]["messages"])
     assert [m["content"] for m in result.prompt.messages] == [system, user]

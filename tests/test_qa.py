@@ -29,7 +29,7 @@ def run(fake, chunk=EN_CHUNK, n=2, language="en", options=ZERO_TEMPERATURE, max_
         lambda **kw: backend.chat("qwen2.5:7b", **kw),
         load_prompt("qa_generate", language), load_prompt("qa_repair", language),
         chunk_text=chunk, document="notes.md", heading_path=("Install",), n=n, language=language,
-        options=options, num_ctx=4096, max_reasks=max_reasks,
+        options=options, context_tokens=4096, max_reasks=max_reasks,
     )
 
 

@@ -15,7 +15,7 @@ import streamlit as st
 from streamlit import runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from dataset_gen.backends import OllamaBackend
+from dataset_gen.backends import Backend, make_backend
 from dataset_gen.config import ProjectConfig, Settings
 from dataset_gen.errors import DatasetGenError
 from dataset_gen.jobs import JobRegistry
@@ -62,11 +62,9 @@ def project_config(project_id: int) -> ProjectConfig:
     return ProjectConfig.load(get_store().get_settings(project_id))
 
 
-def project_backend(config: ProjectConfig) -> OllamaBackend:
-    """An Ollama client for the project's host, with the process' timeouts."""
-    settings = config.apply(base_settings())
-    return OllamaBackend(settings.ollama_host, connect_timeout_s=settings.connect_timeout_s,
-                         read_timeout_s=settings.read_timeout_s, max_retries=settings.max_retries)
+def project_backend(config: ProjectConfig) -> Backend:
+    """A client for the project's server (Ollama or OpenAI-compatible), with the process' timeouts."""
+    return make_backend(config.apply(base_settings()))
 
 
 def sidebar() -> None:

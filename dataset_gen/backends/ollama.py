@@ -28,7 +28,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import httpx
@@ -39,6 +39,8 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from ..config import DEFAULT_OLLAMA_HOST, normalise_host
 from ..errors import BackendError, BackendUnreachableError, ModelNotFoundError
 from ..models import ChatReply, ModelInfo, SamplingOptions
+from .base import ModelDetails
+from .thinking import strip_think
 
 __all__ = ["OllamaBackend", "strip_think"]
 
@@ -48,54 +50,6 @@ T = TypeVar("T")
 
 #: Longest wait between two attempts, in seconds, whatever ``backoff_s`` and the attempt number.
 MAX_BACKOFF_S = 60.0
-
-# --- <think> blocks -----------------------------------------------------------------------------
-
-_THINK_BLOCK = re.compile(r"<think>(.*?)</think>", re.DOTALL | re.IGNORECASE)
-_THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
-_THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
-
-
-def strip_think(text: str) -> tuple[str, str]:
-    """Split a reply into ``(content, thinking)`` by removing ``<think>…</think>`` blocks.
-
-    * Every closed ``<think>…</think>`` block is removed from the content; the texts inside are
-      joined (blank line between them) as the thinking.
-    * A ``<think>`` with no closing tag (the reply was cut, e.g. ``done_reason == "length"``)
-      makes everything after it thinking.
-    * A ``</think>`` with no opening tag (templates that end the prompt with ``<think>``, as some
-      qwen3 and deepseek-r1 ones do) makes everything before it thinking.
-
-    Text without any tag is returned unchanged with thinking ``""``; otherwise both parts are
-    stripped of surrounding whitespace. Tags are matched case-insensitively.
-    """
-    if "<" not in text or not (_THINK_OPEN.search(text) or _THINK_CLOSE.search(text)):
-        return text, ""
-    thoughts: list[str] = []
-
-    # A closing tag before any opening tag: the opening tag was part of the prompt.
-    first_close = _THINK_CLOSE.search(text)
-    first_open = _THINK_OPEN.search(text)
-    if first_close and (first_open is None or first_close.start() < first_open.start()):
-        thoughts.append(text[: first_close.start()].strip())
-        text = text[first_close.end() :]
-
-    def take(match: re.Match) -> str:
-        thoughts.append(match.group(1).strip())
-        return ""
-
-    text = _THINK_BLOCK.sub(take, text)
-
-    # An opening tag left without its closing tag: the reply stopped while thinking.
-    dangling = _THINK_OPEN.search(text)
-    if dangling:
-        thoughts.append(text[dangling.end() :].strip())
-        text = text[: dangling.start()]
-
-    # Stray closing tags left over carry nothing.
-    text = _THINK_CLOSE.sub("", text)
-    return text.strip(), "\n\n".join(t for t in thoughts if t)
-
 
 # --- error classification -------------------------------------------------------------------------
 
@@ -155,6 +109,19 @@ def _looks_like_missing_model(exc: ollama.ResponseError) -> bool:
     return exc.status_code == 404 or ("not found" in text and "model" in text)
 
 
+def _context_length(info: Mapping[str, Any]) -> int | None:
+    """``model_info["<arch>.context_length"]`` (``<arch>`` from ``general.architecture``), else
+    the first other ``*.context_length`` key; ``None`` when there is none."""
+    arch = info.get("general.architecture")
+    keys = [f"{arch}.context_length"] if arch else []
+    keys += sorted(k for k in info if k.endswith(".context_length") and k not in keys)
+    for key in keys:
+        value = info.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return int(value)
+    return None
+
+
 # --- the backend ----------------------------------------------------------------------------------
 
 
@@ -170,8 +137,14 @@ class OllamaBackend:
     dropped, read timeouts, HTTP 5xx (including 503 "server busy") and an error the server reports
     after status 200. HTTP 4xx (404 model not found, 400 bad request) is never retried.
 
+    ``think`` (``None``: the server's default, which lets a thinking model think) and
+    ``keep_alive`` (a duration such as ``"5m"``; ``None``: the server's default) are sent with
+    every chat request; they are Ollama's own options, so they live here and not in the core.
+
     The instance holds one ``httpx`` connection pool and may be shared between threads.
     """
+
+    kind = "ollama"
 
     def __init__(
         self,
@@ -181,8 +154,12 @@ class OllamaBackend:
         read_timeout_s: float = 600.0,
         max_retries: int = 3,
         backoff_s: float = 1.0,
+        think: bool | None = None,
+        keep_alive: str | None = None,
     ):
         self.host: str = normalise_host(host)
+        self.think = think
+        self.keep_alive = keep_alive
         self.connect_timeout_s = float(connect_timeout_s)
         self.read_timeout_s = float(read_timeout_s)
         self.max_retries = max(0, int(max_retries))
@@ -227,6 +204,21 @@ class OllamaBackend:
 
         return self._call("GET /api/version", call)
 
+    def health(self) -> str:
+        """``"Ollama <version>"`` from ``GET /api/version``: asked before any work, so that a
+        stopped server or a host that is not Ollama fails fast, in one line.
+
+        :raises BackendUnreachableError: nothing answers at ``host``.
+        :raises BackendError: something answers, but not like Ollama.
+        """
+        try:
+            return f"Ollama {self.version()}"
+        except BackendUnreachableError:
+            raise
+        except BackendError as exc:
+            raise BackendError(f"{self.host} does not answer like an Ollama server ({exc}); "
+                               "is the host right? Ollama listens on port 11434 by default") from None
+
     def list_models(self) -> list[ModelInfo]:
         """The models the server has (``GET /api/tags``), sorted by name.
 
@@ -250,6 +242,14 @@ class OllamaBackend:
             )
         return sorted(models, key=lambda info: info.name)
 
+    def model_info(self, model: str) -> ModelDetails:
+        """The model's context length (:meth:`context_length`) and its ``capabilities`` from
+        ``POST /api/show`` (e.g. ``("completion", "thinking")``). Raises like :meth:`context_length`."""
+        self._require_model(model)
+        response = self._call("POST /api/show", lambda: self._client.show(model), model=model)
+        return ModelDetails(model, _context_length(response.modelinfo or {}),
+                            tuple(str(c) for c in (response.capabilities or ())))
+
     def embed(self, model: str, texts: list[str], *, batch: int = 64) -> list[list[float]]:
         """Embedding vectors of ``texts`` from ``POST /api/embed`` (Ollama docs/api.md "Generate
         embeddings"), in order, ``batch`` texts per request. Raises like :meth:`chat`."""
@@ -269,25 +269,17 @@ class OllamaBackend:
         the server will use by default (see docs/context-length.mdx). Raises
         :class:`ModelNotFoundError` when the model is not pulled.
         """
-        self._require_model(model)
-        response = self._call("POST /api/show", lambda: self._client.show(model), model=model)
-        info = response.modelinfo or {}
-        arch = info.get("general.architecture")
-        keys = [f"{arch}.context_length"] if arch else []
-        keys += sorted(k for k in info if k.endswith(".context_length") and k not in keys)
-        for key in keys:
-            value = info.get(key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-                return int(value)
-        return None
+        return self.model_info(model).context_length
 
     def chat(
         self,
         model: str,
         messages: list[dict],
         *,
-        format: dict | str | None = None,
+        schema: dict | None = None,
         options: SamplingOptions | None = None,
+        context_tokens: int | None = None,
+        format: dict | str | None = None,
         num_ctx: int | None = None,
         think: bool | None = None,
         keep_alive: str | None = None,
@@ -295,11 +287,13 @@ class OllamaBackend:
         """One non-streamed chat completion (``POST /api/chat`` with ``"stream": false``).
 
         ``messages`` are ``{"role": "system"|"user"|"assistant", "content": str}`` dicts.
-        ``format`` is ``"json"`` or a JSON Schema object, passed through unchanged. ``options``
-        become Ollama's ``options`` map (``SamplingOptions.to_ollama()``; ``temperature=0`` is
-        sent as 0) and ``num_ctx`` (tokens) is added to it when given. ``think`` and
-        ``keep_alive`` (a duration such as ``"5m"``) are sent only when not ``None``; with
-        ``think`` absent a thinking-capable model thinks (the server's default).
+        ``schema`` (a JSON Schema object) is sent as Ollama's ``format``; ``format`` (``"json"``
+        or a schema) is the same field under Ollama's own name and wins when both are given.
+        ``options`` become Ollama's ``options`` map (``SamplingOptions.to_ollama()``;
+        ``temperature=0`` is sent as 0) and ``context_tokens`` (or ``num_ctx``), in tokens, is
+        added to it as ``num_ctx`` when given. ``think`` and ``keep_alive`` (a duration such as
+        ``"5m"``) default to the instance's and are sent only when not ``None``; with ``think``
+        absent a thinking-capable model thinks (the server's default).
 
         Returns a :class:`ChatReply`: ``content`` without ``<think>`` blocks, ``thinking`` from
         ``message.thinking`` or else the stripped blocks, ``done_reason`` (``"stop"``,
@@ -314,6 +308,10 @@ class OllamaBackend:
         """
         self._require_model(model)
         opts: dict[str, Any] = dict(options.to_ollama()) if options is not None else {}
+        format = format if format is not None else schema
+        num_ctx = num_ctx if num_ctx is not None else context_tokens
+        think = think if think is not None else self.think
+        keep_alive = keep_alive if keep_alive is not None else self.keep_alive
         if num_ctx is not None:
             opts["num_ctx"] = int(num_ctx)
         kwargs: dict[str, Any] = {"model": model, "messages": messages, "stream": False}

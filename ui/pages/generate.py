@@ -1,8 +1,8 @@
-"""Generate: Ollama status and models, a trial on one chunk, and the background run with progress."""
+"""Generate: the server's status and models, a trial on one chunk, and the background run with progress."""
 
 import streamlit as st
 
-from dataset_gen.backends import OllamaBackend
+from dataset_gen.backends import make_backend
 from dataset_gen.errors import BackendError, DatasetGenError
 from dataset_gen.generation import trial_chunk
 from dataset_gen.locks import close_dead_runs
@@ -41,20 +41,21 @@ if not (job and job.running):
 
 
 @st.cache_data(ttl=10, show_spinner=False)
-def ollama_status(host: str) -> tuple[str | None, list, str | None]:
-    """(version, models, error) for ``host``; cached for 10 s so reruns do not hammer the server."""
-    probe = OllamaBackend(host, connect_timeout_s=3.0, read_timeout_s=10.0, max_retries=0)
+def server_status(api: str, host: str, key_env: str) -> tuple[str | None, list, str | None]:
+    """(what answers, models, error) for the server of kind ``api`` at ``host``; cached for 10 s so
+    reruns do not hammer the server (the key is read from ``key_env`` and is not part of the cache key)."""
+    probe = make_backend(settings, connect_timeout_s=3.0, read_timeout_s=10.0, max_retries=0)
     try:
-        return probe.version(), probe.list_models(), None
+        return probe.health(), probe.list_models(), None
     except DatasetGenError as exc:
         return None, [], str(exc)
 
 
-version, models, error = ollama_status(backend.host)
+version, models, error = server_status(settings.api, backend.host, settings.api_key_env)
 if error:
     st.error(md_escape(error))
 elif not models:
-    st.warning(t("gen.no_models", host=md_escape(backend.host)))
+    st.warning(t("gen.no_models" if settings.api == "ollama" else "gen.no_models_openai", host=md_escape(backend.host)))
 else:
     st.success(t("gen.status_ok", version=md_escape(str(version)), host=md_escape(backend.host)))
     st.dataframe(

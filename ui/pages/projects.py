@@ -1,6 +1,7 @@
 """Projects: create, open, rename, delete, and each project's settings and prompt overrides."""
 
 import streamlit as st
+from pydantic import ValidationError
 
 from dataset_gen.config import ProjectConfig
 from dataset_gen.errors import DatasetGenError
@@ -64,6 +65,10 @@ with st.form(f"settings_{project_id}"):
     c1, c2 = st.columns(2)
     model = c1.text_input(t("settings.model"), config.model, placeholder="qwen2.5:7b")
     host = c2.text_input(t("settings.host"), config.host)
+    api = c1.selectbox(t("settings.api"), ["ollama", "openai"], index=["ollama", "openai"].index(config.api),
+                       format_func=lambda k: t(f"settings.api.{k}"))
+    base_url = c2.text_input(t("settings.base_url"), config.base_url, placeholder="http://127.0.0.1:8000/v1")
+    api_key_env = c1.text_input(t("settings.api_key_env"), config.api_key_env)
     strategies = ["markdown", "recursive", "separator"]
     strategy = c1.selectbox(t("settings.strategy"), strategies, index=strategies.index(config.chunk_strategy))
     separator = c2.text_input(t("settings.separator"), config.chunk_separator.encode("unicode_escape").decode())
@@ -96,20 +101,29 @@ with st.form(f"settings_{project_id}"):
     read_timeout = a1.number_input(t("settings.read_timeout"), 1.0, 3600.0, config.read_timeout_s, step=30.0,
                                    placeholder=t("settings.read_timeout_default"))
     if st.form_submit_button(t("settings.save"), disabled=locked):
-        new = ProjectConfig.model_validate(dict(
-            model=model.strip(), host=host.strip(), chunk_strategy=strategy,
-            chunk_separator=separator.encode().decode("unicode_escape") or "\n\n",
-            chunk_max_chars=max_chars, chunk_min_chars=min_chars, chunk_overlap=overlap, pairs_per_chunk=pairs,
-            temperature=temperature, concurrency=concurrency, language=language, system_prompt=system,
-            question_types=types or ["factual"], reasoning=reasoning,
-            audiences=[a.strip() for a in audiences.splitlines() if a.strip()],
-            judge_model=judge_model.strip(), judge_threshold=judge_threshold, embedding_model=embedding_model.strip(),
-            chars_per_pair=chars_per_pair, top_p=top_p, top_k=top_k, repeat_penalty=repeat_penalty,
-            seed=None if seed is None else int(seed), num_predict=num_predict, read_timeout_s=read_timeout,
-            ocr=config.ocr,  # set on the Documents page
-        ))
-        if changed(lambda: store.set_settings(project_id, new.model_dump())):
-            st.success(t("projects.saved"))
+        new: ProjectConfig | None
+        try:
+            new = ProjectConfig.model_validate(dict(
+                model=model.strip(), host=host.strip(), api=api, base_url=base_url.strip(),
+                api_key_env=api_key_env.strip() or "OPENAI_API_KEY", chunk_strategy=strategy,
+                chunk_separator=separator.encode().decode("unicode_escape") or "\n\n",
+                chunk_max_chars=max_chars, chunk_min_chars=min_chars, chunk_overlap=overlap, pairs_per_chunk=pairs,
+                temperature=temperature, concurrency=concurrency, language=language, system_prompt=system,
+                question_types=types or ["factual"], reasoning=reasoning,
+                audiences=[a.strip() for a in audiences.splitlines() if a.strip()],
+                judge_model=judge_model.strip(), judge_threshold=judge_threshold, embedding_model=embedding_model.strip(),
+                chars_per_pair=chars_per_pair, top_p=top_p, top_k=top_k, repeat_penalty=repeat_penalty,
+                seed=None if seed is None else int(seed), num_predict=num_predict, read_timeout_s=read_timeout,
+                ocr=config.ocr,  # set on the Documents page
+            ))
+        except ValidationError as exc:  # a key variable name that is not one: say which field
+            first = exc.errors()[0]
+            st.error(md_escape(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"))
+            new = None
+        if new is not None:
+            saved = new.model_dump()
+            if changed(lambda: store.set_settings(project_id, saved)):
+                st.success(t("projects.saved"))
 
 with st.expander(t("settings.overrides")):
     st.caption(t("settings.override_help"))
