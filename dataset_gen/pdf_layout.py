@@ -76,6 +76,9 @@ class Block:
     def refresh(self) -> None:
         """Recompute ``text`` and ``code`` from ``lines``."""
         self.text = "\n".join(ln.text for ln in self.lines)
+        if not any(ln.mono for ln in self.lines):  # the common case, without a regex per line
+            self.code = False
+            return
         with_ascii = [ln for ln in self.lines if _ASCII_RE.search(ln.text)]
         self.code = bool(with_ascii) and all(ln.mono for ln in with_ascii)
 
@@ -143,13 +146,33 @@ def needs_raw(text: str) -> bool:
 
 def _line(spans: list[dict], bbox: tuple) -> Line:
     """One pass over the spans: the :class:`Line` that :func:`_span_text`, :func:`_line_size`
-    and :func:`_monospaced` together describe (the common case, kept in one loop for speed)."""
+    and :func:`_monospaced` together describe (kept in one loop for speed; the three stay the
+    definitions, and the Hangul path uses them)."""
     if len(spans) == 1:
         s = spans[0]
         text = s["text"]
         mono = bool(s["flags"] & 8) and _ASCII_SPACE_RE.search(text) is not None
         return Line(text, tuple(bbox), s["size"] if text.strip() else 0.0, mono)
-    return Line(_span_text(spans), tuple(bbox), _line_size(spans), _monospaced(spans))
+    out = ""
+    best = best_mono = 0
+    size = size_mono = 0.0
+    mono, seen = True, False
+    for s in spans:
+        text, flags = s["text"], s["flags"]
+        stripped = text.strip()
+        if flags & 1 and stripped.isdigit() and len(stripped) <= 3 and _REF_BEFORE_RE.search(out):
+            out = out.rstrip(" ") + f"[^{stripped}]" + (" " if text.endswith(" ") else "")
+        else:
+            out += text
+        n = len(stripped)
+        if flags & 8:
+            if n > best_mono:
+                best_mono, size_mono = n, s["size"]
+        elif n > best:
+            best, size = n, s["size"]
+        if mono and _ASCII_SPACE_RE.search(text):
+            mono, seen = bool(flags & 8), True
+    return Line(out, tuple(bbox), size if best else size_mono, mono and seen)
 
 
 def _span_text(spans: list[dict]) -> str:
