@@ -28,71 +28,24 @@ sys.path.insert(0, str(ROOT))
 from dataset_gen.backends import OllamaBackend  # noqa: E402
 from dataset_gen.generation import run_generation  # noqa: E402
 from dataset_gen.store import Store  # noqa: E402
-from tests.fake_ollama import FakeOllama, Reply  # noqa: E402
+from tests.fake_ollama import FakeOllama  # noqa: E402
 from tests.test_real_replies import (  # noqa: E402
     MODEL_NAME,
+    ForwardToOpenAI,
     OPTIONS,
     REPLIES,
     SETTINGS,
     build_project,
-    chunk_of,
 )
 
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-def _post(url: str, body: dict) -> dict:
-    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=900) as response:
-        return json.loads(response.read())
-
-
-def _openai_body(request: dict) -> dict:
-    """The Ollama ``/api/chat`` body as an OpenAI chat completion body for llama-server."""
-    options = request.get("options") or {}
-    body: dict = {"model": MODEL_NAME, "messages": request["messages"], "stream": False}
-    for ollama_key, openai_key in (("temperature", "temperature"), ("top_p", "top_p"), ("top_k", "top_k"),
-                                   ("seed", "seed"), ("repeat_penalty", "repeat_penalty")):
-        if ollama_key in options:
-            body[openai_key] = options[ollama_key]
-    if options.get("num_predict", -1) > 0:
-        body["max_tokens"] = options["num_predict"]
-    fmt = request.get("format")
-    if isinstance(fmt, dict):
-        body["response_format"] = {"type": "json_schema", "json_schema": {"name": "reply", "schema": fmt}}
-    elif fmt == "json":
-        body["response_format"] = {"type": "json_object"}
-    return body
-
-
 def main(base_url: str) -> int:
     base_url = base_url.rstrip("/")
-    props = json.loads(urllib.request.urlopen(base_url.removesuffix("/v1") + "/props", timeout=10).read())
-    exchanges: list[dict] = []
-
-    def forward(request: dict) -> Reply:
-        body = _openai_body(request)
-        started = time.monotonic()
-        answer = _post(base_url + "/chat/completions", body)
-        wall_s = time.monotonic() - started
-        choice = answer["choices"][0]
-        usage, timings = answer.get("usage") or {}, answer.get("timings") or {}
-        chunk = chunk_of(request["messages"])
-        attempt = sum(m.get("role") == "assistant" for m in request["messages"])
-        exchanges.append({
-            "document": chunk.document if chunk else None, "ordinal": chunk.ordinal if chunk else None,
-            "attempt": attempt, "content": choice["message"]["content"],
-            "finish_reason": choice.get("finish_reason"),
-            "prompt_tokens": usage.get("prompt_tokens"), "completion_tokens": usage.get("completion_tokens"),
-            "predicted_per_second": timings.get("predicted_per_second"), "wall_s": round(wall_s, 2),
-            "request": {k: v for k, v in body.items() if k != "messages"}, "messages": request["messages"],
-        })
-        print(f"{exchanges[-1]['document']} #{exchanges[-1]['ordinal']} attempt {attempt}: "
-              f"{usage.get('completion_tokens')} tokens in {wall_s:.1f}s", file=sys.stderr)
-        return Reply(choice["message"]["content"],
-                     done_reason="length" if choice.get("finish_reason") == "length" else "stop",
-                     prompt_eval_count=usage.get("prompt_tokens"), eval_count=usage.get("completion_tokens"),
-                     total_duration=int(wall_s * 1e9))
+    props = json.loads(urllib.request.urlopen(base_url.removesuffix("/v1") + "/props", timeout=10).read())  # noqa: S310
+    forward = ForwardToOpenAI(base_url)
+    exchanges = forward.exchanges
 
     model_path = Path(props.get("model_path", ""))
     with tempfile.TemporaryDirectory() as tmp, FakeOllama(models=(MODEL_NAME,), responder=forward) as fake:
