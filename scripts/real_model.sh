@@ -106,7 +106,8 @@ start() {
   bin="$(server_bin)"; model="$(model_path)"
   [ -f "$model" ] || die "$model: model file missing (reinstall: rm -rf $VENV)"
   # -np 1: one request at a time (2 cores); --jinja: the GGUF's own chat template; --no-webui.
-  setsid "$bin" --model "$model" --host 127.0.0.1 --port "$port" \
+  # --alias: the model name clients send and /v1/models lists (else the file path).
+  setsid "$bin" --model "$model" --alias smollm2-135m-instruct --host 127.0.0.1 --port "$port" \
     --threads "${THREADS:-$(nproc)}" --ctx-size "${CTX:-8192}" --parallel 1 --jinja --no-webui \
     >"$LOG" 2>&1 < /dev/null &
   echo $! > "$PIDFILE"
