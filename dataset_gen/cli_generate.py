@@ -26,7 +26,7 @@ from .ingest import ingest_bytes
 from .locks import ProjectLock, lock_project, lock_project_name
 from .models import SamplingOptions
 from .names import printable
-from .run_report import DocumentQuality, tally, totals, unusable_line
+from .run_report import DocumentQuality, plural, tally, totals, unusable_line
 
 __all__ = ["generate", "ProgressBar", "Signals", "Stopped", "run_in_thread"]
 
@@ -195,7 +195,8 @@ def _ingest_and_run(args, settings: Settings, store, backend, project_id: int, l
         return 128 + signals.signum
     documents, with_pairs = _run_quality(store, project_id, summary.run_id, scope)
     partly = sum(1 for f in summary.failures if f.chunk_id in with_pairs)
-    say(f"{summary.pairs} pairs from {summary.pair_chunks} chunks" + (f", {partly} of them partly failed" if partly else "")
+    say(f"{plural(summary.pairs, 'pair')} from {plural(summary.pair_chunks, 'chunk')}"
+        + (f", {partly} of them partly failed" if partly else "")
         + f", in {summary.elapsed_s:.1f}s (project {args.project!r}, run {summary.run_id})")
     for d in documents:
         if d.pairs or d.chunks_done or d.chunks_failed:

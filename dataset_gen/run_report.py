@@ -43,14 +43,15 @@ class DocumentQuality:
     def line(self) -> str:
         """``"notes.md: 9 chunks done, 1 failed; 27 pairs, 18 pass every check; the rest: trivial
         evidence 6, wrong language 3"`` (the name made printable, on one line)."""
-        text = (f"{printable(self.document)}: {_n(self.chunks_done, 'chunk')} done, {self.chunks_failed} failed; "
-                f"{_n(self.pairs, 'pair')}, {self.passing} pass every check")
+        text = (f"{printable(self.document)}: {plural(self.chunks_done, 'chunk')} done, {self.chunks_failed} failed; "
+                f"{plural(self.pairs, 'pair')}, {self.passing} pass every check")
         if self.failing:
             text += f"; the rest: {top_reasons(self.reasons)}"
         return text
 
 
-def _n(count: int, noun: str) -> str:
+def plural(count: int, noun: str) -> str:
+    """``count`` and ``noun``, plural unless ``count`` is 1: ``1 chunk``, ``3 pairs``."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
@@ -95,9 +96,9 @@ def unusable_line(whole: DocumentQuality, model: str) -> str | None:
               "(the app's Generate page: Try one chunk shows the prompt and the raw reply)")
     if whole.pairs == 0:
         if whole.chunks_done > 0:
-            return f"not usable: the model gave no pairs for {_n(whole.chunks_done, 'chunk')}; {advice}"
+            return f"not usable: the model gave no pairs for {plural(whole.chunks_done, 'chunk')}; {advice}"
         return None
     if whole.failing <= UNUSABLE_SHARE * whole.pairs:
         return None
-    return (f"not usable: {whole.failing} of {_n(whole.pairs, 'pair')} fail the checks "
+    return (f"not usable: {whole.failing} of {plural(whole.pairs, 'pair')} fail the checks "
             f"({top_reasons(whole.reasons)}) and exports hold them back; {advice}")
