@@ -92,7 +92,7 @@ def unusable_line(whole: DocumentQuality, model: str) -> str | None:
     """One line saying the output is not usable, or ``None`` when it is: more than
     :data:`UNUSABLE_SHARE` of the pairs fail, or chunks were done and no pair came back. The line
     says how many failed and why, and suggests a larger model or a trial on one chunk."""
-    advice = (f"try a larger model than {printable(model)} (e.g. qwen2.5:7b), or try one chunk first "
+    advice = (f"try a larger model than {printable(model)}, or try one chunk first "
               "(the app's Generate page: Try one chunk shows the prompt and the raw reply)")
     if whole.pairs == 0:
         if whole.chunks_done > 0:

@@ -16,7 +16,7 @@ from tests.fake_ollama import FakeOllama
 
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
 NOTES_MD = CORPUS / "ollama-notes-zh-TW.md"
-ADVICE = ("try a larger model than smollm2:135m (e.g. qwen2.5:7b), or try one chunk first "
+ADVICE = ("try a larger model than smollm2:135m, or try one chunk first "
           "(the app's Generate page: Try one chunk shows the prompt and the raw reply)")
 
 
