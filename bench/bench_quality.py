@@ -1,5 +1,8 @@
-"""Quality figures on the corpus with the fake Ollama server: calls and prompt tokens per exported
-pair, near-duplicate rate before and after de-duplication, and the share of chunks covered.
+"""Quality figures on the corpus with the fake Ollama server: pairs caught per reason and exported,
+calls and prompt tokens per passing exported pair, near-duplicate rate before and after
+de-duplication, and the share of chunks covered; once with the well-behaved fake, then once for each
+kind of bad reply of ``tests/bad_replies.py`` (placeholders, echoes, wrong language, trivial
+evidence), as a model too small for the job gives them.
 
 Runs the real pipeline (parse, split, generate with several question types, judge, de-duplicate,
 select for export) on the user's notes in three formats and two more corpus documents. The same
@@ -20,19 +23,51 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from bench_generation import CountingBackend, start_fake  # noqa: E402
+from bench_generation import CountingBackend  # noqa: E402
 
 from dataset_gen.config import ChunkSettings, Settings  # noqa: E402
-from dataset_gen.export import select_for_training  # noqa: E402
+from dataset_gen.gate import hold_back, summary  # noqa: E402
 from dataset_gen.generation import run_generation  # noqa: E402
 from dataset_gen.ingest import ingest_bytes  # noqa: E402
 from dataset_gen.judge import judge_pairs  # noqa: E402
 from dataset_gen.quality import coverage, mark_duplicates  # noqa: E402
 from dataset_gen.store import Store  # noqa: E402
+from tests import bad_replies  # noqa: E402
+from tests.fake_ollama import FakeOllama  # noqa: E402
 
 CORPUS = ROOT / "tests" / "data" / "corpus"
 FILES = ("ollama-notes-zh-TW.md", "ollama-notes-zh-TW.pdf", "ollama-notes-zh-TW.docx",
          "md_frontmatter_mkdocs_admonitions.md", "pdf_multicolumn_latex_2col.pdf")
+
+
+def run_scenario(kind: str, kinds: tuple[str, ...], pairs_per_chunk: int) -> dict:
+    """Generate, judge, de-duplicate and gate the corpus with the fake server answering as ``kind``
+    (``good``: the well-behaved fake; else a kind of :mod:`tests.bad_replies`); the figures."""
+    model = "qwen2.5:7b"
+    fake = FakeOllama(models=(model,), responder=None if kind == "good" else bad_replies.responder(kind)).start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            store = Store.open(Path(tmp))
+            project_id = store.create_project("bench")
+            for name in FILES:
+                ingest_bytes(store, project_id, (CORPUS / name).read_bytes(), name, ChunkSettings(), max_bytes=1 << 30)
+            CountingBackend.calls = 0
+            backend = CountingBackend(fake.url)
+            settings = Settings(concurrency=4, pairs_per_chunk=pairs_per_chunk, question_types=kinds)
+            summary = run_generation(store, project_id, backend, model, settings)
+            generation_calls = backend.calls
+            judged = judge_pairs(store, project_id, backend, model, concurrency=4)
+            dedupe = mark_duplicates(store, project_id)
+            pairs = store.list_pairs(project_id)
+            exported, held = hold_back(pairs, min_score=3)
+            documents, uncovered = coverage(store, project_id)
+            run = store.get_run(summary.run_id)
+            store.close()
+    finally:
+        fake.stop()
+    return dict(kind=kind, pairs=summary.pairs, judged=judged.judged, exported=len(exported), held=held,
+                generation_calls=generation_calls, calls=backend.calls, prompt_tokens=run.prompt_tokens,
+                dedupe=dedupe, chunks=sum(d.chunks for d in documents), uncovered=len(uncovered))
 
 
 def main() -> None:
@@ -41,35 +76,21 @@ def main() -> None:
     parser.add_argument("--pairs-per-chunk", type=int, default=2)
     args = parser.parse_args()
     kinds = tuple(args.types.split(","))
-    fake, url = start_fake(0.0)
-    with tempfile.TemporaryDirectory() as tmp:
-        store = Store.open(Path(tmp))
-        project_id = store.create_project("bench")
-        for name in FILES:
-            ingest_bytes(store, project_id, (CORPUS / name).read_bytes(), name, ChunkSettings(), max_bytes=1 << 30)
-        backend = CountingBackend(url)
-        settings = Settings(concurrency=4, pairs_per_chunk=args.pairs_per_chunk, question_types=kinds)
-        summary = run_generation(store, project_id, backend, "qwen2.5:7b", settings)
-        generation_calls = backend.calls
-        judged = judge_pairs(store, project_id, backend, "qwen2.5:7b", concurrency=4)
-        dedupe = mark_duplicates(store, project_id)
-        pairs = store.list_pairs(project_id)
-        exported = select_for_training(pairs, min_score=3)
-        documents, uncovered = coverage(store, project_id)
-        run = store.get_run(summary.run_id)
-        store.close()
-    fake.stdin.close()
-    fake.wait(timeout=10)
-    chunks = sum(d.chunks for d in documents)
-    print(f"documents {len(FILES)}, chunks {chunks}, question types {', '.join(kinds)}, "
-          f"{args.pairs_per_chunk} pairs per chunk and type")
-    print(f"pairs generated {summary.pairs}; judged {judged.judged}; exported for fine-tuning {len(exported)}")
-    print(f"model calls: generation {generation_calls}, judge {backend.calls - generation_calls}; "
-          f"calls per exported pair {backend.calls / max(1, len(exported)):.2f}")
-    print(f"prompt tokens per exported pair (generation): {run.prompt_tokens / max(1, len(exported)):.0f}")
-    print(f"near-duplicate rate: {dedupe.rate_before:.1%} before, {dedupe.rate_after:.1%} after "
-          f"({len(dedupe.clusters)} clusters)")
-    print(f"chunks covered: {chunks - len(uncovered)}/{chunks} = {(chunks - len(uncovered)) / max(1, chunks):.1%}")
+    print(f"documents {len(FILES)}, question types {', '.join(kinds)}, {args.pairs_per_chunk} pairs per chunk and type; "
+          "fine-tuning export of every unreviewed pair, judge threshold 3")
+    for kind in ("good", *bad_replies.KINDS):
+        r = run_scenario(kind, kinds, args.pairs_per_chunk)
+        per = max(1, r["exported"])
+        print(f"[{kind}] pairs generated {r['pairs']}; judged {r['judged']}; exported {r['exported']}; "
+              f"{summary(r['held']) or 'held back none'}")
+        print(f"[{kind}] model calls: generation {r['generation_calls']}, judge {r['calls'] - r['generation_calls']}; "
+              + (f"calls per passing exported pair {r['calls'] / per:.2f}; prompt tokens per passing exported pair "
+                 f"(generation) {r['prompt_tokens'] / per:.0f}" if r["exported"] else "no pair passed: nothing exported"))
+        if kind == "good":
+            d = r["dedupe"]
+            print(f"[good] near-duplicate rate: {d.rate_before:.1%} before, {d.rate_after:.1%} after "
+                  f"({len(d.clusters)} clusters); chunks covered: {r['chunks'] - r['uncovered']}/{r['chunks']} = "
+                  f"{(r['chunks'] - r['uncovered']) / max(1, r['chunks']):.1%}")
 
 
 if __name__ == "__main__":

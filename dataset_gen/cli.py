@@ -1,4 +1,4 @@
-"""Command line: ``dataset-gen`` (or ``python -m dataset_gen``) generate|export|judge|dedupe|report|models|projects.
+"""Command line: ``dataset-gen`` (or ``python -m dataset_gen``) generate|export|review|judge|dedupe|report|models|projects.
 
 Exit codes: 0 all went well; 1 some chunks failed (they are listed, and a re-run retries them);
 2 usage or input errors, a busy project, a storage error, or a run stopped by the backend (Ollama
@@ -17,18 +17,18 @@ from pathlib import Path
 
 from . import __version__
 from .backends import API_KINDS, make_backend
-from .checks import REASONS
 from .cli_generate import ProgressBar, Signals, Stopped, generate, run_in_thread
-from .config import ChunkSettings, ProjectConfig, Settings
+from .cli_review import add_parser as add_review_parser
+from .cli_review import report, review
+from .config import ChunkSettings, Settings
 from .errors import DatasetGenError, ExportError, StoreError
 from .export import FORMATS, NO_PAIRS_MESSAGE, check_output, export_pairs
-from .gate import HOLD_REASONS, check_reasons, hold_back, label, summary
+from .gate import HOLD_REASONS, check_reasons, hold_back, project_min_score, summary, top_reasons
 from .judge import judge_pairs
-from .locks import close_dead_runs
 from .models import QUESTION_TYPES
 from .names import printable
 from .prompts import LANGUAGES
-from .quality import coverage, mark_duplicates
+from .quality import mark_duplicates
 from .rag_export import check_rag_output, write_beir, write_ragas
 from .store import Store
 
@@ -162,6 +162,9 @@ def _parser() -> argparse.ArgumentParser:
     jud.add_argument("--api", choices=API_KINDS, help=API_HELP)
     jud.add_argument("--concurrency", type=_bounded(1, 32), help="pairs judged at once, 1-32 (default 4)")
     jud.add_argument("--rejudge", action="store_true", help="judge pairs that already have scores again")
+    jud.add_argument("--threshold", type=int, choices=range(1, 6), metavar="1-5",
+                     help="record in the project: exports hold back pairs scored below this on any measure "
+                          "(default: the project's, 3 unless set)")
     jud.add_argument("--timeout", type=_seconds(*TIMEOUT_BOUNDS), metavar="SECONDS",
                      help=TIMEOUT_HELP.format(low=TIMEOUT_BOUNDS[0], high=TIMEOUT_BOUNDS[1]))
 
@@ -177,6 +180,7 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="coverage and quality figures of a project",
                          description="Pairs per document, chunks without a usable pair and why, status, type and score counts.")
     rep.add_argument("--project", default=DEFAULT_PROJECT)
+    add_review_parser(sub, DEFAULT_PROJECT)
 
     mod = sub.add_parser("models", help="list the models Ollama has", description="List the models on the Ollama server.")
     mod.add_argument("--host", help=HOST_HELP)
@@ -204,8 +208,7 @@ def _export(args, store: Store) -> int:
             store.fill_flags(project_id)  # pairs made before the checks existed
     statuses = ("accepted", "generated") if args.include_unreviewed else ("accepted",)
     pairs = store.list_pairs(project_id, statuses=statuses)
-    config = ProjectConfig.load(store.get_settings(project_id))
-    min_score = args.min_score if args.min_score is not None else (config.judge_threshold if config.judge_model else None)
+    min_score = args.min_score if args.min_score is not None else project_min_score(store.get_settings(project_id))
     include = set(args.include_flagged)
     if args.include_unanswerable:
         include.add("unanswerable")
@@ -214,10 +217,7 @@ def _export(args, store: Store) -> int:
     chosen, held = hold_back(pairs, include=include, min_score=min_score, training=args.format in FORMATS)
     if held:
         print(summary(held), file=sys.stderr)
-    empty = None
-    if pairs and not chosen:
-        empty = (f"No pairs left to export in project '{args.project}': all {len(pairs)} were held back; "
-                 "review them, or pass --include-flagged REASON,... to take them anyway")
+    empty = _empty_message(args, pairs, held)
     if args.format in ("ragas", "beir"):
         if not chosen:
             raise ExportError(empty or NO_PAIRS_MESSAGE.format(project=args.project))
@@ -237,6 +237,23 @@ def _export(args, store: Store) -> int:
     return 0
 
 
+def _empty_message(args, pairs: list, held) -> str | None:
+    """The error when nothing is left to export, naming only the fixes that were not tried."""
+    if not pairs:
+        if args.include_unreviewed:
+            return (f"No pairs to export in project '{args.project}': every pair is rejected or there are none; "
+                    "generate some, or accept some again with review --accept IDS")
+        return None  # NO_PAIRS_MESSAGE: accept some, or pass --include-unreviewed
+    if held:
+        fixes = ["review them (review --project NAME lists why each is held back)"]
+        if held.get("low_score") and args.min_score is not None:
+            fixes.append("lower --min-score")
+        fixes.append("pass --include-flagged " + ",".join(code for code, _ in held.most_common()) + " to take them anyway")
+        return (f"No pairs left to export in project '{args.project}': all {len(pairs)} were held back "
+                f"({top_reasons(held)}); " + ", or ".join(fixes))
+    return None
+
+
 def _judge(args, settings: Settings, store: Store) -> int:
     project_id = store.project_id(args.project)
     backend = make_backend(settings)
@@ -246,7 +263,7 @@ def _judge(args, settings: Settings, store: Store) -> int:
         try:
             summary = run_in_thread(
                 lambda: judge_pairs(store, project_id, backend, args.model, concurrency=settings.concurrency,
-                                    rejudge=args.rejudge, cancel=signals.cancel,
+                                    rejudge=args.rejudge, cancel=signals.cancel, threshold=args.threshold,
                                     on_progress=lambda done, total: bar.show(done, total, "pairs")),
                 signals, "judge")
         except Stopped as stopped:
@@ -276,57 +293,6 @@ def _dedupe(args, settings: Settings, store: Store) -> int:
     print(f"{len(summary.clusters)} clusters among {summary.pairs} questions; {marked} marked as duplicates; "
           f"duplicate rate {summary.rate_before:.1%} before, {summary.rate_after:.1%} after", file=sys.stderr)
     return 0
-
-
-def _report(args, store: Store) -> int:
-    project_id = store.project_id(args.project)
-    documents, uncovered = coverage(store, project_id)
-    for d in documents:
-        print(f"{printable(d.document)}\t{d.covered}/{d.chunks} chunks covered\t{d.pairs} pairs\t{d.accepted} accepted"
-              f"\t{d.skipped} skipped")
-    groups: dict[tuple[str, str], list] = {}
-    for u in uncovered:
-        groups.setdefault((u.document, u.reason), []).append(u)
-    for (document, reason), chunks in groups.items():
-        if len(chunks) <= 5:
-            for u in chunks:
-                print(f"uncovered: {printable(document)} chunk {u.ordinal} ({printable(' > '.join(u.heading_path)) or '-'}): "
-                      f"{reason}")
-        else:  # a run stopped half-way leaves hundreds: one line per document and reason
-            print(f"uncovered: {printable(document)}: {len(chunks)} chunks: {reason} "
-                  f"(chunks {_ranges([u.ordinal for u in chunks])})")
-    if not store.read_only:
-        with contextlib.suppress(StoreError):  # a full disk: report what is there all the same
-            close_dead_runs(store, project_id)  # a run whose process died shows as interrupted, not running
-            store.fill_flags(project_id)  # pairs made before the checks existed get theirs
-    for run in store.list_runs(project_id):
-        print(f"run {run.id}: {run.status}, {printable(run.model)}, started {run.started_at}, "
-              f"{run.chunks_done}/{run.chunks_total} chunks done, {run.chunks_failed} failed")
-    counts = store.status_counts(project_id)
-    print("status: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    types = {kind: store.count_pairs(project_id, question_type=kind) for kind in QUESTION_TYPES}
-    print("types: " + ", ".join(f"{k} {v}" for k, v in types.items()))
-    flags = {code: store.count_pairs(project_id, flag=code) for code in REASONS}
-    print("flags: " + (", ".join(f"{label(code)} {n}" for code, n in flags.items() if n) or "none")
-          + " (exports hold flagged pairs back unless --include-flagged names the reason)")
-    print(f"duplicates {store.count_pairs(project_id, duplicate=True)}, "
-          f"language mismatches {store.count_pairs(project_id, language_ok=False)}, "
-          f"judged below 3: {store.count_pairs(project_id, score_below=3)}")
-    return 0
-
-
-def _ranges(numbers: list[int]) -> str:
-    """``[0, 1, 2, 5, 7, 8]`` → ``"0–2, 5, 7–8"``."""
-    parts: list[str] = []
-    start = prev = numbers[0]
-    for n in [*numbers[1:], None]:
-        if n is not None and n == prev + 1:
-            prev = n
-            continue
-        parts.append(str(start) if start == prev else f"{start}–{prev}")
-        if n is not None:
-            start = prev = n
-    return ", ".join(parts)
 
 
 def _models(settings: Settings) -> int:
@@ -380,7 +346,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "dedupe":
                 return _dedupe(args, settings, store)
             if args.command == "report":
-                return _report(args, store)
+                return report(args, store, print)
+            if args.command == "review":
+                return review(args, store, _say, print)
             return _projects(store)
     except (DatasetGenError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

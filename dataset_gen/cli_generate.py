@@ -20,11 +20,13 @@ from typing import TypeVar
 from .backends import make_backend
 from .config import Settings
 from .errors import DocumentError, NoTextLayerError, StorageError, StoreError
+from .gate import project_min_score, top_reasons
 from .generation import Progress, RunSummary, check_server, run_generation
 from .ingest import ingest_bytes
 from .locks import ProjectLock, lock_project, lock_project_name
 from .models import SamplingOptions
 from .names import printable
+from .run_report import DocumentQuality, plural, tally, totals, unusable_line
 
 __all__ = ["generate", "ProgressBar", "Signals", "Stopped", "run_in_thread"]
 
@@ -180,6 +182,7 @@ def _ingest_and_run(args, settings: Settings, store, backend, project_id: int, l
         num_predict=args.num_predict,
     )
     _say_resuming(store, project_id, say)
+    scope = [c.id for c in store.list_chunks(project_id, statuses=("pending", "failed")) if not c.skipped]
     try:
         summary = _run(store, project_id, backend, args.model, settings, options, lock, signals)
     except StorageError:
@@ -189,8 +192,18 @@ def _ingest_and_run(args, settings: Settings, store, backend, project_id: int, l
         say(f"stopped: {summary.pairs} pairs from {summary.pair_chunks} chunks saved in run {summary.run_id}; "
               f"{summary.pending} chunks left pending. Run the same command again to resume.")
         return 128 + signals.signum
-    say(f"{summary.pairs} pairs from {summary.done - len(summary.failures)} chunks in {summary.elapsed_s:.1f}s "
-          f"(project {args.project!r}, run {summary.run_id})")
+    documents, with_pairs = _run_quality(store, project_id, summary.run_id, scope)
+    partly = sum(1 for f in summary.failures if f.chunk_id in with_pairs)
+    say(f"{plural(summary.pairs, 'pair')} from {plural(summary.pair_chunks, 'chunk')}"
+        + (f", {partly} of them partly failed" if partly else "")
+        + f", in {summary.elapsed_s:.1f}s (project {args.project!r}, run {summary.run_id})")
+    for d in documents:
+        if d.pairs or d.chunks_done or d.chunks_failed:
+            say(d.line())
+    whole = totals(documents)
+    if whole.pairs and len([d for d in documents if d.pairs]) > 1:
+        say(f"{whole.passing} of {whole.pairs} pairs pass every check"
+            + (f"; the rest: {top_reasons(whole.reasons)}" if whole.failing else ""))
     if summary.error:
         say(f"error: {summary.error}")
         return 2
@@ -198,8 +211,27 @@ def _ingest_and_run(args, settings: Settings, store, backend, project_id: int, l
         say(f"failed: {f.document} chunk {f.ordinal}: {f.error}")
     if summary.failures:
         say("Run the same command again to retry the failed chunks.")
+    unusable = unusable_line(whole, args.model)
+    if unusable:
+        say(unusable)
+    if summary.failures or unusable:
         return 1
     return 2 if bad else 0
+
+
+def _run_quality(store, project_id: int, run_id: int, scope: list[int]) -> tuple[list[DocumentQuality], set[int]]:
+    """``(per document, ids of the chunks with pairs)`` of what run ``run_id`` did: of the chunks in
+    its ``scope`` (ids), those now done and failed; its pairs and how many pass every check
+    (:mod:`dataset_gen.run_report`)."""
+    wanted = set(scope)
+    counts: dict[str, tuple[int, int]] = {}
+    for c in store.list_chunks(project_id):
+        if c.id in wanted:
+            done, failed = counts.get(c.document, (0, 0))
+            counts[c.document] = (done + (c.gen_status == "done"), failed + (c.gen_status == "failed"))
+    pairs = store.list_pairs(project_id, run_id=run_id)
+    return (tally(pairs, counts, min_score=project_min_score(store.get_settings(project_id))),
+            {p.chunk_id for p in pairs})
 
 
 def _say_what_was_saved(store, project_id: int, say) -> None:

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 
 from .checks import REASONS
+from .config import ProjectConfig
 from .models import StoredPair
 
 HOLD_REASONS: dict[str, str] = {
@@ -98,3 +99,35 @@ def summary(held: Counter[str]) -> str:
                    key=lambda c: (-held[c], order.index(c) if c in order else len(order)))
     noun = "item" if total == 1 else "items"
     return f"held back {total} {noun}: " + ", ".join(f"{label(c)} {held[c]}" for c in parts)
+
+
+QUALITY_REASONS = tuple(code for code in HOLD_REASONS if code != "rejected")
+"""The reasons of :data:`HOLD_REASONS` that are about the pair itself, not a person's decision."""
+
+
+def failed_checks(pair: StoredPair, *, min_score: int | None = None) -> list[str]:
+    """The reasons of :data:`QUALITY_REASONS` that hold ``pair`` back from a RAG export (flags,
+    ungrounded, a judge's score below ``min_score``, near-duplicate), in that order; ``[]`` when the
+    pair passes every check. A person's rejection is not a check; an unanswerable question passes
+    (fine-tuning exports still hold it back by its type)."""
+    return [r for r in hold_reasons(pair, min_score=min_score, training=False) if r != "rejected"]
+
+
+def project_min_score(settings: dict | None) -> int:
+    """The judge threshold (1–5) a project records (``ProjectConfig.judge_threshold``, default 3):
+    every export holds back pairs a judge scored below it; unjudged pairs pass."""
+    return ProjectConfig.load(settings).judge_threshold
+
+
+def top_reasons(counts: Counter[str], limit: int = 3) -> str:
+    """``"trivial evidence 6, wrong language 3"``: the ``limit`` most frequent reasons (ties in
+    :data:`HOLD_REASONS` order) with their counts, then ``", 2 more reasons"`` when some are left
+    out; ``""`` for no reasons."""
+    order = list(HOLD_REASONS)
+    codes = sorted((c for c in counts if counts[c]),
+                   key=lambda c: (-counts[c], order.index(c) if c in order else len(order)))
+    text = ", ".join(f"{label(c)} {counts[c]}" for c in codes[:limit])
+    rest = len(codes) - limit
+    if rest > 0:
+        text += f", {rest} more reason{'s' if rest > 1 else ''}"
+    return text

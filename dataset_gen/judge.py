@@ -89,6 +89,7 @@ def judge_pairs(
     on_progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
     max_reasks: int = 1,
+    threshold: int | None = None,
 ) -> JudgeSummary:
     """Score the project's pairs with ``model`` and store each verdict as it arrives.
 
@@ -99,8 +100,15 @@ def judge_pairs(
     Setting ``cancel`` (or Ctrl-C in the calling thread) stops at once: requests in flight are
     abandoned and nothing they bring back is saved (:class:`~dataset_gen.workers.WorkerPool`), so
     ``judged`` is exactly what the store holds. A Ctrl-C is re-raised after the summary is final.
+
+    Before any call the project records the judge (:func:`record_judge`): ``model`` as its
+    ``judge_model`` and ``threshold`` (1–5; ``None`` keeps the recorded one, default 3) as its
+    ``judge_threshold``, which every export (CLI or app) then applies.
+
+    :raises ValueError: ``threshold`` outside 1–5.
     """
     store.require_writable()  # before any call: verdicts that cannot be saved are not worth asking for
+    record_judge(store, project_id, model, threshold)
     cancel = cancel or threading.Event()
     pairs = store.list_pairs(project_id, statuses=("generated", "accepted"))
     if pair_ids is not None:
@@ -169,6 +177,21 @@ def judge_pairs(
         return summary
 
     return run_pool(pool, finish)
+
+
+def record_judge(store, project_id: int, model: str, threshold: int | None = None) -> None:
+    """Record in the project's settings that ``model`` judges its pairs (``judge_model``) and, when
+    given, the ``threshold`` (1–5) below which exports hold a pair back (``judge_threshold``).
+    Other settings are kept as stored.
+
+    :raises ValueError: ``threshold`` outside 1–5. :raises StoreError: the project is missing.
+    """
+    if threshold is not None and (isinstance(threshold, bool) or not 1 <= threshold <= 5):
+        raise ValueError(f"A judge threshold must be a whole number from 1 to 5, got {threshold!r}")
+    settings = store.get_settings(project_id)
+    wanted = {"judge_model": model, **({"judge_threshold": threshold} if threshold is not None else {})}
+    if any(settings.get(k) != v for k, v in wanted.items()):
+        store.set_settings(project_id, {**settings, **wanted})
 
 
 def _sources(store, pairs) -> dict[int, str]:

@@ -52,13 +52,14 @@ def _filters(
     language_ok: bool | None = None,
     score_below: int | None = None,
     flag: str | None = None,
+    run_id: int | None = None,
 ) -> tuple[str, list[Any]]:
     """The ``WHERE`` clause and its parameters for the pair filters (all combine with AND;
     ``None`` means any): ``statuses``; ``document_id``; ``grounded``; ``edited``; ``search``
     (case-insensitive substring of question or answer); ``question_type``; ``duplicate`` (a
     near-duplicate of a kept pair or not); ``language_ok``; ``score_below`` (judged, with the
     lowest of the three judge scores below this value); ``flag`` (a reason code of
-    :data:`dataset_gen.checks.REASONS` among the pair's flags)."""
+    :data:`dataset_gen.checks.REASONS` among the pair's flags); ``run_id`` (made by that run)."""
     where = ["d.project_id = ?"]
     params: list[Any] = [project_id]
     wanted = checked(statuses, PAIR_STATUSES, "pair status")
@@ -69,7 +70,8 @@ def _filters(
             where.append(f"p.status IN ({placeholders(len(wanted))})")
             params.extend(wanted)
     for column, value in (("c.document_id", document_id), ("p.grounded", grounded), ("p.edited", edited),
-                          ("p.question_type", question_type), ("p.language_ok", language_ok)):
+                          ("p.question_type", question_type), ("p.language_ok", language_ok),
+                          ("p.run_id", run_id)):
         if value is not None:
             where.append(f"{column} = ?")
             params.append(int(value) if isinstance(value, bool) else value)

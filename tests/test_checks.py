@@ -147,7 +147,7 @@ def test_junk_replies_are_stored_with_flags_and_held_back_by_export(tmp_path, fa
     base = ("--data-dir", tmp_path)
     code, err = run(capsys, *base, "generate", notes, "--model", "qwen2.5:7b", "--host", fake_ollama.url,
                     "--project", "tea", "--pairs-per-chunk", "5")
-    assert code == 0, err
+    assert code == 1 and err.splitlines()[-1].startswith("not usable: 4 of 5 pairs fail the checks"), err
     with Store(tmp_path / "dataset_gen.sqlite3") as store:
         project_id = store.project_id("tea")
         pairs = store.list_pairs(project_id)

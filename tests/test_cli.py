@@ -138,7 +138,7 @@ def test_failed_chunks_exit_1_and_rerun_retries_them(tmp_path, fake_ollama, caps
     assert code == 1
     assert "failed: sample.md chunk 0:" in err and "model crashed" in err
     code, _, err = run_main(capsys, *args)
-    assert code == 0 and "3 pairs from 1 chunks" in err
+    assert code == 0 and "3 pairs from 1 chunk, in" in err
 
 
 def test_ollama_not_running(tmp_path, capsys):

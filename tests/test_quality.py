@@ -86,5 +86,6 @@ def test_the_report_command_counts_each_documents_skipped_chunks(project, tmp_pa
     store.set_skip(chunk_ids[2], "base64 data")
     assert main(["--data-dir", str(tmp_path), "report", "--project", "p"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[:2] == ["n.md\t2/3 chunks covered\t4 pairs\t0 accepted\t1 skipped",
+    assert out.splitlines()[:3] == ["n.md\t2/3 chunks covered\t4 pairs\t0 accepted\t1 skipped",
+                                    "  n.md: 2 chunks done, 0 failed; 4 pairs, 4 pass every check",
                                     "uncovered: n.md chunk 2 (其他): skipped: base64 data"]

@@ -164,6 +164,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "review.language_ok": ("Language matches", "語言相符"),
     "review.low_scores": ("Judged below {n}", "評分低於 {n}"),
     "review.flag": ("Flag", "檢查標記"),
+    "review.flags_help": ("What the checks found wrong with the pair (exports hold flagged pairs back); filter by one with Flag above", "檢查發現此問答的問題（匯出時會保留有標記的問答）；可用上方的檢查標記篩選"),
     "review.quality": ("Quality checks", "品質檢查"),
     "review.judge": ("Score unjudged pairs with {model}", "用 {model} 為未評分的問答評分"),
     "review.judging": ("Judge: {done}/{total} pairs · {state}", "評審：{done}/{total} 組 · {state}"),

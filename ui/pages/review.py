@@ -269,6 +269,7 @@ frame = pd.DataFrame(
         "status": [p.status for p in pairs],
         "question": [p.question for p in pairs],
         "answer": [p.answer for p in pairs],
+        "flags": [", ".join(label(code) for code in p.flags) for p in pairs],
         "type": [p.question_type for p in pairs],
         "grounded": [p.grounded for p in pairs],
         "score": [p.lowest_score for p in pairs],
@@ -282,12 +283,13 @@ frame = pd.DataFrame(
 )
 result = st.data_editor(
     frame, key=key, hide_index=True, width="stretch", num_rows="fixed",
-    disabled=True if locked else ["type", "grounded", "score", "duplicate", "language", "edited", "document", "pages"],
+    disabled=True if locked else ["flags", "type", "grounded", "score", "duplicate", "language", "edited", "document", "pages"],
     column_config={
         "select": st.column_config.CheckboxColumn("✓", width="small"),
         "status": st.column_config.SelectboxColumn(t("review.status"), options=STATUSES, required=True),
         "question": st.column_config.TextColumn("question", width="large"),
         "answer": st.column_config.TextColumn("answer", width="large"),
+        "flags": st.column_config.TextColumn(t("review.flag"), help=t("review.flags_help")),
     },
 )
 
