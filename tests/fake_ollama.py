@@ -641,6 +641,17 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             return self._error(400, problem or "missing request body")
         fake._record(dict(body, path=path))
+        with fake._lock:
+            fake.in_flight += 1
+            fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+        try:
+            self._complete_recorded(body, path, received)
+        finally:
+            with fake._lock:
+                fake.in_flight -= 1
+
+    def _complete_recorded(self, body: dict, path: str, received: float) -> None:
+        fake = self.server.fake
         stream = body.get("stream", True) is not False
         outcome = fake._next_outcome() if path == "/api/chat" else None
         if outcome is None:
@@ -894,7 +905,11 @@ class FakeOllama:
     a generate request is given ``messages`` built from ``system`` and ``prompt``).
 
     ``requests`` holds every parsed JSON body sent to ``/api/chat`` and ``/api/generate``, in
-    arrival order, with an added ``"path"``. ``pullable`` (``None`` = any name) limits which
+    arrival order, with an added ``"path"``; ``max_in_flight`` is the most of them answered at
+    once. A prompt longer than the request's window (``num_ctx``, default 4096, capped by the
+    model's ``context_length``) is cut as Ollama cuts it before the responder sees it, and
+    ``prompt_eval_count`` is then the window. :meth:`stop` is a server dying: requests in flight
+    and kept-alive connections get no answer, new connections are refused. ``pullable`` (``None`` = any name) limits which
     names ``/api/pull`` accepts; a pulled model is added to ``/api/tags``.
     """
 
@@ -909,6 +924,8 @@ class FakeOllama:
         self.responder = responder or qa_responder
         self.pullable: set[str] | None = None
         self.requests: list[dict] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._queue: list[Any] = []
         self._loaded: dict[str, tuple[float, int]] = {}
         self._lock = threading.Lock()
@@ -933,11 +950,17 @@ class FakeOllama:
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the port; replies still waiting (``Slow``) are dropped."""
+        """Stop serving and close the port, like a server that dies: new connections are refused
+        at once, and requests in flight (``Slow`` and latency included) get no answer. It may be
+        called from the responder, to die while answering."""
         server, self._server = self._server, None
         if server is None:
             return
         self._stopping.set()
+        try:  # refuse new connections at once, as a process that died would
+            server.socket.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         server.shutdown()
         server.server_close()
         if self._thread is not None:
