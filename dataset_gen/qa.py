@@ -12,13 +12,13 @@ contain, so a chunk holding ``</chunk>`` (or any other tag) cannot end the data 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field, replace
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from .backends.json_reply import first_json_value
 from .checks import NOT_SELF_CONTAINED, check_reply
 from .context_window import (
     MESSAGE_OVERHEAD_TOKENS,
@@ -133,45 +133,12 @@ class ChunkResult:
     problems: list[str] = field(default_factory=list)
 
 
-_TRAILING_COMMA = re.compile(r",(\s*[}\]])")
-
-
-def _first_json(text: str) -> object:
-    """The first JSON object or list in ``text`` that decodes, trying every ``{`` and ``[`` in
-    turn, each also with commas before a closing bracket removed.
-
-    A reply that opens a value and starts again (``{\n\n{"pairs": …}``, which thinking models
-    write when structured output and reasoning meet) is read from the second ``{``.
-
-    :raises ValueError: no JSON value starts anywhere in ``text``; the message names the first
-        decoding error.
-    """
-    decoder = json.JSONDecoder()
-    starts = [i for i, ch in enumerate(text) if ch in "{["]
-    if not starts:
-        raise ValueError("the reply held no JSON")
-    first_error: json.JSONDecodeError | None = None
-    for n, start in enumerate(starts[:200]):  # far more openings than any repair needs
-        for candidate in (text[start:], _TRAILING_COMMA.sub(r"\1", text[start:])):
-            try:
-                value, _ = decoder.raw_decode(candidate)
-            except json.JSONDecodeError as exc:
-                first_error = first_error or exc
-                continue
-            # The first value is taken whatever its shape (its shape error is the one to report);
-            # a later one only when it is the reply's object, not a pair inside a broken list.
-            if n == 0 or (isinstance(value, dict) and "pairs" in value):
-                return value
-    assert first_error is not None
-    raise ValueError(f"the JSON is invalid ({first_error.msg} at character {first_error.pos})")
-
-
 def _parse(content: str) -> list[_PairItem]:
     """Parse a reply into pair items; raise ValueError with a short reason.
 
     Takes the whole reply as JSON, or else the body of a Markdown code fence that wraps the reply,
     or else the first JSON value that decodes (models sometimes add a sentence before the JSON, or
-    open an object and start over: :func:`_first_json`).
+    open an object and start over: :func:`~dataset_gen.backends.json_reply.first_json_value`).
     """
     text = content.strip()
     if not text:
@@ -179,7 +146,7 @@ def _parse(content: str) -> list[_PairItem]:
     fence = re.match(r"```[\w-]*\s*\n(.*?)\n?```\s*$", text, re.DOTALL)
     if fence:
         text = fence.group(1).strip()
-    data = _first_json(text)
+    data = first_json_value(text)
     if isinstance(data, list):
         data = {"pairs": data}
     try:
