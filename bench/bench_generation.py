@@ -1,9 +1,11 @@
-"""Generation overhead: wall time of a run against the ideal (calls × latency ÷ concurrency).
+"""Generation overhead: wall time of a run against the ideal (calls × latency ÷ slots).
 
-Runs the real pipeline (store, prompts, ollama client, HTTP) against the fake Ollama server from
-``tests/fake_ollama.py`` with a fixed latency per call, and prints the figures. Target: ≤ 1.10×.
+Runs the real pipeline (store, prompts, ollama client, HTTP) against fake Ollama servers from
+``tests/fake_ollama.py`` (one process each, a fixed latency per call) and prints the figures.
+By default 2 servers × 2 slots (``--concurrency`` is per server) against the ideal of 4 slots.
+Target: ≤ 1.10×.
 
-    python bench/bench_generation.py [--chunks 200] [--latency 0.1] [--concurrency 4]
+    python bench/bench_generation.py [--chunks 200] [--latency 0.1] [--hosts 2] [--concurrency 2]
 """
 
 from __future__ import annotations
@@ -43,12 +45,14 @@ def synthetic_document(n_chunks: int) -> tuple[Document, list[Chunk]]:
 
 
 class CountingBackend(OllamaBackend):
-    """The real backend, counting chat calls (re-asks included) for the ideal time."""
+    """The real backend, counting its chat calls (re-asks included) for the ideal time."""
 
-    calls = 0
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calls = 0
 
     def chat(self, *args, **kwargs):
-        type(self).calls += 1
+        self.calls += 1  # one worker thread per call at a time; += under the GIL is enough for a count
         return super().chat(*args, **kwargs)
 
 
@@ -67,30 +71,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunks", type=int, default=200)
     parser.add_argument("--latency", type=float, default=0.1, help="seconds per model call")
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--hosts", type=int, default=2, help="fake servers, one process each")
+    parser.add_argument("--concurrency", type=int, default=2, help="slots per server")
     args = parser.parse_args()
 
     document, chunks = synthetic_document(args.chunks)
-    fake, url = start_fake(args.latency)
+    fakes = [start_fake(args.latency) for _ in range(args.hosts)]
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(Path(tmp))
         project_id = store.create_project("bench")
         store.replace_chunks(store.add_document(project_id, document), chunks)
-        backend = CountingBackend(url)
+        backends = [CountingBackend(url) for _, url in fakes]
         settings = Settings(data_dir=Path(tmp), concurrency=args.concurrency, pairs_per_chunk=3, language="zh-TW")
         start = time.perf_counter()
-        summary = run_generation(store, project_id, backend, "qwen2.5:7b", settings)
+        summary = run_generation(store, project_id, backends, "qwen2.5:7b", settings)
         wall = time.perf_counter() - start
-        calls = backend.calls
+        calls = sum(b.calls for b in backends)
         store.close()
-    fake.stdin.close()
-    fake.wait(timeout=10)
-    ideal = calls * args.latency / args.concurrency
-    print(f"chunks {args.chunks}, latency {args.latency * 1000:.0f} ms, concurrency {args.concurrency}")
-    print(f"model calls: {calls}; pairs saved: {summary.pairs}; failed chunks: {len(summary.failures)}")
+    for fake, _ in fakes:
+        fake.stdin.close()
+        fake.wait(timeout=10)
+    slots = args.hosts * args.concurrency
+    ideal = calls * args.latency / slots
+    print(f"chunks {args.chunks}, latency {args.latency * 1000:.0f} ms, {args.hosts} hosts x {args.concurrency} slots")
+    print(f"model calls: {calls} ({', '.join(str(b.calls) for b in backends)} per host); pairs saved: "
+          f"{summary.pairs}; failed chunks: {len(summary.failures)}")
+    print("chunks per host: " + ", ".join(f"{h.host} {h.chunks}" for h in summary.hosts))
     ratio = f"{wall / ideal:.3f}x" if ideal else "n/a (no latency)"
     print(f"wall time: {wall:.2f} s; ideal: {ideal:.2f} s; overhead ratio: {ratio} (target <= 1.10x)")
-    print(f"overhead per call: {(wall - ideal) / calls * args.concurrency * 1000:.1f} ms of a worker's time")
+    print(f"overhead per call: {(wall - ideal) / calls * slots * 1000:.1f} ms of a worker's time")
 
 
 if __name__ == "__main__":

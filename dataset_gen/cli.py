@@ -110,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
                                      "Everything is stored as it arrives; running again resumes and retries failed chunks.")
     gen.add_argument("files", nargs="+", type=Path, metavar="FILE", help="PDF, DOCX, EPUB, HTML, Markdown or text files")
     gen.add_argument("--model", required=True, help="Ollama model name, e.g. qwen2.5:7b")
-    gen.add_argument("--host", help=HOST_HELP)
+    gen.add_argument("--host", action="append", help=HOST_HELP + "; repeat it to spread a run over several servers (--concurrency is per server)")
     gen.add_argument("--api", choices=API_KINDS, help=API_HELP)
     gen.add_argument("--project", default=DEFAULT_PROJECT, help=f"project name (default {DEFAULT_PROJECT!r}; created if new)")
     gen.add_argument("--pairs-per-chunk", type=_bounded(1, 20), help="QA pairs to ask for per chunk, 1-20 (default 3)")

@@ -17,11 +17,11 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from .backends import make_backend
+from .backends import make_backends
 from .config import Settings
 from .errors import DocumentError, NoTextLayerError, StorageError, StoreError
 from .gate import project_min_score, top_reasons
-from .generation import Progress, RunSummary, check_server, run_generation
+from .generation import HostProgress, Progress, RunSummary, check_servers, run_generation
 from .ingest import ingest_bytes
 from .locks import ProjectLock, lock_project, lock_project_name
 from .models import SamplingOptions
@@ -43,7 +43,7 @@ class ProgressBar:
 
     def __call__(self, p: Progress) -> None:
         eta = f"{p.eta_s:.0f}s" if p.eta_s is not None else "?"
-        self.show(p.done, p.total, f"chunks, {p.pairs} pairs, {p.failed} failed, ETA {eta}")
+        self.show(p.done, p.total, f"chunks, {p.pairs} pairs, {p.failed} failed, ETA {eta}{host_counts(p.hosts)}")
 
     def show(self, done: int, total: int, what: str) -> None:
         """Draw ``done`` of ``total`` followed by ``what``."""
@@ -62,6 +62,14 @@ class ProgressBar:
         if self.drawn:
             self.stream.write("\n")
             self.drawn = False
+
+
+def host_counts(hosts: tuple[HostProgress, ...] | list[HostProgress]) -> str:
+    """``" | 127.0.0.1:11434 12, gpu2:11434 9 (out)"``: chunks finished per server, for a run over
+    more than one (``""`` for one)."""
+    if len(hosts) < 2:
+        return ""
+    return " | " + ", ".join(f"{h.host.split('://', 1)[-1]} {h.chunks}{'' if h.up else ' (out)'}" for h in hosts)
 
 
 class Stopped(BaseException):
@@ -113,11 +121,13 @@ def generate(args, settings: Settings, store, say: Callable[[str], None]) -> int
     :raises DatasetGenError: Ollama cannot be used, the project is busy (``ProjectBusyError``), or
         the store fails; the CLI prints it as one line.
     """
-    backend = make_backend(settings)
     signals = Signals()
     with signals.installed():
         try:
-            check_server(backend)  # before parsing: a long document should not wait to hear Ollama is down
+            # before parsing: a long document should not wait to hear Ollama is down
+            backend, warnings = check_servers(make_backends(settings))
+            for line in warnings:
+                say(f"warning: {line}")
             return _generate_locked(args, settings, store, backend, signals, say)
         except Stopped as stopped:
             say("\nstopped before generating; nothing was generated. Run the same command again.")
@@ -194,9 +204,12 @@ def _ingest_and_run(args, settings: Settings, store, backend, project_id: int, l
         return 128 + signals.signum
     documents, with_pairs = _run_quality(store, project_id, summary.run_id, scope)
     partly = sum(1 for f in summary.failures if f.chunk_id in with_pairs)
+    for line in summary.warnings:
+        say(f"warning: {line}")
     say(f"{plural(summary.pairs, 'pair')} from {plural(summary.pair_chunks, 'chunk')}"
         + (f", {partly} of them partly failed" if partly else "")
-        + f", in {summary.elapsed_s:.1f}s (project {args.project!r}, run {summary.run_id})")
+        + f", in {summary.elapsed_s:.1f}s (project {args.project!r}, run {summary.run_id})"
+        + host_counts(summary.hosts))
     for d in documents:
         if d.pairs or d.chunks_done or d.chunks_failed:
             say(d.line())

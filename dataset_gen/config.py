@@ -95,10 +95,14 @@ class Settings:
     ``api`` is the kind of model server (``"ollama"`` at ``ollama_host``, or ``"openai"``: an
     OpenAI-compatible server at ``openai_base_url``, its key read from the environment variable
     named ``api_key_env`` when a backend is made; see :meth:`api_key`).
+    ``hosts``, when given, are every server of that kind a run spreads its chunks over
+    (``concurrency`` requests at a time on each); empty means the one server above
+    (:meth:`server_urls`).
     """
 
     data_dir: Path = Path("data")
     ollama_host: str = DEFAULT_OLLAMA_HOST
+    hosts: tuple[str, ...] = ()
     api: Literal["ollama", "openai"] = "ollama"
     openai_base_url: str = DEFAULT_OPENAI_BASE_URL
     api_key_env: str = DEFAULT_API_KEY_ENV
@@ -123,6 +127,14 @@ class Settings:
         ``language`` (Tesseract's languages follow it: :func:`dataset_gen.pdf_ocr.tesseract_languages`)."""
         return self.language if self.ocr else None
 
+    def server_urls(self) -> tuple[str, ...]:
+        """The normalised URL of every server a run uses: ``hosts`` (repeats dropped, in order),
+        else ``ollama_host`` or ``openai_base_url`` by ``api``."""
+        norm = normalise_base_url if self.api == "openai" else normalise_host
+        if self.hosts:
+            return tuple(dict.fromkeys(norm(h) for h in self.hosts))
+        return (self.openai_base_url if self.api == "openai" else self.ollama_host,)
+
     def api_key(self, environ: dict | None = None) -> str:
         """The OpenAI-compatible server's key: the value of the variable ``api_key_env`` in
         ``environ`` (default the process environment), ``""`` when unset. Read when a backend is
@@ -136,6 +148,8 @@ class Settings:
         ``DATASET_GEN_CONNECT_TIMEOUT`` and ``DATASET_GEN_READ_TIMEOUT`` (seconds), then ``overrides``.
 
         ``overrides`` with value ``None`` are ignored, so CLI flags can be passed straight in.
+        An ``ollama_host`` or ``openai_base_url`` given as a list (a repeated ``--host``) sets
+        ``hosts`` to all of them and the single field to the first.
         """
         env = os.environ if environ is None else environ
         timeouts: dict[str, Any] = {}
@@ -152,6 +166,18 @@ class Settings:
             **timeouts,
         )
         given = {k: v for k, v in overrides.items() if v is not None}
+        for key in ("ollama_host", "openai_base_url"):
+            if isinstance(given.get(key), (list, tuple)):
+                many = [str(h) for h in given[key]]
+                if not many:
+                    del given[key]
+                    continue
+                given[key] = many[0]
+                if len(many) > 1:
+                    given["hosts"] = tuple(many)
+        if "hosts" in given:
+            norm = normalise_base_url if given.get("api", "ollama") == "openai" else normalise_host
+            given["hosts"] = tuple(dict.fromkeys(norm(h) for h in given["hosts"]))
         if "ollama_host" in given:
             given["ollama_host"] = normalise_host(given["ollama_host"])
         if "openai_base_url" in given:
@@ -175,11 +201,14 @@ class ProjectConfig(BaseModel):
     PDF pages that have no usable text layer by OCR, in Tesseract languages that follow ``language``.
     ``api`` picks the server kind: ``host`` is the Ollama URL, ``base_url`` the OpenAI-compatible
     one (empty: ``OPENAI_BASE_URL`` or the default), and ``api_key_env`` names the environment
-    variable holding its key (only the name is stored, never the key).
+    variable holding its key (only the name is stored, never the key). ``hosts``, when not empty,
+    are all the servers (of kind ``api``) a run spreads its chunks over, and win over ``host`` and
+    ``base_url`` (projects saved before it keep their single server).
     """
 
     model: str = ""
     host: str = ""
+    hosts: list[str] = Field(default_factory=list)
     api: Literal["ollama", "openai"] = "ollama"
     base_url: str = ""
     api_key_env: str = Field(DEFAULT_API_KEY_ENV, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
@@ -247,11 +276,17 @@ class ProjectConfig(BaseModel):
         """``base`` with this project's server (API kind, host or base URL, key variable), chunking, pairs,
         concurrency, language, OCR switch and,
         when the project set one, read timeout."""
+        urls = tuple(h.strip() for h in self.hosts if h.strip())
+        if urls:
+            many = urls if len(urls) > 1 else ()
+            base = (replace(base, hosts=many, openai_base_url=urls[0]) if self.api == "openai"
+                    else replace(base, hosts=many, ollama_host=urls[0]))
         return replace(
             base,
-            ollama_host=normalise_host(self.host) if self.host else base.ollama_host,
+            ollama_host=normalise_host(self.host) if self.host and not urls else normalise_host(base.ollama_host),
             api=self.api,
-            openai_base_url=normalise_base_url(self.base_url) if self.base_url else base.openai_base_url,
+            openai_base_url=(normalise_base_url(self.base_url) if self.base_url and not urls
+                             else normalise_base_url(base.openai_base_url)),
             api_key_env=self.api_key_env,
             read_timeout_s=self.read_timeout_s if self.read_timeout_s is not None else base.read_timeout_s,
             chunking=self.chunking(),

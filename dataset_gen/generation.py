@@ -17,21 +17,32 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .backends import Backend
 from .config import Settings
 from .errors import DatasetGenError
-from .generation_plan import DEFAULT_OPTIONS, FATAL, check_server, plan_run, trial_chunk
+from .generation_plan import DEFAULT_OPTIONS, FATAL, check_server, check_servers, plan_run, trial_chunk
 from .locks import ProjectLock, project_locked
 from .models import SamplingOptions
 from .qa import generate_pairs
 from .workers import Abandoned, WorkerPool, run_pool
 
-__all__ = ["ChunkFailure", "Progress", "RunSummary", "check_server", "run_generation", "trial_chunk"]
+__all__ = ["ChunkFailure", "HostProgress", "Progress", "RunSummary", "check_server", "check_servers",
+           "run_generation", "trial_chunk"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HostProgress:
+    """One model server of a run: its URL, the chunks it finished (either way) and whether it is
+    still used (``False`` once it stopped answering and was taken out)."""
+
+    host: str
+    chunks: int
+    up: bool = True
 
 
 @dataclass(frozen=True)
@@ -40,7 +51,8 @@ class Progress:
 
     ``done`` counts chunks finished either way, ``failed`` those that failed, ``pairs`` the pairs
     saved so far; ``eta_s`` is the estimated seconds left (``None`` before the first chunk);
-    ``tokens_per_s`` is completion tokens per second of wall time.
+    ``tokens_per_s`` is completion tokens per second of wall time; ``hosts`` has one entry per
+    model server of the run, in the order given.
     """
 
     done: int
@@ -51,6 +63,7 @@ class Progress:
     eta_s: float | None
     prompt_tokens: int
     completion_tokens: int
+    hosts: tuple[HostProgress, ...] = ()
 
     @property
     def tokens_per_s(self) -> float:
@@ -75,6 +88,8 @@ class RunSummary:
     ``total`` chunks were in scope; ``done`` of them finished either way (``failures`` lists those
     that failed); ``pairs`` were saved in this run, into ``pair_chunks`` distinct chunks (a chunk
     left pending may hold pairs of the question types it got); ``elapsed_s`` is wall time in seconds.
+    ``hosts`` counts the chunks each server finished; ``warnings`` are one-line notes on servers
+    taken out of the run (not answering at the start, or stopping during it).
     """
 
     run_id: int
@@ -88,6 +103,8 @@ class RunSummary:
     completion_tokens: int = 0
     elapsed_s: float = 0.0
     error: str | None = None
+    hosts: list[HostProgress] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def pending(self) -> int:
@@ -98,7 +115,7 @@ class RunSummary:
 def run_generation(
     store,
     project_id: int,
-    backend: Backend,
+    backend: Backend | Sequence[Backend],
     model: str,
     settings: Settings,
     *,
@@ -125,30 +142,42 @@ def run_generation(
     is returned in ``RunSummary.error``. Workers are daemon threads: an abandoned request never
     keeps the process alive.
 
+    ``backend`` may be several servers (one backend each, all with ``model``): chunks are spread
+    over them by free slots, ``settings.concurrency`` requests at a time on each. A server that
+    does not answer at the start, or stops answering (or lacks the model) during the run, is taken
+    out with a warning (logged, and in ``RunSummary.warnings``) and its chunks go to the others; only
+    when the last one goes does the run fail as it would with one server.
+
     The project's lock is taken for the run (closing runs whose process died as ``interrupted``),
     unless the caller passes the ``lock`` it holds.
 
     :raises PromptError: a prompt template is missing or broken (before any call is made).
-    :raises BackendUnreachableError: nothing answers at the host (checked before the run starts).
+    :raises BackendUnreachableError: nothing answers at any host (checked before the run starts).
     :raises BackendError: the host is not an Ollama server (checked before the run starts).
     :raises ProjectBusyError: another run or upload holds the project's lock.
     :raises ModelNotFoundError: the model is not pulled (checked before the run starts).
     :raises StoreError: the store failed during the run (the run is then recorded ``failed``).
     """
-    check_server(backend)
+    backends = [backend] if isinstance(backend, Backend) else list(backend)
+    backends, warnings = check_servers(backends)
+    for line in warnings:
+        log.warning("%s", line)
     with project_locked(store, project_id, lock):
-        return _Run(store, project_id, backend, model, settings, options, on_progress,
-                    cancel or threading.Event()).execute(document_ids, chunk_ids)
+        run = _Run(store, project_id, backends, model, settings, options, on_progress, cancel or threading.Event())
+        run.warnings = warnings
+        return run.execute(document_ids, chunk_ids)
 
 
 class _Run:
     """One run over a :class:`~dataset_gen.workers.WorkerPool`: every save goes through the pool's
     lock and is refused once the pool has stopped, which happens exactly once, when the run ends."""
 
-    def __init__(self, store, project_id, backend, model, settings, options, on_progress, cancel):
-        self.store, self.project_id, self.backend, self.model = store, project_id, backend, model
+    def __init__(self, store, project_id, backends, model, settings, options, on_progress, cancel):
+        self.store, self.project_id, self.backends, self.model = store, project_id, backends, model
         self.settings, self.options, self.on_progress, self.cancel = settings, options, on_progress, cancel
         self.pair_chunks: set[int] = set()
+        self.host_chunks = [0] * len(backends)
+        self.warnings: list[str] = []
         self.started = time.monotonic()
 
     def execute(self, document_ids, chunk_ids) -> RunSummary:
@@ -158,21 +187,22 @@ class _Run:
             chunks = [c for c in chunks if c.document_id in set(document_ids)]
         if chunk_ids is not None:
             chunks = [c for c in chunks if c.id in set(chunk_ids)]
-        self.plan = plan_run(store, self.project_id, self.backend, self.model, self.settings, self.options, chunks)
+        self.plan = plan_run(store, self.project_id, self.backends[0], self.model, self.settings, self.options, chunks)
         self.have = store.fresh_question_types([c.id for c in chunks])
         first_template = next(iter(self.plan.templates.values()))[0]
         run_options = {**self.options.to_ollama(), "num_ctx": self.plan.num_ctx}
         run_id = store.start_run(self.project_id, self.model, run_options, first_template.meta.name,
                                  first_template.meta.version, len(chunks))
-        self.summary = RunSummary(run_id=run_id, status="finished", total=len(chunks))
+        self.summary = RunSummary(run_id=run_id, status="finished", total=len(chunks), warnings=self.warnings)
         self.pool = pool = WorkerPool(chunks, self._work, concurrency=self.settings.concurrency,
-                                      cancel=self.cancel, name=f"generate-run-{run_id}")
+                                      cancel=self.cancel, name=f"generate-run-{run_id}", lanes=len(self.backends))
 
         def finish(interrupted: BaseException | None) -> RunSummary:
             # The pool has stopped: no worker saves anything, the counts below are final.
             summary = self.summary
             summary.elapsed_s = time.monotonic() - self.started
             summary.pair_chunks = len(self.pair_chunks)
+            summary.hosts = list(self._hosts())
             stopped_by_hand = self.cancel.is_set() or isinstance(interrupted, KeyboardInterrupt)
             if pool.crash is not None or summary.error or (interrupted is not None and not stopped_by_hand):
                 summary.status = "failed"
@@ -183,12 +213,40 @@ class _Run:
 
         return run_pool(pool, finish, before=self._report)
 
-    def _chat(self, **kwargs):
-        if self.pool.should_stop():
-            raise Abandoned()
-        return self.backend.chat(self.model, **kwargs)
+    def _hosts(self) -> tuple[HostProgress, ...]:
+        return tuple(HostProgress(b.host, n, lane not in self.pool.retired)
+                     for lane, (b, n) in enumerate(zip(self.backends, self.host_chunks, strict=True)))
 
-    def _work(self, chunk) -> None:
+    def _work(self, chunk, lane: int = 0) -> None:
+        backend = self.backends[lane]
+
+        def chat(**kwargs):
+            if self.pool.should_stop():
+                raise Abandoned()
+            return backend.chat(self.model, **kwargs)
+
+        self._do_chunk(chunk, lane, chat)
+
+    def _take_out(self, chunk, lane: int, error: DatasetGenError) -> bool:
+        """After a fatal error on ``lane``'s server: when other servers are still up, take this one
+        out with a warning, give ``chunk`` back to the queue and return ``True``; when it was the
+        last, ``False`` (the chunk fails and the run stops). Call with the pool's lock held."""
+        pool = self.pool
+        if lane in pool.retired:
+            pool.put_back(chunk)  # its server was taken out while this chunk was in flight
+            return True
+        if len(pool.lanes_up()) <= 1:
+            return False
+        pool.retire(lane)
+        others = ", ".join(self.backends[i].host for i in pool.lanes_up())
+        warning = f"{self.backends[lane].host} was taken out of the run: {error}; its chunks go to {others}"
+        log.warning("%s", warning)
+        self.summary.warnings.append(warning)
+        pool.put_back(chunk)
+        self._report()
+        return True
+
+    def _do_chunk(self, chunk, lane: int, chat) -> None:
         plan, settings, store, summary = self.plan, self.settings, self.store, self.summary
         language = plan.language(chunk)
         generate, repair = plan.templates[language]
@@ -199,7 +257,7 @@ class _Run:
                 continue  # its pairs were saved by an earlier run that stopped before the chunk's end
             try:
                 result = generate_pairs(
-                    self._chat, generate, repair, chunk_text=plan.texts[chunk.id], document=chunk.document,
+                    chat, generate, repair, chunk_text=plan.texts[chunk.id], document=chunk.document,
                     heading_path=chunk.heading_path, n=plan.wanted[chunk.id], language=language,
                     options=self.options, context_tokens=plan.num_ctx, max_reasks=settings.max_reasks, task=task,
                     partner=plan.partners.get(chunk.id),
@@ -213,6 +271,7 @@ class _Run:
                 if self.pool.stopped:
                     raise Abandoned()
                 store.add_pairs(chunk.id, summary.run_id, result.pairs)
+                self.have.setdefault(chunk.id, set()).add(task.question_type)  # kept if the chunk is put back
                 store.add_run_usage(summary.run_id, result.prompt_tokens, result.completion_tokens,
                                     result.duration_s)
                 summary.pairs += len(result.pairs)
@@ -224,11 +283,14 @@ class _Run:
         with self.pool.lock:
             if self.pool.stopped:
                 raise Abandoned()
+            fatal = next((e for e in errors if isinstance(e, FATAL)), None)
+            if fatal is not None and self._take_out(chunk, lane, fatal):
+                return
             store.finish_chunk(chunk.id, summary.run_id, message)
             summary.done += 1
+            self.host_chunks[lane] += 1
             if message is not None:
                 summary.failures.append(ChunkFailure(chunk.id, chunk.document, chunk.ordinal, message))
-                fatal = next((e for e in errors if isinstance(e, FATAL)), None)
                 if fatal and summary.error is None:
                     summary.error = str(fatal)
                     self.pool.halt.set()
@@ -242,4 +304,4 @@ class _Run:
         elapsed = time.monotonic() - self.started
         eta = elapsed / s.done * (s.total - s.done) if s.done else None
         self.on_progress(Progress(s.done, s.total, s.pairs, len(s.failures), elapsed, eta,
-                                  s.prompt_tokens, s.completion_tokens))
+                                  s.prompt_tokens, s.completion_tokens, self._hosts()))

@@ -45,6 +45,34 @@ def check_server(backend: Backend) -> str:
     return backend.health()
 
 
+def check_servers(backends: list[Backend]) -> tuple[list[Backend], list[str]]:
+    """:func:`check_server` for every server of a run: ``(those that answer, one warning line per
+    server left out)``. With one server, or when none answers, the first error is raised.
+
+    :raises BackendUnreachableError: nothing answers at any host.
+    :raises BackendError: the only host (or every host) does not speak the backend's API.
+    :raises ValueError: ``backends`` is empty.
+    """
+    if not backends:
+        raise ValueError("No model server given: name at least one host")
+    if len(backends) == 1:
+        check_server(backends[0])
+        return backends, []
+    up, warnings, first = [], [], None
+    for backend in backends:
+        try:
+            check_server(backend)
+        except DatasetGenError as exc:
+            first = first or exc
+            warnings.append(f"{backend.host} was left out of the run: {exc}")
+            continue
+        up.append(backend)
+    if not up:
+        assert first is not None
+        raise first
+    return up, warnings
+
+
 @dataclass
 class Plan:
     languages: dict  # document id -> language

@@ -12,23 +12,35 @@ contain, so a chunk holding ``</chunk>`` (or any other tag) cannot end the data 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field, replace
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from .backends.json_reply import first_json_value
 from .checks import NOT_SELF_CONTAINED, check_reply
+from .context_window import (
+    MESSAGE_OVERHEAD_TOKENS,
+    MIN_REPLY_TOKENS_PER_PAIR,
+    ContextWindowError,
+    estimate_tokens,
+    messages_tokens,
+    plan_num_ctx,
+    reply_room,
+    was_truncated,
+)
 from .errors import InvalidModelOutputError
 from .grounding import is_grounded
 from .language import language_matches, script_problem
 from .models import ChatReply, QAPair, SamplingOptions
 from .prompts import PromptTemplate, RenderedPrompt, fence_tag
 
+__all__ = ["OUTPUT_TOKENS_PER_PAIR", "ChunkResult", "ContextWindowError", "Partner", "Task", "estimate_tokens",
+           "generate_pairs", "pairs_wanted", "plan_num_ctx", "reply_schema"]
+
 OUTPUT_TOKENS_PER_PAIR = 300
 """Token budget per requested pair when the user sets no ``num_predict`` (question, answer, quote, JSON)."""
-
 
 
 class _PairItem(BaseModel):
@@ -101,31 +113,6 @@ def pairs_wanted(chunk_chars: int, pairs_per_chunk: int, chars_per_pair: int) ->
     raise ValueError("Set pairs per chunk or characters per pair to a number above 0")
 
 
-_CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
-
-
-def estimate_tokens(text: str) -> int:
-    """A deliberately high token estimate: one per CJK character, one per 3 other characters.
-
-    Used only to size ``num_ctx``; real counts come back from the server.
-    """
-    cjk = len(_CJK.findall(text))
-    return cjk + math.ceil((len(text) - cjk) / 3)
-
-
-def plan_num_ctx(prompt_tokens: int, output_tokens: int, model_limit: int | None = None) -> int:
-    """Context window (tokens) for prompt plus reply, rounded up to 1024, at least 2048.
-
-    Ollama silently cuts prompts longer than its default window (2048–4096 tokens depending on the
-    version and memory, docs/context-length.mdx), so the window is always set. One value is used
-    for a whole run, because a new ``num_ctx`` makes Ollama reload the model. Capped at the model's
-    own ``context_length`` when known.
-    """
-    needed = prompt_tokens + output_tokens + 256
-    size = max(2048, math.ceil(needed / 1024) * 1024)
-    return min(size, model_limit) if model_limit else size
-
-
 @dataclass
 class ChunkResult:
     """What one chunk's generation produced.
@@ -150,7 +137,8 @@ def _parse(content: str) -> list[_PairItem]:
     """Parse a reply into pair items; raise ValueError with a short reason.
 
     Takes the whole reply as JSON, or else the body of a Markdown code fence that wraps the reply,
-    or else the first JSON value in it (models sometimes add a sentence before the JSON).
+    or else the first JSON value that decodes (models sometimes add a sentence before the JSON, or
+    open an object and start over: :func:`~dataset_gen.backends.json_reply.first_json_value`).
     """
     text = content.strip()
     if not text:
@@ -158,13 +146,7 @@ def _parse(content: str) -> list[_PairItem]:
     fence = re.match(r"```[\w-]*\s*\n(.*?)\n?```\s*$", text, re.DOTALL)
     if fence:
         text = fence.group(1).strip()
-    start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
-    if start < 0:
-        raise ValueError("the reply held no JSON")
-    try:
-        data, _ = json.JSONDecoder().raw_decode(text[start:])
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"the JSON is invalid ({exc.msg} at character {exc.pos})") from None
+    data = first_json_value(text)
     if isinstance(data, list):
         data = {"pairs": data}
     try:
@@ -194,7 +176,7 @@ def _distinct(items: list[_PairItem]) -> tuple[list[_PairItem], int]:
     return kept, len(items) - len(kept)
 
 
-def _problems(items: list[_PairItem], n: int, language: str, repeated: int = 0) -> list[str]:
+def _problems(items: list[_PairItem], n: int, language: str, repeated: int = 0, reasoning: bool = False) -> list[str]:
     """What is wrong with a parsed reply of distinct ``items`` (``repeated`` copies already
     dropped), as short phrases for the re-ask; empty when it is usable as it is."""
     problems = []
@@ -208,6 +190,8 @@ def _problems(items: list[_PairItem], n: int, language: str, repeated: int = 0) 
         phrase = next((p for p in NOT_SELF_CONTAINED if p in lowered), None)
         if phrase:
             problems.append(f"question {i} says '{phrase}'; questions must stand on their own")
+        if reasoning and not item.reasoning:
+            problems.append(f"pair {i} has no reasoning; each pair needs its own")
     script = script_problem(" ".join(f"{p.question} {p.answer}" for p in items[:n]), language)
     if script:
         problems.append(f"it is {script}")
@@ -222,6 +206,23 @@ def _one_line(text: str) -> str:
 def _heading_line(heading_path: tuple[str, ...]) -> str:
     """A heading path as one line, ``A > B > C`` (``-`` for none)."""
     return _one_line(" > ".join(heading_path)) or "-"
+
+
+def _check_fits(prompt_tokens: int, context_tokens: int | None, n: int, document: str,
+                heading_path: tuple[str, ...]) -> str:
+    """The chunk's name for error messages, after checking that a prompt of about
+    ``prompt_tokens`` leaves room in ``context_tokens`` for ``n`` pairs
+    (:data:`MIN_REPLY_TOKENS_PER_PAIR` each).
+
+    :raises ContextWindowError: it does not, so the chunk fails before anything is sent.
+    """
+    where = f"{document} ({_heading_line(heading_path)})"
+    if context_tokens and reply_room(prompt_tokens, context_tokens) < n * MIN_REPLY_TOKENS_PER_PAIR:
+        raise ContextWindowError(
+            f"{where}: the prompt is about {prompt_tokens} tokens and the model's context window is "
+            f"{context_tokens} tokens, leaving no room for {n} pairs (at least {n * MIN_REPLY_TOKENS_PER_PAIR} "
+            "tokens); nothing was sent: use smaller chunks or a model with a longer context")
+    return where
 
 
 def generate_pairs(
@@ -246,13 +247,22 @@ def generate_pairs(
     template's ``task_<type>``, ``reasoning_rule`` and ``audience_rule`` sections). A comparison
     needs ``partner``, the second chunk: both go in the prompt (section ``user_comparison``), the
     evidence may come from either, and the pairs record the partner in ``context_chunk_ids``.
-    With reasoning asked for, a pair without its own ``reasoning`` takes the model's thinking.
+    With reasoning asked for, the schema asks for a ``reasoning`` per pair and the model is let
+    think (``think=True``); a pair without its own reasoning is a problem to re-ask about (the
+    reply's whole thinking is never copied into pairs). Without it, ``think=False``: thinking is
+    off while the JSON reply is required.
 
     ``options.num_predict`` of ``None`` gives a budget of :data:`OUTPUT_TOKENS_PER_PAIR` per pair;
-    a reply cut off at the budget (``done_reason == "length"``) doubles it for the re-ask.
-    ``chat`` is a callable with :meth:`dataset_gen.backends.Backend.chat`'s keywords minus ``model``
-    (``messages, schema, options, context_tokens``) returning a :class:`ChatReply`; ``context_tokens``
-    is the window the run needs (:func:`plan_num_ctx`). A reply that is not
+    a reply cut off at the budget (``done_reason == "length"``) doubles it for the re-ask. The
+    budget (in tokens) is never more than the window ``context_tokens`` leaves after the prompt
+    (estimated high for the first call, then from the server's ``prompt_eval_count`` plus the
+    reply and the re-ask), and a prompt that leaves less than :data:`MIN_REPLY_TOKENS_PER_PAIR`
+    per pair fails before it is sent; a re-ask that would leave less is not sent (the best reply
+    so far is kept). A reply whose ``prompt_tokens`` fill the whole window was cut by the server
+    (:func:`dataset_gen.context_window.was_truncated`): it fails the chunk, unless an earlier reply
+    was usable. ``chat`` is a callable with :meth:`dataset_gen.backends.Backend.chat`'s keywords
+    minus ``model`` (``messages, schema, options, context_tokens, think``) returning a
+    :class:`ChatReply`; ``context_tokens`` is the window the run needs (:func:`plan_num_ctx`). A reply that is not
     the expected JSON, has fewer than ``n`` pairs, uses a phrase from :data:`NOT_SELF_CONTAINED`,
     or is not in ``language`` (its script or Chinese script,
     :func:`dataset_gen.language.script_problem`) is asked again up to ``max_reasks`` times, showing the model
@@ -265,6 +275,7 @@ def generate_pairs(
     Every kept pair carries the reason codes of :func:`dataset_gen.checks.check_reply` in ``flags``.
 
     :raises InvalidModelOutputError: no reply parsed as pairs; ``.raw`` holds the last reply.
+    :raises ContextWindowError: the prompt does not fit the window (nothing sent), or the server cut it.
     :raises BackendError: from ``chat`` (unreachable server, model not pulled, failed retries).
     """
     extra = ""
@@ -299,15 +310,27 @@ def generate_pairs(
     budget = options.num_predict if options.num_predict is not None else n * OUTPUT_TOKENS_PER_PAIR + 256
     result = ChunkResult(pairs=[], prompt=prompt)
     best: list[_PairItem] | None = None
+    prompt_tokens = messages_tokens(messages)  # an estimate, high; replaced by the server's count
+    fits = _check_fits(prompt_tokens, context_tokens, n, document, heading_path)
     for attempt in range(max_reasks + 1):
+        if context_tokens and budget > 0:
+            budget = min(budget, reply_room(prompt_tokens, context_tokens))
         call_options = replace(options, num_predict=budget)
         reply: ChatReply = chat(messages=messages, schema=reply_schema(n, task.reasoning), options=call_options,
-                                context_tokens=context_tokens)
+                                context_tokens=context_tokens, think=task.reasoning)
         result.attempts += 1
         result.raw, result.thinking = reply.content, reply.thinking
         result.prompt_tokens += reply.prompt_tokens
         result.completion_tokens += reply.completion_tokens
         result.duration_s += reply.duration_s
+        if was_truncated(reply.prompt_tokens, context_tokens):
+            result.problems.append(f"the server cut the prompt to its window of {context_tokens} tokens")
+            if best is not None:
+                break  # a re-ask that no longer fits: keep what the earlier reply gave
+            raise ContextWindowError(
+                f"{fits}: the server evaluated {reply.prompt_tokens} tokens, its whole window of {context_tokens}, "
+                "so it cut the prompt and the reply is not about the whole chunk; use smaller chunks "
+                "or a model with a longer context")
         try:
             items, repeated = _distinct(_parse(reply.content))
         except ValueError as exc:
@@ -317,7 +340,7 @@ def generate_pairs(
                 budget = budget * 2 if budget > 0 else budget
             problems = [problem]
         else:
-            problems = _problems(items, n, language, repeated)
+            problems = _problems(items, n, language, repeated, task.reasoning)
             if best is None or len(items[:n]) > len(best) or not problems:
                 best = items[:n]
             if not problems:
@@ -325,6 +348,15 @@ def generate_pairs(
         result.problems.extend(problems)
         if attempt < max_reasks:
             fix = repair.render(problem="; ".join(problems), n=n)
+            if reply.prompt_tokens:
+                prompt_tokens = reply.prompt_tokens + reply.completion_tokens + MESSAGE_OVERHEAD_TOKENS
+            else:
+                prompt_tokens += estimate_tokens(reply.content) + MESSAGE_OVERHEAD_TOKENS
+            prompt_tokens += messages_tokens(list(fix.messages))
+            if context_tokens and reply_room(prompt_tokens, context_tokens) < n * MIN_REPLY_TOKENS_PER_PAIR:
+                result.problems.append(f"a re-ask of about {prompt_tokens} tokens leaves no room for the reply "
+                                       f"in the window of {context_tokens} tokens")
+                break
             messages = [*messages, {"role": "assistant", "content": reply.content}, *fix.messages]
     if best is None:
         raise InvalidModelOutputError(
@@ -337,7 +369,7 @@ def generate_pairs(
         QAPair(
             p.question, p.answer, p.evidence, any(is_grounded(p.evidence, text) for text in sources),
             question_type=task.question_type,
-            reasoning=(p.reasoning or result.thinking) if task.reasoning else "",
+            reasoning=p.reasoning if task.reasoning else "",
             audience=task.audience, context_chunk_ids=context_ids,
             language_ok=language_matches(f"{p.question} {p.answer}", language),
             flags=codes,

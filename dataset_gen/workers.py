@@ -29,28 +29,59 @@ class Abandoned(Exception):
 class WorkerPool(Generic[T]):
     """Run ``work`` over ``items`` with at most ``concurrency`` daemon threads named ``name-<i>``.
 
+    With ``lanes`` (say, one per model server), each lane gets its own ``concurrency`` threads
+    (``min(concurrency, len(items))``, at least one) taking items from the one shared queue, so a
+    lane with free threads takes the next item; ``work(item, lane)`` is then told the lane
+    (0-based). :meth:`retire` takes a lane out (its threads end after their current item) and
+    :meth:`put_back` returns an item to the front of the queue for the other lanes. Threads wait
+    for items put back while any item is in work, so nothing put back is left behind.
+
     The pool stops taking items when ``cancel`` is set (by the caller), when :attr:`halt` is set (a
     fatal error, by ``work``), or when a worker raises anything but :class:`Abandoned` (kept in
     :attr:`crash`, and :attr:`halt` is set).
     """
 
-    def __init__(self, items: Iterable[T], work: Callable[[T], None], *, concurrency: int,
-                 cancel: threading.Event, name: str):
+    def __init__(self, items: Iterable[T], work: Callable[..., None], *, concurrency: int,
+                 cancel: threading.Event, name: str, lanes: int | None = None):
         self.queue: deque[T] = deque(items)
         self.work = work
         self.cancel = cancel
         self.name = name
-        self.workers = min(max(1, concurrency), len(self.queue))
+        self.lanes = lanes
+        per_lane = min(max(1, concurrency), max(1, len(self.queue)))
+        if lanes is None:
+            self.workers = min(max(1, concurrency), len(self.queue))
+            self._lane_of = [0] * self.workers
+        else:
+            self.workers = per_lane * lanes if self.queue else 0
+            self._lane_of = [i % lanes for i in range(self.workers)]  # lanes take turns: 0, 1, 0, 1, …
         self.lock = threading.Lock()
+        self._changed = threading.Condition(self.lock)
         self.stopped = False
         self.halt = threading.Event()
         self.crash: BaseException | None = None
+        self.retired: set[int] = set()
+        self._in_work = 0
         self._alive = self.workers
         self._finished = threading.Event()
 
     def should_stop(self) -> bool:
         """Whether work should end now (stopped, halted or cancelled): check it before each call."""
         return self.stopped or self.halt.is_set() or self.cancel.is_set()
+
+    def lanes_up(self) -> list[int]:
+        """The lanes not retired, in order (call with :attr:`lock` held)."""
+        return [lane for lane in range(self.lanes or 1) if lane not in self.retired]
+
+    def retire(self, lane: int) -> None:
+        """Take ``lane`` out: its threads take no more items (call with :attr:`lock` held)."""
+        self.retired.add(lane)
+        self._changed.notify_all()
+
+    def put_back(self, item: T) -> None:
+        """Return ``item`` to the front of the queue, for another lane (call with :attr:`lock` held)."""
+        self.queue.appendleft(item)
+        self._changed.notify_all()
 
     def run(self) -> BaseException | None:
         """Work until every item is done, ``cancel`` or :attr:`halt` is set, or the calling thread
@@ -60,10 +91,11 @@ class WorkerPool(Generic[T]):
         Returns the exception that interrupted the calling thread (``KeyboardInterrupt``), or
         ``None``; the caller re-raises it after recording the outcome.
         """
-        if not self.queue:
+        if not self.workers:
             self._finished.set()
         for i in range(self.workers):
-            threading.Thread(target=self._worker, name=f"{self.name}-{i}", daemon=True).start()
+            threading.Thread(target=self._worker, args=(self._lane_of[i],), name=f"{self.name}-{i}",
+                             daemon=True).start()
         interrupted: BaseException | None = None
         try:
             while not self._finished.wait(0.1):
@@ -73,16 +105,37 @@ class WorkerPool(Generic[T]):
             interrupted = exc
         with self.lock:
             self.stopped = True
+            self._changed.notify_all()
         return interrupted
 
-    def _worker(self) -> None:
+    def _take(self, lane: int) -> tuple[bool, T | None]:
+        """``(True, item)`` for the next item of ``lane``'s thread, ``(False, None)`` when it should end."""
+        with self._changed:
+            while True:
+                if self.stopped or self.should_stop() or lane in self.retired:
+                    return False, None
+                if self.queue:
+                    self._in_work += 1
+                    return True, self.queue.popleft()
+                if self._in_work == 0:
+                    return False, None
+                self._changed.wait(0.1)  # an item in work may yet be put back
+
+    def _worker(self, lane: int) -> None:
         try:
-            while not self.should_stop():
-                with self.lock:
-                    if self.stopped or not self.queue:
-                        break
-                    item = self.queue.popleft()
-                self.work(item)
+            while True:
+                took, item = self._take(lane)
+                if not took:
+                    break
+                try:
+                    if self.lanes is None:
+                        self.work(item)
+                    else:
+                        self.work(item, lane)
+                finally:
+                    with self._changed:
+                        self._in_work -= 1
+                        self._changed.notify_all()
         except Abandoned:
             pass
         except BaseException as exc:  # a store failure or a bug: the caller sees it in ``crash``

@@ -157,6 +157,16 @@ _CATALOGUE: dict[str, dict[str, Any]] = {
         "embedding_length": 3072,
         "capabilities": ["completion", "tools"],
     },
+    "tinyllama:1.1b": {
+        "size": 637700138,
+        "family": "llama",
+        "parameter_size": "1B",
+        "parameter_count": 1100048384,
+        "context_length": 2048,
+        "embedding_length": 2048,
+        "capabilities": ["completion"],
+        "quantization_level": "Q4_0",
+    },
     "nomic-embed-text:latest": {
         "size": 274302450,
         "family": "nomic-bert",
@@ -465,6 +475,8 @@ class _Handler(BaseHTTPRequestHandler):
         }
         handler = routes.get((self.command, path))
         try:
+            if self.server.fake._stopping.is_set():
+                return self._drop()  # a stopped server: a kept-alive connection gets no answer either
             if handler is None:
                 # Drain any body so the connection stays usable.
                 length = int(self.headers.get("Content-Length") or 0)
@@ -629,6 +641,17 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             return self._error(400, problem or "missing request body")
         fake._record(dict(body, path=path))
+        with fake._lock:
+            fake.in_flight += 1
+            fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+        try:
+            self._complete_recorded(body, path, received)
+        finally:
+            with fake._lock:
+                fake.in_flight -= 1
+
+    def _complete_recorded(self, body: dict, path: str, received: float) -> None:
+        fake = self.server.fake
         stream = body.get("stream", True) is not False
         outcome = fake._next_outcome() if path == "/api/chat" else None
         if outcome is None:
@@ -638,6 +661,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fake.latency_s > 0 and isinstance(outcome, Reply):
             # The latency is from request to reply, the fake's own work included, like a model's.
             fake._stopping.wait(max(0.0, fake.latency_s - (time.monotonic() - received)))
+        if fake._stopping.is_set():
+            return self._drop()  # the server died while the model was answering
         self._outcome(outcome, body, path, stream)
 
     def _respond(self, body: dict, path: str) -> Any:
@@ -682,6 +707,9 @@ class _Handler(BaseHTTPRequestHandler):
             messages.append({"role": "user", "content": prompt})
             request = dict(body, messages=messages)
 
+        window = _window(options, spec)
+        if prompt_tokens(request.get("messages") or []) > window:
+            request = dict(request, messages=_cut_to_window(request.get("messages") or [], window))
         result = fake.responder(request)
         if isinstance(result, str):
             result = Reply(result)
@@ -729,7 +757,9 @@ class _Handler(BaseHTTPRequestHandler):
         thinking = reply.thinking or ""
         final: dict[str, Any] = {"done": True, "done_reason": reply.done_reason}
         if reply.metrics:
-            prompt_eval = reply.prompt_eval_count if reply.prompt_eval_count is not None else max(1, prompt_chars // 3)
+            window = _window(body.get("options") or {}, _spec(model)) if model else 1 << 30
+            prompt_eval = reply.prompt_eval_count if reply.prompt_eval_count is not None else min(
+                window, max(1, prompt_chars // 3 + 2 * _astral(body)))
             evals = reply.eval_count if reply.eval_count is not None else max(1, len(reply.content + thinking) // 3)
             load_ns, prompt_ns, eval_ns = 2_154_458, prompt_eval * 1_000_000, evals * 20_000_000
             total = reply.total_duration if reply.total_duration is not None else load_ns + prompt_ns + eval_ns
@@ -762,6 +792,54 @@ class _Handler(BaseHTTPRequestHandler):
         last.update(final)
         self._stream_line(last)
         self._end_stream()
+
+
+DEFAULT_NUM_CTX = 4096
+"""The window Ollama uses when a request sets no ``num_ctx`` (0.6 and later, docs/context-length.mdx)."""
+NUM_KEEP = 4
+"""Tokens at the start of a cut prompt that Ollama's runner keeps (``num_keep``, with BOS)."""
+
+
+def _window(options: dict, spec: dict) -> int:
+    """The context window a request gets: its ``num_ctx`` (else :data:`DEFAULT_NUM_CTX`), capped by
+    the model's ``context_length`` as Ollama does ("requested context size too large for model")."""
+    num_ctx = options.get("num_ctx")
+    asked = int(num_ctx) if isinstance(num_ctx, (int, float)) and not isinstance(num_ctx, bool) and num_ctx > 0 \
+        else DEFAULT_NUM_CTX
+    return min(asked, int(spec["context_length"]))
+
+
+def _astral(body: dict) -> int:
+    """Characters above U+FFFF in the request (emoji): byte-level BPE spends about 3 tokens on
+    each, 2 more than the fake's one token per 3 characters."""
+    text = "".join(str(m.get("content") or "") for m in body.get("messages") or [])
+    text += str(body.get("prompt") or "") + str(body.get("system") or "")
+    return sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+def prompt_tokens(messages: list[dict]) -> int:
+    """The fake's token count of a prompt: one per 3 characters, plus 2 per character above U+FFFF."""
+    chars = sum(len(str(m.get("content") or "")) for m in messages)
+    return max(1, chars // 3 + 2 * _astral({"messages": messages}))
+
+
+def _cut_to_window(messages: list[dict], window: int) -> list[dict]:
+    """What the model sees of a prompt longer than ``window`` tokens, as Ollama's runner cuts it:
+    the first :data:`NUM_KEEP` tokens, then the last ones, so that ``window`` tokens are left
+    (runner/ollamarunner/runner.go, "truncating input prompt"). Counted in the fake's tokens
+    (3 characters each), over the messages' contents joined in order."""
+    excess_chars = (prompt_tokens(messages) - window) * 3
+    keep_chars = NUM_KEEP * 3
+    out: list[dict] = []
+    for message in messages:
+        content = str(message.get("content") or "")
+        if excess_chars > 0:
+            start = keep_chars if not out else 0
+            cut = min(excess_chars, max(0, len(content) - start))
+            content = content[:start] + content[start + cut:]
+            excess_chars -= cut
+        out.append(dict(message, content=content))
+    return out
 
 
 def _details(spec: dict) -> dict:
@@ -827,7 +905,11 @@ class FakeOllama:
     a generate request is given ``messages`` built from ``system`` and ``prompt``).
 
     ``requests`` holds every parsed JSON body sent to ``/api/chat`` and ``/api/generate``, in
-    arrival order, with an added ``"path"``. ``pullable`` (``None`` = any name) limits which
+    arrival order, with an added ``"path"``; ``max_in_flight`` is the most of them answered at
+    once. A prompt longer than the request's window (``num_ctx``, default 4096, capped by the
+    model's ``context_length``) is cut as Ollama cuts it before the responder sees it, and
+    ``prompt_eval_count`` is then the window. :meth:`stop` is a server dying: requests in flight
+    and kept-alive connections get no answer, new connections are refused. ``pullable`` (``None`` = any name) limits which
     names ``/api/pull`` accepts; a pulled model is added to ``/api/tags``.
     """
 
@@ -842,6 +924,8 @@ class FakeOllama:
         self.responder = responder or qa_responder
         self.pullable: set[str] | None = None
         self.requests: list[dict] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._queue: list[Any] = []
         self._loaded: dict[str, tuple[float, int]] = {}
         self._lock = threading.Lock()
@@ -866,11 +950,17 @@ class FakeOllama:
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the port; replies still waiting (``Slow``) are dropped."""
+        """Stop serving and close the port, like a server that dies: new connections are refused
+        at once, and requests in flight (``Slow`` and latency included) get no answer. It may be
+        called from the responder, to die while answering."""
         server, self._server = self._server, None
         if server is None:
             return
         self._stopping.set()
+        try:  # refuse new connections at once, as a process that died would
+            server.socket.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         server.shutdown()
         server.server_close()
         if self._thread is not None:

@@ -9,9 +9,9 @@ pass any object with the same shape.
 from __future__ import annotations
 
 from .base import API_KINDS, Backend, ModelDetails
-from .factory import make_backend
+from .factory import make_backend, make_backends
 from .ollama import OllamaBackend
 from .openai_compat import OpenAIBackend
 from .thinking import strip_think
 
-__all__ = ["API_KINDS", "Backend", "ModelDetails", "OllamaBackend", "OpenAIBackend", "make_backend", "strip_think"]
+__all__ = ["API_KINDS", "Backend", "ModelDetails", "OllamaBackend", "OpenAIBackend", "make_backend", "make_backends", "strip_think"]

@@ -70,13 +70,16 @@ class Backend(Protocol):
         schema: dict | None = None,
         options: SamplingOptions | None = None,
         context_tokens: int | None = None,
+        think: bool | None = None,
     ) -> ChatReply:
         """One complete (non-streamed) chat reply.
 
         ``messages`` are ``{"role", "content"}`` dicts; ``schema`` is the JSON Schema the reply
         must follow (the backend uses the server's structured output where it has one);
         ``context_tokens`` is the context window the request needs, in tokens (the backend sets
-        it where the server lets a request choose, e.g. Ollama's ``num_ctx``). The reply's
+        it where the server lets a request choose, e.g. Ollama's ``num_ctx``); ``think`` asks a
+        reasoning model to reason first (``True``) or not (``False``), ``None`` leaving it to the
+        backend (Ollama: off when ``schema`` is given), where the server has such a switch. The reply's
         ``content`` has no reasoning in it; the reasoning is in ``thinking``.
         """
         ...

@@ -3,12 +3,14 @@ from :class:`~dataset_gen.config.Settings`."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..config import Settings
 from .base import Backend
 from .ollama import OllamaBackend
 from .openai_compat import OpenAIBackend
 
-__all__ = ["make_backend"]
+__all__ = ["make_backend", "make_backends"]
 
 
 def make_backend(
@@ -38,3 +40,17 @@ def make_backend(
                              api_key_env=settings.api_key_env, connect_timeout_s=connect, read_timeout_s=read,
                              max_retries=retries)
     raise ValueError(f"Unknown API {settings.api!r}: choose ollama or openai")
+
+
+def make_backends(settings: Settings, **kwargs) -> list[Backend]:
+    """One backend per server of :meth:`Settings.server_urls` (a repeated ``--host``, a project's
+    ``hosts``), in order, each built like :func:`make_backend` with the same ``kwargs``.
+
+    :raises ValueError: ``settings.api`` is not one of :data:`~dataset_gen.backends.base.API_KINDS`.
+    """
+    def one(url: str) -> Settings:
+        if settings.api == "openai":
+            return replace(settings, hosts=(), openai_base_url=url)
+        return replace(settings, hosts=(), ollama_host=url)
+
+    return [make_backend(one(url), **kwargs) for url in settings.server_urls()]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 
-__all__ = ["repair_json", "with_schema_instruction"]
+__all__ = ["first_json_value", "repair_json", "with_schema_instruction"]
 
 _FENCE = re.compile(r"```[\w-]*\s*\n(.*?)\n?```", re.DOTALL)
 _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
@@ -54,3 +54,35 @@ def repair_json(content: str) -> str:
             continue
         return json.dumps(value, ensure_ascii=False)
     return content
+
+
+def first_json_value(text: str) -> object:
+    """The JSON value a QA reply holds: the value at the first ``{`` or ``[`` (whatever its shape),
+    or, when that does not decode, the first later object with a ``"pairs"`` key that does; each
+    start is also tried with commas before a closing bracket removed.
+
+    A reply that opens an object and starts again (an opening brace, blank lines, then the whole
+    ``{"pairs": …}``, which thinking models write when structured output and reasoning meet) is
+    read from the second brace; a pair object inside a broken list is never taken for the reply.
+
+    :raises ValueError: no JSON value starts anywhere in ``text`` ("the reply held no JSON"), or
+        none decodes ("the JSON is invalid (<reason> at character <n>)", the first error).
+    """
+    decoder = json.JSONDecoder()
+    starts = [i for i, ch in enumerate(text) if ch in "{["]
+    if not starts:
+        raise ValueError("the reply held no JSON")
+    first_error: json.JSONDecodeError | None = None
+    for n, start in enumerate(starts[:200]):  # far more openings than any repair needs
+        for candidate in (text[start:], _TRAILING_COMMA.sub(r"\1", text[start:])):
+            try:
+                value, _ = decoder.raw_decode(candidate)
+            except json.JSONDecodeError as exc:
+                first_error = first_error or exc
+                continue
+            # The first value is taken whatever its shape (its shape error is the one to report);
+            # a later one only when it is the reply's object, not a pair inside a broken list.
+            if n == 0 or (isinstance(value, dict) and "pairs" in value):
+                return value
+    assert first_error is not None
+    raise ValueError(f"the JSON is invalid ({first_error.msg} at character {first_error.pos})")

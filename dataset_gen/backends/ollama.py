@@ -27,6 +27,7 @@ import functools
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -137,7 +138,7 @@ class OllamaBackend:
     dropped, read timeouts, HTTP 5xx (including 503 "server busy") and an error the server reports
     after status 200. HTTP 4xx (404 model not found, 400 bad request) is never retried.
 
-    ``think`` (``None``: the server's default, which lets a thinking model think) and
+    ``think`` (``None``: decided per request, see :meth:`chat`) and
     ``keep_alive`` (a duration such as ``"5m"``; ``None``: the server's default) are sent with
     every chat request; they are Ollama's own options, so they live here and not in the core.
 
@@ -164,6 +165,8 @@ class OllamaBackend:
         self.read_timeout_s = float(read_timeout_s)
         self.max_retries = max(0, int(max_retries))
         self.backoff_s = max(0.0, float(backoff_s))
+        self._capabilities: dict[str, tuple[str, ...] | None] = {}
+        self._capabilities_lock = threading.Lock()
         self._client = ollama.Client(
             host=self.host,
             timeout=httpx.Timeout(self.read_timeout_s, connect=self.connect_timeout_s),
@@ -292,8 +295,11 @@ class OllamaBackend:
         ``options`` become Ollama's ``options`` map (``SamplingOptions.to_ollama()``;
         ``temperature=0`` is sent as 0) and ``context_tokens`` (or ``num_ctx``), in tokens, is
         added to it as ``num_ctx`` when given. ``think`` and ``keep_alive`` (a duration such as
-        ``"5m"``) default to the instance's and are sent only when not ``None``; with ``think``
-        absent a thinking-capable model thinks (the server's default).
+        ``"5m"``) default to the instance's; ``keep_alive`` is sent only when not ``None``.
+        ``think`` is sent explicitly to a model whose ``/api/show`` capabilities list
+        ``"thinking"`` (when neither is set: off when a ``format`` is given, on otherwise), never
+        as ``true`` to a model known not to think, and a 400 "… does not support thinking" is
+        asked again once without it.
 
         Returns a :class:`ChatReply`: ``content`` without ``<think>`` blocks, ``thinking`` from
         ``message.thinking`` or else the stripped blocks, ``done_reason`` (``"stop"``,
@@ -310,7 +316,7 @@ class OllamaBackend:
         opts: dict[str, Any] = dict(options.to_ollama()) if options is not None else {}
         format = format if format is not None else schema
         num_ctx = num_ctx if num_ctx is not None else context_tokens
-        think = think if think is not None else self.think
+        think = self._think_for(model, think if think is not None else self.think, json_reply=format is not None)
         keep_alive = keep_alive if keep_alive is not None else self.keep_alive
         if num_ctx is not None:
             opts["num_ctx"] = int(num_ctx)
@@ -324,8 +330,24 @@ class OllamaBackend:
         if keep_alive is not None:
             kwargs["keep_alive"] = keep_alive
 
+        def send():
+            try:
+                return self._client.chat(**kwargs)
+            except ollama.ResponseError as exc:
+                if not (exc.status_code == 400 and "think" in kwargs and "does not support thinking" in str(exc.error)):
+                    raise
+            # The server knows better than /api/show (or /api/show did not answer): ask again
+            # without ``think``, and never send it for this model again.
+            log.warning("Ollama at %s: model '%s' does not support thinking; asking again without think",
+                        self.host, model)
+            with self._capabilities_lock:
+                known = self._capabilities.get(model) or ("completion",)
+                self._capabilities[model] = tuple(c for c in known if c != "thinking")
+            del kwargs["think"]
+            return self._client.chat(**kwargs)
+
         started = time.monotonic()
-        response = self._call("the chat request", lambda: self._client.chat(**kwargs), model=model)
+        response = self._call("the chat request", send, model=model)
         wall_s = time.monotonic() - started
 
         message = response.message
@@ -342,6 +364,35 @@ class OllamaBackend:
         )
 
     # -- internals --
+
+    def _model_capabilities(self, model: str) -> tuple[str, ...] | None:
+        """The model's ``capabilities`` from ``/api/show``, asked once per model and kept;
+        ``None`` when the server did not say (an old server, or ``/api/show`` failed)."""
+        with self._capabilities_lock:
+            if model in self._capabilities:
+                return self._capabilities[model]
+        try:
+            capabilities: tuple[str, ...] | None = self.model_info(model).capabilities or None
+        except BackendError:
+            capabilities = None  # the chat request itself will say what is wrong
+        with self._capabilities_lock:
+            return self._capabilities.setdefault(model, capabilities)
+
+    def _think_for(self, model: str, requested: bool | None, *, json_reply: bool) -> bool | None:
+        """The ``think`` value to send (``None``: leave it out).
+
+        A model whose ``/api/show`` lists ``"thinking"`` always gets it explicitly: ``requested``,
+        or when nothing was requested, off for a JSON reply (reasoning before structured output
+        wastes the reply budget and can break the JSON) and on otherwise. A model known not to
+        think never gets ``true`` (Ollama answers 400 "… does not support thinking"). When the
+        capabilities are unknown, ``requested`` is sent as it is.
+        """
+        capabilities = self._model_capabilities(model)
+        if capabilities is None:
+            return requested
+        if "thinking" in capabilities:
+            return requested if requested is not None else not json_reply
+        return False if requested is False else None
 
     def _require_model(self, model: str) -> None:
         if not isinstance(model, str) or not model.strip():

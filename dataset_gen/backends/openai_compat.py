@@ -231,6 +231,7 @@ class OpenAIBackend:
         schema: dict | None = None,
         options: SamplingOptions | None = None,
         context_tokens: int | None = None,
+        think: bool | None = None,
     ) -> ChatReply:
         """One non-streamed chat completion (``POST /chat/completions``).
 
@@ -242,7 +243,9 @@ class OpenAIBackend:
         ``top_p``, ``seed`` and ``num_predict`` (as ``max_tokens``, when above 0) are OpenAI
         fields; ``top_k`` and ``repeat_penalty`` (as ``repetition_penalty``) are sent as the extra
         fields vLLM and llama.cpp read. ``context_tokens`` is not sent: these servers fix the
-        context window when they start (vLLM ``--max-model-len``, llama.cpp ``-c``).
+        context window when they start (vLLM ``--max-model-len``, llama.cpp ``-c``). ``think`` is
+        not sent either: the OpenAI API has no common switch for it (the reasoning a server sends
+        is read all the same).
 
         Returns a :class:`ChatReply`: ``content`` without ``<think>`` blocks, ``thinking`` from
         ``reasoning_content`` (or ``reasoning``) or else the stripped blocks, ``done_reason`` from
