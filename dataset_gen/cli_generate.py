@@ -178,7 +178,7 @@ def _ingest_and_run(args, settings: Settings, store, backend, project_id: int, l
             bad.append(str(exc))
             continue
         state = "new" if result.new else "already in the project"
-        say(printable(f"{path.name}: {result.chunks} chunks ({state})"))
+        say(printable(f"{path.name}: {plural(result.chunks, 'chunk')} ({state})"))
         for warning in result.document.warnings:
             named = warning if warning.startswith(f"{result.document.name}: ") else f"{path.name}: {warning}"
             say(printable(f"warning: {named}"))

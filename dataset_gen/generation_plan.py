@@ -150,13 +150,16 @@ def plan_run(store, project_id, backend: Backend, model, settings: Settings, opt
         out_tokens = options.num_predict if options.num_predict and options.num_predict > 0 else (
             max(wanted.values()) * OUTPUT_TOKENS_PER_PAIR * (2 if settings.reasoning else 1) + 256
         )
+        fixed = False
         try:
-            limit = backend.model_info(model).context_length
+            details = backend.model_info(model)
+            limit, fixed = details.context_length, details.fixed_context
         except FATAL:
             raise
         except DatasetGenError:
             limit = None
-        num_ctx = plan_num_ctx(prompt_tokens, out_tokens, limit)
+        # a server that fixed its window at start-up gives every request all of it
+        num_ctx = limit if fixed and limit else plan_num_ctx(prompt_tokens, out_tokens, limit)
     return Plan(languages, templates, wanted, num_ctx, partners, texts, chunk_languages)
 
 

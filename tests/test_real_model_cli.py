@@ -64,7 +64,9 @@ def test_generate_and_export_through_a_real_model(tmp_path, capsys):
               "--include-unreviewed", data=data)
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    if rc == 0:
+    if not pairs:  # nothing to export: one line that says so
+        assert rc == 2 and "No pairs to export" in err and not output.exists(), err
+    elif rc == 0:
         records = json.loads(output.read_text(encoding="utf-8"))
         assert validate("alpaca", records) == []
         assert len(records) <= len(pairs)

@@ -28,11 +28,14 @@ class ModelDetails:
     that fix it at start-up such as vLLM's ``max_model_len``) accepts, ``None`` when the server
     does not say. ``capabilities`` are the server's words for what the model can do (Ollama's
     ``"completion"``, ``"thinking"``, ``"embedding"``, …), ``()`` when it does not say.
+    ``fixed_context`` is ``True`` when the server fixed the window at start-up and a request cannot
+    choose it (OpenAI-compatible servers): the whole ``context_length`` is then the window.
     """
 
     name: str
     context_length: int | None = None
     capabilities: tuple[str, ...] = ()
+    fixed_context: bool = False
 
 
 @runtime_checkable

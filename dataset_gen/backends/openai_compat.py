@@ -189,7 +189,9 @@ class OpenAIBackend:
 
     def model_info(self, model: str) -> ModelDetails:
         """``model``'s entry in ``GET /models``: context length from ``max_model_len`` (vLLM),
-        ``context_length``/``context_window``, or ``meta.n_ctx_train`` (llama.cpp); no capabilities.
+        ``context_length``/``context_window``, or llama.cpp's ``meta.n_ctx`` (the window it was
+        started with; ``n_ctx_train``, the model's own, when that is missing); no capabilities. The
+        window is fixed by the server (``fixed_context``): a request cannot choose it.
 
         :raises ModelNotFoundError: the server lists models, but not this one.
         """
@@ -205,10 +207,10 @@ class OpenAIBackend:
         meta = extra.get("meta")
         meta = meta if isinstance(meta, dict) else {}
         for value in (extra.get("max_model_len"), extra.get("context_length"), extra.get("context_window"),
-                      meta.get("n_ctx_train")):
+                      meta.get("n_ctx"), meta.get("n_ctx_train")):
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                return ModelDetails(model, value)
-        return ModelDetails(model)
+                return ModelDetails(model, value, fixed_context=True)
+        return ModelDetails(model, fixed_context=True)
 
     def embed(self, model: str, texts: list[str], *, batch: int = 64) -> list[list[float]]:
         """Embedding vectors of ``texts`` from ``POST /embeddings`` (``encoding_format: "float"``),
