@@ -46,7 +46,8 @@ class ChunkFilter:
 
 
 def _where(project_id: int, where: ChunkFilter) -> tuple[str, list]:
-    clauses, params = ["d.project_id = ?"], [project_id]
+    clauses: list[str] = ["d.project_id = ?"]
+    params: list[object] = [project_id]
     if where.document_id is not None:
         clauses.append("c.document_id = ?")
         params.append(where.document_id)

@@ -80,14 +80,13 @@ def show_status(status: ServerStatus, *, key: str) -> None:
     from an earlier state never stays beside a live status."""
     host = md_escape(status.host)
     if status.error:
-        st.error(t("server.down", host=host, error=md_escape(status.error)))
+        st.error(md_escape(status.error))
         if status.api == "ollama":
             st.caption(t("server.down_hint_ollama"))
     elif not status.models:
         st.warning(t("gen.no_models" if status.api == "ollama" else "gen.no_models_openai", host=host))
     else:
-        version = md_escape(str(status.version)).removeprefix("Ollama ")
-        st.success(t("server.ok_ollama" if status.api == "ollama" else "server.ok_openai", version=version, host=host))
+        st.success(t("gen.status_ok", version=md_escape(str(status.version)), host=host))
         with st.expander(t("server.models")):
             st.dataframe(model_rows(status.models), hide_index=True)
     if st.button(t("server.recheck"), key=f"{key}_recheck"):

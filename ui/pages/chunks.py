@@ -123,17 +123,18 @@ for c, next_id in rows:
                 st.rerun()
 
 if chosen is not None:
-    doc_pairs = by_id[chosen].pairs
+    document_id: int = chosen
+    doc_pairs = by_id[document_id].pairs
     with st.popover(t("chunks.resplit"), disabled=locked):
         if doc_pairs:
             st.warning(t("chunks.resplit_confirm", pairs=doc_pairs))
-        if st.button(t("chunks.resplit"), key=f"resplit_{chosen}", type="primary", disabled=locked):
-            document = store.get_document(chosen)
+        if st.button(t("chunks.resplit"), key=f"resplit_{document_id}", type="primary", disabled=locked):
+            document = store.get_document(document_id)
             new_chunks = split_document(document, project_config(project_id).chunking())
             reasons = screen_document(document, new_chunks).reasons
 
             def resplit() -> None:
-                store.replace_chunks(chosen, new_chunks, reasons)
+                store.replace_chunks(document_id, new_chunks, reasons)
 
             if changed(resplit, project_id):
                 st.toast(t("chunks.resplit_done", n=len(new_chunks)))
