@@ -80,9 +80,7 @@ def show_status(status: ServerStatus, *, key: str) -> None:
     from an earlier state never stays beside a live status."""
     host = md_escape(status.host)
     if status.error:
-        st.error(md_escape(status.error))
-        if status.api == "ollama":
-            st.caption(t("server.down_hint_ollama"))
+        st.error(md_escape(status.error))  # one line naming the host and how to start the server
     elif not status.models:
         st.warning(t("gen.no_models" if status.api == "ollama" else "gen.no_models_openai", host=host))
     else:
