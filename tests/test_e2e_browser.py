@@ -114,7 +114,8 @@ def test_whole_job_in_a_browser(served_app, tmp_path):
         page.get_by_role("button", name="Create").click()
         page.get_by_text("Settings of notes").wait_for()
         ready(page)
-        page.get_by_role("textbox", name="Model", exact=True).fill("qwen2.5:7b")
+        page.get_by_role("combobox", name="Model", exact=True).fill("qwen")  # picked from the server's models
+        page.get_by_role("option", name="qwen2.5:7b · 7.6B · Q4_K_M · 4.68 GB").click()
         page.get_by_role("button", name="Save settings").click()
         page.get_by_text("Settings saved.").wait_for()
         ready(page)

@@ -98,8 +98,11 @@ def missing_model_warning(status: ServerStatus, model: str) -> bool:
     (its status line says that)."""
     if not model or status.error or status.has(model):
         return False
-    key = "server.missing" if status.api == "ollama" else "server.missing_openai"
-    st.warning(t(key, model=md_escape(model), host=md_escape(status.host)))
+    if status.api == "ollama":  # the command in a code span, where nothing is Markdown but a backtick
+        st.warning(t("server.missing", model=md_escape(model), host=md_escape(status.host),
+                     pull=model.replace("`", "")))
+    else:
+        st.warning(t("server.missing_openai", model=md_escape(model), host=md_escape(status.host)))
     return True
 
 
