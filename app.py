@@ -3,15 +3,14 @@
 import streamlit as st
 
 from dataset_gen.errors import StoreError
-from ui.common import configure_logging, get_store, read_only_banner, sidebar
+from ui.common import configure_logging, get_store, read_only_banner, sidebar, start_language
 from ui.i18n import t
 from ui.safe import md_escape, one_line
 
 # A local file: a Material icon name would make the browser fetch the favicon from a font CDN.
 st.set_page_config(page_title="dataset-gen", page_icon="ui/icon.png", layout="wide")
 configure_logging()
-if "ui_language" not in st.session_state:
-    st.session_state["ui_language"] = "en"
+start_language()
 try:
     get_store()
 except StoreError as error:  # a data folder that cannot be opened: one line, on every page

@@ -25,6 +25,19 @@ from .judge import judge_pairs
 KINDS = ("generate", "judge")
 
 
+def interrupted_run(store, project_id: int):
+    """The project's newest run when it is ``interrupted`` (its process stopped mid-run: a
+    restarted server, a killed command line; see :func:`dataset_gen.locks.close_dead_runs`, which
+    marks such runs), else ``None``. The chunks it left are those still pending or failed: a new
+    run over the project generates exactly them (done chunks are never sent again), which is how
+    the Generate page resumes it in one click.
+
+    :raises StoreError: the store fails.
+    """
+    runs = store.list_runs(project_id)
+    return runs[0] if runs and runs[0].status == "interrupted" else None
+
+
 @dataclass
 class Job:
     """A job. ``kind`` is ``generate`` or ``judge``; ``state`` is ``running``, ``finished``,

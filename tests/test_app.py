@@ -56,8 +56,9 @@ def test_projects_page_creates_a_project_and_saves_its_settings(app_env):
         [project] = store.list_projects()
     assert project.name == "手冊"
     assert at.session_state["project_id"] == project.id
-    model = next(w for w in at.text_input if w.label == "Model")
-    model.input("qwen2.5:7b")
+    model = next(w for w in at.selectbox if w.label == "Model")  # the server's models to pick from
+    assert model.options == ["qwen2.5:7b · 7.6B · Q4_K_M · 4.68 GB"] and model.value is None
+    model.select("qwen2.5:7b")
     next(w for w in at.number_input if w.label == "QA pairs per chunk").set_value(5)
     next(b for b in at.button if b.label == "Save settings").click().run()
     with Store.open(data_dir) as store:
@@ -513,7 +514,7 @@ def test_changes_to_a_project_another_process_holds_are_refused_in_one_line(app_
 def test_a_storage_failure_in_an_action_is_one_line(app_env):
     from ui.common import get_store
 
-    data_dir, _ = app_env
+    data_dir, fake = app_env
     project_id = seeded_project(data_dir)
     before = project_state(data_dir, project_id)
     first = before[0][0][0]
@@ -530,7 +531,8 @@ def test_a_storage_failure_in_an_action_is_one_line(app_env):
     next(w for w in at.text_area if w.label == "System prompt for exports (optional)").input("系" * 20_000)
     next(b for b in at.button if b.label == "Save settings").click().run()
     assert not at.exception
-    assert [e.value for e in at.error] == [full] and not at.success
+    assert [e.value for e in at.error] == [full]
+    assert [s.value for s in at.success] == [md_escape("Ollama 0.12.6") + md_escape(f" is running at {fake.url}.")]
     conn.execute("PRAGMA max_page_count = 1073741823")
     assert project_state(data_dir, project_id) == before
 
@@ -560,7 +562,7 @@ def test_projects_page_warns_of_generate_and_judge_overrides_without_the_fence(a
     at.text_area(key=f"override_{project_id}_qa_repair.en").input(
         UNFENCED.format(name="qa_repair", language="en")).run()  # the repair prompt fences no document
     assert not at.exception
-    assert [s.value for s in at.success] == ["Settings saved."]
+    assert [s.value for s in at.success][1:] == ["Settings saved."]  # after the server's status line
     assert [w.value for w in at.warning] == [no_fence_warning("qa_generate.en"), no_fence_warning("qa_judge.zh-TW")]
 
     builtin = (PROMPTS_DIR / "qa_generate.en.txt").read_text(encoding="utf-8")

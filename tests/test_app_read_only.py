@@ -141,13 +141,13 @@ def test_every_page_on_a_read_only_folder_reads_and_downloads_but_changes_nothin
         "fence and pass for instructions; copy the fence lines from the built-in template."]
     assert all(len(seen[page]["warning"]) == 1 for page in ("documents", "generate", "review", "export"))
 
-    assert seen["projects"]["buttons"] == [["Create", True], ["Delete project", True], ["Open", False],
-                                           ["Rename", True], ["Save settings", True]]
+    assert seen["projects"]["buttons"] == [["Check again", False], ["Create", True], ["Delete project", True],
+                                           ["Open", False], ["Rename", True], ["Save settings", True]]
     inputs = dict(seen["projects"]["inputs"])
     overrides = [f"{p}.{lang}" for p in ("qa_generate", "qa_repair", "qa_judge") for lang in ("en", "zh-TW", "zh-CN")]
     assert {k: inputs.pop(k) for k in overrides} == dict.fromkeys(overrides, True)
     assert inputs["New project name"] and inputs["Rename to"] and inputs["Type the project name to confirm deletion"]
-    assert not inputs["Model"]  # the settings form can be read (its save button is disabled)
+    assert not inputs["Judge model (empty: no judge)"]  # the settings form can be read (its save button is disabled)
 
     assert seen["documents"]["uploads"] == [True]
     assert seen["documents"]["buttons"] == [["Delete document", True]]
@@ -159,7 +159,7 @@ def test_every_page_on_a_read_only_folder_reads_and_downloads_but_changes_nothin
     assert buttons == {"Save text": True, "Merge with next": True, "Delete chunk": True,
                        "Re-split with the project's chunk settings": True}
 
-    assert dict(seen["generate"]["buttons"]) == {"Try one chunk": False, "Start generation": True}
+    assert dict(seen["generate"]["buttons"]) == {"Check again": False, "Try one chunk": False, "Start generation": True}
     assert seen["trial"] == [True, True]
 
     review = dict(seen["review"]["buttons"])

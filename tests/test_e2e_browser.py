@@ -114,7 +114,11 @@ def test_whole_job_in_a_browser(served_app, tmp_path):
         page.get_by_role("button", name="Create").click()
         page.get_by_text("Settings of notes").wait_for()
         ready(page)
-        page.get_by_role("textbox", name="Model", exact=True).fill("qwen2.5:7b")
+        picker = page.get_by_role("combobox", name="Model", exact=True)  # picked from the server's models
+        picker.click()
+        page.get_by_role("option").last.wait_for()
+        picker.fill("qwen")
+        page.get_by_role("option", name="qwen2.5:7b · 7.6B · Q4_K_M · 4.68 GB").click()
         page.get_by_role("button", name="Save settings").click()
         page.get_by_text("Settings saved.").wait_for()
         ready(page)
@@ -299,7 +303,7 @@ def test_text_from_documents_names_and_models_is_shown_as_text(served_app, tmp_p
                 page.get_by_role("button", name="Download", exact=True).click()
             suggested = download_info.value.suggested_filename
             page.get_by_role("button", name="Write files").click()
-            page.get_by_text("Wrote 1 records to").wait_for()
+            page.get_by_text("Wrote 1 record to").wait_for()
             page.wait_for_timeout(500)
             browser.close()
     finally:

@@ -173,7 +173,7 @@ def test_documents_page_offers_ocr_and_reads_the_scan_when_ticked(app_data_dir):
     at.file_uploader[0].set_value(upload)
     at.run()
     assert not at.exception and not at.error
-    assert [s.value for s in at.success] == [md_escape("pdf_scanned_image_only.pdf: added, 1 chunks")]
+    assert [s.value for s in at.success] == [md_escape("pdf_scanned_image_only.pdf: added, 1 chunk")]
     assert [w.value for w in at.warning] == [md_escape(f"pdf_scanned_image_only.pdf: {OCR_NOTE.format(pages='1', langs='eng')}")]
     with Store.open(app_data_dir) as store:
         [document] = store.list_documents(project_id)

@@ -15,14 +15,15 @@ import streamlit as st
 from streamlit import runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from dataset_gen.backends import Backend, make_backend
+from dataset_gen.backends import Backend
 from dataset_gen.config import ProjectConfig, Settings
 from dataset_gen.errors import DatasetGenError
 from dataset_gen.jobs import JobRegistry
 from dataset_gen.locks import ProjectBusyError, project_locked
 from dataset_gen.store import Store
-from ui.i18n import LANGUAGES, t
+from ui.i18n import LANGUAGES, initial_language, remember_language, t
 from ui.safe import md_escape, one_line
+from ui.server import backend_for
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -63,17 +64,26 @@ def project_config(project_id: int) -> ProjectConfig:
 
 
 def project_backend(config: ProjectConfig) -> Backend:
-    """A client for the project's server (Ollama or OpenAI-compatible), with the process' timeouts."""
-    return make_backend(config.apply(base_settings()))
+    """A client for the project's server (Ollama or OpenAI-compatible), with the process' timeouts:
+    one per server for the whole process (:func:`ui.server.backend_for`), not one per rerun."""
+    return backend_for(config.apply(base_settings()))
+
+
+def start_language() -> None:
+    """Set a new browser session's interface language from the URL (``?lang=``), once."""
+    if "ui_language" not in st.session_state:
+        st.session_state["ui_language"] = initial_language()
 
 
 def sidebar() -> None:
     """Interface language switch and the current project's name, on every page.
 
-    The open project's id is mirrored in the URL (``?project=ID``) so a reload keeps it open.
+    The open project's id and the language are mirrored in the URL (``?project=ID&lang=zh-TW``)
+    so a reload keeps both.
     """
     with st.sidebar:
         st.selectbox(t("ui.language"), list(LANGUAGES), format_func=lambda k: LANGUAGES[k], key="ui_language")
+        remember_language()
         project_id = st.session_state.get("project_id")
         if project_id is None and str(st.query_params.get("project", "")).isdigit():
             project_id = st.session_state["project_id"] = int(st.query_params["project"])

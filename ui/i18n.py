@@ -1,223 +1,84 @@
-"""Every label the app shows, in English and Traditional Chinese (zh-TW), in one place."""
+"""Every label the app shows, one JSON file per language in ``ui/locales/`` (``en.json``,
+``zh-TW.json``): ``{key: text}``, where a text is a :meth:`str.format` template or, for a label
+that counts something, ``{"one": ..., "other": ..., "by": "n"}`` (the plural forms of the CLDR
+plural rules, https://cldr.unicode.org/index/cldr-spec/plural-rules: English has ``one`` for
+exactly 1 and ``other``; Chinese has only ``other``), chosen by the value named in ``by`` (default
+``n``). ``tests/test_ui_desk.py`` checks that every key exists in every language with the same
+placeholders.
+
+The interface language is the sidebar's choice, kept in the URL (``?lang=zh-TW``) so a reload or a
+shared link keeps it.
+"""
 
 from __future__ import annotations
+
+import json
+import string
+from functools import cache
+from pathlib import Path
 
 import streamlit as st
 
 LANGUAGES = {"en": "English", "zh-TW": "繁體中文"}
+DEFAULT_LANGUAGE = "en"
+LOCALES = Path(__file__).resolve().parent / "locales"
 
-LABELS: dict[str, tuple[str, str]] = {
-    # navigation
-    "nav.projects": ("Projects", "專案"),
-    "nav.documents": ("Documents", "文件"),
-    "nav.chunks": ("Chunks", "片段"),
-    "nav.generate": ("Generate", "產生"),
-    "nav.review": ("Review", "審閱"),
-    "nav.export": ("Export", "匯出"),
-    "ui.language": ("Interface language", "介面語言"),
-    "project.current": ("Project", "專案"),
-    "project.none": ("Create or open a project on the Projects page first.", "請先在「專案」頁建立或開啟一個專案。"),
-    "store.read_only": ("The data folder {folder} is read-only: its projects can be read and exported by download, but nothing can be saved.", "資料夾 {folder} 為唯讀：可以檢視專案並以下載方式匯出，但無法儲存任何變更。"),
-    # projects
-    "projects.title": ("Projects", "專案"),
-    "projects.new": ("New project name", "新專案名稱"),
-    "projects.create": ("Create", "建立"),
-    "projects.open": ("Open", "開啟"),
-    "projects.rename": ("Rename to", "重新命名為"),
-    "projects.rename_btn": ("Rename", "重新命名"),
-    "projects.delete": ("Delete project", "刪除專案"),
-    "projects.delete_confirm": ("Type the project name to confirm deletion", "輸入專案名稱以確認刪除"),
-    "projects.deleted": ("Project deleted.", "專案已刪除。"),
-    "projects.list_empty": ("No projects yet.", "尚無專案。"),
-    "projects.settings": ("Settings of", "設定："),
-    "projects.saved": ("Settings saved.", "設定已儲存。"),
-    "settings.model": ("Model", "模型"),
-    "settings.api": ("Server kind", "伺服器種類"),
-    "settings.api.ollama": ("Ollama", "Ollama"),
-    "settings.api.openai": ("OpenAI-compatible (vLLM, llama.cpp, LM Studio)", "OpenAI 相容（vLLM、llama.cpp、LM Studio）"),
-    "settings.base_url": ("OpenAI-compatible base URL (empty: OPENAI_BASE_URL or http://127.0.0.1:8000/v1)", "OpenAI 相容伺服器網址（留空：使用 OPENAI_BASE_URL 或 http://127.0.0.1:8000/v1）"),
-    "settings.api_key_env": ("Environment variable holding the API key (the key itself is never saved)", "存放 API 金鑰的環境變數名稱（金鑰本身不會儲存）"),
-    "settings.host": ("Ollama host (empty: OLLAMA_HOST or http://127.0.0.1:11434)", "Ollama 主機（留空：使用 OLLAMA_HOST 或 http://127.0.0.1:11434）"),
-    "settings.strategy": ("Chunking strategy", "切分方式"),
-    "settings.max_chars": ("Largest chunk (characters)", "片段上限（字元）"),
-    "settings.min_chars": ("Smallest section kept alone (characters)", "獨立段落下限（字元）"),
-    "settings.overlap": ("Overlap (characters, recursive only)", "重疊（字元，僅遞迴切分）"),
-    "settings.separator": ("Custom separator", "自訂分隔符號"),
-    "settings.pairs": ("QA pairs per chunk", "每個片段的問答對數"),
-    "settings.temperature": ("Temperature", "溫度"),
-    "settings.concurrency": ("Chunks at once", "同時處理的片段數"),
-    "settings.language": ("Language of the pairs", "問答語言"),
-    "settings.advanced": ("Advanced: pair count by length, and sampling (empty keeps the server's default)", "進階：依長度決定問答數，以及取樣參數（留空使用伺服器預設）"),
-    "settings.chars_per_pair": ("One pair per N characters (0: use pairs per chunk)", "每 N 個字元一組問答（0：使用每片段問答數）"),
-    "settings.server_default": ("server default", "伺服器預設"),
-    "settings.auto": ("sized to the pairs", "依問答數決定"),
-    "settings.read_timeout": ("Seconds to wait for one reply", "每次回覆最多等待秒數"),
-    "settings.read_timeout_default": ("DATASET_GEN_READ_TIMEOUT or 600", "DATASET_GEN_READ_TIMEOUT 或 600"),
-    "settings.types": ("Question types", "問題類型"),
-    "settings.reasoning": ("Ask for a short reasoning (chain of thought) per pair", "每組問答附上簡短推理（思維鏈）"),
-    "settings.audiences": ("Audiences, one per line, used in turn (optional)", "目標讀者，每行一個，輪流使用（選填）"),
-    "settings.judge_model": ("Judge model (empty: no judge)", "評審模型（留空：不評分）"),
-    "settings.judge_threshold": ("Hold back pairs scored below", "分數低於此值的問答不匯出"),
-    "settings.embedding_model": ("Embedding model for duplicates (optional)", "用於找重複的嵌入模型（選填）"),
-    "type.factual": ("factual", "事實"),
-    "type.explanation": ("explanation (how/why)", "解釋（如何／為什麼）"),
-    "type.comparison": ("comparison across two chunks", "跨兩個片段的比較"),
-    "type.unanswerable": ("unanswerable", "無法回答"),
-    "settings.system": ("System prompt for exports (optional)", "匯出用的系統提示（選填）"),
-    "settings.overrides": ("Prompt overrides", "自訂提示"),
-    "settings.override_help": ("Paste a full template to replace the built-in one; empty keeps the built-in.", "貼上完整範本以取代內建範本；留空則使用內建。"),
-    "settings.no_fence": ("{prompt}: this override has no `{{{{fence}}}}` placeholder, so a document's text can close the data fence and pass for instructions; copy the fence lines from the built-in template.", "{prompt}：此自訂提示沒有 `{{{{fence}}}}` 佔位符，文件內容可能關閉資料圍欄而被當成指令；請從內建範本複製圍欄那幾行。"),
-    "settings.save": ("Save settings", "儲存設定"),
-    # documents
-    "docs.title": ("Documents", "文件"),
-    "docs.upload": ("Upload PDF, Word (.docx), EPUB, HTML, Markdown or text files",
-                    "上傳 PDF、Word（.docx）、EPUB、HTML、Markdown 或文字檔"),
-    "docs.added": ("added", "已加入"),
-    "docs.kept": ("already in the project", "已在專案中"),
-    "docs.chunks": ("chunks", "個片段"),
-    "docs.empty": ("No documents yet: upload some above.", "尚無文件：請在上方上傳。"),
-    "docs.preview": ("Preview extracted text", "預覽擷取的文字"),
-    "docs.delete": ("Delete document", "刪除文件"),
-    "docs.delete_confirm": ("Delete this document with its chunks and pairs?", "要刪除這份文件及其片段與問答對嗎？"),
-    "docs.warnings": ("Warnings", "警告"),
-    "docs.ocr": ("Read scanned PDF pages by OCR (Tesseract)", "以 OCR（Tesseract）讀取掃描的 PDF 頁面"),
-    "docs.ocr_help": ("Pages that are only an image, or whose text layer is garbage, are read by OCR in the project's language. Off by default: OCR takes seconds per page (more with the language on auto) and can misread characters.", "只有影像、或文字層是亂碼的頁面，會依專案語言以 OCR 讀取。預設關閉：OCR 每頁需數秒（語言設為自動時更久），且可能認錯字。"),
-    "docs.ocr_offer": ("{error}; or tick “{option}” above and upload it again", "{error}；或勾選上方的「{option}」後再上傳一次"),
-    "docs.cancelled": ("{name}: parsing stopped because the page was closed; nothing was stored", "{name}：頁面已關閉，解析已停止；未儲存任何內容"),
-    "docs.failed": ("{name}: could not be added ({error}); the details are in the app's log", "{name}：無法加入（{error}）；詳細資訊請見應用程式記錄"),
-    # chunks
-    "chunks.title": ("Chunks", "片段"),
-    "chunks.document": ("Document", "文件"),
-    "chunks.search": ("Search chunks", "搜尋片段"),
-    "chunks.histogram": ("Chunk lengths (characters)", "片段長度（字元）"),
-    "chunks.resplit": ("Re-split with the project's chunk settings", "以專案的切分設定重新切分"),
-    "chunks.resplit_confirm": ("This deletes {pairs} pairs made from the old chunks. Re-split anyway?", "這會刪除由舊片段產生的 {pairs} 組問答對。仍要重新切分嗎？"),
-    "chunks.resplit_done": ("Re-split into {n} chunks.", "已重新切分為 {n} 個片段。"),
-    "chunks.none": ("No chunks match.", "沒有符合的片段。"),
-    "chunks.text": ("Text (edit and save; the chunk is generated again at the next run)", "文字（編輯後儲存；下次執行時會重新產生）"),
-    "chunks.save": ("Save text", "儲存文字"),
-    "chunks.saved": ("Chunk saved.", "片段已儲存。"),
-    "chunks.merge": ("Merge with next", "與下一個合併"),
-    "chunks.delete": ("Delete chunk", "刪除片段"),
-    "chunks.delete_confirm": ("Delete this chunk and its {pairs} pairs?", "要刪除這個片段及其 {pairs} 組問答對嗎？"),
-    "chunks.skipped_count": ("{n} chunks are not sent to the model (junk, see the reason on each); you can send any of them anyway.", "有 {n} 個片段不會送給模型（無意義內容，原因見各片段）；仍可逐一選擇送出。"),
-    "chunks.skip_mark": ("skipped: {reason}", "略過：{reason}"),
-    "chunks.sent_mark": ("sent anyway: {reason}", "仍送出：{reason}"),
-    "chunks.skipped": ("Not sent to the model: {reason}.", "不會送給模型：{reason}。"),
-    "chunks.send_anyway": ("Send to the model anyway", "仍要送給模型"),
-    "chunks.sent_anyway": ("Sent to the model anyway, although it looks like {reason}.", "雖然看起來是{reason}，仍會送給模型。"),
-    "chunks.skip_again": ("Undo: do not send it", "復原：不要送出"),
-    "junk.base64": ("base64 data", "base64 資料"),
-    "junk.hex": ("hex data", "十六進位資料"),
-    "junk.binary": ("binary data", "二進位資料"),
-    "junk.toc": ("table of contents", "目錄"),
-    "junk.index": ("index of page references", "頁碼索引"),
-    "junk.garbage": ("unreadable text (garbage text layer)", "無法閱讀的文字（亂碼文字層）"),
-    # generate
-    "gen.title": ("Generate", "產生"),
-    "gen.status_ok": ("{version} is running at {host}.", "{version} 正在 {host} 執行。"),
-    "gen.no_models_openai": ("The server at {host} lists no models: start it with a model loaded.", "{host} 的伺服器沒有列出任何模型：請載入模型後再啟動。"),
-    "gen.no_models": ("Ollama runs at {host} but has no models. Pull one: `ollama pull qwen2.5:7b`", "{host} 上的 Ollama 沒有任何模型。請先下載：`ollama pull qwen2.5:7b`"),
-    "gen.model": ("Model", "模型"),
-    "gen.pick_model": ("Pick the model that writes the pairs.", "請選擇撰寫問答對的模型。"),
-    "gen.trial": ("Try one chunk", "試跑一個片段"),
-    "gen.trial_help": ("Sends one chunk and shows the exact prompt and the model's raw reply, so you see whether this model can do the job before a long run.", "送出一個片段並顯示完整提示與模型的原始回覆，讓你在長時間執行前確認模型能否勝任。"),
-    "gen.trial_chunk": ("Chunk for the trial", "試跑的片段"),
-    "gen.prompt": ("Prompt sent", "送出的提示"),
-    "gen.raw": ("Raw reply", "原始回覆"),
-    "gen.thinking": ("Model's reasoning", "模型的推理"),
-    "gen.scope": ("Generate for", "產生範圍"),
-    "gen.scope_all": ("All chunks not done yet", "所有尚未完成的片段"),
-    "gen.scope_docs": ("Selected documents", "選定的文件"),
-    "gen.start": ("Start generation", "開始產生"),
-    "gen.cancel": ("Cancel", "取消"),
-    "gen.nothing": ("Every chunk already has pairs.", "所有片段都已產生問答對。"),
-    "gen.progress": ("{done}/{total} chunks · {pairs} pairs · {failed} failed · {tps:.1f} tokens/s · ETA {eta}", "{done}/{total} 個片段 · {pairs} 組問答 · {failed} 個失敗 · 每秒 {tps:.1f} token · 預估剩餘 {eta}"),
-    "gen.finished": ("Run ended: {state}. {pairs} pairs from {done} chunks.", "執行結束：{state}。{done} 個片段產生 {pairs} 組問答對。"),
-    "gen.failures": ("Failed chunks", "失敗的片段"),
-    "gen.interrupted": ("Run {run} was interrupted: its process stopped after {done} of {total} chunks. Everything it saved is kept; Start generation resumes the rest.", "第 {run} 次執行中斷了：其程序在 {total} 個片段中完成 {done} 個後停止。已儲存的內容都保留；按「開始產生」會接續其餘片段。"),
-    "gen.elsewhere": ("Another program (e.g. the command line) is generating for this project right now; this page can start a run when it ends.", "另一個程式（例如命令列）正在為此專案產生；它結束後才能從這裡開始執行。"),
-    "gen.retry": ("Retry failed chunks", "重試失敗的片段"),
-    "gen.pending": ("{pending} chunks pending, {failed} failed, {done} done.", "{pending} 個片段待處理、{failed} 個失敗、{done} 個已完成。"),
-    "gen.skipped": ("{n} chunks skipped ({detail}): they are not sent to the model. The Chunks page shows why and can send any of them anyway.", "略過 {n} 個片段（{detail}）：不會送給模型。「片段」頁面說明原因，也可以逐一選擇仍要送出。"),
-    "gen.to_chunks": ("Open the Chunks page", "前往「片段」頁面"),
-    "gen.nothing_to_send": ("Nothing to send: the chunks without pairs are all skipped.", "沒有可送出的片段：尚未產生問答對的片段都被略過了。"),
-    # review
-    "review.title": ("Review", "審閱"),
-    "review.status": ("Status", "狀態"),
-    "review.grounded": ("Grounding", "依據"),
-    "review.edited": ("Edited", "已編輯"),
-    "review.search": ("Search questions and answers", "搜尋問題與答案"),
-    "review.any": ("Any", "全部"),
-    "review.yes": ("Yes", "是"),
-    "review.no": ("No", "否"),
-    "review.page": ("Page", "頁"),
-    "review.accept_sel": ("Accept selected", "接受選取的"),
-    "review.reject_sel": ("Reject selected", "拒絕選取的"),
-    "review.accept_all": ("Accept all {n} filtered", "接受全部 {n} 組篩選結果"),
-    "review.reject_all": ("Reject all {n} filtered", "拒絕全部 {n} 組篩選結果"),
-    "review.none": ("No pairs match.", "沒有符合的問答對。"),
-    "review.source": ("Source", "來源"),
-    "review.saved": ("Saved.", "已儲存。"),
-    "review.type": ("Question type", "問題類型"),
-    "review.duplicate": ("Near-duplicate", "近似重複"),
-    "review.language_ok": ("Language matches", "語言相符"),
-    "review.low_scores": ("Judged below {n}", "評分低於 {n}"),
-    "review.flag": ("Flag", "檢查標記"),
-    "review.flags_help": ("What the checks found wrong with the pair (exports hold flagged pairs back); filter by one with Flag above", "檢查發現此問答的問題（匯出時會保留有標記的問答）；可用上方的檢查標記篩選"),
-    "review.quality": ("Quality checks", "品質檢查"),
-    "review.judge": ("Score unjudged pairs with {model}", "用 {model} 為未評分的問答評分"),
-    "review.judging": ("Judge: {done}/{total} pairs · {state}", "評審：{done}/{total} 組 · {state}"),
-    "review.dedupe": ("Find near-duplicates (keep one per cluster)", "找出近似重複（每群保留一組）"),
-    "review.dedupe_done": ("{clusters} clusters; {marked} pairs marked as duplicates.", "共 {clusters} 群；{marked} 組標記為重複。"),
-    "review.convert": ("Convert Simplified pairs of Traditional documents", "將繁體文件中的簡體問答轉為繁體"),
-    "review.converted": ("{n} pairs converted to Traditional Chinese (kept as edits).", "已將 {n} 組問答轉為繁體中文（記錄為編輯）。"),
-    "review.scores": ("Judge: faithfulness {f}, relevance {r}, clarity {c}. {reason}", "評審：忠實度 {f}、相關性 {r}、清楚度 {c}。{reason}"),
-    "review.duplicate_of": ("Near-duplicate of pair {id}", "與第 {id} 組近似重複"),
-    "review.count": ("{n} pairs", "{n} 組問答對"),
-    "review.stale": ("Pair {id} was changed in another tab or by another person after this page showed it, so your edit was not saved. Compare, then save yours over it or discard it.", "第 {id} 組在此頁顯示後已被其他分頁或其他人修改，因此你的編輯沒有儲存。請比較後，以你的版本覆蓋或捨棄。"),
-    "review.stale_theirs": ("Saved now", "目前已儲存的版本"),
-    "review.stale_mine": ("Yours (not saved)", "你的版本（尚未儲存）"),
-    "review.stale_save": ("Save mine over it", "以我的版本覆蓋"),
-    "review.stale_discard": ("Discard mine", "捨棄我的版本"),
-    # export
-    "export.title": ("Export", "匯出"),
-    "export.format": ("Format", "格式"),
-    "export.include": ("Include unreviewed pairs", "包含尚未審閱的問答對"),
-    "export.include_flagged": ("Also export pairs held back for", "也匯出因下列原因保留的問答對"),
-    "export.question_in_input": ("Alpaca: put the question in `input` under a fixed instruction", "Alpaca：把問題放在 `input`，instruction 使用固定指令"),
-    "export.system": ("System prompt", "系統提示"),
-    "export.folder": ("Write files saves the file here, with dataset_info.json beside it:", "「寫入檔案」會把檔案存在這裡，並在旁邊寫入 dataset_info.json："),
-    "export.subfolder": ("Sub-folder of the project's exports (optional; letters, digits, - and _ only)", "專案匯出資料夾下的子資料夾（選填；僅限字母、數字、- 與 _）"),
-    "export.write": ("Write files", "寫入檔案"),
-    "export.written": ("Wrote {n} records to {path}; registered '{name}' in {info}.", "已將 {n} 筆寫入 {path}；並在 {info} 登錄 '{name}'。"),
-    "export.download": ("Download", "下載"),
-    "export.preview": ("First records", "前幾筆資料"),
-    "export.problems": ("Records LLaMA-Factory would drop", "LLaMA-Factory 會捨棄的資料"),
-    "export.valid": ("All {n} records pass LLaMA-Factory's loader rules.", "全部 {n} 筆都符合 LLaMA-Factory 的載入規則。"),
-    "export.empty": ("No pairs to export: accept some on the Review page, or include unreviewed pairs.", "沒有可匯出的問答對：請到「審閱」頁接受一些，或勾選包含未審閱的問答對。"),
-    "export.stats": ("Statistics", "統計"),
-    "export.training": ("Fine-tuning (LLaMA-Factory)", "微調（LLaMA-Factory）"),
-    "export.rag": ("RAG evaluation", "RAG 評估"),
-    "export.rag_help": ("Every reviewed question with its reference answer and the chunks it rests on, for Ragas; and a retrieval benchmark (corpus, queries, qrels) to measure recall@k. Unanswerable questions stay in Ragas and out of the retrieval set.", "每個問題連同參考答案與依據的片段，供 Ragas 使用；以及檢索基準（corpus、queries、qrels）以衡量 recall@k。無法回答的問題只放在 Ragas 中。"),
-    "export.ragas_jsonl": ("Ragas JSONL", "Ragas JSONL"),
-    "export.ragas_csv": ("Ragas CSV", "Ragas CSV"),
-    "export.beir": ("BEIR retrieval set (.zip)", "BEIR 檢索資料集（.zip）"),
-    "export.reasoning": ("Put reasoning in <think> tags before the answer", "在答案前以 <think> 標籤加入推理"),
-    "export.unanswerable": ("Include unanswerable questions", "包含無法回答的問題"),
-    "export.duplicates": ("Include near-duplicates", "包含近似重複"),
-    "export.min_score": ("Hold back pairs a judge scored below", "評分低於此值的問答不匯出"),
-    "export.held_back": ("{n} pairs held back (unanswerable, near-duplicates or low scores).", "已保留 {n} 組問答不匯出（無法回答、近似重複或低分）。"),
-    "export.type_mix": ("Question types", "問題類型"),
-    "export.scores": ("Judge scores ({n} pairs judged)", "評審分數（{n} 組已評分）"),
-    "export.duplicates_stats": ("{clusters} near-duplicate clusters, {marked} pairs marked", "{clusters} 個近似重複群，{marked} 組已標記"),
-    "export.coverage": ("Coverage by document", "各文件涵蓋率"),
-    "export.covered": ("chunks covered", "已涵蓋片段"),
-    "export.per_doc": ("Pairs per document", "每份文件的問答對"),
-    "export.status_counts": ("Status counts", "狀態統計"),
-    "export.q_len": ("Question length (characters)", "問題長度（字元）"),
-    "export.a_len": ("Answer length (characters)", "答案長度（字元）"),
-}
+Text = str | dict[str, str]
+
+
+@cache
+def catalogue(language: str) -> dict[str, Text]:
+    """The labels of ``language`` (a key of :data:`LANGUAGES`) from ``ui/locales/<language>.json``,
+    read once per process.
+
+    :raises KeyError: an unknown language. :raises OSError, ValueError: the file is missing or is
+        not JSON.
+    """
+    if language not in LANGUAGES:
+        raise KeyError(f"No interface language {language!r}: known are {', '.join(LANGUAGES)}")
+    return json.loads((LOCALES / f"{language}.json").read_text(encoding="utf-8"))
+
+
+def plural_form(language: str, n: object) -> str:
+    """The CLDR plural category of the count ``n`` in ``language``: ``"one"`` for exactly 1 in
+    English, else ``"other"`` (Chinese has no plural forms)."""
+    if language.startswith("zh"):
+        return "other"
+    return "one" if n == 1 else "other"
+
+
+def placeholders(text: Text) -> set[str]:
+    """The field names a label formats (all its plural forms together), e.g. ``{"n", "path"}``."""
+    forms = [text] if isinstance(text, str) else [v for k, v in text.items() if k != "by"]
+    return {name.split(".")[0].split("[")[0] for form in forms
+            for _, name, _, _ in string.Formatter().parse(form) if name}
+
+
+def current_language() -> str:
+    """The interface language of this browser session (:data:`DEFAULT_LANGUAGE` when none is set)."""
+    language = st.session_state.get("ui_language", DEFAULT_LANGUAGE)
+    return language if language in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def translate(language: str, key: str, **values: object) -> str:
+    """The label ``key`` in ``language``, in the plural form its count asks for, formatted with
+    ``values``. A key missing from ``language`` falls back to English.
+
+    :raises KeyError: no language has ``key``, or a placeholder has no value.
+    """
+    text = catalogue(language).get(key)
+    if text is None:
+        language, text = DEFAULT_LANGUAGE, catalogue(DEFAULT_LANGUAGE)[key]
+    if isinstance(text, dict):
+        by = text.get("by", "n")
+        form = plural_form(language, values.get(by))
+        text = text.get(form, text["other"])
+    return text.format(**values) if values else text
+
+
+def t(key: str, **values: object) -> str:
+    """The label ``key`` in the interface language chosen in the sidebar, formatted with ``values``."""
+    return translate(current_language(), key, **values)
 
 
 def reason_label(reason: str) -> str:
@@ -230,8 +91,25 @@ def reason_label(reason: str) -> str:
     return t(keys[reason]) if reason in keys else reason
 
 
-def t(key: str, **values: object) -> str:
-    """The label ``key`` in the interface language chosen in the sidebar, formatted with ``values``."""
-    en, zh = LABELS[key]
-    text = zh if st.session_state.get("ui_language") == "zh-TW" else en
-    return text.format(**values) if values else text
+def status_label(status: str) -> str:
+    """A chunk's or run's status (``pending``, ``done``, ``failed``, ``running``, ``finished``,
+    ``cancelled``, ``interrupted``) in the interface language; an unknown one as stored."""
+    key = f"status.{status}"
+    return t(key) if key in catalogue(DEFAULT_LANGUAGE) else status
+
+
+def remember_language() -> None:
+    """Keep the sidebar's language in the URL (``?lang=``; English, the default, leaves none), so a
+    reload or a link opens in it. Call after the language switch is drawn."""
+    language = current_language()
+    if language == DEFAULT_LANGUAGE:
+        st.query_params.pop("lang", None)
+    elif st.query_params.get("lang") != language:
+        st.query_params["lang"] = language
+
+
+def initial_language() -> str:
+    """The language a new browser session starts in: the URL's ``?lang=`` when it names one of
+    :data:`LANGUAGES`, else :data:`DEFAULT_LANGUAGE`."""
+    asked = str(st.query_params.get("lang", ""))
+    return asked if asked in LANGUAGES else DEFAULT_LANGUAGE

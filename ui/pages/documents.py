@@ -72,7 +72,7 @@ def upload_messages(files, ocr: bool) -> list[tuple[str, str]]:
             messages.append(("error", one_line(t("docs.failed", name=file.name, error=f"{type(exc).__name__}: {exc}"))))
             continue
         state = t("docs.added") if result.new else t("docs.kept")
-        messages.append(("success", f"{one_line(file.name)}: {state}, {result.chunks} {t('docs.chunks')}"))
+        messages.append(("success", f"{one_line(file.name)}: {state}, {t('count.chunks', n=result.chunks)}"))
         for warning in result.document.warnings:
             messages.append(("warning", one_line(f"{file.name}: {warning}")))
     return messages
@@ -101,9 +101,10 @@ if not documents:
 st.dataframe(
     [
         {
-            "document": d.name, "type": d.kind, "pages": str(d.pages or ""), "characters": d.chars,
-            "language": document_language(d.id, d.sha256), "encoding": d.encoding or "",
-            "chunks": d.chunks, "pairs": d.pairs, "warnings": len(d.warnings),
+            t("col.document"): d.name, t("col.type"): d.kind, t("col.pages"): str(d.pages or ""),
+            t("col.characters"): d.chars, t("col.language"): document_language(d.id, d.sha256),
+            t("col.encoding"): d.encoding or "", t("col.chunks"): d.chunks, t("col.pairs"): d.pairs,
+            t("col.warnings"): len(d.warnings),
         }
         for d in documents
     ],

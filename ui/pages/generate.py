@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from dataset_gen.backends import make_backend
-from dataset_gen.errors import BackendError, DatasetGenError
+from dataset_gen.errors import BackendError
 from dataset_gen.generation import trial_chunk
+from dataset_gen.jobs import interrupted_run
 from dataset_gen.locks import close_dead_runs
 from ui.common import (
     base_settings,
@@ -16,8 +16,11 @@ from ui.common import (
     read_only,
     require_project,
 )
-from ui.i18n import reason_label, t
+from ui.i18n import reason_label, status_label, t
 from ui.safe import md_escape
+from ui.server import missing_model_warning, model_picker, server_status, show_status
+
+TRIAL_CHOICES = 500  # chunks offered for a trial: the first ones, so a big project opens quickly
 
 store = get_store()
 registry = get_registry()
@@ -30,58 +33,32 @@ st.title(t("gen.title"))
 
 job = registry.get(project_id)
 other_live = False  # a run of another process (the command line) holds the project
+interrupted = None
 if not (job and job.running):
     other_live = not locked and not close_dead_runs(store, project_id)  # also marks dead runs interrupted
-    runs = store.list_runs(project_id)
-    last = runs[0] if runs else None
+    interrupted = None if other_live else interrupted_run(store, project_id)
     if other_live:
         st.info(t("gen.elsewhere"))
-    elif last is not None and last.status == "interrupted":
-        st.warning(t("gen.interrupted", run=last.id, done=last.chunks_done, total=last.chunks_total))
+    elif interrupted is not None:
+        st.warning(t("gen.interrupted", run=interrupted.id, done=interrupted.chunks_done,
+                     total=interrupted.chunks_total))
 
-
-@st.cache_data(ttl=10, show_spinner=False)
-def server_status(api: str, host: str, key_env: str) -> tuple[str | None, list, str | None]:
-    """(what answers, models, error) for the server of kind ``api`` at ``host``; cached for 10 s so
-    reruns do not hammer the server (the key is read from ``key_env`` and is not part of the cache key)."""
-    probe = make_backend(settings, connect_timeout_s=3.0, read_timeout_s=10.0, max_retries=0)
-    try:
-        return probe.health(), probe.list_models(), None
-    except DatasetGenError as exc:
-        return None, [], str(exc)
-
-
-version, models, error = server_status(settings.api, backend.host, settings.api_key_env)
-if error:
-    st.error(md_escape(error))
-elif not models:
-    st.warning(t("gen.no_models" if settings.api == "ollama" else "gen.no_models_openai", host=md_escape(backend.host)))
-else:
-    st.success(t("gen.status_ok", version=md_escape(str(version)), host=md_escape(backend.host)))
-    st.dataframe(
-        [{"model": m.name, "parameters": m.parameter_size, "quantisation": m.quantization_level,
-          "size (GB)": round(m.size / 1e9, 2)} for m in models],
-        hide_index=True,
-    )
-
-names = [m.name for m in models if not m.is_embedding]
-if config.model and config.model not in names:
-    names.insert(0, config.model)
-if not names:
-    st.stop()
-model = st.selectbox(t("gen.model"), names, index=names.index(config.model) if config.model in names else None,
-                     placeholder=t("gen.pick_model"))
-if model is None:
+status = server_status(settings)
+show_status(status, key="gen")
+model = model_picker(status, config.model, key="gen_model", label=t("gen.model"))
+if not model:
     st.info(t("gen.pick_model"))
     st.stop()
 if model != config.model and not locked:
     changed(lambda: store.set_settings(project_id, config.model_copy(update={"model": model}).model_dump()))
+missing = missing_model_warning(status, model)
 options = config.sampling()
 
-chunks = store.list_chunks(project_id)
-if not chunks:
+trial_rows = [c for c, _ in store.chunk_page(project_id, limit=TRIAL_CHOICES)]
+if not trial_rows:
     st.info(t("docs.empty"))
     st.stop()
+chunks = trial_rows
 
 with st.expander(t("gen.trial")):
     st.caption(t("gen.trial_help"))
@@ -111,18 +88,13 @@ with st.expander(t("gen.trial")):
             st.code(trial.thinking, language=None, wrap_lines=True)
         st.markdown(f"**{t('gen.raw')}**")
         st.code(trial.raw, language="json", wrap_lines=True)
-        st.dataframe([{"question": p.question, "answer": p.answer, "evidence": p.evidence, "grounded": p.grounded}
+        st.dataframe([{t("col.question"): p.question, t("col.answer"): p.answer, t("col.evidence"): p.evidence,
+                       t("col.grounded"): p.grounded}
                       for p in trial.pairs], hide_index=True)
 
 # A chunk held back as junk (a skip reason, not sent anyway) is not pending: a run leaves it out.
-counts = {"pending": 0, "failed": 0, "done": 0}
-skipped: dict[str, int] = {}
-for c in chunks:
-    if c.skipped and c.gen_status != "done":
-        skipped[c.skip_reason or ""] = skipped.get(c.skip_reason or "", 0) + 1
-    else:
-        counts[c.gen_status] = counts.get(c.gen_status, 0) + 1
-st.caption(t("gen.pending", **counts))
+counts = store.chunk_counts(project_id)
+skipped = store.skip_reason_counts(project_id)
 if skipped:
     detail = ", ".join(f"{reason_label(reason)}: {n}" for reason, n in sorted(skipped.items(), key=lambda kv: -kv[1]))
     st.info(t("gen.skipped", n=sum(skipped.values()), detail=md_escape(detail)))
@@ -139,8 +111,12 @@ if scope == "docs":
 
 job = registry.get(project_id)
 if not (job and job.running):
-    if st.button(t("gen.start"), type="primary",
-                 disabled=locked or other_live or to_send == 0):
+    if (interrupted is not None and to_send and st.button(t("gen.resume", n=to_send), type="primary", key="resume_run",
+                                                          disabled=locked or missing)):
+        registry.start(project_id, backend, model, settings, options=options)
+        st.rerun()
+    if st.button(t("gen.start"), type="primary" if interrupted is None else "secondary",
+                 disabled=locked or other_live or missing or to_send == 0):
         registry.start(project_id, backend, model, settings, options=options, document_ids=doc_ids)
         st.rerun()
     if to_send == 0:
@@ -151,6 +127,8 @@ if not (job and job.running):
 def progress_panel() -> None:
     """Polls the job registry; never touches the worker."""
     job = registry.get(project_id)
+    now = store.chunk_counts(project_id)  # live: a run in this or another process moves the counts
+    st.caption(t("gen.pending", pending=t("count.chunks", n=now["pending"]), failed=now["failed"], done=now["done"]))
     if job is None:
         return
     p = job.progress
@@ -166,7 +144,11 @@ def progress_panel() -> None:
         if job.error:
             st.error(md_escape(job.error))
         if job.summary:
-            st.info(t("gen.finished", state=job.state, pairs=job.summary.pairs, done=job.summary.done))
+            summary = job.summary
+            failed_n = len(summary.failures)
+            st.info(t("gen.finished", state=status_label(job.state), pairs=t("count.pairs", n=summary.pairs),
+                      chunks=t("count.chunks", n=summary.pair_chunks), failed=t("count.chunks", n=failed_n),
+                      left=t("count.chunks", n=summary.pending)))
         if st.session_state.get("seen_job") != job.started_at:
             st.session_state["seen_job"] = job.started_at
             st.rerun()
@@ -174,10 +156,10 @@ def progress_panel() -> None:
 
 progress_panel()
 
-failed = [c for c in store.list_chunks(project_id, statuses=("failed",))]
+failed = store.list_chunks(project_id, statuses=("failed",))
 if failed:
     st.subheader(t("gen.failures"))
-    st.dataframe([{"document": c.document, "chunk": c.ordinal, "error": c.gen_error} for c in failed],
+    st.dataframe([{t("col.document"): c.document, t("col.chunk"): c.ordinal, t("col.error"): c.gen_error} for c in failed],
                  hide_index=True, width="stretch")
     if not (job and job.running) and st.button(t("gen.retry"), disabled=locked):
         registry.start(project_id, backend, model, settings, options=options, chunk_ids=[c.id for c in failed])

@@ -1,4 +1,6 @@
-"""Projects: create, open, rename, delete, and each project's settings and prompt overrides."""
+"""Projects: create, open, rename, delete, and each project's settings and prompt overrides. The
+project's model server is asked what it is and which models it has: the model is picked from that
+list (size and quantisation shown), and a model it lacks is flagged with how to get it."""
 
 import streamlit as st
 from pydantic import ValidationError
@@ -8,9 +10,10 @@ from dataset_gen.errors import DatasetGenError
 from dataset_gen.language import language_name
 from dataset_gen.models import QUESTION_TYPES
 from dataset_gen.prompts import GENERIC, LANGUAGES, PROMPTS_DIR, parse_template
-from ui.common import changed, get_store, project_config, read_only, show_error
+from ui.common import base_settings, changed, get_store, project_config, read_only, show_error
 from ui.i18n import t
 from ui.safe import md_escape
+from ui.server import missing_model_warning, model_picker, server_status, show_status
 
 FENCED_PROMPTS = ("qa_generate", "qa_judge")  # prompts that put document text between {{fence}} tags
 
@@ -44,8 +47,8 @@ if not projects:
     st.stop()
 
 st.dataframe(
-    [{"name": p.name, "documents": p.documents, "chunks": p.chunks, "pairs": p.pairs, "created": p.created_at[:19]}
-     for p in projects],
+    [{t("col.name"): p.name, t("col.documents"): p.documents, t("col.chunks"): p.chunks, t("col.pairs"): p.pairs,
+      t("col.created"): p.created_at[:19]} for p in projects],
     hide_index=True, width="stretch",
 )
 ids = [p.id for p in projects]
@@ -61,9 +64,14 @@ project_id = st.session_state["project_id"]
 
 st.subheader(f"{t('projects.settings')} {md_escape(names[project_id])}")
 config = project_config(project_id)
+status = server_status(config.apply(base_settings()))
+show_status(status, key="projects")
+if not config.model:
+    st.info(t("server.none_set"))
+missing_model_warning(status, config.model)
 with st.form(f"settings_{project_id}"):
     c1, c2 = st.columns(2)
-    model = c1.text_input(t("settings.model"), config.model, placeholder="qwen2.5:7b")
+    model = model_picker(status, config.model, key=f"settings_model_{project_id}", label=t("settings.model"))
     host = c2.text_input(t("settings.host"), config.host)
     api = c1.selectbox(t("settings.api"), ["ollama", "openai"], index=["ollama", "openai"].index(config.api),
                        format_func=lambda k: t(f"settings.api.{k}"))
@@ -85,9 +93,9 @@ with st.form(f"settings_{project_id}"):
                            format_func=lambda k: t(f"type.{k}"))
     reasoning = c1.checkbox(t("settings.reasoning"), config.reasoning)
     audiences = c2.text_area(t("settings.audiences"), "\n".join(config.audiences), height=80)
-    judge_model = c1.text_input(t("settings.judge_model"), config.judge_model, placeholder="qwen2.5:7b")
+    judge_model = c1.text_input(t("settings.judge_model"), config.judge_model)
     judge_threshold = c2.number_input(t("settings.judge_threshold"), 1, 5, config.judge_threshold)
-    embedding_model = c1.text_input(t("settings.embedding_model"), config.embedding_model, placeholder="nomic-embed-text")
+    embedding_model = c1.text_input(t("settings.embedding_model"), config.embedding_model)
     system = st.text_area(t("settings.system"), config.system_prompt)
     st.caption(t("settings.advanced"))
     a1, a2, a3 = st.columns(3)
@@ -123,7 +131,10 @@ with st.form(f"settings_{project_id}"):
         if new is not None:
             saved = new.model_dump()
             if changed(lambda: store.set_settings(project_id, saved)):
-                st.success(t("projects.saved"))
+                st.session_state["settings_saved"] = project_id
+                st.rerun()  # the status, the model warning and the picker follow the saved settings
+if st.session_state.pop("settings_saved", None) == project_id:
+    st.success(t("projects.saved"))
 
 with st.expander(t("settings.overrides")):
     st.caption(t("settings.override_help"))
