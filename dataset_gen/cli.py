@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import shlex
 import sqlite3
 import sys
 from pathlib import Path
@@ -245,7 +246,7 @@ def _empty_message(args, pairs: list, held) -> str | None:
                     "generate some, or accept some again with review --accept IDS")
         return None  # NO_PAIRS_MESSAGE: accept some, or pass --include-unreviewed
     if held:
-        fixes = ["review them (review --project NAME lists why each is held back)"]
+        fixes = [f"review them (review --project {shlex.quote(args.project)} lists why each is held back)"]
         if held.get("low_score") and args.min_score is not None:
             fixes.append("lower --min-score")
         fixes.append("pass --include-flagged " + ",".join(code for code, _ in held.most_common()) + " to take them anyway")
@@ -314,10 +315,25 @@ def _projects(store: Store) -> int:
     return 0
 
 
+class _StderrHandler(logging.StreamHandler):
+    """A log handler that writes to ``sys.stderr`` as it is when a record is logged (a handler made
+    by ``basicConfig`` keeps the stream of its first call, which the caller may have replaced and
+    closed since, e.g. when ``main`` is called from a program or a test)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.verbose else logging.ERROR, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING if args.verbose else logging.ERROR, format="%(message)s",
+                        handlers=[_StderrHandler()])
     overrides = dict(
         data_dir=args.data_dir, api=getattr(args, "api", None), concurrency=getattr(args, "concurrency", None),
         pairs_per_chunk=0 if getattr(args, "chars_per_pair", None) else getattr(args, "pairs_per_chunk", None),

@@ -99,7 +99,10 @@ def openai_responder(request: dict, mode: str) -> str:
     wants_json = mode != "" or "json" in text.lower()
     if isinstance(schema, dict) and "faithfulness" in (schema.get("properties") or {}) or (
             schema is None and wants_json and _SOURCE.search(str(messages[-1].get("content") or "") if messages else "")):
-        answer = json.dumps(_verdict(messages), ensure_ascii=False)
+        # the schema instruction a backend appends without json_schema comes after the pair
+        judged = [*messages[:-1], {**messages[-1], "content": re.sub(
+            r"\n\nReply with one JSON value only.*\Z", "", str(messages[-1].get("content") or ""), flags=re.S)}]
+        answer = json.dumps(_verdict(judged), ensure_ascii=False)
     else:
         chunk = _find_chunk(messages)
         if chunk is None or not wants_json:

@@ -147,7 +147,7 @@ def test_ollama_not_running(tmp_path, capsys):
         port = s.getsockname()[1]
     code, _, err = run_main(capsys, "models", "--host", f"http://127.0.0.1:{port}")
     assert code == 2
-    assert err.count("\n") == 1 and f"127.0.0.1:{port}" in err and "ollama serve" in err
+    assert err.count("\n") == 1 and f"127.0.0.1:{port}" in err and "ollama serve" in err, err
 
 
 def test_models_and_projects(tmp_path, fake_ollama, capsys):

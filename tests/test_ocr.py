@@ -141,7 +141,7 @@ def test_cli_generate_offers_ocr_and_reads_the_scan_with_it(tmp_path, fake_ollam
     assert err.strip().endswith("; or run again with --ocr to read it by OCR here")
     code, err = cli(*base, "--ocr", data_dir=tmp_path)
     assert code == 0, err
-    assert "pdf_scanned_image_only.pdf: 1 chunks (new)" in err
+    assert "pdf_scanned_image_only.pdf: 1 chunk (new)" in err
     assert f"warning: pdf_scanned_image_only.pdf: {OCR_NOTE.format(pages='1', langs='eng')}" in err
     with Store.open(tmp_path) as store:
         project_id = store.project_id("scans")

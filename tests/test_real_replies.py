@@ -169,7 +169,11 @@ def _replayed_run(tmp_path):
     return summary, pairs, replay
 
 
-CUT_OFF = "The model's reply was not usable after 3 tries: the reply was cut off before the JSON ended; write shorter answers"
+NO_ROOM = ("The model's reply was not usable after 2 tries: a re-ask of about {} tokens leaves no room for the "
+           "reply in the window of 3072 tokens")
+# The recording was made before re-asks were held to the context window: the third try of the two
+# chunks whose replies ran to the budget is recorded but no longer asked.
+NOT_ASKED = [("md_frontmatter_mkdocs_admonitions.md", 3, 2), ("ollama-notes-zh-TW.md", 1, 2)]
 
 
 def test_the_recording_names_model_server_prompt_and_is_replayed_whole(tmp_path):
@@ -183,15 +187,17 @@ def test_the_recording_names_model_server_prompt_and_is_replayed_whole(tmp_path)
     _, _, replay = _replayed_run(tmp_path)
     # Every request of the run found its recorded reply, in the order it was recorded.
     assert replay.missing == []
-    assert replay.served == [(e["document"], e["ordinal"], e["attempt"]) for e in recorded["exchanges"]]
+    assert replay.served == [(e["document"], e["ordinal"], e["attempt"]) for e in recorded["exchanges"]
+                             if (e["document"], e["ordinal"], e["attempt"]) not in NOT_ASKED]
 
 
 def test_two_chunks_fail_because_every_reply_runs_to_the_token_budget(tmp_path):
     summary, _, _ = _replayed_run(tmp_path)
     assert (summary.status, summary.total, summary.done, summary.pairs) == ("finished", 9, 9, 14)
+    # after two replies cut off, the re-ask (which quotes the cut reply) leaves no room in the window
     assert [(f.document, f.ordinal, f.error) for f in summary.failures] == [
-        ("md_frontmatter_mkdocs_admonitions.md", 3, CUT_OFF),
-        ("ollama-notes-zh-TW.md", 1, CUT_OFF),
+        ("md_frontmatter_mkdocs_admonitions.md", 3, NO_ROOM.format(3340)),
+        ("ollama-notes-zh-TW.md", 1, NO_ROOM.format(4049)),
     ]
     # The budget doubles after a cut-off reply: 2 pairs x 300 + 256 = 856, then 1712, then 3424
     # tokens; zh-TW chunk 5 was cut once, then its re-asks ended in time.
@@ -234,8 +240,9 @@ def test_the_export_holds_every_pair_back_and_ungrounded_is_the_only_reason_for_
     assert main(args) == 2
     assert capsys.readouterr().err.splitlines() == [
         "held back 14 items: ungrounded 7, wrong language 4, trivial evidence 3",
-        "error: No pairs left to export in project 'real': all 14 were held back; review them, or pass "
-        "--include-flagged REASON,... to take them anyway",
+        "error: No pairs left to export in project 'real': all 14 were held back (ungrounded 7, wrong language 4, "
+        "trivial evidence 3); review them (review --project real lists why each is held back), or pass "
+        "--include-flagged ungrounded,wrong_language,trivial_evidence to take them anyway",
     ]
     assert not out.exists()
     # Letting ungrounded pairs through shows what the other checks alone would keep: seven junk pairs.

@@ -71,7 +71,7 @@ def test_a_tiny_model_run_says_plainly_its_output_is_not_usable_and_exports_noth
     assert lines == [
         f"held back {pairs} items: {reasons}",
         f"error: No pairs left to export in project 'default': all {pairs} were held back ({reasons}); review them "
-        f"(review --project NAME lists why each is held back), or pass --include-flagged {codes} to take them anyway",
+        f"(review --project default lists why each is held back), or pass --include-flagged {codes} to take them anyway",
     ]
 
 
@@ -121,7 +121,7 @@ def test_min_score_that_holds_back_everything_does_not_suggest_the_option_alread
     assert lines == [
         "held back 2 items: low score 2",
         "error: No pairs left to export in project 'default': all 2 were held back (low score 2); review them "
-        "(review --project NAME lists why each is held back), or lower --min-score, or pass --include-flagged "
+        "(review --project default lists why each is held back), or lower --min-score, or pass --include-flagged "
         "low_score to take them anyway",
     ]
     assert run(capsys, *base, "review", "--reject", "1-2")[0] == 0
