@@ -212,3 +212,29 @@ def test_an_old_database_migrates_and_its_runs_are_generation_runs(tmp_path):
     assert [v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2, 3, 4, 5, 6, 7]
     with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint failed"):
         conn.execute("UPDATE runs SET kind = 'embed'")
+
+
+def test_report_names_the_newest_judge_run(tmp_path, fake_ollama, capsys):
+    from dataset_gen.cli import main
+
+    with Store.open(tmp_path) as store:
+        project_id, _, _ = seed(store, EN, name="default")
+        fake_ollama.push(verdict(5), Reply("no"), Reply("still no"))
+        summary = judge_pairs(store, project_id, OllamaBackend(fake_ollama.url), MODEL, concurrency=1)
+        started = store.get_run(summary.run_id).started_at
+    assert main(["--data-dir", str(tmp_path), "report"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line for line in out if line.startswith("judge")] == [
+        "judge: qwen2.5:7b, threshold 3: 1 of 2 pairs judged, 0 below the threshold",
+        f"judge run {summary.run_id}: finished, qwen2.5:7b, qa_judge 3, started {started}, 1/2 pairs judged, 1 failed"]
+
+
+@pytest.mark.parametrize("language", ["en", "zh-TW", "zh-CN", "ja", "ko", "any"])
+def test_every_language_has_a_judge_re_ask_taking_the_problem(language):
+    from dataset_gen.prompts import load_prompt
+
+    template = load_prompt("qa_judge_repair", language)
+    assert (template.meta.name, template.meta.language, template.meta.version) == ("qa_judge_repair", language, "1")
+    assert list(template.sections) == ["user"]
+    assert template.variables == ({"problem", "language_name"} if language == "any" else {"problem"})
+    assert '"..."' not in template.sections["user"]  # no copyable example
