@@ -209,6 +209,9 @@ def report(args, store, out: Say) -> int:
     judge = printable(str(settings.get("judge_model") or "")) or "none"
     out(f"judge: {judge}, threshold {threshold}: {judged} of {_count(len(pairs), 'pair')} judged, "
         f"{sum(1 for p in pairs if p.lowest_score is not None and p.lowest_score < threshold)} below the threshold")
+    for run in store.list_runs(project_id, kind="judge")[:1]:  # the newest judge run
+        out(f"judge run {run.id}: {run.status}, {printable(run.model)}, {run.prompt_name} {run.prompt_version}, "
+            f"started {run.started_at}, {run.pairs_judged}/{run.pairs_total} pairs judged, {run.pairs_failed} failed")
     counts = store.status_counts(project_id)
     out("status: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     types = {kind: store.count_pairs(project_id, question_type=kind) for kind in QUESTION_TYPES}

@@ -183,7 +183,19 @@ _V6 = """
 ALTER TABLE qa_pairs ADD COLUMN flags TEXT;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
+_V7 = """
+-- A run is a generation run or a judge run; every run before this one generated.
+ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'generate' CHECK (kind IN ('generate', 'judge'));
+-- A judge run's pairs: in scope at its start, judged (scores saved) and failed (no usable verdict).
+ALTER TABLE runs ADD COLUMN pairs_total INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN pairs_judged INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN pairs_failed INTEGER NOT NULL DEFAULT 0;
+-- The judge run whose scores the pair holds (NULL: never judged, or judged before runs were kept).
+ALTER TABLE qa_pairs ADD COLUMN judge_run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL;
+CREATE INDEX runs_by_kind ON runs(project_id, kind);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 """SQL scripts; the script at index ``i`` is schema version ``i + 1``."""
 
 _TRACKING = """

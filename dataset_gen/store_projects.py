@@ -1,5 +1,6 @@
 """The store's project and run methods: create, find, rename and delete projects, their settings
-and prompt overrides; start, count and end generation runs.
+and prompt overrides; start, count and end runs (generation runs and judge runs), and save a
+judge run's verdicts.
 
 :class:`ProjectRunMethods` is mixed into :class:`dataset_gen.store.Store`, which supplies the
 connection, the lock and the ``_write``/``_read`` context managers used here.
@@ -14,12 +15,14 @@ from contextlib import AbstractContextManager
 
 from .errors import StoreError
 from .store_rows import (
+    RUN_KINDS,
     RUN_STATUSES,
     ProjectRow,
     RunRow,
     checked,
     dump_json,
     inserted_id,
+    placeholders,
     require_project,
     run_row,
     utc_now,
@@ -38,6 +41,7 @@ class ProjectRunMethods:
 
     _write: Callable[..., AbstractContextManager[sqlite3.Connection]]
     _read: Callable[[], AbstractContextManager[sqlite3.Connection]]
+    set_judgement: Callable[[int, int, int, int, str], None]  # from PairMethods
 
     # --- projects --------------------------------------------------------------------------
 
@@ -185,19 +189,78 @@ class ProjectRunMethods:
         prompt_version: str,
         chunks_total: int,
     ) -> int:
-        """Record the start of a generation run (status ``"running"``); return its id.
+        """Record the start of a generation run (kind ``"generate"``, status ``"running"``) over
+        ``chunks_total`` chunks; return its id.
 
         :raises StoreError: no such project.
         """
+        return self._insert_run(project_id, "generate", model, options, prompt_name, prompt_version,
+                                chunks_total=chunks_total)
+
+    def start_judge_run(
+        self,
+        project_id: int,
+        model: str,
+        options: dict,
+        prompt_name: str,
+        prompt_version: str,
+        pairs_total: int,
+    ) -> int:
+        """Record the start of a judge run (kind ``"judge"``, status ``"running"``) over
+        ``pairs_total`` pairs; return its id. ``options`` are the options sent with every call
+        (Ollama's names, with ``num_ctx``); ``prompt_version`` ends in ``+override`` when the
+        project's own template is used (:func:`dataset_gen.prompts.load_prompt`).
+
+        :raises StoreError: no such project.
+        """
+        return self._insert_run(project_id, "judge", model, options, prompt_name, prompt_version,
+                                pairs_total=pairs_total)
+
+    def _insert_run(self, project_id: int, kind: str, model: str, options: dict, prompt_name: str,
+                    prompt_version: str, *, chunks_total: int = 0, pairs_total: int = 0) -> int:
+        checked([kind], RUN_KINDS, "run kind")
         with self._write() as conn:
             require_project(conn, project_id)
             cursor = conn.execute(
-                "INSERT INTO runs (project_id, model, options, prompt_name, prompt_version,"
-                " started_at, status, chunks_total) VALUES (?, ?, ?, ?, ?, ?, 'running', ?)",
-                (project_id, model, dump_json(options or {}), prompt_name, prompt_version,
-                 utc_now(), chunks_total),
+                "INSERT INTO runs (project_id, kind, model, options, prompt_name, prompt_version,"
+                " started_at, status, chunks_total, pairs_total) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
+                (project_id, kind, model, dump_json(options or {}), prompt_name, prompt_version,
+                 utc_now(), chunks_total, pairs_total),
             )
             return inserted_id(cursor)
+
+    def save_judgement(self, run_id: int, pair_id: int, faithfulness: int, relevance: int, clarity: int,
+                       reason: str) -> None:
+        """Store a judge run's verdict on a pair in one transaction: the scores (each 1–5) and
+        reason (:meth:`set_judgement`), the pair's ``judge_run_id`` = ``run_id``, and one more
+        ``pairs_judged`` on the run.
+
+        :raises StoreError: no such pair, or no judge run ``run_id``. :raises ValueError: a score outside 1–5.
+        """
+        with self._write() as conn:
+            self.set_judgement(pair_id, faithfulness, relevance, clarity, reason)  # joins this transaction
+            if conn.execute("UPDATE runs SET pairs_judged = pairs_judged + 1 WHERE id = ? AND kind = 'judge'",
+                            (run_id,)).rowcount == 0:
+                raise StoreError(f"No judge run with id {run_id}: start a judge run first")
+            conn.execute("UPDATE qa_pairs SET judge_run_id = ? WHERE id = ?", (run_id, pair_id))
+
+    def add_judge_failure(self, run_id: int) -> None:
+        """Count one pair the judge run ``run_id`` could not score (``pairs_failed``)."""
+        with self._write() as conn:
+            conn.execute("UPDATE runs SET pairs_failed = pairs_failed + 1 WHERE id = ?", (run_id,))
+
+    def judge_runs_of(self, pair_ids: list[int]) -> dict[int, int | None]:
+        """Pair id → the judge run whose scores the pair holds (``None``: not judged, or judged
+        before judge runs were recorded). Ids of missing pairs are left out."""
+        found: dict[int, int | None] = {}
+        ids = list(pair_ids)
+        with self._read() as conn:
+            for start in range(0, len(ids), 500):  # SQLite's parameter limit
+                batch = ids[start:start + 500]
+                found.update(conn.execute(
+                    f"SELECT id, judge_run_id FROM qa_pairs WHERE id IN ({placeholders(len(batch))})",
+                    batch).fetchall())
+        return found
 
     def add_run_usage(
         self, run_id: int, prompt_tokens: int, completion_tokens: int, duration_s: float
@@ -213,7 +276,8 @@ class ProjectRunMethods:
 
     def finish_run(self, run_id: int, status: str) -> None:
         """End a run: set ``status``, ``finished_at`` and the counts of chunks it completed and
-        failed (from the chunks it last touched).
+        failed (from the chunks it last touched; 0 for a judge run, whose pair counts were added
+        as its verdicts were saved).
 
         :raises ValueError: ``status`` is not ``"finished"``, ``"cancelled"`` or ``"failed"``.
         :raises StoreError: no run has this id.
@@ -231,6 +295,7 @@ class ProjectRunMethods:
         """Mark the project's runs still ``"running"`` as ``"interrupted"`` (with their chunk counts);
         return how many.
 
+        Runs of both kinds are closed: a judge run, like a generation run, holds the project's lock.
         Call it only while holding the project's lock (:mod:`dataset_gen.locks`): a run is live
         exactly while its process holds that lock, so any run still ``"running"`` then belongs to a
         process that died (kill -9, a crash, a power cut). Its unfinished chunks are still pending,
@@ -268,11 +333,18 @@ class ProjectRunMethods:
             raise StoreError(f"No run with id {run_id}: it may have been deleted")
         return run_row(row)
 
-    def list_runs(self, project_id: int) -> list[RunRow]:
-        """The project's runs, newest first."""
+    def list_runs(self, project_id: int, kind: str | None = "generate") -> list[RunRow]:
+        """The project's runs of ``kind`` (``"generate"``, the default, or ``"judge"``; ``None``:
+        both), newest first.
+
+        :raises ValueError: ``kind`` is not one of those.
+        """
+        if kind is not None:
+            checked([kind], RUN_KINDS, "run kind")
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT * FROM runs WHERE project_id = ? ORDER BY id DESC", (project_id,)
+                "SELECT * FROM runs WHERE project_id = ? AND (? IS NULL OR kind = ?) ORDER BY id DESC",
+                (project_id, kind, kind),
             )
             return [run_row(row) for row in rows]
 

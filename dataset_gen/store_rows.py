@@ -18,6 +18,7 @@ from .errors import StoreError
 PAIR_STATUSES = ("generated", "accepted", "rejected")
 CHUNK_STATUSES = ("pending", "done", "failed")
 RUN_STATUSES = ("running", "finished", "cancelled", "failed", "interrupted")
+RUN_KINDS = ("generate", "judge")
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,15 @@ class ChunkRow:
 
 @dataclass(frozen=True)
 class RunRow:
-    """One generation run: what was asked of which model, and what it cost.
+    """One run: what was asked of which model, and what it cost.
 
-    ``status`` is ``"running"``, ``"finished"``, ``"cancelled"`` or ``"failed"``;
-    ``finished_at`` is ``None`` while running. ``duration_s`` sums the model's reported durations.
+    ``kind`` is ``"generate"`` (it made pairs from chunks: the ``chunks_*`` counts) or ``"judge"``
+    (it scored pairs: ``pairs_total`` in scope at its start, ``pairs_judged`` whose scores it saved,
+    ``pairs_failed`` left without a usable verdict; its ``chunks_*`` counts are 0).
+    ``status`` is ``"running"``, ``"finished"``, ``"cancelled"``, ``"failed"`` or ``"interrupted"``
+    (its process died); ``finished_at`` is ``None`` while running. ``prompt_tokens`` and
+    ``completion_tokens`` are the server's counts over every call of the run; ``duration_s``
+    sums the model's reported durations, in seconds.
     """
 
     id: int
@@ -106,6 +112,10 @@ class RunRow:
     prompt_tokens: int
     completion_tokens: int
     duration_s: float
+    kind: str = "generate"
+    pairs_total: int = 0
+    pairs_judged: int = 0
+    pairs_failed: int = 0
 
 
 def inserted_id(cursor: sqlite3.Cursor) -> int:
@@ -189,6 +199,10 @@ def run_row(row: sqlite3.Row) -> RunRow:
         prompt_tokens=row["prompt_tokens"],
         completion_tokens=row["completion_tokens"],
         duration_s=float(row["duration_s"]),
+        kind=row["kind"],
+        pairs_total=row["pairs_total"],
+        pairs_judged=row["pairs_judged"],
+        pairs_failed=row["pairs_failed"],
     )
 
 
