@@ -35,7 +35,7 @@ from .names import safe_slug
 
 __all__ = ["ProjectBusyError", "ProjectLock", "close_dead_runs", "lock_project", "lock_project_name", "project_locked"]
 
-BUSY_MESSAGE = ("{what} is busy: another generate run or upload is using it right now; wait for it "
+BUSY_MESSAGE = ("{what} is busy: another generate run, judge run or upload is using it right now; wait for it "
                 "to end or stop it, then run again (a run resumes where the other stopped)")
 
 _held: dict[str, ProjectLock] = {}  # resolved lock path -> the lock this process holds on it

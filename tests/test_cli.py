@@ -226,7 +226,7 @@ def test_a_busy_project_is_refused_in_one_line_before_anything_is_touched(tmp_pa
         with lock_project_name(store, "new one"):  # another command is creating this project
             code, _, err = run_main(capsys, *base, "--project", "new one")
         assert code == 2 and err.splitlines() == [
-            "error: Project 'new one' is busy: another generate run or upload is using it right now; wait for it "
+            "error: Project 'new one' is busy: another generate run, judge run or upload is using it right now; wait for it "
             "to end or stop it, then run again (a run resumes where the other stopped)"]
         assert store.list_projects() == []
 

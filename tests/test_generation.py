@@ -208,7 +208,7 @@ def test_a_second_run_on_a_busy_project_is_refused(project, fake_ollama):
     store, project_id = project
     held = lock_project(store, project_id)
     try:
-        with pytest.raises(ProjectBusyError, match="The project is busy: another generate run or upload"):
+        with pytest.raises(ProjectBusyError, match="The project is busy: another generate run, judge run or upload"):
             run_generation(store, project_id, backend(fake_ollama), "qwen2.5:7b", settings())
         assert store.list_runs(project_id) == []
         # The holder passes its lock down and runs.

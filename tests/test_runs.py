@@ -187,7 +187,7 @@ def test_two_commands_started_together_on_a_new_project_one_is_refused_before_it
     (ok, ok_err), (refused, refused_err) = outcomes
     assert ok == 0 and "Traceback" not in ok_err, ok_err
     assert refused == 2 and refused_err.splitlines() == [
-        "error: Project 'fresh' is busy: another generate run or upload is using it right now; wait for it to end "
+        "error: Project 'fresh' is busy: another generate run, judge run or upload is using it right now; wait for it to end "
         "or stop it, then run again (a run resumes where the other stopped)"]
     with Store.open(tmp_path) as store:
         [project] = store.list_projects()
