@@ -283,7 +283,7 @@ class ProjectConfig(BaseModel):
     embedding_model: str = Field("", description="embedding model for near-duplicates, e.g. nomic-embed-text",
                                  json_schema_extra=_cli("--embedding-model"))
     read_timeout_s: float | None = Field(
-        None, ge=1, le=3600, description="seconds one request may wait for the model's reply",
+        None, ge=1.0, le=3600.0, description="seconds one request may wait for the model's reply",
         json_schema_extra=_cli("--timeout", "$DATASET_GEN_READ_TIMEOUT or 600"))
     ocr: bool = Field(False, description="read PDF pages without a usable text layer (scans) by OCR; needs "
                       "Tesseract", json_schema_extra=_cli("--ocr"))
