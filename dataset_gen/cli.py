@@ -21,31 +21,27 @@ from .backends import API_KINDS, make_backend
 from .cli_generate import ProgressBar, Signals, Stopped, generate, run_in_thread
 from .cli_review import add_parser as add_review_parser
 from .cli_review import report, review
-from .config import ChunkSettings, Settings
+from .cli_settings import (
+    DEDUPE_SETTINGS,
+    GENERATE_SETTINGS,
+    JUDGE_SETTINGS,
+    add_options,
+    given,
+    overridden,
+    run_config,
+    settings_line,
+)
+from .config import API_DESCRIPTION, HOST_DEFAULTS, ProjectConfig, Settings
 from .errors import DatasetGenError, ExportError, StoreError
 from .export import FORMATS, NO_PAIRS_MESSAGE, check_output, export_pairs
 from .gate import HOLD_REASONS, check_reasons, hold_back, project_min_score, summary, top_reasons
 from .judge import judge_pairs
-from .models import QUESTION_TYPES
 from .names import printable
-from .prompts import LANGUAGES
 from .quality import mark_duplicates
 from .rag_export import check_rag_output, write_beir, write_ragas
 from .store import Store
 
-TIMEOUT_BOUNDS = (1.0, 3600.0)
-"""Smallest and largest read timeout, in seconds, that ``--timeout`` accepts."""
-
 DEFAULT_PROJECT = "default"
-
-
-def _question_types(text: str) -> tuple[str, ...]:
-    kinds = tuple(dict.fromkeys(k.strip() for k in text.split(",") if k.strip()))
-    unknown = [k for k in kinds if k not in QUESTION_TYPES]
-    if unknown or not kinds:
-        raise argparse.ArgumentTypeError(f"unknown question type {', '.join(unknown) or text!r}; "
-                                         f"choose from {', '.join(QUESTION_TYPES)}")
-    return kinds
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,47 +49,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
-
-
-def _bounded(low: int, high: int | None = None):
-    """An argparse type: a whole number from ``low`` to ``high``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < low or (high is not None and value > high):
-            bound = f"from {low} to {high}" if high is not None else f"at least {low}"
-            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
-        return value
-
-    return parse
-
-
-def _seconds(low: float, high: float):
-    """An argparse type: a number of seconds from ``low`` to ``high``."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be from {low:g} to {high:g} seconds, got {value:g}")
-        return value
-
-    return parse
-
-
-TIMEOUT_HELP = ("seconds one request may wait for the model's reply, {low:g}-{high:g} "
-                "(default $DATASET_GEN_READ_TIMEOUT or 600)")
-
-
-HOST_HELP = ("server URL (default $OLLAMA_HOST or http://127.0.0.1:11434; with --api openai "
-             "$OPENAI_BASE_URL or http://127.0.0.1:8000/v1)")
-API_HELP = ("kind of server: ollama (default) or openai, an OpenAI-compatible server such as vLLM, "
-            "llama.cpp or LM Studio (its key is read from $OPENAI_API_KEY)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -110,31 +65,11 @@ def _parser() -> argparse.ArgumentParser:
                          description="Parse files, split them into chunks and generate QA pairs with an Ollama model. "
                                      "Everything is stored as it arrives; running again resumes and retries failed chunks.")
     gen.add_argument("files", nargs="+", type=Path, metavar="FILE", help="PDF, DOCX, EPUB, HTML, Markdown or text files")
-    gen.add_argument("--model", required=True, help="Ollama model name, e.g. qwen2.5:7b")
-    gen.add_argument("--host", action="append", help=HOST_HELP + "; repeat it to spread a run over several servers (--concurrency is per server)")
-    gen.add_argument("--api", choices=API_KINDS, help=API_HELP)
-    gen.add_argument("--project", default=DEFAULT_PROJECT, help=f"project name (default {DEFAULT_PROJECT!r}; created if new)")
-    gen.add_argument("--pairs-per-chunk", type=_bounded(1, 20), help="QA pairs to ask for per chunk, 1-20 (default 3)")
-    gen.add_argument("--chunk-size", type=_bounded(200, 20000), help="largest chunk in characters, 200-20000 (default 2000)")
-    gen.add_argument("--concurrency", type=_bounded(1, 32), help="chunks sent to the model at once, 1-32 (default 4)")
-    gen.add_argument("--language", choices=("auto", *LANGUAGES), help="language of the pairs (default auto: the document's)")
-    gen.add_argument("--question-types", type=_question_types, metavar="TYPE[,TYPE]",
-                     help=f"kinds of question, comma-separated, from {', '.join(QUESTION_TYPES)} (default factual)")
-    gen.add_argument("--reasoning", action="store_true", default=None, help="ask for a short chain of thought per pair")
-    gen.add_argument("--ocr", action="store_true", default=None,
-                     help="read PDF pages without a usable text layer (scans) by OCR; needs Tesseract")
-    gen.add_argument("--audience", action="append", dest="audiences", metavar="TEXT",
-                     help="phrase pairs for this audience, e.g. 'a new employee' (repeat to vary by chunk)")
-    gen.add_argument("--chars-per-pair", type=_bounded(50, 20000),
-                     help="ask for one pair per this many characters of chunk instead (50-20000)")
-    gen.add_argument("--temperature", type=float, help="sampling temperature (default 0.7; 0 is kept as 0)")
-    gen.add_argument("--top-p", type=float, help="nucleus sampling (default: the server's)")
-    gen.add_argument("--top-k", type=int, help="top-k sampling (default: the server's)")
-    gen.add_argument("--repeat-penalty", type=float, help="repetition penalty (default: the server's)")
-    gen.add_argument("--seed", type=int, help="sampling seed")
-    gen.add_argument("--num-predict", type=_bounded(-1), help="most tokens per reply (default: sized to the pairs asked for)")
-    gen.add_argument("--timeout", type=_seconds(*TIMEOUT_BOUNDS), metavar="SECONDS",
-                     help=TIMEOUT_HELP.format(low=TIMEOUT_BOUNDS[0], high=TIMEOUT_BOUNDS[1]))
+    gen.add_argument("--project", default=DEFAULT_PROJECT,
+                     help=f"project name (default {DEFAULT_PROJECT!r}; created if new). The run starts from the "
+                          "project's saved settings; options given here override them for this run only (a new "
+                          "project saves this run's settings as its own)")
+    add_options(gen, GENERATE_SETTINGS)
 
     exp = sub.add_parser("export", help="write a project's pairs for LLaMA-Factory or as a RAG evaluation set",
                          description="Write a project's QA pairs: alpaca, sharegpt or openai for fine-tuning (LLaMA-Factory "
@@ -152,31 +87,25 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--min-score", type=int, choices=range(1, 6), metavar="1-5",
                      help="hold back pairs a judge scored below this on any measure (default: the project's threshold)")
     exp.add_argument("--reasoning", action="store_true", help="fine-tuning formats: put each pair's reasoning in <think> tags before the answer")
-    exp.add_argument("--system", help="system prompt to put on every record")
+    add_options(exp, ("system_prompt",))
 
     jud = sub.add_parser("judge", help="score pairs 1-5 with an LLM judge that sees the source",
                          description="Score every unjudged pair's faithfulness, relevance and clarity (1-5) with a model "
                                      "that sees the pair's source text. Scores are saved as they arrive.")
-    jud.add_argument("--project", default=DEFAULT_PROJECT)
-    jud.add_argument("--model", required=True, help="judge model, e.g. qwen2.5:7b")
-    jud.add_argument("--host", help=HOST_HELP)
-    jud.add_argument("--api", choices=API_KINDS, help=API_HELP)
-    jud.add_argument("--concurrency", type=_bounded(1, 32), help="pairs judged at once, 1-32 (default 4)")
+    jud.add_argument("--project", default=DEFAULT_PROJECT, help=f"project name (default {DEFAULT_PROJECT!r}); the "
+                     "judge starts from its saved settings and options given here override them for this run")
+    add_options(jud, JUDGE_SETTINGS)
     jud.add_argument("--rejudge", action="store_true", help="judge pairs that already have scores again")
     jud.add_argument("--threshold", type=int, choices=range(1, 6), metavar="1-5",
                      help="record in the project: exports hold back pairs scored below this on any measure "
                           "(default: the project's, 3 unless set)")
-    jud.add_argument("--timeout", type=_seconds(*TIMEOUT_BOUNDS), metavar="SECONDS",
-                     help=TIMEOUT_HELP.format(low=TIMEOUT_BOUNDS[0], high=TIMEOUT_BOUNDS[1]))
 
     ded = sub.add_parser("dedupe", help="find near-duplicate questions and keep one of each cluster",
                          description="Cluster near-duplicate questions (text similarity, plus Ollama embeddings with "
                                      "--embedding-model) and mark all but one pair per cluster as duplicates.")
     ded.add_argument("--project", default=DEFAULT_PROJECT)
     ded.add_argument("--threshold", type=float, default=90.0, help="text similarity 0-100 that links two questions (default 90)")
-    ded.add_argument("--embedding-model", help="Ollama embedding model, e.g. nomic-embed-text")
-    ded.add_argument("--host", help="server URL for the embedding model (see generate --host)")
-    ded.add_argument("--api", choices=API_KINDS, help=API_HELP)
+    add_options(ded, DEDUPE_SETTINGS)
 
     rep = sub.add_parser("report", help="coverage and quality figures of a project",
                          description="Pairs per document, chunks without a usable pair and why, status, type and score counts.")
@@ -184,8 +113,8 @@ def _parser() -> argparse.ArgumentParser:
     add_review_parser(sub, DEFAULT_PROJECT)
 
     mod = sub.add_parser("models", help="list the models Ollama has", description="List the models on the Ollama server.")
-    mod.add_argument("--host", help=HOST_HELP)
-    mod.add_argument("--api", choices=API_KINDS, help=API_HELP)
+    mod.add_argument("--host", help=f"server URL (default {HOST_DEFAULTS})")
+    mod.add_argument("--api", choices=API_KINDS, help=API_DESCRIPTION)
 
     sub.add_parser("projects", help="list projects", description="List projects with their documents, chunks and pairs.")
     return parser
@@ -229,7 +158,9 @@ def _export(args, store: Store) -> int:
         corpus = f" and {report.corpus} corpus chunks" if args.format == "beir" else ""
         print(f"wrote {report.queries} questions{corpus} to {report.path}", file=sys.stderr)
         return 0
-    written = export_pairs(chosen, args.format, args.output, system=args.system, project=args.project,
+    system = args.system_prompt if args.system_prompt is not None else ProjectConfig.load(
+        store.get_settings(project_id)).system_prompt
+    written = export_pairs(chosen, args.format, args.output, system=system or None, project=args.project,
                            reasoning=args.reasoning, empty_message=empty)
     print(f"wrote {written.written} records to {written.path}", file=sys.stderr)
     print(f"registered '{written.dataset_name}' in {written.dataset_info_path}", file=sys.stderr)
@@ -255,15 +186,18 @@ def _empty_message(args, pairs: list, held) -> str | None:
     return None
 
 
-def _judge(args, settings: Settings, store: Store) -> int:
+def _judge(args, config: ProjectConfig, settings: Settings, store: Store) -> int:
     project_id = store.project_id(args.project)
+    if not config.judge_model:
+        raise ValueError(f"No judge model for project '{args.project}': pass --model NAME (e.g. qwen2.5:7b) "
+                         "or set one in the project's settings")
     backend = make_backend(settings)
     bar = ProgressBar()
     signals = Signals()
     with signals.installed():
         try:
             summary = run_in_thread(
-                lambda: judge_pairs(store, project_id, backend, args.model, concurrency=settings.concurrency,
+                lambda: judge_pairs(store, project_id, backend, config.judge_model, concurrency=settings.concurrency,
                                     rejudge=args.rejudge, cancel=signals.cancel, threshold=args.threshold,
                                     on_progress=lambda done, total: bar.show(done, total, "pairs")),
                 signals, "judge")
@@ -285,11 +219,11 @@ def _judge(args, settings: Settings, store: Store) -> int:
     return 1 if summary.failures else 0
 
 
-def _dedupe(args, settings: Settings, store: Store) -> int:
+def _dedupe(args, config: ProjectConfig, settings: Settings, store: Store) -> int:
     project_id = store.project_id(args.project)
-    backend = make_backend(settings) if args.embedding_model else None
+    backend = make_backend(settings) if config.embedding_model else None
     summary = mark_duplicates(store, project_id, threshold=args.threshold, backend=backend,
-                              embedding_model=args.embedding_model or "")
+                              embedding_model=config.embedding_model)
     marked = sum(len(c.members) - 1 for c in summary.clusters)
     print(f"{len(summary.clusters)} clusters among {summary.pairs} questions; {marked} marked as duplicates; "
           f"duplicate rate {summary.rate_before:.1%} before, {summary.rate_after:.1%} after", file=sys.stderr)
@@ -329,38 +263,49 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
+def _saved_config(store: Store, name: str) -> tuple[ProjectConfig, bool]:
+    """Project ``name``'s saved settings and whether it has any (a project not made yet, or made
+    without settings, gets the schema's defaults and ``False``)."""
+    project_id = next((p.id for p in store.list_projects() if p.name == name.strip()), None)
+    stored = store.get_settings(project_id) if project_id is not None else {}
+    return ProjectConfig.load(stored), bool(stored)
+
+
+SETTINGS_OF = {"generate": GENERATE_SETTINGS, "judge": JUDGE_SETTINGS, "dedupe": DEDUPE_SETTINGS}
+
+
+def _on_project(args, argv: list[str], base: Settings, store: Store) -> int:
+    """Run generate, judge or dedupe with the project's saved settings and the options given over them."""
+    options = given(args, SETTINGS_OF[args.command])
+    saved, has_settings = _saved_config(store, args.project)
+    config = run_config(saved, options)
+    settings = config.apply(base)
+    line = settings_line(args.project, overridden(saved, config, options), argv) if has_settings else ""
+    if line:
+        _say(line)
+    if args.command == "generate":
+        return generate(args, config, settings, store, _say, save=not has_settings)
+    if args.command == "judge":
+        return _judge(args, config, settings, store)
+    return _dedupe(args, config, settings, store)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
+    argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.verbose else logging.ERROR, format="%(message)s",
                         handlers=[_StderrHandler()])
-    overrides = dict(
-        data_dir=args.data_dir, api=getattr(args, "api", None), concurrency=getattr(args, "concurrency", None),
-        pairs_per_chunk=0 if getattr(args, "chars_per_pair", None) else getattr(args, "pairs_per_chunk", None),
-        chars_per_pair=getattr(args, "chars_per_pair", None), language=getattr(args, "language", None),
-        question_types=getattr(args, "question_types", None), reasoning=getattr(args, "reasoning", None),
-        audiences=tuple(args.audiences) if getattr(args, "audiences", None) else None,
-        read_timeout_s=getattr(args, "timeout", None), ocr=getattr(args, "ocr", None),
-    )
-    overrides["openai_base_url" if getattr(args, "api", None) == "openai" else "ollama_host"] = getattr(args, "host", None)
     try:
-        if getattr(args, "chunk_size", None) is not None:
-            size = args.chunk_size
-            defaults = ChunkSettings()
-            overrides["chunking"] = ChunkSettings(max_chars=size, min_chars=min(defaults.min_chars, size // 4),
-                                                  overlap=min(defaults.overlap, size // 4))
-        settings = Settings.from_env(**overrides)
         if args.command == "models":
-            return _models(settings)
-        with Store.open(settings.data_dir) as store:
-            if args.command == "generate":
-                return generate(args, settings, store, _say)
+            host = "openai_base_url" if args.api == "openai" else "ollama_host"
+            return _models(Settings.from_env(data_dir=args.data_dir, api=args.api, **{host: args.host}))
+        base = Settings.from_env(data_dir=args.data_dir)
+        with Store.open(base.data_dir) as store:
+            if args.command in SETTINGS_OF:
+                return _on_project(args, argv, base, store)
             if args.command == "export":
                 return _export(args, store)
-            if args.command == "judge":
-                return _judge(args, settings, store)
-            if args.command == "dedupe":
-                return _dedupe(args, settings, store)
             if args.command == "report":
                 return report(args, store, print)
             if args.command == "review":

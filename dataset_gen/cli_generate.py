@@ -18,13 +18,12 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from .backends import make_backends
-from .config import Settings
+from .config import ProjectConfig, Settings
 from .errors import DocumentError, NoTextLayerError, StorageError, StoreError
 from .gate import project_min_score, top_reasons
 from .generation import HostProgress, Progress, RunSummary, check_servers, run_generation
 from .ingest import ingest_bytes
 from .locks import ProjectLock, lock_project, lock_project_name
-from .models import SamplingOptions
 from .names import printable
 from .run_report import DocumentQuality, plural, tally, totals, unusable_line
 
@@ -114,13 +113,22 @@ class Signals:
                 signal.signal(sig, handler)
 
 
-def generate(args, settings: Settings, store, say: Callable[[str], None]) -> int:
-    """Run ``generate`` for parsed ``args``; return the exit code (see :mod:`dataset_gen.cli`).
+def generate(args, config: ProjectConfig, settings: Settings, store, say: Callable[[str], None], *,
+             save: bool = False) -> int:
+    """Run ``generate`` for parsed ``args`` (files and project) with the run's ``config`` (the
+    project's saved settings with the command line's over them: model, sampling) and ``settings``
+    (``config`` applied to the environment's); return the exit code (see :mod:`dataset_gen.cli`).
+    ``save`` stores ``config`` as the project's settings once it is locked (a project that had none).
     Every line for the person goes to ``say`` (the CLI writes it to stderr).
 
     :raises DatasetGenError: Ollama cannot be used, the project is busy (``ProjectBusyError``), or
         the store fails; the CLI prints it as one line.
+    :raises ValueError: no model is saved in the project nor given.
     """
+    if not config.model:
+        raise ValueError(f"No model for project '{args.project.strip()}': pass --model NAME (e.g. qwen2.5:7b) "
+                         "or set one in the project's settings")
+    args.model = config.model
     signals = Signals()
     with signals.installed():
         try:
@@ -128,13 +136,14 @@ def generate(args, settings: Settings, store, say: Callable[[str], None]) -> int
             backend, warnings = check_servers(make_backends(settings))
             for line in warnings:
                 say(f"warning: {line}")
-            return _generate_locked(args, settings, store, backend, signals, say)
+            return _generate_locked(args, config, save, settings, store, backend, signals, say)
         except Stopped as stopped:
             say("\nstopped before generating; nothing was generated. Run the same command again.")
             return 128 + stopped.signum
 
 
-def _generate_locked(args, settings: Settings, store, backend, signals: Signals, say) -> int:
+def _generate_locked(args, config: ProjectConfig, save: bool, settings: Settings, store, backend,
+                     signals: Signals, say) -> int:
     name = args.project.strip()
     if not name:
         raise StoreError("A project name cannot be empty: type a name")
@@ -145,7 +154,9 @@ def _generate_locked(args, settings: Settings, store, backend, signals: Signals,
             project_id = store.create_project(name)
         try:
             with lock_project(store, project_id) as lock:
-                return _ingest_and_run(args, settings, store, backend, project_id, lock, signals, say)
+                if save:
+                    store.set_settings(project_id, config.model_dump())
+                return _ingest_and_run(args, config, settings, store, backend, project_id, lock, signals, say)
         finally:
             if created:
                 _drop_if_empty(store, project_id)
@@ -159,7 +170,7 @@ def _drop_if_empty(store, project_id: int) -> None:
             store.delete_project(project_id)
 
 
-def _ingest_and_run(args, settings: Settings, store, backend, project_id: int, lock: ProjectLock,
+def _ingest_and_run(args, config: ProjectConfig, settings: Settings, store, backend, project_id: int, lock: ProjectLock,
                     signals: Signals, say) -> int:
     bad = []
     for path in args.files:
@@ -186,11 +197,7 @@ def _ingest_and_run(args, settings: Settings, store, backend, project_id: int, l
         say(printable(f"error: {line}"))
     if len(bad) == len(args.files):
         return 2
-    options = SamplingOptions(
-        temperature=args.temperature if args.temperature is not None else SamplingOptions.temperature,
-        top_p=args.top_p, top_k=args.top_k, repeat_penalty=args.repeat_penalty, seed=args.seed,
-        num_predict=args.num_predict,
-    )
+    options = config.sampling()
     _say_resuming(store, project_id, say)
     scope = [c.id for c in store.list_chunks(project_id, statuses=("pending", "failed")) if not c.skipped]
     try:

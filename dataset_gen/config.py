@@ -187,6 +187,28 @@ class Settings:
         return replace(base, **given)
 
 
+HOST_DEFAULTS = ("$OLLAMA_HOST or http://127.0.0.1:11434; with --api openai $OPENAI_BASE_URL or "
+                 "http://127.0.0.1:8000/v1")
+"""Where a run goes when no server is set, as the CLI's help says it."""
+API_DESCRIPTION = ("kind of server: ollama or openai, an OpenAI-compatible server such as vLLM, llama.cpp or "
+                   "LM Studio (its key is read from $OPENAI_API_KEY)")
+
+
+def _cli(flag: str, unset: str = "") -> dict[str, Any]:
+    """A field's command-line flag, and what an unset (``None``) value means, for
+    :mod:`dataset_gen.cli_settings`."""
+    return {"cli": flag, **({"unset": unset} if unset else {})}
+
+
+def chunk_settings(strategy: str, max_chars: int, min_chars: int, overlap: int, separator: str) -> ChunkSettings:
+    """The chunk settings a run uses: ``min_chars`` and ``overlap`` cut to at most half of
+    ``max_chars`` (characters), an empty ``separator`` read as a blank line. The one rule the CLI,
+    the app and the core share: ``max_chars`` 1000 with the defaults gives min 400, overlap 200.
+    Half is the chunker's own limit for the smallest piece of a cut (:mod:`dataset_gen.chunking`)."""
+    return ChunkSettings(strategy=strategy, max_chars=max_chars, min_chars=min(min_chars, max_chars // 2),
+                         overlap=min(overlap, max_chars // 2), separator=separator or "\n\n")
+
+
 class ProjectConfig(BaseModel):
     """A project's saved settings (stored as JSON in the project row; validated on load).
 
@@ -204,38 +226,88 @@ class ProjectConfig(BaseModel):
     variable holding its key (only the name is stored, never the key). ``hosts``, when not empty,
     are all the servers (of kind ``api``) a run spreads its chunks over, and win over ``host`` and
     ``base_url`` (projects saved before it keep their single server).
+
+    This class is the one declaration of every setting: its type, default, bounds (``ge``/``le``),
+    description and command-line flag (``json_schema_extra["cli"]``). The CLI builds its options
+    from it (:mod:`dataset_gen.cli_settings`), the app its inputs' bounds (:meth:`bounds`).
     """
 
-    model: str = ""
-    host: str = ""
+    model: str = Field("", description="model name, e.g. qwen2.5:7b", json_schema_extra=_cli("--model"))
+    host: str = Field("", description="server URL; repeat it to spread a run over several servers",
+                      json_schema_extra=_cli("--host", HOST_DEFAULTS))
     hosts: list[str] = Field(default_factory=list)
-    api: Literal["ollama", "openai"] = "ollama"
+    api: Literal["ollama", "openai"] = Field("ollama", description=API_DESCRIPTION, json_schema_extra=_cli("--api"))
     base_url: str = ""
     api_key_env: str = Field(DEFAULT_API_KEY_ENV, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-    chunk_strategy: Literal["markdown", "recursive", "separator"] = "markdown"
-    chunk_max_chars: int = Field(2000, ge=200, le=20000)
-    chunk_min_chars: int = Field(400, ge=0, le=20000)
-    chunk_overlap: int = Field(200, ge=0, le=5000)
+    chunk_strategy: Literal["markdown", "recursive", "separator"] = Field(
+        "markdown", description="how documents are split: markdown (headings, then paragraphs), recursive (by size "
+                                "with overlap) or separator (at the separator, then by size)",
+        json_schema_extra=_cli("--chunk-strategy"))
+    chunk_max_chars: int = Field(2000, ge=200, le=20000, description="largest chunk in characters",
+                                 json_schema_extra=_cli("--chunk-size"))
+    chunk_min_chars: int = Field(400, ge=0, le=20000, description="smallest chunk in characters (at most half the "
+                                 "largest: a larger one is cut to that)", json_schema_extra=_cli("--min-chunk-size"))
+    chunk_overlap: int = Field(200, ge=0, le=5000, description="characters a recursive chunk repeats from the one "
+                               "before (at most half the largest chunk)", json_schema_extra=_cli("--chunk-overlap"))
     chunk_separator: str = "\n\n"
-    pairs_per_chunk: int = Field(3, ge=1, le=20)
-    chars_per_pair: int = Field(0, ge=0, le=20000)
-    temperature: float = Field(0.7, ge=0.0, le=2.0)
-    top_p: float | None = Field(None, ge=0.0, le=1.0)
-    top_k: int | None = Field(None, ge=1, le=1000)
-    repeat_penalty: float | None = Field(None, ge=0.0, le=3.0)
-    seed: int | None = None
-    num_predict: int | None = Field(None, ge=-1)
-    concurrency: int = Field(4, ge=1, le=32)
-    language: Literal["auto", "en", "zh-TW", "zh-CN", "ja", "ko"] = "auto"
-    question_types: list[QuestionKind] = Field(default_factory=lambda: list[QuestionKind](["factual"]), min_length=1)
-    reasoning: bool = False
-    audiences: list[str] = Field(default_factory=list)
-    system_prompt: str = ""
-    judge_model: str = ""
+    pairs_per_chunk: int = Field(3, ge=1, le=20, description="QA pairs to ask for per chunk",
+                                 json_schema_extra=_cli("--pairs-per-chunk"))
+    chars_per_pair: int = Field(0, ge=0, le=20000, description="ask for one pair per this many characters of chunk "
+                                "instead (0: use --pairs-per-chunk)", json_schema_extra=_cli("--chars-per-pair"))
+    temperature: float = Field(0.7, ge=0.0, le=2.0, description="sampling temperature (0 is kept as 0)",
+                               json_schema_extra=_cli("--temperature"))
+    top_p: float | None = Field(None, ge=0.0, le=1.0, description="nucleus sampling",
+                                json_schema_extra=_cli("--top-p", "the server's"))
+    top_k: int | None = Field(None, ge=1, le=1000, description="top-k sampling",
+                              json_schema_extra=_cli("--top-k", "the server's"))
+    repeat_penalty: float | None = Field(None, ge=0.0, le=3.0, description="repetition penalty",
+                                         json_schema_extra=_cli("--repeat-penalty", "the server's"))
+    seed: int | None = Field(None, description="sampling seed", json_schema_extra=_cli("--seed", "the server's"))
+    num_predict: int | None = Field(None, ge=-1, description="most tokens per reply",
+                                    json_schema_extra=_cli("--num-predict", "sized to the pairs asked for"))
+    concurrency: int = Field(4, ge=1, le=32, description="requests sent to the model at once (per server)",
+                             json_schema_extra=_cli("--concurrency"))
+    language: Literal["auto", "en", "zh-TW", "zh-CN", "ja", "ko"] = Field(
+        "auto", description="language of the pairs (auto: each document's)", json_schema_extra=_cli("--language"))
+    question_types: list[QuestionKind] = Field(
+        default_factory=lambda: list[QuestionKind](["factual"]), min_length=1,
+        description="kinds of question, comma-separated", json_schema_extra=_cli("--question-types"))
+    reasoning: bool = Field(False, description="ask for a short chain of thought per pair",
+                            json_schema_extra=_cli("--reasoning"))
+    audiences: list[str] = Field(default_factory=list, description="phrase pairs for this audience, e.g. 'a new "
+                                 "employee' (repeat to vary by chunk)", json_schema_extra=_cli("--audience"))
+    system_prompt: str = Field("", description="system prompt to put on every exported record",
+                               json_schema_extra=_cli("--system"))
+    judge_model: str = Field("", description="judge model, e.g. qwen2.5:7b", json_schema_extra=_cli("--model"))
     judge_threshold: int = Field(3, ge=1, le=5)
-    embedding_model: str = ""
-    read_timeout_s: float | None = Field(None, ge=1, le=3600)
-    ocr: bool = False
+    embedding_model: str = Field("", description="embedding model for near-duplicates, e.g. nomic-embed-text",
+                                 json_schema_extra=_cli("--embedding-model"))
+    read_timeout_s: float | None = Field(
+        None, ge=1.0, le=3600.0, description="seconds one request may wait for the model's reply",
+        json_schema_extra=_cli("--timeout", "$DATASET_GEN_READ_TIMEOUT or 600"))
+    ocr: bool = Field(False, description="read PDF pages without a usable text layer (scans) by OCR; needs "
+                      "Tesseract", json_schema_extra=_cli("--ocr"))
+
+    @classmethod
+    def bounds(cls, name: str) -> tuple[Any, Any]:
+        """``(lowest, highest)`` the field ``name`` accepts (``None`` where unbounded), as declared
+        on the field: what the CLI's options check and the app's number inputs offer.
+
+        :raises KeyError: no such field.
+        """
+        low = high = None
+        for rule in cls.model_fields[name].metadata:
+            low = getattr(rule, "ge", low)
+            high = getattr(rule, "le", high)
+        return low, high
+
+    @classmethod
+    def default(cls, name: str) -> Any:
+        """The declared default of field ``name`` (a new list for list fields).
+
+        :raises KeyError: no such field.
+        """
+        return cls.model_fields[name].get_default(call_default_factory=True)
 
     @classmethod
     def load(cls, stored: dict | None) -> ProjectConfig:
@@ -258,14 +330,9 @@ class ProjectConfig(BaseModel):
         return self.language if self.ocr else None
 
     def chunking(self) -> ChunkSettings:
-        """The chunk settings, with min and overlap clamped below the maximum."""
-        return ChunkSettings(
-            strategy=self.chunk_strategy,
-            max_chars=self.chunk_max_chars,
-            min_chars=min(self.chunk_min_chars, self.chunk_max_chars),
-            overlap=min(self.chunk_overlap, self.chunk_max_chars // 2),
-            separator=self.chunk_separator or "\n\n",
-        )
+        """The chunk settings, min and overlap cut to half the maximum (:func:`chunk_settings`)."""
+        return chunk_settings(self.chunk_strategy, self.chunk_max_chars, self.chunk_min_chars, self.chunk_overlap,
+                              self.chunk_separator)
 
     def sampling(self) -> SamplingOptions:
         """The sampling options to send with every generation call."""

@@ -22,6 +22,13 @@ locked = read_only()  # nothing can be saved: creating, saving, renaming and del
 st.title(t("projects.title"))
 
 
+def bounded(container, name: str, label: str, value, **kwargs):
+    """A number input for setting ``name`` with the bounds the schema declares for it
+    (:meth:`ProjectConfig.bounds`), so the app offers what the CLI and the core accept."""
+    low, high = ProjectConfig.bounds(name)
+    return container.number_input(label, min_value=low, max_value=high, value=value, **kwargs)
+
+
 def lacks_fence(text: str, key: str) -> bool:
     """Whether the override ``text`` of prompt ``key`` uses no ``{{fence}}`` placeholder in any
     section (then a document can close the data fence). An override that does not parse counts
@@ -80,12 +87,12 @@ with st.form(f"settings_{project_id}"):
     strategies = ["markdown", "recursive", "separator"]
     strategy = c1.selectbox(t("settings.strategy"), strategies, index=strategies.index(config.chunk_strategy))
     separator = c2.text_input(t("settings.separator"), config.chunk_separator.encode("unicode_escape").decode())
-    max_chars = c1.number_input(t("settings.max_chars"), 200, 20000, config.chunk_max_chars, step=100)
-    min_chars = c2.number_input(t("settings.min_chars"), 0, 20000, config.chunk_min_chars, step=50)
-    overlap = c1.number_input(t("settings.overlap"), 0, 5000, config.chunk_overlap, step=50)
-    pairs = c2.number_input(t("settings.pairs"), 1, 20, config.pairs_per_chunk)
-    temperature = c1.number_input(t("settings.temperature"), 0.0, 2.0, config.temperature, step=0.1)
-    concurrency = c2.number_input(t("settings.concurrency"), 1, 32, config.concurrency)
+    max_chars = bounded(c1, "chunk_max_chars", t("settings.max_chars"), config.chunk_max_chars, step=100)
+    min_chars = bounded(c2, "chunk_min_chars", t("settings.min_chars"), config.chunk_min_chars, step=50)
+    overlap = bounded(c1, "chunk_overlap", t("settings.overlap"), config.chunk_overlap, step=50)
+    pairs = bounded(c2, "pairs_per_chunk", t("settings.pairs"), config.pairs_per_chunk)
+    temperature = bounded(c1, "temperature", t("settings.temperature"), config.temperature, step=0.1)
+    concurrency = bounded(c2, "concurrency", t("settings.concurrency"), config.concurrency)
     languages = ["auto", *LANGUAGES]
     language = c1.selectbox(t("settings.language"), languages, index=languages.index(config.language),
                             format_func=lambda k: k if k == "auto" else f"{k} ({language_name(k)})")
@@ -94,20 +101,20 @@ with st.form(f"settings_{project_id}"):
     reasoning = c1.checkbox(t("settings.reasoning"), config.reasoning)
     audiences = c2.text_area(t("settings.audiences"), "\n".join(config.audiences), height=80)
     judge_model = c1.text_input(t("settings.judge_model"), config.judge_model)
-    judge_threshold = c2.number_input(t("settings.judge_threshold"), 1, 5, config.judge_threshold)
+    judge_threshold = bounded(c2, "judge_threshold", t("settings.judge_threshold"), config.judge_threshold)
     embedding_model = c1.text_input(t("settings.embedding_model"), config.embedding_model)
     system = st.text_area(t("settings.system"), config.system_prompt)
     st.caption(t("settings.advanced"))
     a1, a2, a3 = st.columns(3)
-    chars_per_pair = a1.number_input(t("settings.chars_per_pair"), 0, 20000, config.chars_per_pair, step=100)
-    top_p = a2.number_input("top_p", 0.0, 1.0, config.top_p, step=0.05, placeholder=t("settings.server_default"))
-    top_k = a3.number_input("top_k", 1, 1000, config.top_k, placeholder=t("settings.server_default"))
-    repeat_penalty = a1.number_input("repeat_penalty", 0.0, 3.0, config.repeat_penalty, step=0.05,
-                                     placeholder=t("settings.server_default"))
-    seed = a2.number_input("seed", value=config.seed, step=1, placeholder=t("settings.server_default"))
-    num_predict = a3.number_input("num_predict", -1, 100000, config.num_predict, placeholder=t("settings.auto"))
-    read_timeout = a1.number_input(t("settings.read_timeout"), 1.0, 3600.0, config.read_timeout_s, step=30.0,
-                                   placeholder=t("settings.read_timeout_default"))
+    chars_per_pair = bounded(a1, "chars_per_pair", t("settings.chars_per_pair"), config.chars_per_pair, step=100)
+    top_p = bounded(a2, "top_p", "top_p", config.top_p, step=0.05, placeholder=t("settings.server_default"))
+    top_k = bounded(a3, "top_k", "top_k", config.top_k, placeholder=t("settings.server_default"))
+    repeat_penalty = bounded(a1, "repeat_penalty", "repeat_penalty", config.repeat_penalty, step=0.05,
+                             placeholder=t("settings.server_default"))
+    seed = bounded(a2, "seed", "seed", config.seed, step=1, placeholder=t("settings.server_default"))
+    num_predict = bounded(a3, "num_predict", "num_predict", config.num_predict, placeholder=t("settings.auto"))
+    read_timeout = bounded(a1, "read_timeout_s", t("settings.read_timeout"), config.read_timeout_s, step=30.0,
+                           placeholder=t("settings.read_timeout_default"))
     if st.form_submit_button(t("settings.save"), disabled=locked):
         new: ProjectConfig | None
         try:
@@ -133,6 +140,9 @@ with st.form(f"settings_{project_id}"):
             if changed(lambda: store.set_settings(project_id, saved)):
                 st.session_state["settings_saved"] = project_id
                 st.rerun()  # the status, the model warning and the picker follow the saved settings
+used = config.chunking()
+if (used.min_chars, used.overlap) != (config.chunk_min_chars, config.chunk_overlap):
+    st.caption(t("settings.chunk_cut", min=used.min_chars, overlap=used.overlap, max=used.max_chars))
 if st.session_state.pop("settings_saved", None) == project_id:
     st.success(t("projects.saved"))
 
