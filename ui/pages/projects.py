@@ -149,7 +149,7 @@ if st.session_state.pop("settings_saved", None) == project_id:
 with st.expander(t("settings.overrides")):
     st.caption(t("settings.override_help"))
     overrides = store.prompt_overrides(project_id)
-    for prompt_name in ("qa_generate", "qa_repair", "qa_judge"):
+    for prompt_name in ("qa_generate", "qa_repair", "qa_judge", "qa_judge_repair"):
         for lang in (*LANGUAGES, GENERIC):
             key = f"{prompt_name}.{lang}"
             builtin = (PROMPTS_DIR / f"{key}.txt").read_text(encoding="utf-8")
