@@ -24,9 +24,7 @@ subclasses) whose message is one line naming the host and, where there is one, t
 from __future__ import annotations
 
 import functools
-import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -38,9 +36,10 @@ import pydantic
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from ..config import DEFAULT_OLLAMA_HOST, normalise_host
-from ..errors import BackendError, BackendUnreachableError, ModelNotFoundError
+from ..errors import BackendError, BackendUnreachableError
 from ..models import ChatReply, ModelInfo, SamplingOptions
 from .base import ModelDetails
+from .ollama_errors import is_retryable, one_line, server_error_in, translate
 from .thinking import strip_think
 
 __all__ = ["OllamaBackend", "strip_think"]
@@ -51,64 +50,6 @@ T = TypeVar("T")
 
 #: Longest wait between two attempts, in seconds, whatever ``backoff_s`` and the attempt number.
 MAX_BACKOFF_S = 60.0
-
-# --- error classification -------------------------------------------------------------------------
-
-_CONNECT_ERRORS = (ConnectionRefusedError, httpx.ConnectError, httpx.ConnectTimeout)
-_DROP_ERRORS = (
-    httpx.RemoteProtocolError,
-    httpx.ReadError,
-    httpx.WriteError,
-    ConnectionResetError,
-    ConnectionAbortedError,
-    BrokenPipeError,
-)
-_TIMEOUT_ERRORS = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout)
-
-_MORE_TIME = ("give each request more seconds with --timeout SECONDS on the command line, "
-              "DATASET_GEN_READ_TIMEOUT in the environment, or the project's read timeout setting in the app")
-"""What a person can change when a request times out (the same knob, wherever they run it)."""
-
-
-def _is_unreachable(exc: BaseException) -> bool:
-    # The client turns httpx.ConnectError into a bare builtin ConnectionError; its subclasses
-    # ConnectionResetError & co. mean a connection that was made and then lost.
-    if isinstance(exc, _CONNECT_ERRORS):
-        return True
-    return type(exc) is ConnectionError
-
-
-def _is_retryable(exc: BaseException) -> bool:
-    """True for failures another attempt may fix: no connection, a dropped connection, a read
-    timeout, HTTP 5xx (500, 502, 503 "server busy"), and an error reported after status 200."""
-    if _is_unreachable(exc) or isinstance(exc, _DROP_ERRORS + _TIMEOUT_ERRORS):
-        return True
-    if isinstance(exc, ollama.ResponseError):
-        return exc.status_code >= 500 or exc.status_code == -1
-    return False
-
-
-def _one_line(text: Any, limit: int = 300) -> str:
-    """``text`` on one line (line breaks become spaces), cut to ``limit`` characters."""
-    flat = re.sub(r"\s*[\r\n]+\s*", " ", str(text)).strip()
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def _server_error_in(exc: pydantic.ValidationError) -> str | None:
-    """The ``error`` text when the reply that failed validation was an ``{"error": …}`` body."""
-    for detail in exc.errors():
-        body = detail.get("input")
-        if isinstance(body, dict) and isinstance(body.get("error"), str):
-            return body["error"]
-    return None
-
-
-def _looks_like_missing_model(exc: ollama.ResponseError) -> bool:
-    # 404 "model 'x' not found"; older servers and the scheduler path say
-    # 'model "x" not found, try pulling it first'.
-    text = str(exc.error).lower()
-    return exc.status_code == 404 or ("not found" in text and "model" in text)
-
 
 def _context_length(info: Mapping[str, Any]) -> int | None:
     """``model_info["<arch>.context_length"]`` (``<arch>`` from ``general.architecture``), else
@@ -202,7 +143,7 @@ class OllamaBackend:
             body = self._client._request_raw("GET", "/api/version").json()
             version = body.get("version") if isinstance(body, dict) else None
             if not isinstance(version, str):
-                raise ValueError(f"no version in {_one_line(body, 120)}")
+                raise ValueError(f"no version in {one_line(body, 120)}")
             return version
 
         return self._call("GET /api/version", call)
@@ -412,7 +353,7 @@ class OllamaBackend:
             except pydantic.ValidationError as exc:
                 # Status 200 whose body is {"error": ...}: the server failed after it had
                 # started answering. Treat it as the client treats such a line in a stream.
-                message = _server_error_in(exc)
+                message = server_error_in(exc)
                 if message is not None:
                     raise ollama.ResponseError(message, -1) from None
                 raise
@@ -426,13 +367,13 @@ class OllamaBackend:
                 state.attempt_number,
                 self.max_retries + 1,
                 state.next_action.sleep if state.next_action else 0.0,
-                _one_line(f"{type(exc).__name__}: {exc}"),
+                one_line(f"{type(exc).__name__}: {exc}"),
             )
 
         retrying = Retrying(
             stop=stop_after_attempt(self.max_retries + 1),
             wait=wait_exponential(multiplier=self.backoff_s, exp_base=2, min=0, max=MAX_BACKOFF_S),
-            retry=retry_if_exception(_is_retryable),
+            retry=retry_if_exception(is_retryable),
             reraise=True,
             before_sleep=before_sleep,
         )
@@ -441,72 +382,8 @@ class OllamaBackend:
         except BackendError:
             raise
         except Exception as exc:
-            error = self._translate(exc, what, model, attempts)
+            error = translate(exc, host=self.host, what=what, model=model, attempts=attempts,
+                              read_timeout_s=self.read_timeout_s)
             if error is None:
                 raise
             raise error from exc
-
-    def _translate(
-        self, exc: Exception, what: str, model: str | None, attempts: int
-    ) -> BackendError | None:
-        """The one-line error a person sees for ``exc``; ``None`` for errors that are bugs."""
-        host = self.host
-        tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
-        for_model = f" for model '{model}'" if model else ""
-
-        if _is_unreachable(exc):
-            return BackendUnreachableError(
-                f"Ollama is not running at {host} (no answer after {tries}): start it with "
-                f"`ollama serve` (or the Ollama app), or set OLLAMA_HOST / --host to where it runs"
-            )
-        if isinstance(exc, httpx.ReadTimeout):
-            return BackendError(
-                f"Model '{model or '?'}' on {host} took longer than {self.read_timeout_s:g} s to "
-                f"answer ({tries}): {_MORE_TIME}, or use smaller chunks or a smaller model"
-            )
-        if isinstance(exc, _TIMEOUT_ERRORS):
-            return BackendError(
-                f"Ollama at {host} did not take {what}{for_model} within "
-                f"{self.read_timeout_s:g} s ({tries}): {_MORE_TIME}"
-            )
-        if isinstance(exc, _DROP_ERRORS):
-            return BackendError(
-                f"Ollama at {host} closed the connection without answering {what}{for_model} "
-                f"({tries}): {_one_line(exc) or type(exc).__name__}; check the Ollama log (the "
-                f"model may have crashed or run out of memory)"
-            )
-        if isinstance(exc, ollama.ResponseError):
-            status = exc.status_code
-            text = _one_line(exc.error)
-            if model and 400 <= status < 500 and _looks_like_missing_model(exc):
-                return ModelNotFoundError(
-                    f"Model '{model}' is not pulled on {host}: run `ollama pull {model}` "
-                    f"(server said: {text})"
-                )
-            if status == 404:
-                return BackendError(
-                    f"{host} answered HTTP 404 to {what}: {text}; is OLLAMA_HOST / --host "
-                    f"pointing at an Ollama server?"
-                )
-            if status == -1:
-                return BackendError(
-                    f"Ollama at {host} failed while answering {what}{for_model} ({tries}): {text}"
-                )
-            hint = ""
-            if status == 503:
-                hint = "; the server is busy: lower the concurrency or raise OLLAMA_MAX_QUEUE"
-            elif status >= 500:
-                hint = "; see the Ollama log for details"
-            return BackendError(
-                f"Ollama at {host} failed {what}{for_model} (HTTP {status}, {tries}): {text}{hint}"
-            )
-        if isinstance(exc, (json.JSONDecodeError, pydantic.ValidationError, ValueError)):
-            detail = _one_line(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 160)
-            return BackendError(
-                f"{host} sent a reply to {what}{for_model} that is not valid Ollama JSON "
-                f"({type(exc).__name__}: {detail}); is OLLAMA_HOST / --host pointing at an "
-                f"Ollama server?"
-            )
-        if isinstance(exc, httpx.HTTPError):
-            return BackendError(f"Could not talk to Ollama at {host}: {_one_line(exc)}")
-        return None

@@ -42,7 +42,8 @@ from ..errors import BackendError, BackendUnreachableError, ModelNotFoundError
 from ..models import ChatReply, ModelInfo, SamplingOptions
 from .base import ModelDetails
 from .json_reply import repair_json, with_schema_instruction
-from .ollama import _MORE_TIME, MAX_BACKOFF_S, _one_line
+from .ollama import MAX_BACKOFF_S
+from .ollama_errors import MORE_TIME, one_line
 from .thinking import strip_think
 
 __all__ = ["STRUCTURED_MODES", "OpenAIBackend"]
@@ -70,14 +71,14 @@ def _server_text(exc: openai.APIStatusError) -> str:
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, dict) and isinstance(inner.get("message"), str):
-            return _one_line(inner["message"])
+            return one_line(inner["message"])
         if isinstance(inner, str):
-            return _one_line(inner)
+            return one_line(inner)
     try:
         text = exc.response.text
     except Exception:  # a body that cannot be read: say what the client said
         text = ""
-    return _one_line(text or exc.message)
+    return one_line(text or exc.message)
 
 
 def _error_code(exc: openai.APIStatusError) -> str:
@@ -347,7 +348,7 @@ class OpenAIBackend:
             exc = state.outcome.exception() if state.outcome else None
             log.warning("%s: %s failed (attempt %d of %d), retrying in %.2f s: %s", self.host, what,
                         state.attempt_number, self.max_retries + 1,
-                        state.next_action.sleep if state.next_action else 0.0, _one_line(f"{type(exc).__name__}: {exc}"))
+                        state.next_action.sleep if state.next_action else 0.0, one_line(f"{type(exc).__name__}: {exc}"))
 
         retrying = Retrying(stop=stop_after_attempt(self.max_retries + 1), wait=wait,
                             retry=retry_if_exception(_is_retryable), reraise=True, before_sleep=before_sleep)
@@ -362,7 +363,7 @@ class OpenAIBackend:
             raise self._status_error(exc, text, what, model, attempts) from exc
         except openai.APITimeoutError as exc:
             raise BackendError(f"Model '{model or '?'}' on {self.host} took longer than {self.read_timeout_s:g} s "
-                               f"to answer ({_tries(attempts)}): {_MORE_TIME}, or use smaller chunks or a smaller "
+                               f"to answer ({_tries(attempts)}): {MORE_TIME}, or use smaller chunks or a smaller "
                                "model") from exc
         except openai.APIConnectionError as exc:
             if _refused(exc):
