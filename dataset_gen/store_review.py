@@ -61,11 +61,11 @@ class StaleEditError(StoreError):
 @dataclass(frozen=True)
 class StatusChange:
     """One bulk status change, enough to undo it: ``status`` is what the pairs were given, and
-    ``before`` holds ``(pair id, status before, revision after the change)`` for each pair that
-    changed (pairs already in ``status`` are not in it)."""
+    ``before`` holds ``(pair id, status before, revision before, revision after the change)`` for
+    each pair that changed (pairs already in ``status`` are not in it)."""
 
     status: str
-    before: tuple[tuple[int, str, int], ...]
+    before: tuple[tuple[int, str, int, int], ...]
 
     @property
     def count(self) -> int:
@@ -146,7 +146,7 @@ class ReviewMethods:
         """
         checked([status], PAIR_STATUSES, "pair status")
         ids = list(dict.fromkeys(pair_ids))
-        before: list[tuple[int, str, int]] = []
+        before: list[tuple[int, str, int, int]] = []
         now = utc_now()
         with self._write() as conn:
             for first in range(0, len(ids), _BATCH):
@@ -160,23 +160,25 @@ class ReviewMethods:
                 conn.execute(
                     f"UPDATE qa_pairs SET status = ?, updated_at = ?, revision = revision + 1"
                     f" WHERE status != ? AND id IN ({placeholders(len(batch))})", [status, now, status, *batch])
-                before += [(r[0], r[1], r[2] + 1) for r in rows]
+                before += [(r[0], r[1], r[2], r[2] + 1) for r in rows]
         order = {pair_id: i for i, pair_id in enumerate(ids)}
         return StatusChange(status, tuple(sorted(before, key=lambda b: order[b[0]])))
 
-    def undo_status_change(self, change: StatusChange) -> tuple[int, int]:
+    def undo_status_change(self, change: StatusChange) -> tuple[list[int], list[int]]:
         """Put back the status each pair of ``change`` had before it, in one transaction; return
-        ``(restored, kept)``. A pair changed again since (its revision moved on, or it was
+        ``(restored ids, kept ids)``. A pair changed again since (its revision moved on, or it was
         deleted) is kept as it is now, so an undo never overwrites a later edit. Each restored
-        pair's ``revision`` goes up by one."""
-        restored = 0
+        pair's ``revision`` goes up by one (to its revision in ``change`` plus one)."""
+        restored: list[int] = []
+        kept: list[int] = []
         now = utc_now()
         with self._write() as conn:
-            for pair_id, status, revision in change.before:
-                restored += conn.execute(
+            for pair_id, status, _, revision in change.before:
+                done = conn.execute(
                     "UPDATE qa_pairs SET status = ?, updated_at = ?, revision = revision + 1"
                     " WHERE id = ? AND revision = ?", (status, now, pair_id, revision)).rowcount
-        return restored, change.count - restored
+                (restored if done else kept).append(pair_id)
+        return restored, kept
 
     def clear_judgement(self, pair_id: int) -> None:
         """Remove a pair's judge scores and reason, so the next judge run scores its current text.

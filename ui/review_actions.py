@@ -8,7 +8,7 @@ has moved on since is kept as it is (the store refuses or skips it, and the page
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import streamlit as st
@@ -39,11 +39,13 @@ class Desk:
 
 @dataclass(frozen=True)
 class TextEdit:
-    """An edit of one pair's text: what it read before, and the revision the edit left."""
+    """An edit of one pair's text: what it read before, the revision it read so at (``prior``),
+    and the revision the edit left."""
 
     pair_id: int
     question: str
     answer: str
+    prior: int
     revision: int
 
 
@@ -77,6 +79,19 @@ def undo_label(entry: StatusChange | TextEdit) -> str:
     return t("review.undo_status", n=entry.count, status=t(f"status.{entry.status}"))
 
 
+def _retarget(pair_id: int, old: int, new: int) -> None:
+    """An undo put pair ``pair_id`` back to the state it had at revision ``old``, now stored as
+    revision ``new``: the older undo entries that left it at ``old`` now expect ``new``."""
+    undo = st.session_state.get("rv_undo") or []
+    for i, entry in enumerate(undo):
+        if isinstance(entry, TextEdit):
+            if entry.pair_id == pair_id and entry.revision == old:
+                undo[i] = replace(entry, revision=new)
+        elif any(b[0] == pair_id and b[3] == old for b in entry.before):
+            undo[i] = replace(entry, before=tuple((*b[:3], new) if b[0] == pair_id and b[3] == old else b
+                                                  for b in entry.before))
+
+
 def undo_last(store: Store) -> None:
     """Take back the newest change of the undo list; the outcome goes to ``rv_notice`` or
     ``rv_errors``."""
@@ -86,12 +101,18 @@ def undo_last(store: Store) -> None:
     entry = undo.pop()
     try:
         if isinstance(entry, TextEdit):
-            store.update_pair(entry.pair_id, question=entry.question, answer=entry.answer,
-                              expected_revision=entry.revision)
+            now = store.update_pair(entry.pair_id, question=entry.question, answer=entry.answer,
+                                    expected_revision=entry.revision)
+            _retarget(entry.pair_id, entry.prior, now.revision)
+            saw(entry.pair_id, now.revision)
             st.session_state["rv_notice"] = t("review.undone_edit", id=entry.pair_id)
         else:
             restored, kept = store.undo_status_change(entry)
-            st.session_state["rv_notice"] = t("review.undone_status", n=restored, kept=kept)
+            for pair_id, _, prior, revision in entry.before:
+                if pair_id in restored:
+                    _retarget(pair_id, prior, revision + 1)
+                    saw(pair_id, revision + 1)
+            st.session_state["rv_notice"] = t("review.undone_status", n=len(restored), kept=len(kept))
     except StaleEditError:
         st.session_state["rv_notice"] = t("review.undo_stale", id=entry.pair_id)
     except DatasetGenError as exc:
@@ -106,7 +127,7 @@ def set_one_status(store: Store, pair_id: int, revision: int, before: str, statu
 
     try:
         if store.set_status([pair_id], status, expected_revisions={pair_id: revision}):
-            push_undo(StatusChange(status, ((pair_id, before, revision + 1),)))
+            push_undo(StatusChange(status, ((pair_id, before, revision, revision + 1),)))
             saw(pair_id, revision + 1)
         st.session_state["rv_saved"] = True
         return True

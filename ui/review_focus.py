@@ -64,7 +64,7 @@ def _save_edit(desk: Desk, pair: StoredPair, question: str, answer: str) -> None
                                        answer=answer if answer != pair.answer else None,
                                        expected_revision=pair.revision)
         if saved.revision != pair.revision:
-            push_undo(TextEdit(pair.id, pair.question, pair.answer, saved.revision))
+            push_undo(TextEdit(pair.id, pair.question, pair.answer, pair.revision, saved.revision))
             saw(pair.id, saved.revision)
             st.session_state["rv_rechecked"] = pair.id
         st.session_state["rv_saved"] = True

@@ -71,15 +71,15 @@ def save_grid_edits(desk: Desk) -> None:
         revision = row["revision"]
         try:
             if (question, answer) != (row["question"], row["answer"]):
-                revision = desk.store.update_pair(
+                prior, revision = revision, desk.store.update_pair(
                     row["id"], question=question if question != row["question"] else None,
                     answer=answer if answer != row["answer"] else None, expected_revision=revision).revision
-                push_undo(TextEdit(row["id"], row["question"], row["answer"], revision))
+                push_undo(TextEdit(row["id"], row["question"], row["answer"], prior, revision))
                 saw(row["id"], revision)
                 saved = True
             if status != row["status"]:
                 if desk.store.set_status([row["id"]], status, expected_revisions={row["id"]: revision}):
-                    push_undo(StatusChange(status, ((row["id"], row["status"], revision + 1),)))
+                    push_undo(StatusChange(status, ((row["id"], row["status"], revision, revision + 1),)))
                     saw(row["id"], revision + 1)
                 saved = True
         except StaleEditError as exc:
