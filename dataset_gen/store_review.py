@@ -9,7 +9,8 @@ Re-check (:func:`recheck`) runs inside the transaction of every real edit
 its old text: ``flags`` (:func:`dataset_gen.checks.check_pair`), ``grounded``
 (:func:`dataset_gen.grounding.is_grounded` of the evidence in the pair's chunk or a comparison's
 second chunk, as generation decides it), ``language_ok``
-(:func:`dataset_gen.language.language_matches` against the language detected in the chunk) and
+(:func:`dataset_gen.language.language_matches` against the language detected in the chunk, and
+no ``wrong_language`` flag, so the two always agree) and
 ``duplicate_of`` (the edited question against every other pair of the project that is not rejected,
 with the rule and threshold of :func:`dataset_gen.quality.mark_duplicates` without embeddings).
 """
@@ -74,14 +75,17 @@ class StatusChange:
 
 
 def _duplicate_of(conn: sqlite3.Connection, pair_id: int, project_id: int, question: str) -> int | None:
-    """The id kept for the closest other pair of the project whose question is a near-duplicate of
-    ``question``, or ``None``; rejected pairs are not compared (as :func:`mark_duplicates`)."""
+    """The id this edited pair is a near-duplicate of, or ``None``; rejected pairs are not compared
+    (as :func:`mark_duplicates`). The closest other question at or above the threshold is found; as
+    :func:`mark_duplicates` keeps accepted or edited pairs over others, and this pair is edited, it
+    is marked only when that pair is accepted or edited too (then it points at the pair kept for
+    it); otherwise that pair is marked a duplicate of this one."""
     wanted = duplicate_form(question)
     if not wanted:
         return None
     rows = conn.execute(
-        "SELECT p.id, p.question, p.duplicate_of FROM qa_pairs p JOIN chunks c ON c.id = p.chunk_id"
-        " JOIN documents d ON d.id = c.document_id"
+        "SELECT p.id, p.question, p.duplicate_of, p.status = 'accepted' OR p.edited = 1 FROM qa_pairs p"
+        " JOIN chunks c ON c.id = p.chunk_id JOIN documents d ON d.id = c.document_id"
         " WHERE d.project_id = ? AND p.status != 'rejected' AND p.id != ? ORDER BY p.id",
         (project_id, pair_id)).fetchall()
     if not rows:
@@ -90,9 +94,11 @@ def _duplicate_of(conn: sqlite3.Connection, pair_id: int, project_id: int, quest
                                score_cutoff=DUPLICATE_THRESHOLD)
     if found is None:
         return None
-    other = rows[found[2]]
-    keep = other[2] if other[2] is not None and other[2] != pair_id else other[0]
-    return int(keep)
+    other_id, _, other_of, preferred = rows[found[2]]
+    if not preferred:
+        conn.execute("UPDATE qa_pairs SET duplicate_of = ? WHERE id = ?", (pair_id, other_id))
+        return None
+    return int(other_of if other_of is not None and other_of != pair_id else other_id)
 
 
 def recheck(conn: sqlite3.Connection, pair_id: int) -> None:
@@ -116,7 +122,8 @@ def recheck(conn: sqlite3.Connection, pair_id: int) -> None:
     duplicate = None if status == "rejected" else _duplicate_of(conn, pair_id, project_id, question)
     conn.execute(
         "UPDATE qa_pairs SET flags = ?, grounded = ?, language_ok = ?, duplicate_of = ? WHERE id = ?",
-        (json.dumps(list(flags)), int(grounded), int(language_matches(f"{question} {answer}", language)),
+        (json.dumps(list(flags)), int(grounded),
+         int(language_matches(f"{question} {answer}", language) and "wrong_language" not in flags),
          duplicate, pair_id))
     mine = duplicate_form(question)
     for other_id, other_question in conn.execute(

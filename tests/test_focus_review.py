@@ -54,10 +54,19 @@ def test_an_answer_edited_into_simplified_chinese_is_flagged_and_can_be_converte
 
 def test_an_edit_that_makes_a_question_a_near_duplicate_is_marked_and_unmarked(store, seeded):
     _, (x, y, z) = seeded
+    store.set_status([x], "accepted")
     store.update_pair(z, question="哪個指令會列出本機所有的模型?")  # x's question, other punctuation
     assert [store.get_pair(i).duplicate_of for i in (x, y, z)] == [None, None, x]
     store.update_pair(x, question="模型存放在哪個資料夾？")  # the kept one moves away: z is no longer its duplicate
     assert [store.get_pair(i).duplicate_of for i in (x, y, z)] == [None, None, None]
+    store.update_pair(y, question="哪個指令會列出本機所有的模型？")  # now z's question; z is edited, so y is marked
+    assert [store.get_pair(i).duplicate_of for i in (x, y, z)] == [None, z, None]
+
+
+def test_an_edited_question_is_kept_over_an_unreviewed_near_duplicate(store, seeded):
+    _, (x, y, z) = seeded
+    store.update_pair(z, question="哪個指令會列出本機所有的模型?")  # x is neither accepted nor edited
+    assert [store.get_pair(i).duplicate_of for i in (x, y, z)] == [z, None, None]
 
 
 def test_grounding_is_recomputed_on_edit(store):
@@ -122,7 +131,7 @@ def test_the_focus_panel_accepts_moves_on_and_undoes(app_data_dir):
     at.button(key="rv_prev").click().run()
     at.button(key="rv_edit").click().run()
     at.text_area(key=f"rv_fa_{y}_1").input("下载模型用 ollama pull，会从网络取得模型文件。")
-    at.button(key=f"FormSubmitter:rv_edit_form_{y}_1-Save (Ctrl+Enter)").click().run()
+    at.button(key=f"FormSubmitter:rv_edit_form_{y}_1-Save").click().run()
     assert not at.exception, at.exception
     captions = [c.value for c in at.caption]
     assert ("⚠ Language: the pair is written in Simplified Chinese \\(5 Simplified-only characters\\); use Traditional"
@@ -133,7 +142,7 @@ def test_the_focus_panel_accepts_moves_on_and_undoes(app_data_dir):
             ("accepted", "執行 ollama list。", True),
             ("rejected", "下載模型用 ollama pull，會從網路取得模型檔案。", True),
             ("generated", "ollama rm。", True)]
-    assert at.button(key="rv_undo_button").label == f"Undo: the edit of pair {y} (U)"
+    assert at.button(key="rv_undo_button").label == f"Undo: the edit of pair {y}"
     for _ in range(3):  # the conversion, the edit, the rejection
         at.button(key="rv_undo_button").click().run()
     with Store.open(app_data_dir) as store:

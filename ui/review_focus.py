@@ -84,7 +84,8 @@ def recheck_notes(desk: Desk, pair: StoredPair) -> None:
     flags = ", ".join(label(code) for code in pair.flags) or t("review.no_flags")
     st.caption(t("review.rechecked_flags", flags=flags))
     st.caption(t("review.rechecked_grounded") if pair.grounded else t("review.rechecked_ungrounded"))
-    problem = script_problem(f"{pair.question} {pair.answer}", language)
+    problem = script_problem(f"{pair.question} {pair.answer}", language) or (
+        script_problem(pair.answer, language) if "wrong_language" in pair.flags else None)
     if problem is None:
         st.caption(t("review.rechecked_language", name=language_name(language)))
     else:
