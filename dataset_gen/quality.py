@@ -125,6 +125,12 @@ def _to_traditional() -> OpenCC:
     return OpenCC("s2twp")  # Simplified to Traditional, Taiwan standard, with Taiwanese phrasing
 
 
+def to_traditional(text: str) -> str:
+    """``text`` converted from Simplified to Traditional Chinese (OpenCC ``s2twp``: Taiwan
+    standard, with Taiwanese phrasing); text already Traditional, or not Chinese, is unchanged."""
+    return _to_traditional().convert(text)
+
+
 def convert_to_traditional(store, project_id: int) -> int:
     """Convert the Simplified Chinese pairs of Traditional Chinese documents to Traditional with
     OpenCC (``s2twp``), recorded as edits (the model's text is kept as the original). Returns how

@@ -32,6 +32,7 @@ from .store_documents import DocumentMethods
 from .store_generated import GeneratedPairMethods
 from .store_pairs import PairMethods
 from .store_projects import ProjectRunMethods
+from .store_review import ReviewMethods
 from .store_rows import (
     ChunkRow,
     DocumentRow,
@@ -48,7 +49,7 @@ BUSY_TIMEOUT_MS = 10_000
 _ELSEWHERE = "set DATASET_GEN_DATA_DIR / --data-dir to another folder"
 
 
-class Store(ProjectRunMethods, DocumentMethods, ChunkEditMethods, PairMethods, GeneratedPairMethods):
+class Store(ProjectRunMethods, DocumentMethods, ChunkEditMethods, PairMethods, GeneratedPairMethods, ReviewMethods):
     """A dataset-gen database. Use as a context manager or call :meth:`close`.
 
     A file in a folder this process cannot write (or a file it cannot write) is opened read-only

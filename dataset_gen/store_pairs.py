@@ -15,7 +15,8 @@ from typing import Any
 
 from .errors import StoreError
 from .models import QAPair, StoredPair
-from .store_generated import check_chunk_and_run, insert_generated, pair_flags
+from .store_generated import check_chunk_and_run, insert_generated
+from .store_review import StaleEditError, recheck
 from .store_rows import PAIR_STATUSES, checked, placeholders, utc_now
 
 # Column order matters: _stored_pair unpacks the rows by position.
@@ -138,25 +139,6 @@ def _select_pairs(conn: sqlite3.Connection, sql: str, params: list | tuple) -> l
 
 def _no_pair(pair_id: int) -> str:
     return f"No QA pair with id {pair_id}: it may have been deleted or regenerated"
-
-
-class StaleEditError(StoreError):
-    """A change to a pair was made from an older revision than the one stored: someone (another
-    tab, another person) saved the pair since, and the change was refused so it overwrites nothing.
-
-    ``current`` is the pair as stored now; ``expected`` the revision the change was made from. The
-    message is one line showing the newer question, answer and status.
-    """
-
-    def __init__(self, current: StoredPair, expected: int):
-        self.current = current
-        self.expected = expected
-        super().__init__(
-            f"QA pair {current.id} was changed elsewhere since you saw it (your revision {expected},"
-            f" now {current.revision}), so your change was not saved; it now reads: question"
-            f" {current.question!r}, answer {current.answer!r}, status {current.status}:"
-            " compare, then make your change again"
-        )
 
 
 class PairMethods:
@@ -295,8 +277,10 @@ class PairMethods:
 
         The first real change copies the model's text to ``original_question``/``original_answer``
         and sets ``edited``; later edits keep those originals. Every real change adds one to
-        ``revision`` and computes the pair's ``flags`` again for the new text. Text equal to the
-        current text changes nothing. Edited pairs survive
+        ``revision`` and re-checks the pair for the new text in the same transaction
+        (:func:`dataset_gen.store_review.recheck`: flags, grounding, language, near-duplicate).
+        Judge scores are kept (:func:`dataset_gen.store_review.judge_may_be_stale`).
+        Text equal to the current text changes nothing. Edited pairs survive
         re-generation of their chunk.
 
         ``expected_revision`` is the revision the person saw when making the change: when the
@@ -324,14 +308,14 @@ class PairMethods:
             if (new_question, new_answer) != (row["question"], row["answer"]):
                 conn.execute(
                     "UPDATE qa_pairs SET question = ?, answer = ?, edited = 1, updated_at = ?,"
-                    " revision = revision + 1, flags = ?,"
+                    " revision = revision + 1,"
                     " original_question = CASE WHEN edited = 1 THEN original_question"
                     " ELSE question END,"
                     " original_answer = CASE WHEN edited = 1 THEN original_answer ELSE answer END"
                     " WHERE id = ?",
-                    (new_question, new_answer, utc_now(),
-                     json.dumps(pair_flags(conn, pair_id, new_question, new_answer)), pair_id),
+                    (new_question, new_answer, utc_now(), pair_id),
                 )
+                recheck(conn, pair_id)
             return self.get_pair(pair_id)
 
     def set_status(

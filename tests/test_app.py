@@ -171,7 +171,7 @@ def test_review_page_edits_and_accepts(app_env):
         run_generation(store, project_id, OllamaBackend(fake.url), "qwen2.5:7b", Settings(pairs_per_chunk=1))
         first = store.list_pairs(project_id)[0]
     at = open_app("review", project_id)
-    at.session_state[at.session_state["rv_editor_key"]] = {"edited_rows": {0: {"answer": "人工修改的答案"}}, "added_rows": [], "deleted_rows": []}
+    at.session_state[at.session_state["rv_drawn"]["key"]] = {"edited_rows": {0: {"answer": "人工修改的答案"}}, "added_rows": [], "deleted_rows": []}
     at.run()
     assert not at.exception
     with Store.open(data_dir) as store:
@@ -179,6 +179,9 @@ def test_review_page_edits_and_accepts(app_env):
     assert (edited.answer, edited.edited, edited.original_answer) == ("人工修改的答案", True, first.answer)
     accept_all = next(b for b in at.button if b.label.startswith("Accept all"))
     accept_all.click().run()
+    with Store.open(data_dir) as store:
+        assert store.status_counts(project_id).get("accepted") == 0  # it asks first
+    at.button(key="rv_bulk_yes").click().run()
     with Store.open(data_dir) as store:
         assert store.status_counts(project_id).get("accepted") == store.count_pairs(project_id)
 

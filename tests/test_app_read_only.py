@@ -166,7 +166,9 @@ def test_every_page_on_a_read_only_folder_reads_and_downloads_but_changes_nothin
     assert review == {"Score unjudged pairs with " + md_escape("qwen2.5:7b"): True,
                       "Find near-duplicates (keep one per cluster)": True,
                       "Convert Simplified pairs of Traditional documents": True,
-                      "Accept selected": True, "Reject selected": True,
+                      "Undo": True, "Previous": True, "Next": False, "Accept": True,
+                      "Reject": True, "Edit": True,
+                      "Accept the 0 ticked": True, "Reject the 0 ticked": True,
                       f"Accept all {pairs} filtered": True, f"Reject all {pairs} filtered": True}
     assert seen["review"]["editors"] == [True]
 

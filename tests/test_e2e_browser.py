@@ -166,16 +166,12 @@ def test_whole_job_in_a_browser(served_app, tmp_path):
         go(page, "Review")
         grid = page.get_by_test_id("data-grid-canvas")
         grid.wait_for()
-        box = grid.bounding_box()
-        page.mouse.dblclick(box["x"] + box["width"] * 0.75, box["y"] + 35 + 17)  # first row, answer column
-        editor = page.get_by_test_id("portal").locator(".gdg-clip-region textarea, .gdg-clip-region input").first
-        editor.wait_for(timeout=10_000)
-        editor.fill(edit)
-        editor.press("Enter")
+        edit_first_answer(page, edit)
         page.get_by_test_id("focus-pair").filter(has_text="（人工修改）").wait_for(timeout=20_000)  # source panel
         ready(page)
         page.get_by_role("button", name=f"Accept all {pairs} filtered").click()
-        page.wait_for_timeout(500)
+        page.get_by_role("button", name=f"Yes, change {pairs} pairs").click()
+        page.get_by_text(f"{pairs} pairs are now accepted").wait_for()
         ready(page)
         shot(page, "5-review")
         with Store.open(data_dir) as store:
@@ -321,6 +317,9 @@ def edit_first_answer(page, text: str) -> None:
     grid = page.get_by_test_id("data-grid-canvas")
     grid.wait_for()
     box = grid.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 35 + 17)
+    page.mouse.wheel(2000, 0)  # the verdict columns come first: scroll right to the answer, the last but three
+    page.wait_for_timeout(300)
     page.mouse.dblclick(box["x"] + box["width"] * 0.75, box["y"] + 35 + 17)
     editor = page.get_by_test_id("portal").locator(".gdg-clip-region textarea, .gdg-clip-region input").first
     editor.wait_for(timeout=10_000)

@@ -115,7 +115,7 @@ def review_tab(project_id: int) -> AppTest:
 
 def edit_row(at: AppTest, position: int, **cells) -> None:
     """Edit cells of the grid's row at ``position`` as drawn, the way the browser reports it."""
-    at.session_state[at.session_state["rv_editor_key"]] = {
+    at.session_state[at.session_state["rv_drawn"]["key"]] = {
         "edited_rows": {position: cells}, "added_rows": [], "deleted_rows": []}
     at.run()
     assert not at.exception, at.exception
@@ -200,7 +200,8 @@ def test_ticked_rows_follow_their_pairs_when_new_pairs_sort_above(app_data_dir):
         [new] = add_pairs(store, project_id, "a-first.md", [qa("New Q?", "New A")])
     tab.run()
     assert list(tab.data_editor[0].value["select"]) == [False, True, False]
-    next(b for b in tab.button if b.label == "Accept selected").click().run()
+    tab.button(key="rv_accept_sel").click().run()
+    tab.button(key="rv_bulk_yes").click().run()
     assert not tab.exception
     with Store.open(app_data_dir) as store:
         assert [(p.id, p.status) for p in store.list_pairs(project_id)] == [
@@ -212,7 +213,8 @@ def test_accepting_a_ticked_pair_another_tab_edited_is_refused(app_data_dir):
     tab_a, tab_b = review_tab(project_id), review_tab(project_id)
     edit_row(tab_b, 0, select=True)
     edit_row(tab_a, 0, answer="A1 from tab A")
-    next(b for b in tab_b.button if b.label == "Accept selected").click().run()
+    tab_b.button(key="rv_accept_sel").click().run()
+    tab_b.button(key="rv_bulk_yes").click().run()
     assert len(tab_b.warning) == 1 and tab_b.warning[0].value.startswith(f"Pair {x} was changed in another tab")
     with Store.open(app_data_dir) as store:
         assert [(p.answer, p.status) for p in store.list_pairs(project_id)] == [

@@ -403,8 +403,10 @@ def test_list_pairs_filters_order_and_search(store: Store, setup):
     first_doc = store.add_document(project, make_document("a-first.md", sha="d" * 64))
     [first_chunk] = store.replace_chunks(first_doc, make_chunks(store.get_document(first_doc), 1))
 
-    late = store.save_chunk_pairs(
-        chunk_ids[1], run, [qa("How do I START the server?", "Run ollama serve")])
+    # The edited pair quotes its chunk: an edit re-checks grounding against the chunk's text.
+    second = next(c for c in store.list_chunks(project) if c.id == chunk_ids[1])
+    late = store.save_chunk_pairs(chunk_ids[1], run, [
+        QAPair(question="How do I START the server?", answer="Run ollama serve", evidence=second.text.strip()[:40], grounded=True)])
     early = store.save_chunk_pairs(chunk_ids[0], run, [
         qa("如何安裝 Ollama？", "下載安裝程式後執行。"),
         qa("Ungrounded?", "maybe", grounded=False),

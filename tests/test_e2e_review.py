@@ -1,0 +1,66 @@
+"""The Review page in a real browser (Debian's Chromium driven by Playwright, the app served by
+``streamlit run``): pairs reviewed from the keyboard alone, a
+click on a bulk button that asks first with the count, and Undo."""
+
+from playwright.sync_api import sync_playwright
+
+from dataset_gen.store import Store
+from tests.fake_ollama import FakeOllama
+from tests.test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, ready
+from tests.test_e2e_desk import serve
+from tests.test_focus_review import pair
+from tests.test_review_edits import add_pairs
+
+
+def seed(data_dir, n: int) -> tuple[int, list[int]]:
+    with Store.open(data_dir) as store:
+        project_id = store.create_project("notes")
+        return project_id, add_pairs(store, project_id, "m-notes.md",
+                                     [pair(f"第 {i} 個問題：哪個指令列出模型？", f"答案 {i}：ollama list。") for i in range(n)])
+
+
+def test_review_from_the_keyboard_and_a_cell_edit_then_a_bulk_click(tmp_path):
+    project_id, ids = seed(tmp_path, 12)
+    with FakeOllama() as fake, serve(tmp_path, fake.url) as (base, _, _), sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.goto(f"{base}/review?project={project_id}")
+        ready(page)
+        page.get_by_role("heading", name="Pair 1 of 12").wait_for()
+        page.locator(".st-key-rv_accept button kbd, .st-key-rv_accept button").first.wait_for()
+        page.locator("body").focus()
+        # accept 1, reject 2, skip 3, accept 4, back to 4: each key once the page shows the next pair
+        for key, then in (("a", 2), ("x", 3), ("j", 4), ("a", 5), ("k", 4)):
+            page.keyboard.press(key)
+            page.get_by_role("heading", name=f"Pair {then} of 12").wait_for()
+            ready(page)
+        page.keyboard.press("e")
+        ready(page)
+        answer = page.locator(f".st-key-rv_fa_{ids[3]}_1 textarea")
+        answer.fill("下載模型用 ollama pull，会从网络取得模型。")
+        page.keyboard.press("Control+Enter")
+        ready(page)
+        page.get_by_text("Language: the pair is written in Simplified Chinese").wait_for()
+        with Store.open(tmp_path) as store:
+            got = [(p.status, p.language_ok) for p in store.list_pairs(project_id)][:5]
+            assert got == [("accepted", True), ("rejected", True), ("generated", True), ("accepted", False),
+                           ("generated", True)]
+        page.keyboard.press("u")  # undo the edit
+        ready(page)
+        with Store.open(tmp_path) as store:
+            assert store.get_pair(ids[3]).answer == "答案 3：ollama list。"
+
+        # A bulk button asks first, with the count; then Undo takes it back.
+        page.get_by_role("button", name="Reject all 12 filtered").click()
+        page.get_by_role("button", name="Yes, change 12 pairs").click()
+        ready(page)
+        page.get_by_text("11 pairs are now rejected").wait_for()  # one was rejected already
+        with Store.open(tmp_path) as store:
+            pairs = store.list_pairs(project_id)
+            assert [p.status for p in pairs] == ["rejected"] * 12
+        page.keyboard.press("u")
+        ready(page)
+        with Store.open(tmp_path) as store:
+            assert [p.status for p in store.list_pairs(project_id)][:5] == [
+                "accepted", "rejected", "generated", "accepted", "generated"]
+        browser.close()
