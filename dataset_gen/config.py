@@ -287,6 +287,8 @@ class ProjectConfig(BaseModel):
         json_schema_extra=_cli("--timeout", "$DATASET_GEN_READ_TIMEOUT or 600"))
     ocr: bool = Field(False, description="read PDF pages without a usable text layer (scans) by OCR; needs "
                       "Tesseract", json_schema_extra=_cli("--ocr"))
+    review_columns: list[str] | None = Field(None, description="the Review grid's columns a person chose "
+                                             "(None: the page's default)")
 
     @classmethod
     def bounds(cls, name: str) -> tuple[Any, Any]:

@@ -149,3 +149,13 @@ def test_the_focus_panel_accepts_moves_on_and_undoes(app_data_dir):
         assert [(p.status, p.answer) for p in store.list_pairs(project_id)] == [
             ("accepted", "執行 ollama list。"), ("generated", "ollama pull。"), ("generated", "ollama rm。")]
         assert z == store.list_pairs(project_id)[2].id
+
+
+def test_the_review_column_choice_survives_a_save_of_other_settings():
+    """The Projects and Generate pages save settings through ProjectConfig: the Review grid's
+    remembered columns are one of its fields, so such a save keeps them."""
+    from dataset_gen.config import ProjectConfig
+
+    saved = ProjectConfig.load({"model": "m", "review_columns": ["status", "flags"]})
+    again = ProjectConfig.load(saved.model_copy(update={"model": "qwen2.5:7b"}).model_dump())
+    assert (again.model, again.review_columns) == ("qwen2.5:7b", ["status", "flags"])

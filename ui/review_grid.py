@@ -95,7 +95,7 @@ def save_grid_edits(desk: Desk) -> None:
 def chosen_columns(desk: Desk) -> list[str]:
     """The columns the person chose (remembered in the project's settings), chosen above the grid."""
     settings = desk.store.get_settings(desk.project_id)
-    saved = [c for c in settings.get(SETTING, DEFAULT_COLUMNS) if c in COLUMNS]
+    saved = [c for c in settings.get(SETTING) or DEFAULT_COLUMNS if c in COLUMNS]
     chosen = st.multiselect(t("review.columns"), COLUMNS, default=saved, key=f"rv_columns_{desk.project_id}",
                             format_func=lambda c: t(f"review.col_{c}"))
     if chosen != saved and not desk.locked:
