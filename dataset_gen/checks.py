@@ -7,7 +7,8 @@ stored with the pair (``qa_pairs.flags``) and exports hold flagged pairs back un
 for them (:mod:`dataset_gen.gate`). The rules, found on replies of small models (SmolLM2-135M,
 Gemma-3-270M) that looked like success:
 
-- ``empty``: the question has fewer than 2 letters or digits, or the answer none.
+- ``empty``: the question has fewer than 2 letters (digits and symbols alone, ``2.23.4.17`` or a
+  timestamp, ask nothing), or the answer no letter or digit.
 - ``placeholder``: a field with no letter or digit at all (``...``, ``…``, ``?``), a bracketed
   word (``<question>``, ``[answer]``, ``{evidence}``), or a field name as the whole field
   (``question``, ``answer``, ``string``, ``問題``, ``答案`` ...).
@@ -15,7 +16,8 @@ Gemma-3-270M) that looked like success:
   (every built-in language): a prompt fragment of at least :data:`MIN_ECHO_CHARS` characters
   (6 for CJK) is in the field, or the field of at least that length is inside the prompts.
 - ``not_self_contained``: the question uses a phrase of :data:`NOT_SELF_CONTAINED`
-  ("What is the purpose of this document?").
+  ("What is the purpose of this document?", "The document explains that …", or a question about
+  itself: "What is the answer to this question?").
 - ``wrong_language``: :func:`dataset_gen.language.script_problem` finds the question and answer
   together, or an answer of at least :data:`MIN_ANSWER_LETTERS` letters alone, not in
   ``language``; for Chinese, any kana letter in an answer whose chunk has none.
@@ -54,6 +56,8 @@ REASONS: dict[str, str] = {
 NOT_SELF_CONTAINED = (
     "according to the text", "according to the passage", "according to the document",
     "in the text", "in this passage", "in the passage", "the above text", "this document",
+    "the document explains", "the document says", "the answer to this question", "this question",
+    "這個問題", "这个问题", "この質問", "이 질문",
     "根據上文", "根據本文", "根據文中", "根據這段", "根據以上", "本段", "上文", "這段文字", "這份文件",
     "根据上文", "根据本文", "根据文中", "这段文字", "这份文档",
     "本文によると", "この文書", "この段落", "上記の文章", "본문에 따르면", "이 문서", "이 단락",
@@ -112,6 +116,10 @@ def _prompt_text() -> tuple[tuple[str, ...], str]:
 
 def _alnum(text: str) -> int:
     return sum(ch.isalnum() for ch in text)
+
+
+def _letters(text: str) -> int:
+    return sum(ch.isalpha() for ch in text)
 
 
 def _is_placeholder(text: str) -> bool:
@@ -190,7 +198,7 @@ def check_pair(
     ``repeated`` needs the whole reply (:func:`check_reply`)."""
     found: list[str] = []
     placeholders = [_is_placeholder(field) for field in (question, answer, evidence)]
-    if (not placeholders[0] and _alnum(question) < 2) or (not placeholders[1] and _alnum(answer) < 1):
+    if (not placeholders[0] and _letters(question) < 2) or (not placeholders[1] and _alnum(answer) < 1):
         found.append("empty")
     if any(placeholders):
         found.append("placeholder")

@@ -214,40 +214,42 @@ def test_what_the_checks_flag_on_the_stored_pairs(tmp_path):
         (mkdocs, 2, "Lara Croft: Abridgment", pairs[2].answer, False, (), True),
         (mkdocs, 2, "The 2019 film Croft: Abridgment is a retelling of a classic film in the direction of the new "
                     "film Croft: Abridgment.", "The 2019 film Croft: Abridgment has just been released.", False, (), True),
-        (notes, 0, "234567890123456", "1234567890123456", False, ("trivial_evidence",), True),
-        (notes, 0, "1234567890123456", "1234567890123456", False, ("trivial_evidence", "repeated"), True),
-        (notes, 3, "2.23.4.17", "1.23.4.17", False, (), True),
-        (notes, 3, "3.33.3.33", "1.3.3.33", False, (), True),
-        (notes, 4, "2022-03-22T12:37:59.38.76.31", "156559213", False, ("wrong_language", "trivial_evidence"), False),
-        (notes, 4, "2022-03-22T12:37:59.39.64.62.62", "156559213", False, ("wrong_language", "trivial_evidence"), False),
+        (notes, 0, "234567890123456", "1234567890123456", False, ("empty", "trivial_evidence"), True),
+        (notes, 0, "1234567890123456", "1234567890123456", False, ("empty", "trivial_evidence", "repeated"), True),
+        (notes, 3, "2.23.4.17", "1.23.4.17", False, ("empty",), True),
+        (notes, 3, "3.33.3.33", "1.3.3.33", False, ("empty",), True),
+        (notes, 4, "2022-03-22T12:37:59.38.76.31", "156559213", False, ("empty", "wrong_language", "trivial_evidence"),
+         False),
+        (notes, 4, "2022-03-22T12:37:59.39.64.62.62", "156559213", False,
+         ("empty", "wrong_language", "trivial_evidence"), False),
         (notes, 5, "What is the answer to this question?", "the answer to this question is", False,
-         ("wrong_language",), False),
+         ("not_self_contained", "wrong_language"), False),
         (notes, 5, "This is a question that has been asked before, and the answer to that question will be in the "
                    "JSON.", "this is the answer to this question.", False, ("wrong_language",), False),
-        (notes, 7, "1000.1", "100.1", False, ("trivial_evidence",), True),
-        (notes, 7, "100.2", "10.2.2", False, (), True),
+        (notes, 7, "1000.1", "100.1", False, ("empty", "trivial_evidence"), True),
+        (notes, 7, "100.2", "10.2.2", False, ("empty",), True),
     ]
     assert pairs[2].answer.startswith("The 2020 film Lara Croft: Abridgment features")
     # Not one evidence quote is in its chunk: the gate's groundedness rule holds every pair back.
     assert not any(p.grounded for p in pairs)
 
 
-def test_the_export_holds_every_pair_back_and_ungrounded_is_the_only_reason_for_seven(tmp_path, capsys):
+def test_the_export_holds_every_pair_back_and_ungrounded_is_the_only_reason_for_four(tmp_path, capsys):
     _replayed_run(tmp_path)
     out = tmp_path / "real.json"
     args = ["--data-dir", str(tmp_path), "export", "--project", "real", "--format", "alpaca", "--output", str(out),
             "--include-unreviewed"]
     assert main(args) == 2
     assert capsys.readouterr().err.splitlines() == [
-        "held back 14 items: ungrounded 7, wrong language 4, trivial evidence 3",
-        "error: No pairs left to export in project 'real': all 14 were held back (ungrounded 7, wrong language 4, "
-        "trivial evidence 3); review them (review --project real lists why each is held back), or pass "
-        "--include-flagged ungrounded,wrong_language,trivial_evidence to take them anyway",
+        "held back 14 items: empty 8, ungrounded 4, not self contained 1, wrong language 1",
+        "error: No pairs left to export in project 'real': all 14 were held back (empty 8, ungrounded 4, "
+        "not self contained 1, 1 more reason); review them (review --project real lists why each is held back), "
+        "or pass --include-flagged empty,ungrounded,not_self_contained,wrong_language to take them anyway",
     ]
     assert not out.exists()
-    # Letting ungrounded pairs through shows what the other checks alone would keep: seven junk pairs.
+    # Letting ungrounded pairs through shows what the other checks alone would keep: four junk pairs.
     assert main([*args, "--include-flagged", "ungrounded"]) == 0
-    assert "held back 7 items: wrong language 4, trivial evidence 3\n" in capsys.readouterr().err
+    assert "held back 10 items: empty 8, not self contained 1, wrong language 1\n" in capsys.readouterr().err
     records = json.loads(out.read_text(encoding="utf-8"))
     assert [r["instruction"] for r in records] == [
         "How do I write a summary?",
@@ -255,9 +257,6 @@ def test_the_export_holds_every_pair_back_and_ungrounded_is_the_only_reason_for_
         "Lara Croft: Abridgment",
         "The 2019 film Croft: Abridgment is a retelling of a classic film in the direction of the new film Croft: "
         "Abridgment.",
-        "2.23.4.17",
-        "3.33.3.33",
-        "100.2",
     ]
 
 
