@@ -311,11 +311,14 @@ def check_output(format: str, output: Path, *, jsonl: bool | None = None) -> boo
       files are), so ``.json`` is refused rather than filled with JSON Lines.
 
     :param jsonl: when given, must agree with the suffix.
-    :raises ExportError: an unknown format, another suffix, or ``jsonl`` disagreeing with it (one
-        line naming the file and the name to use).
+    :raises ExportError: an unknown format, another suffix, ``jsonl`` disagreeing with it, or the
+        name ``dataset_info.json`` (one line naming the file and the name to use).
     """
     _check_format(format)
     output = Path(output)
+    if output.name.lower() == DATASET_INFO:  # LLaMA-Factory's registry is written beside the export
+        raise ExportError(f"{output}: that is the name of LLaMA-Factory's registry, which is written beside "
+                          f"the export; name the output something else (e.g. train.json)")
     suffix = output.suffix.lower()
     if format == "openai":
         if suffix != ".jsonl":

@@ -142,7 +142,14 @@ def _read(
                 name, "is password-protected; remove the password (e.g. print to PDF) and upload "
                       "again"
             )
-        if doc.page_count == 0:
+        try:
+            pages_in_file = doc.page_count
+        except RuntimeError as exc:  # a truncated file MuPDF cannot count the pages of
+            raise CorruptDocumentError(
+                name, f"cannot be read as a PDF ({_one_line(exc)}); it is damaged or truncated: "
+                      "download or export it again"
+            ) from None
+        if pages_in_file == 0:
             raise CorruptDocumentError(
                 name, "has no readable pages (the file is damaged and repairing it left 0 pages); "
                       "open it in a PDF viewer, print or export it to a new PDF and upload that"
@@ -150,7 +157,7 @@ def _read(
         warnings: list[str] = []
         pages = []
         repair = UnicodeRepair(doc)
-        for i in range(doc.page_count):
+        for i in range(pages_in_file):
             stop_if_asked(should_stop, name)
             pages.append(_extract_page(doc, i, repair, warnings=warnings))
         _margin_tables(doc, pages)
@@ -166,6 +173,11 @@ def _read(
                 block.levels.clear()
         apply_font_sizes(pages)
     total = sum(p.chars for p in pages)
+    if total == 0 and (damage := _mupdf_messages()):
+        raise CorruptDocumentError(
+            name, f"is damaged or truncated (MuPDF: {damage[0]}); none of its {len(pages)} page(s) "
+                  "could be read: download or export it again"
+        )
     if total == 0:
         raise NoTextLayerError(
             name, f"has {len(pages)} page(s) but no text layer (scanned or image-only); {_OCR_HINT}"

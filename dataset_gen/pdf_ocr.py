@@ -137,7 +137,13 @@ def read_pdf_ocr(
             doc = pymupdf.open(stream=data, filetype="pdf")
         except Exception:  # read_pdf says what is wrong with it, in its words
             doc = None
-    if doc is None or doc.needs_pass or doc.page_count == 0:
+    try:
+        unreadable = doc is None or doc.needs_pass or doc.page_count == 0
+    except RuntimeError:  # a truncated file: read_pdf says so
+        unreadable = True
+    if unreadable or doc is None:
+        if doc is not None:
+            doc.close()
         return read_pdf(data, name, should_stop=should_stop)
     with doc:
         page_count = doc.page_count

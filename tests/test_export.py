@@ -16,6 +16,7 @@ from dataset_gen.errors import ExportError
 from dataset_gen.export import (
     FORMATS,
     NO_PAIRS_MESSAGE,
+    check_output,
     dataset_info_entry,
     export_pairs,
     metadata,
@@ -449,3 +450,11 @@ def test_reasoning_goes_before_the_answer_in_think_tags(store):
     assert to_alpaca([pair], reasoning=True)[0]["output"] == "<think>\n文件提到預設埠號。\n</think>\n\n文件只說預設值。"
     assert to_sharegpt([pair], reasoning=True)[0]["conversations"][1]["value"].startswith("<think>\n")
     assert to_openai([pair], reasoning=True)[0]["messages"][-1]["content"].endswith("</think>\n\n文件只說預設值。")
+
+
+@pytest.mark.parametrize("name", ["dataset_info.json", "Dataset_Info.JSON"])
+def test_the_registrys_own_name_is_refused_as_an_output(tmp_path, name):
+    with pytest.raises(ExportError) as caught:
+        check_output("alpaca", tmp_path / name)
+    assert str(caught.value) == (f"{tmp_path / name}: that is the name of LLaMA-Factory's registry, which is "
+                                 "written beside the export; name the output something else (e.g. train.json)")
