@@ -14,6 +14,7 @@ import logging
 import shlex
 import sqlite3
 import sys
+from collections import Counter
 from pathlib import Path
 
 from . import __version__
@@ -34,7 +35,7 @@ from .cli_settings import (
 from .config import API_DESCRIPTION, HOST_DEFAULTS, ProjectConfig, Settings
 from .errors import DatasetGenError, ExportError, StoreError
 from .export import FORMATS, NO_PAIRS_MESSAGE, check_output, export_pairs
-from .gate import HOLD_REASONS, check_reasons, hold_back, project_min_score, summary, top_reasons
+from .gate import HOLD_REASONS, check_reasons, hold_back, hold_reasons, project_min_score, summary, top_reasons
 from .judge import judge_pairs
 from .names import printable
 from .quality import mark_duplicates
@@ -147,7 +148,10 @@ def _export(args, store: Store) -> int:
     chosen, held = hold_back(pairs, include=include, min_score=min_score, training=args.format in FORMATS)
     if held:
         print(summary(held), file=sys.stderr)
-    empty = _empty_message(args, pairs, held)
+    # every reason that would still hold a pair back, not only the first one each is counted under
+    blocking = Counter(r for p in pairs for r in hold_reasons(p, min_score=min_score, training=args.format in FORMATS)
+                       if r not in include)
+    empty = _empty_message(args, pairs, held, [*args.include_flagged, *(c for c, _ in blocking.most_common())])
     if args.format in ("ragas", "beir"):
         if not chosen:
             raise ExportError(empty or NO_PAIRS_MESSAGE.format(project=args.project))
@@ -169,8 +173,10 @@ def _export(args, store: Store) -> int:
     return 0
 
 
-def _empty_message(args, pairs: list, held) -> str | None:
-    """The error when nothing is left to export, naming only the fixes that were not tried."""
+def _empty_message(args, pairs: list, held, reasons: list[str]) -> str | None:
+    """The error when nothing is left to export, naming only the fixes that were not tried;
+    ``reasons`` are every reason that holds some pair back (all of them, so that one
+    ``--include-flagged`` list takes the pairs)."""
     if not pairs:
         if args.include_unreviewed:
             return (f"No pairs to export in project '{args.project}': every pair is rejected or there are none; "
@@ -180,7 +186,7 @@ def _empty_message(args, pairs: list, held) -> str | None:
         fixes = [f"review them (review --project {shlex.quote(args.project)} lists why each is held back)"]
         if held.get("low_score") and args.min_score is not None:
             fixes.append("lower --min-score")
-        fixes.append("pass --include-flagged " + ",".join(code for code, _ in held.most_common()) + " to take them anyway")
+        fixes.append("pass --include-flagged " + ",".join(dict.fromkeys(reasons)) + " to take them anyway")
         return (f"No pairs left to export in project '{args.project}': all {len(pairs)} were held back "
                 f"({top_reasons(held)}); " + ", or ".join(fixes))
     return None
