@@ -217,11 +217,12 @@ def report(args, store, out: Say) -> int:
     types = {kind: store.count_pairs(project_id, question_type=kind) for kind in QUESTION_TYPES}
     out("types: " + ", ".join(f"{k} {v}" for k, v in types.items()))
     flags = {code: store.count_pairs(project_id, flag=code) for code in REASONS}
+    flags["ungrounded"] = store.count_pairs(project_id, grounded=False)  # no flag, but held back too
     out("flags: " + (", ".join(f"{label(code)} {n}" for code, n in flags.items() if n) or "none")
         + " (exports hold flagged pairs back unless --include-flagged names the reason)")
     out(f"duplicates {store.count_pairs(project_id, duplicate=True)}, "
         f"language mismatches {store.count_pairs(project_id, language_ok=False)}, "
-        f"judged below 3: {store.count_pairs(project_id, score_below=3)}")
+        f"judged below {threshold}: {store.count_pairs(project_id, score_below=threshold)}")
     return 0
 
 

@@ -244,7 +244,8 @@ def test_the_export_holds_every_pair_back_and_ungrounded_is_the_only_reason_for_
         "held back 14 items: empty 8, ungrounded 4, not self contained 1, wrong language 1",
         "error: No pairs left to export in project 'real': all 14 were held back (empty 8, ungrounded 4, "
         "not self contained 1, 1 more reason); review them (review --project real lists why each is held back), "
-        "or pass --include-flagged empty,ungrounded,not_self_contained,wrong_language to take them anyway",
+        "or pass --include-flagged ungrounded,empty,trivial_evidence,wrong_language,repeated,not_self_contained "
+        "to take them anyway",
     ]
     assert not out.exists()
     # Letting ungrounded pairs through shows what the other checks alone would keep: four junk pairs.
@@ -282,3 +283,11 @@ def test_live_model_gives_the_recorded_reply_for_the_html_chunk(tmp_path):
                     if (e["document"], e["ordinal"]) == ("md_codeblocks_sniffed_as_html.md", 0))
     assert [e["content"] for e in forward.exchanges] == [recorded["content"]]
     assert questions == ["How do I write a summary?", "What is a summary?"]
+
+
+def test_report_counts_the_ungrounded_pairs_with_the_flags(tmp_path, capsys):
+    _replayed_run(tmp_path)
+    assert main(["--data-dir", str(tmp_path), "report", "--project", "real"]) == 0
+    [flags] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("flags: ")]
+    assert flags == ("flags: empty 8, not self contained 1, wrong language 4, trivial evidence 5, repeated 1, "
+                     "ungrounded 14 (exports hold flagged pairs back unless --include-flagged names the reason)")
