@@ -143,9 +143,10 @@ def judge_pairs(
     pair is to be judged. The project's lock is held for the run, unless the caller passes the
     ``lock`` it holds.
 
-    Before any call the project records the judge (:func:`record_judge`): ``model`` as its
-    ``judge_model`` and ``threshold`` (1–5; ``None`` keeps the recorded one, default 3) as its
-    ``judge_threshold``, which every export (CLI or app) then applies.
+    Once a pair is judged (or when there is nothing to judge) the project records the judge
+    (:func:`record_judge`): ``model`` as its ``judge_model`` and ``threshold`` (1–5; ``None`` keeps
+    the recorded one, default 3) as its ``judge_threshold``, which every export (CLI or app) then
+    applies. A run that judged nothing (the model is not pulled, the server stopped) records nothing.
 
     :raises ValueError: ``threshold`` outside 1–5.
     :raises PromptError: a template is missing or broken (before any call).
@@ -155,7 +156,6 @@ def judge_pairs(
     store.require_writable()  # before any call: verdicts that cannot be saved are not worth asking for
     _check_threshold(threshold)
     with project_locked(store, project_id, lock):
-        record_judge(store, project_id, model, threshold)
         pairs = store.list_pairs(project_id, statuses=("generated", "accepted"))
         if pair_ids is not None:
             wanted = set(pair_ids)
@@ -163,9 +163,13 @@ def judge_pairs(
         if not rejudge:
             pairs = [p for p in pairs if p.faithfulness is None]
         if not pairs:
+            record_judge(store, project_id, model, threshold)
             return JudgeSummary(total=0)
         judging = _Judging(store, project_id, backend, model, pairs, language, max_reasks, on_progress)
-        return judging.execute(concurrency, cancel or threading.Event())
+        summary = judging.execute(concurrency, cancel or threading.Event())
+        if summary.judged:  # a model that judged nothing (not pulled, not running) is not recorded
+            record_judge(store, project_id, model, threshold)
+        return summary
 
 
 class _Judging:

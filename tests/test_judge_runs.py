@@ -145,6 +145,7 @@ def test_a_judge_model_not_pulled_fails_the_run(store, fake_ollama):
     summary = judge_pairs(store, project_id, OllamaBackend(fake_ollama.url), "judge:7b", concurrency=1)
     run = store.get_run(summary.run_id)
     assert (summary.status, run.status, run.pairs_judged, run.pairs_failed) == ("failed", "failed", 0, 1)
+    assert "judge_model" not in store.get_settings(project_id)  # a judge that judged nothing is not recorded
 
 
 def test_judging_holds_the_project_lock(store, fake_ollama):
