@@ -224,11 +224,14 @@ def _ingest_and_run(args, config: ProjectConfig, settings: Settings, store, back
     if whole.pairs and len([d for d in documents if d.pairs]) > 1:
         say(f"{whole.passing} of {whole.pairs} pairs pass every check"
             + (f"; the rest: {top_reasons(whole.reasons)}" if whole.failing else ""))
-    if summary.error:
-        say(f"error: {summary.error}")
-        return 2
     for f in summary.failures:
         say(f"failed: {f.document} chunk {f.ordinal}: {f.error}")
+    if summary.error:
+        left = summary.total - summary.done
+        say(f"error: {summary.error}")
+        say(f"{plural(left, 'chunk')} not tried yet; run the same command again once the server answers "
+            "(what was saved is kept)" if left else "Run the same command again once the server answers.")
+        return 2
     if summary.failures:
         say("Run the same command again to retry the failed chunks.")
     unusable = unusable_line(whole, args.model)

@@ -143,3 +143,26 @@ def test_generate_command_shows_per_host_counts(tmp_path, two_fakes, capsys):
     summary = [ln for ln in (out.out + out.err).splitlines() if " from " in ln]
     assert summary and summary[0].endswith(hosts)
     assert f"ETA 0s{hosts}" in out.err
+
+
+def test_the_only_server_dying_mid_run_says_what_was_saved_and_what_is_left(tmp_path, capsys):
+    doc = tmp_path / "guide.md"
+    doc.write_text("\n\n".join(f"## Part {i}\n\nPart {i} of the guide says the port is {11000 + i}. " * 3
+                               for i in range(6)), encoding="utf-8")
+    with FakeOllama() as dying:
+        answered = []
+
+        def answer_twice_then_die(request):
+            answered.append(1)
+            if len(answered) == 3:
+                dying.stop()
+            return qa_responder(request)
+
+        dying.responder = answer_twice_then_die
+        code = main(["--data-dir", str(tmp_path / "data"), "generate", str(doc), "--model", MODEL, "--host",
+                     dying.url, "--concurrency", "1", "--pairs-per-chunk", "1", "--language", "en", "--chunk-size", "200"])
+    err = capsys.readouterr().err.splitlines()
+    assert code == 2, err
+    assert err[-2].startswith(f"error: Ollama is not running at {dying.url} ")
+    assert err[-1] == ("3 chunks not tried yet; run the same command again once the server answers "
+                       "(what was saved is kept)")
