@@ -17,6 +17,7 @@ font not yet seen are looked at; the check costs nothing on other pages.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import pymupdf
 
@@ -83,34 +84,33 @@ def apply_dict(blocks: list[dict], fixes: Fixes) -> None:
     whose count does not match is left alone."""
     if not fixes:
         return
-    for b in blocks:
-        if b["type"] != 0:
+    for s in _spans(blocks):
+        if not _SUSPECT_RE.search(s["text"]):
             continue
-        for ln in b["lines"]:
-            for s in ln["spans"]:
-                if not _SUSPECT_RE.search(s["text"]):
-                    continue
-                y = round(s["origin"][1], 1)
-                x0, x1 = s["bbox"][0] - 0.5, s["bbox"][2]
-                found = sorted((x, t) for (x, yy), t in fixes.items()
-                               if abs(yy - y) <= 0.2 and x0 <= x < x1)
-                if len(found) == len(s["text"]):
-                    s["text"] = "".join(t for _, t in found)
+        y = round(s["origin"][1], 1)
+        x0, x1 = s["bbox"][0] - 0.5, s["bbox"][2]
+        found = sorted((x, t) for (x, yy), t in fixes.items() if abs(yy - y) <= 0.2 and x0 <= x < x1)
+        if len(found) == len(s["text"]):
+            s["text"] = "".join(t for _, t in found)
 
 
 def apply_raw(blocks: list[dict], fixes: Fixes) -> None:
     """Put the repaired characters into ``extractRAWDICT`` chars (in place), by origin."""
     if not fixes:
         return
+    for s in _spans(blocks):
+        for ch in s["chars"]:
+            text = fixes.get(_key(ch["origin"]))
+            if text is not None:
+                ch["c"] = text
+
+
+def _spans(blocks: list[dict]) -> Iterator[dict]:
+    """The spans of the text blocks of an ``extractDICT`` / ``extractRAWDICT`` block list."""
     for b in blocks:
-        if b["type"] != 0:
-            continue
-        for ln in b["lines"]:
-            for s in ln["spans"]:
-                for ch in s["chars"]:
-                    text = fixes.get(_key(ch["origin"]))
-                    if text is not None:
-                        ch["c"] = text
+        if b["type"] == 0:
+            for ln in b["lines"]:
+                yield from ln["spans"]
 
 
 def _key(origin: tuple[float, float]) -> tuple[float, float]:

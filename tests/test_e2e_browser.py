@@ -43,6 +43,20 @@ SERVER_LOGS: dict[str, list[str]] = {}
 """The output of each served app so far, line by line, by its base URL."""
 
 
+
+def wait_healthy(base: str, server: subprocess.Popen, timeout_s: float = 60) -> None:
+    """Wait until the app at ``base`` answers its health check; raise when ``server`` exits or
+    ``timeout_s`` seconds pass first."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).read() == b"ok":
+                return
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise
+        time.sleep(0.3)
+
 @pytest.fixture
 def served_app(tmp_path):
     """(base URL, data folder, fake Ollama): the app as a real server process, listening where its
@@ -65,15 +79,7 @@ def served_app(tmp_path):
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).read() == b"ok":
-                        break
-                except OSError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise
-                time.sleep(0.3)
+            wait_healthy(base, server)
             yield base, tmp_path, fake
         finally:
             server.terminate()

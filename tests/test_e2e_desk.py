@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +19,7 @@ from playwright.sync_api import sync_playwright
 from dataset_gen.store import Store
 from tests.fake_ollama import FakeOllama
 from tests.test_app import seeded_project
-from tests.test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, free_port, ready
+from tests.test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, free_port, ready, wait_healthy
 from tests.test_ui_desk import big_project
 from ui.safe import unlinked
 
@@ -42,15 +41,7 @@ def serve(data_dir: Path, ollama_url: str, port: int | None = None) -> Iterator[
     reader.start()
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-            time.sleep(0.3)
+        wait_healthy(base, server)
         yield base, server, lines
     finally:
         if server.poll() is None:
