@@ -2,6 +2,7 @@
 ``streamlit run``): pairs reviewed from the keyboard alone, a
 click on a bulk button that asks first with the count, and Undo."""
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import sync_playwright
 
 from dataset_gen.store import Store
@@ -18,6 +19,20 @@ def seed(data_dir, n: int) -> tuple[int, list[int]]:
         return project_id, add_pairs(store, project_id, "m-notes.md",
                                      [pair(f"第 {i} 個問題：哪個指令列出模型？", f"答案 {i}：ollama list。") for i in range(n)])
 
+
+
+def press_until(page, key: str, text: str) -> None:
+    """Press ``key`` and wait for ``text``. Streamlit drops a shortcut pressed while the page is
+    still rerunning (a known limit, left open), so a key that shows nothing is pressed once more."""
+    ready(page)
+    page.keyboard.press(key)
+    try:
+        page.get_by_text(text).first.wait_for(timeout=8000)
+    except PlaywrightTimeoutError:
+        ready(page)
+        page.keyboard.press(key)
+        page.get_by_text(text).first.wait_for()
+    ready(page)
 
 def test_review_from_the_keyboard_and_a_cell_edit_then_a_bulk_click(tmp_path):
     project_id, ids = seed(tmp_path, 12)
@@ -45,8 +60,7 @@ def test_review_from_the_keyboard_and_a_cell_edit_then_a_bulk_click(tmp_path):
             got = [(p.status, p.language_ok) for p in store.list_pairs(project_id)][:5]
             assert got == [("accepted", True), ("rejected", True), ("generated", True), ("accepted", False),
                            ("generated", True)]
-        page.keyboard.press("u")  # undo the edit
-        ready(page)
+        press_until(page, "u", f"Undone: pair {ids[3]} reads as before the edit.")  # undo the edit
         with Store.open(tmp_path) as store:
             assert store.get_pair(ids[3]).answer == "答案 3：ollama list。"
 
@@ -58,8 +72,7 @@ def test_review_from_the_keyboard_and_a_cell_edit_then_a_bulk_click(tmp_path):
         with Store.open(tmp_path) as store:
             pairs = store.list_pairs(project_id)
             assert [p.status for p in pairs] == ["rejected"] * 12
-        page.keyboard.press("u")
-        ready(page)
+        press_until(page, "u", "Undone: 11 pairs have their earlier status back")
         with Store.open(tmp_path) as store:
             assert [p.status for p in store.list_pairs(project_id)][:5] == [
                 "accepted", "rejected", "generated", "accepted", "generated"]

@@ -71,7 +71,7 @@ def test_generate_and_export_through_a_real_model(tmp_path, capsys):
         assert validate("alpaca", records) == []
         assert len(records) <= len(pairs)
     else:  # everything held back: one line that says so, with the reasons
-        assert rc == 1 and "held back" in err and not output.exists(), err
+        assert rc == 2 and "held back" in err and not output.exists(), err
 
 
 def test_models_lists_the_real_model(tmp_path, capsys):
