@@ -129,6 +129,10 @@ def generate(args, config: ProjectConfig, settings: Settings, store, say: Callab
         raise ValueError(f"No model for project '{args.project.strip()}': pass --model NAME (e.g. qwen2.5:7b) "
                          "or set one in the project's settings")
     args.model = config.model
+    used = settings.chunking
+    if (used.min_chars, used.overlap) != (config.chunk_min_chars, config.chunk_overlap):
+        say(f"note: chunks of at most {used.max_chars} characters use smallest section {used.min_chars} and "
+            f"overlap {used.overlap} (each at most half the largest chunk)")
     signals = Signals()
     with signals.installed():
         try:

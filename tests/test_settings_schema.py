@@ -208,3 +208,14 @@ def test_judge_uses_the_saved_judge_model_and_server(tmp_path, fake_ollama, caps
 def test_the_schema_defaults_are_the_core_defaults():
     assert ProjectConfig().apply(Settings()) == Settings()
     assert ProjectConfig().chunking() == ChunkSettings()
+
+
+def test_options_cut_to_half_the_chunk_size_are_reported(tmp_path, fake_ollama, capsys):
+    doc = tmp_path / "a.md"
+    doc.write_text("# Ports\n\nOllama listens on port 11434 by default.\n", encoding="utf-8")
+    code = main(["--data-dir", str(tmp_path / "data"), "generate", str(doc), "--model", "qwen2.5:7b", "--host",
+                 fake_ollama.url, "--chunk-size", "300", "--min-chunk-size", "5000", "--chunk-overlap", "500",
+                 "--pairs-per-chunk", "1"])
+    assert code == 0
+    assert ("note: chunks of at most 300 characters use smallest section 150 and overlap 150 (each at most half "
+            "the largest chunk)") in capsys.readouterr().err.splitlines()
