@@ -21,7 +21,7 @@ page break is one pipe table (:mod:`dataset_gen.pdf_table_pages`); a Markdown ta
 text in one paragraph (``| a | b | |---|---| …``) becomes one again
 (:func:`dataset_gen.pdf_text.flattened_table`). Blocks whose ASCII
 text is all monospaced become fenced code blocks; a code block running across a page break is one
-fence. Body lines that would read as Markdown headings (``# comment``) are escaped as ``\\#``;
+fence; monospaced words in a line of prose become inline code (:mod:`dataset_gen.pdf_layout`). Body lines that would read as Markdown headings (``# comment``) are escaped as ``\\#``;
 U+FFFD (glyphs without a Unicode mapping, e.g. math symbols) is dropped.
 """
 

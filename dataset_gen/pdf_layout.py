@@ -172,7 +172,39 @@ def _line(spans: list[dict], bbox: tuple) -> Line:
             best, size = n, s["size"]
         if mono and _ASCII_SPACE_RE.search(text):
             mono, seen = bool(flags & 8), True
+    if best_mono and not (mono and seen):  # monospaced words in a line of text: inline code
+        out = _inline_code_text(spans)
     return Line(out, tuple(bbox), size if best else size_mono, mono and seen)
+
+
+def _inline_code_text(spans: list[dict]) -> str:
+    """The text of a line of prose holding monospaced words (flags bit 3), each run of them set
+    off as Markdown inline code (``模型名稱中的 `7b`、`8b```), spaces kept outside the backticks.
+    A run holding a backtick, or no ASCII letter or digit, stays as it is."""
+    out = run = ""
+
+    def flush() -> None:
+        nonlocal out, run
+        core = run.strip()
+        if core and "`" not in core and _ASCII_RE.search(core):
+            out += run[:len(run) - len(run.lstrip())] + f"`{core}`" + run[len(run.rstrip()):]
+        else:
+            out += run
+        run = ""
+
+    for s in spans:
+        text, flags = s["text"], s["flags"]
+        if flags & 8:
+            run += text
+            continue
+        flush()
+        stripped = text.strip()
+        if flags & 1 and stripped.isdigit() and len(stripped) <= 3 and _REF_BEFORE_RE.search(out):
+            out = out.rstrip(" ") + f"[^{stripped}]" + (" " if text.endswith(" ") else "")
+        else:
+            out += text
+    flush()
+    return out
 
 
 def _span_text(spans: list[dict]) -> str:

@@ -185,7 +185,10 @@ def test_notes_pdf_code_blocks_are_fenced_like_the_markdown():
     fences = re.findall(r"(?m)^```\n", text)
     assert len(fences) == 60  # 30 code blocks, each opened and closed
     assert "```\n模型大小 = 參數量(B) × 每參數位元組數\n```" in text
-    assert "模型名稱中的 7b、8b、13b、70b 代表參數量（十億）。" in text  # inline code stays text
+    # monospaced words in a line of prose are inline code, as the Markdown has them
+    assert "模型名稱中的 `7b`、`8b`、`13b`、`70b` 代表參數量（十億）。" in text
+    assert "## Ollama API：`/api/generate` vs `/api/chat`" in text.splitlines()
+    assert "### `/api/chat` 範例" in text.splitlines()
 
 
 # --- tables ----------------------------------------------------------------------------------
