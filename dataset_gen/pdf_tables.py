@@ -25,11 +25,14 @@ import bisect
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from itertools import groupby
 
 import pymupdf
 
 from .markdown_table import pipe_table
 from .pdf_tounicode import apply_raw
+
+_ASCII_RE = re.compile(r"[0-9A-Za-z]")
 
 __all__ = ["Table", "find_tables", "table_candidates"]
 
@@ -174,7 +177,7 @@ def find_tables(blocks: list, pdf_page: pymupdf.Page, textpage: pymupdf.TextPage
         # first column; the columns it covers stay empty, so nothing is repeated.
         mids = [(ys[r] + ys[r + 1]) / 2 for r in range(n_rows)]
         cells: dict[tuple[int, int], list] = defaultdict(list)
-        for wx0, wy0, wx1, wy1, char, bno, lno in words:
+        for wx0, wy0, wx1, wy1, char, bno, lno, mono in words:
             if bno not in numbers:
                 continue
             yc = (wy0 + wy1) / 2
@@ -182,7 +185,7 @@ def find_tables(blocks: list, pdf_page: pymupdf.Page, textpage: pymupdf.TextPage
             col = min(max(bisect.bisect(xs, (wx0 + wx1) / 2) - 1, 0), n_cols - 1)
             while col > 0 and not drawn(col, mids[row]):
                 col -= 1
-            cells[row, col].append((yc, bno, lno, char))
+            cells[row, col].append((yc, bno, lno, char, mono))
         grid = _grid_rows(_split_rows(cells, n_rows, n_cols), n_cols)
         if grid:
             rows, kept = grid
@@ -239,8 +242,8 @@ def _split_rows(cells: dict, n_rows: int, n_cols: int) -> list[dict[int, list]]:
 
 
 def _chars(textpage: pymupdf.TextPage, fixes: dict) -> list[tuple]:
-    """Every character of the text page as ``(x0, y0, x1, y1, char, block, line)``; ``block`` is
-    the ordinal among text blocks. Characters, not words, are placed in cells: MuPDF joins the
+    """Every character of the text page as ``(x0, y0, x1, y1, char, block, line, mono)``; ``block``
+    is the ordinal among text blocks, ``mono`` whether its font is monospaced (flags bit 3). Characters, not words, are placed in cells: MuPDF joins the
     text of neighbouring cells into one word when the gap is small (common with CJK text)."""
     out = []
     blocks = [b for b in textpage.extractRAWDICT()["blocks"] if b["type"] == 0]
@@ -250,7 +253,7 @@ def _chars(textpage: pymupdf.TextPage, fixes: dict) -> list[tuple]:
             for span in line["spans"]:
                 for ch in span["chars"]:
                     x0, y0, x1, y1 = ch["bbox"]
-                    out.append((x0, y0, x1, y1, ch["c"], bno, lno))
+                    out.append((x0, y0, x1, y1, ch["c"], bno, lno, bool(span["flags"] & 8)))
     return out
 
 
@@ -310,15 +313,32 @@ def _grid_rows(rows: list[dict[int, list]], n_cols: int) -> tuple[list[list[str]
     return [[t.get(c, "") for c in cols] for t in texts], cols
 
 
-def _cell_text(chars: list[tuple[int, int, str]]) -> str:
-    """Characters of a cell in reading order; lines joined by a space except between CJK
-    characters; runs of whitespace collapsed to one space."""
-    out = ""
+def _cell_text(chars: list[tuple[int, int, str, bool]]) -> str:
+    """Characters ``(block, line, char, mono)`` of a cell in reading order; lines joined by a space
+    except between CJK characters and after a monospaced hyphen (``qwen2:7b-`` wrapped before
+    ``instruct``); runs of whitespace collapsed to one space; a run of
+    monospaced characters holding ASCII set off as inline code (``| `ollama list` | … |``)."""
+    out: list[tuple[str, bool]] = []
     last_line = None
-    for bno, lno, char in sorted(chars, key=lambda w: (w[0], w[1])):
-        if (out and last_line != (bno, lno) and not out[-1].isspace() and not char.isspace()
-                and not (_CJK_RE.match(out[-1]) and _CJK_RE.match(char))):
-            out += " "
-        out += char
+    for bno, lno, char, mono in sorted(chars, key=lambda w: (w[0], w[1])):
+        if last_line != (bno, lno) and mono and not char.isspace():
+            while out and out[-1][0] == " " and len(out) > 1 and out[-2] == ("-", True):
+                out.pop()  # the line's own trailing space after a wrapped identifier
+        if (out and last_line != (bno, lno) and not out[-1][0].isspace() and not char.isspace()
+                and not (_CJK_RE.match(out[-1][0]) and _CJK_RE.match(char))
+                and not (out[-1] == ("-", True) and mono)):  # code wrapped after its hyphen
+            out.append((" ", out[-1][1] and mono))
+        if char.isspace():
+            if not out or out[-1][0] == " ":
+                continue
+            char = " "
+        out.append((char, mono))
         last_line = (bno, lno)
-    return " ".join(out.split()).replace("|", "\\|")
+    text = ""
+    for mono, group in groupby(out, key=lambda item: item[1]):
+        run = "".join(ch for ch, _ in group)
+        core = run.strip()
+        if mono and core and "`" not in core and _ASCII_RE.search(core):
+            run = run[:len(run) - len(run.lstrip())] + f"`{core}`" + run[len(run.rstrip()):]
+        text += run
+    return text.strip().replace("|", "\\|")

@@ -280,8 +280,8 @@ def test_notes_headings_match_across_md_pdf_docx():
 
 def test_notes_pdf_tables_and_code_comments():
     text = parsed("ollama-notes-zh-TW.pdf").text
-    assert "| 指令 | 說明 |\n| --- | --- |\n| ollama list | 列出本機所有模型 |" in text
-    assert "| temperature | 創意度（越高越隨機） | 0.8 |" in text  # cells glued by MuPDF, cut
+    assert "| 指令 | 說明 |\n| --- | --- |\n| `ollama list` | 列出本機所有模型 |" in text
+    assert "| `temperature` | 創意度（越高越隨機） | 0.8 |" in text  # cells glued by MuPDF, cut
     # tables cut by a page break are one table: header alone at the foot of page 5, last row
     # alone at the top of page 12
     assert ("| 模型 | 總參數 | 激活參數 | 說明 |\n| --- | --- | --- | --- |\n"

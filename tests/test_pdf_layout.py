@@ -198,7 +198,7 @@ def test_notes_pdf_table_cells_keep_their_order():
     text = parse_file(CORPUS / "ollama-notes-zh-TW.pdf").text
     # MuPDF glued "整數" and "4-bit" into one word across the cell border
     assert "| INT4 | 整數 | 4-bit 整數 | 範圍固定，簡單 |" in text
-    assert "| lora_target | 插在哪些模組 | q_proj,v_proj |" in text
+    assert "| `lora_target` | 插在哪些模組 | q_proj,v_proj |" in text  # monospaced cell: inline code
     # a framed table whose cells are one MuPDF line each (no tight block geometry)
     assert ("| 版本 | 說明 |\n| --- | --- |\n| K_S | Small，體積最小，品質稍差 |\n"
             "| K_M | Medium，官方推薦，平衡首選 |") in text
