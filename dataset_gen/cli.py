@@ -148,9 +148,9 @@ def _export(args, store: Store) -> int:
     chosen, held = hold_back(pairs, include=include, min_score=min_score, training=args.format in FORMATS)
     if held:
         print(summary(held), file=sys.stderr)
-    # every reason that would still hold a pair back, not only the first one each is counted under
+    # when nothing is left: every reason that holds a pair back, not only the first each counts under
     blocking = Counter(r for p in pairs for r in hold_reasons(p, min_score=min_score, training=args.format in FORMATS)
-                       if r not in include)
+                       if r not in include) if not chosen else Counter()
     empty = _empty_message(args, pairs, held, [*args.include_flagged, *(c for c, _ in blocking.most_common())])
     if args.format in ("ragas", "beir"):
         if not chosen:

@@ -34,6 +34,7 @@ __all__ = ["Block", "Line", "build_blocks", "find_running", "is_running", "move_
            "reading_order", "running_keys"]
 
 _ASCII_RE = re.compile("[!-~]")
+_ASCII_ALNUM_RE = re.compile("[0-9A-Za-z]")
 _ASCII_SPACE_RE = re.compile("[ -~]")
 _HANGUL_RE = re.compile("[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]")
 _DIGITS_RE = re.compile(r"\d+")
@@ -177,6 +178,15 @@ def _line(spans: list[dict], bbox: tuple) -> Line:
     return Line(out, tuple(bbox), size if best else size_mono, mono and seen)
 
 
+def inline_code(run: str) -> str:
+    """``run`` (monospaced text) as Markdown inline code, its outer spaces kept outside the
+    backticks; unchanged when it holds a backtick or no ASCII letter or digit."""
+    core = run.strip()
+    if not core or "`" in core or not _ASCII_ALNUM_RE.search(core):
+        return run
+    return run[:len(run) - len(run.lstrip())] + f"`{core}`" + run[len(run.rstrip()):]
+
+
 def _inline_code_text(spans: list[dict]) -> str:
     """The text of a line of prose holding monospaced words (flags bit 3), each run of them set
     off as Markdown inline code (``模型名稱中的 `7b`、`8b```), spaces kept outside the backticks.
@@ -185,11 +195,7 @@ def _inline_code_text(spans: list[dict]) -> str:
 
     def flush() -> None:
         nonlocal out, run
-        core = run.strip()
-        if core and "`" not in core and _ASCII_RE.search(core):
-            out += run[:len(run) - len(run.lstrip())] + f"`{core}`" + run[len(run.rstrip()):]
-        else:
-            out += run
+        out += inline_code(run)
         run = ""
 
     for s in spans:

@@ -30,9 +30,8 @@ from itertools import groupby
 import pymupdf
 
 from .markdown_table import pipe_table
+from .pdf_layout import inline_code
 from .pdf_tounicode import apply_raw
-
-_ASCII_RE = re.compile(r"[0-9A-Za-z]")
 
 __all__ = ["Table", "find_tables", "table_candidates"]
 
@@ -315,18 +314,13 @@ def _grid_rows(rows: list[dict[int, list]], n_cols: int) -> tuple[list[list[str]
 
 def _cell_text(chars: list[tuple[int, int, str, bool]]) -> str:
     """Characters ``(block, line, char, mono)`` of a cell in reading order; lines joined by a space
-    except between CJK characters and after a monospaced hyphen (``qwen2:7b-`` wrapped before
-    ``instruct``); runs of whitespace collapsed to one space; a run of
+    except between CJK characters; runs of whitespace collapsed to one space; a run of
     monospaced characters holding ASCII set off as inline code (``| `ollama list` | … |``)."""
     out: list[tuple[str, bool]] = []
     last_line = None
     for bno, lno, char, mono in sorted(chars, key=lambda w: (w[0], w[1])):
-        if last_line != (bno, lno) and mono and not char.isspace():
-            while out and out[-1][0] == " " and len(out) > 1 and out[-2] == ("-", True):
-                out.pop()  # the line's own trailing space after a wrapped identifier
         if (out and last_line != (bno, lno) and not out[-1][0].isspace() and not char.isspace()
-                and not (_CJK_RE.match(out[-1][0]) and _CJK_RE.match(char))
-                and not (out[-1] == ("-", True) and mono)):  # code wrapped after its hyphen
+                and not (_CJK_RE.match(out[-1][0]) and _CJK_RE.match(char))):
             out.append((" ", out[-1][1] and mono))
         if char.isspace():
             if not out or out[-1][0] == " ":
@@ -337,8 +331,5 @@ def _cell_text(chars: list[tuple[int, int, str, bool]]) -> str:
     text = ""
     for mono, group in groupby(out, key=lambda item: item[1]):
         run = "".join(ch for ch, _ in group)
-        core = run.strip()
-        if mono and core and "`" not in core and _ASCII_RE.search(core):
-            run = run[:len(run) - len(run.lstrip())] + f"`{core}`" + run[len(run.rstrip()):]
-        text += run
+        text += inline_code(run) if mono else run
     return text.strip().replace("|", "\\|")

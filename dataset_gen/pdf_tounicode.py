@@ -53,6 +53,8 @@ class UnicodeRepair:
             return {}
         if suspects - self._maps.keys():
             self._learn(pdf_page)
+            for name in suspects:  # a span font the page's font list names otherwise: not looked up again
+                self._maps.setdefault(name, None)
         broken = {name: m for name in suspects if (m := self._maps.get(name))}
         if not broken:
             return {}
