@@ -22,17 +22,21 @@ def seed(data_dir, n: int) -> tuple[int, list[int]]:
 
 
 def press_until(page, key: str, text: str) -> None:
-    """Press ``key`` and wait for ``text``. Streamlit drops a shortcut pressed while the page is
-    still rerunning (a known limit, left open), so a key that shows nothing is pressed once more."""
-    ready(page)
-    page.keyboard.press(key)
-    try:
-        page.get_by_text(text).first.wait_for(timeout=8000)
-    except PlaywrightTimeoutError:
+    """Press ``key`` with no text field focused (Streamlit ignores a shortcut typed into one) and
+    wait for ``text``. Streamlit drops a shortcut pressed while the page is still rerunning (a
+    known limit, left open), so a key that shows nothing is pressed again, up to three times."""
+    for attempt in range(3):
         ready(page)
+        page.evaluate("document.activeElement && document.activeElement.blur()")
         page.keyboard.press(key)
-        page.get_by_text(text).first.wait_for()
+        try:
+            page.get_by_text(text).first.wait_for(timeout=8000 if attempt < 2 else 30000)
+            break
+        except PlaywrightTimeoutError:
+            if attempt == 2:
+                raise
     ready(page)
+
 
 def test_review_from_the_keyboard_and_a_cell_edit_then_a_bulk_click(tmp_path):
     project_id, ids = seed(tmp_path, 12)
