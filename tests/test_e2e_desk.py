@@ -80,8 +80,9 @@ def test_first_run_language_and_chunk_pages_in_a_browser(tmp_path):
         picker = page.get_by_role("combobox", name="Model", exact=True)
         open_options(page, picker)
         assert page.get_by_role("option").all_inner_texts() == ["⚠ llama3.1:70b", "qwen2.5:7b · 7.6B · Q4_K_M · 4.68 GB"]
-        picker.fill("qwen")  # the list narrows to what is typed (and offers to add the typed name)
-        page.get_by_role("option", name="qwen2.5:7b · 7.6B · Q4_K_M · 4.68 GB").click()
+        picker.fill("qwen2.5:7b")  # the list narrows to what is typed; Enter takes it (the typed text box
+        page.get_by_role("option", name="qwen2.5:7b · 7.6B · Q4_K_M · 4.68 GB").wait_for()  # lies over the list)
+        picker.press("Enter")
         page.get_by_role("button", name="Save settings").click()
         page.get_by_text("Settings saved.").wait_for()
         ready(page)
