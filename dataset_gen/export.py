@@ -1,4 +1,5 @@
-"""Turn stored QA pairs into training files LLaMA-Factory loads as they are.
+"""Turn stored QA pairs into training files LLaMA-Factory loads as they are (the records themselves
+are built by :mod:`dataset_gen.export_records`).
 
 Three formats (see ``FORMATS``):
 
@@ -43,6 +44,16 @@ from .dataset_info import (
     write_info,
 )
 from .errors import ExportError
+from .export_records import (
+    FORMATS,
+    check_format,
+    dataset_info_entry,
+    metadata,
+    to_alpaca,
+    to_openai,
+    to_records,
+    to_sharegpt,
+)
 from .gate import hold_back
 from .models import StoredPair
 from .names import inside, safe_slug
@@ -55,8 +66,6 @@ __all__ = [
     "validate", "write_dataset_info", "write_records",
 ]
 
-FORMATS = ("alpaca", "sharegpt", "openai")
-
 DEFAULT_SUFFIX = {"alpaca": ".json", "sharegpt": ".json", "openai": ".jsonl"}
 """The suffix :func:`export_file_name` gives each format's file."""
 
@@ -66,8 +75,6 @@ NO_PAIRS_MESSAGE = (
     "--include-unreviewed"
 )
 """The error when there is nothing to export; ``{project}`` is the project's name."""
-
-DEFAULT_INSTRUCTION = "Answer the question."
 
 
 @dataclass(frozen=True)
@@ -83,38 +90,7 @@ class ExportReport:
     problems: list[Problem] = field(default_factory=list)
 
 
-# --- records ---------------------------------------------------------------------------------
-
-
-def metadata(pair: StoredPair) -> dict:
-    """The provenance object of a record. Same keys and value types for every pair.
-
-    ``pages`` is ``"3"``, ``"3-4"`` or ``""`` (no pages); ``heading_path`` is joined with
-    ``" > "``; ``char_span`` is ``[start, end]`` of the chunk in the document's text;
-    ``prompt`` is ``"name@version"``.
-    """
-    if pair.pages is None:
-        pages = ""
-    elif pair.pages[0] == pair.pages[1]:
-        pages = str(pair.pages[0])
-    else:
-        pages = f"{pair.pages[0]}-{pair.pages[1]}"
-    return {
-        "pair_id": int(pair.id),
-        "document": str(pair.document),
-        "pages": pages,
-        "chunk_id": int(pair.chunk_id),
-        "chunk_ordinal": int(pair.chunk_ordinal),
-        "heading_path": " > ".join(pair.heading_path),
-        "char_span": [int(pair.chunk_start), int(pair.chunk_end)],
-        "grounded": bool(pair.grounded),
-        "question_type": str(pair.question_type),
-        "status": str(pair.status),
-        "edited": bool(pair.edited),
-        "model": str(pair.model),
-        "prompt": f"{pair.prompt_name}@{pair.prompt_version}",
-        "created_at": str(pair.created_at),
-    }
+# --- selection -------------------------------------------------------------------------------
 
 
 def select_for_training(
@@ -141,128 +117,6 @@ def select_for_training(
     if include_duplicates:
         include.add("near_duplicate")
     return hold_back(pairs, include=include, min_score=min_score)[0]
-
-
-def response(pair: StoredPair, reasoning: bool = False) -> str:
-    """The assistant's text: the answer, or with ``reasoning`` and a stored chain of thought,
-    ``<think>\n{reasoning}\n</think>\n\n{answer}`` (the form reasoning-model datasets use,
-    formats.md "Reasoning")."""
-    if reasoning and pair.reasoning.strip():
-        return f"<think>\n{pair.reasoning.strip()}\n</think>\n\n{pair.answer}"
-    return pair.answer
-
-
-def to_alpaca(
-    pairs: Sequence[StoredPair],
-    *,
-    system: str | None = None,
-    question_in_input: bool = False,
-    instruction: str = DEFAULT_INSTRUCTION,
-    reasoning: bool = False,
-) -> list[dict]:
-    """Alpaca records: ``{"instruction": question, "input": "", "output": answer}``.
-
-    With ``question_in_input`` the instruction is the fixed ``instruction`` text and the question
-    goes in ``"input"`` (LLaMA-Factory joins them with a newline). ``"system"`` is added only when
-    ``system`` is a non-empty string.
-    """
-    records = []
-    for pair in pairs:
-        if question_in_input:
-            record: dict = {"instruction": instruction, "input": pair.question}
-        else:
-            record = {"instruction": pair.question, "input": ""}
-        record["output"] = response(pair, reasoning)
-        if system:
-            record["system"] = system
-        record["metadata"] = metadata(pair)
-        records.append(record)
-    return records
-
-
-def to_sharegpt(pairs: Sequence[StoredPair], *, system: str | None = None, reasoning: bool = False) -> list[dict]:
-    """ShareGPT records: ``{"conversations": [{"from": "human", "value": question},
-    {"from": "gpt", "value": answer}]}``, plus ``"system"`` when ``system`` is non-empty."""
-    records = []
-    for pair in pairs:
-        record: dict = {
-            "conversations": [
-                {"from": "human", "value": pair.question},
-                {"from": "gpt", "value": response(pair, reasoning)},
-            ]
-        }
-        if system:
-            record["system"] = system
-        record["metadata"] = metadata(pair)
-        records.append(record)
-    return records
-
-
-def to_openai(pairs: Sequence[StoredPair], *, system: str | None = None, reasoning: bool = False) -> list[dict]:
-    """OpenAI chat records: ``{"messages": [{"role": "user", "content": question},
-    {"role": "assistant", "content": answer}]}``, with a leading system message when ``system``
-    is non-empty."""
-    records = []
-    for pair in pairs:
-        messages = [{"role": "system", "content": system}] if system else []
-        messages.append({"role": "user", "content": pair.question})
-        messages.append({"role": "assistant", "content": response(pair, reasoning)})
-        records.append({"messages": messages, "metadata": metadata(pair)})
-    return records
-
-
-def to_records(
-    format: str,
-    pairs: Sequence[StoredPair],
-    *,
-    system: str | None = None,
-    question_in_input: bool = False,
-    reasoning: bool = False,
-) -> list[dict]:
-    """Records of ``format`` (one of ``FORMATS``); ``question_in_input`` applies to Alpaca only;
-    ``reasoning`` puts each pair's chain of thought before its answer (see :func:`response`).
-
-    :raises ExportError: an unknown format.
-    """
-    _check_format(format)
-    if format == "alpaca":
-        return to_alpaca(pairs, system=system, question_in_input=question_in_input, reasoning=reasoning)
-    if format == "sharegpt":
-        return to_sharegpt(pairs, system=system, reasoning=reasoning)
-    return to_openai(pairs, system=system, reasoning=reasoning)
-
-
-def dataset_info_entry(format: str, file_name: str, *, has_system: bool) -> dict:
-    """The ``dataset_info.json`` entry that makes LLaMA-Factory read a file of ``format``.
-
-    ``file_name`` is relative to the directory of ``dataset_info.json``. ``has_system`` maps the
-    ``"system"`` column (Alpaca and ShareGPT; OpenAI records carry it as a system message).
-
-    :raises ExportError: an unknown format.
-    """
-    _check_format(format)
-    if format == "alpaca":
-        columns = {"prompt": "instruction", "query": "input", "response": "output"}
-        if has_system:
-            columns["system"] = "system"
-        return {"file_name": file_name, "columns": columns}
-    if format == "sharegpt":
-        columns = {"messages": "conversations"}
-        if has_system:
-            columns["system"] = "system"
-        return {"file_name": file_name, "formatting": "sharegpt", "columns": columns}
-    return {
-        "file_name": file_name,
-        "formatting": "sharegpt",
-        "columns": {"messages": "messages"},
-        "tags": {
-            "role_tag": "role",
-            "content_tag": "content",
-            "user_tag": "user",
-            "assistant_tag": "assistant",
-            "system_tag": "system",
-        },
-    }
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -314,7 +168,7 @@ def check_output(format: str, output: Path, *, jsonl: bool | None = None) -> boo
     :raises ExportError: an unknown format, another suffix, ``jsonl`` disagreeing with it, or the
         name ``dataset_info.json`` (one line naming the file and the name to use).
     """
-    _check_format(format)
+    check_format(format)
     output = Path(output)
     if output.name.lower() == DATASET_INFO:  # LLaMA-Factory's registry is written beside the export
         raise ExportError(f"{output}: that is the name of LLaMA-Factory's registry, which is written beside "
@@ -355,7 +209,7 @@ def export_file_name(project: str, format: str) -> str:
 
     :raises ExportError: an unknown format.
     """
-    _check_format(format)
+    check_format(format)
     return f"{safe_slug(project)}-{format}{DEFAULT_SUFFIX[format]}"
 
 
@@ -464,8 +318,3 @@ def export_project(
         raise ExportError(f"{folder}: {error}") from error
     return export_pairs(pairs, format, output, system=system, question_in_input=question_in_input,
                         project=project, empty_message=empty_message, reasoning=reasoning)
-
-
-def _check_format(format: str) -> None:
-    if format not in FORMATS:
-        raise ExportError(f"Unknown export format {format!r}: choose one of {', '.join(FORMATS)}")

@@ -195,7 +195,90 @@ ALTER TABLE qa_pairs ADD COLUMN judge_run_id INTEGER REFERENCES runs(id) ON DELE
 CREATE INDEX runs_by_kind ON runs(project_id, kind);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
+_V8 = REBUILDS + """
+-- Kinds are data, not a closed list in SQL: item kinds (dataset_gen.models.ItemKind), where an
+-- item's content came from (Origin), question types (QuestionType) and run kinds (RUN_KINDS) are
+-- checked by code, so a new kind needs no table rebuild. An item belongs to its project directly:
+-- items made from the model's own knowledge or from a person's examples have no chunk.
+-- choices: the options of an objective question (kind 'choice') as a JSON list of strings.
+CREATE TABLE qa_pairs_v8 (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id        INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    chunk_id          INTEGER REFERENCES chunks(id) ON DELETE CASCADE,
+    run_id            INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    kind              TEXT NOT NULL DEFAULT 'qa',
+    origin            TEXT NOT NULL DEFAULT 'document',
+    question          TEXT NOT NULL,
+    answer            TEXT NOT NULL,
+    evidence          TEXT NOT NULL DEFAULT '',
+    grounded          INTEGER NOT NULL DEFAULT 0 CHECK (grounded IN (0, 1)),
+    status            TEXT NOT NULL DEFAULT 'generated'
+                      CHECK (status IN ('generated', 'accepted', 'rejected')),
+    edited            INTEGER NOT NULL DEFAULT 0 CHECK (edited IN (0, 1)),
+    original_question TEXT,
+    original_answer   TEXT,
+    created_at        TEXT NOT NULL,
+    updated_at        TEXT NOT NULL,
+    question_type     TEXT NOT NULL DEFAULT 'factual',
+    reasoning         TEXT NOT NULL DEFAULT '',
+    audience          TEXT NOT NULL DEFAULT '',
+    context_chunk_ids TEXT NOT NULL DEFAULT '[]',
+    faithfulness      INTEGER CHECK (faithfulness BETWEEN 1 AND 5),
+    relevance         INTEGER CHECK (relevance BETWEEN 1 AND 5),
+    clarity           INTEGER CHECK (clarity BETWEEN 1 AND 5),
+    judge_reason      TEXT NOT NULL DEFAULT '',
+    duplicate_of      INTEGER,
+    language_ok       INTEGER NOT NULL DEFAULT 1 CHECK (language_ok IN (0, 1)),
+    revision          INTEGER NOT NULL DEFAULT 0,
+    flags             TEXT,
+    judge_run_id      INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+    choices           TEXT NOT NULL DEFAULT '[]'
+);
+INSERT INTO qa_pairs_v8 SELECT p.id, d.project_id, p.chunk_id, p.run_id, 'qa', 'document', p.question,
+    p.answer, p.evidence, p.grounded, p.status, p.edited, p.original_question, p.original_answer,
+    p.created_at, p.updated_at, p.question_type, p.reasoning, p.audience, p.context_chunk_ids,
+    p.faithfulness, p.relevance, p.clarity, p.judge_reason, p.duplicate_of, p.language_ok, p.revision,
+    p.flags, p.judge_run_id, '[]'
+    FROM qa_pairs p JOIN chunks c ON c.id = p.chunk_id JOIN documents d ON d.id = c.document_id;
+DROP TABLE qa_pairs;
+ALTER TABLE qa_pairs_v8 RENAME TO qa_pairs;
+CREATE INDEX qa_pairs_by_chunk ON qa_pairs(chunk_id, status);
+CREATE INDEX qa_pairs_by_run ON qa_pairs(run_id);
+CREATE INDEX qa_pairs_duplicate_of ON qa_pairs(duplicate_of);
+CREATE INDEX qa_pairs_by_project ON qa_pairs(project_id, kind, status);
+
+CREATE TABLE runs_v8 (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id        INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    model             TEXT NOT NULL,
+    options           TEXT NOT NULL DEFAULT '{}',
+    prompt_name       TEXT NOT NULL,
+    prompt_version    TEXT NOT NULL,
+    started_at        TEXT NOT NULL,
+    finished_at       TEXT,
+    status            TEXT NOT NULL DEFAULT 'running'
+                      CHECK (status IN ('running', 'finished', 'cancelled', 'failed', 'interrupted')),
+    chunks_total      INTEGER NOT NULL DEFAULT 0,
+    chunks_done       INTEGER NOT NULL DEFAULT 0,
+    chunks_failed     INTEGER NOT NULL DEFAULT 0,
+    prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0,
+    duration_s        REAL NOT NULL DEFAULT 0,
+    kind              TEXT NOT NULL DEFAULT 'generate',
+    pairs_total       INTEGER NOT NULL DEFAULT 0,
+    pairs_judged      INTEGER NOT NULL DEFAULT 0,
+    pairs_failed      INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO runs_v8 SELECT id, project_id, model, options, prompt_name, prompt_version, started_at,
+    finished_at, status, chunks_total, chunks_done, chunks_failed, prompt_tokens, completion_tokens,
+    duration_s, kind, pairs_total, pairs_judged, pairs_failed FROM runs;
+DROP TABLE runs;
+ALTER TABLE runs_v8 RENAME TO runs;
+CREATE INDEX runs_by_project ON runs(project_id);
+CREATE INDEX runs_by_kind ON runs(project_id, kind);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
 """SQL scripts; the script at index ``i`` is schema version ``i + 1``."""
 
 _TRACKING = """

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class QAPair:
     pair rests on besides its own (the second chunk of a comparison question). ``language_ok`` is
     ``False`` when the pair's language or Chinese script differs from the one asked for. ``flags``
     are the reason codes of :data:`dataset_gen.checks.REASONS` the pair fails (``()``: none).
+    ``kind`` is an :class:`ItemKind` value; ``choices`` the options of a ``choice`` item.
     """
 
     question: str
@@ -90,12 +92,48 @@ class QAPair:
     context_chunk_ids: tuple[int, ...] = ()
     language_ok: bool = True
     flags: tuple[str, ...] = ()
+    kind: str = "qa"
+    choices: tuple[str, ...] = ()
 
 
-QUESTION_TYPES = ("factual", "explanation", "comparison", "unanswerable")
-"""Kinds of question: a fact stated in the chunk; how/why explained by it; a comparison across two
-chunks of one document (multi-hop); a question the document does not answer (its reference answer
-says so: kept for RAG evaluation, left out of fine-tuning exports unless asked)."""
+class QuestionType(StrEnum):
+    """Kinds of question: a fact stated in the chunk; how/why explained by it; a comparison across
+    two chunks of one document (multi-hop); a question the document does not answer (its reference
+    answer says so: kept for RAG evaluation, left out of fine-tuning exports unless asked).
+
+    The store checks none of these in SQL (schema version 8): a new type is a new member here."""
+
+    FACTUAL = "factual"
+    EXPLANATION = "explanation"
+    COMPARISON = "comparison"
+    UNANSWERABLE = "unanswerable"
+
+
+QUESTION_TYPES: tuple[str, ...] = tuple(t.value for t in QuestionType)
+"""The values of :class:`QuestionType`, in order."""
+
+
+class ItemKind(StrEnum):
+    """What a stored item is, stored in ``qa_pairs.kind`` and checked only here (no SQL
+    constraint), so a new kind is a new member: ``qa`` is one question and one answer;
+    ``conversation`` a multi-turn dialogue (its first user turn and assistant reply in
+    ``question``/``answer``, the turns stored turn by turn); ``choice`` an objective question whose
+    options are in ``choices`` and whose ``answer`` is the correct option."""
+
+    QA = "qa"
+    CONVERSATION = "conversation"
+    CHOICE = "choice"
+
+
+class Origin(StrEnum):
+    """Where an item's content comes from, stored in ``qa_pairs.origin``: ``document`` (grounded
+    in a chunk), ``model`` (the model's own knowledge, e.g. distilled from a topic: never counted
+    as grounded, no chunk) or ``examples`` (written in the style of a person's own examples, no
+    chunk)."""
+
+    DOCUMENT = "document"
+    MODEL = "model"
+    EXAMPLES = "examples"
 
 
 @dataclass(frozen=True)
@@ -160,7 +198,10 @@ class StoredPair:
     person changed the question or answer; ``original_question``/``original_answer`` then keep the
     model's text. ``pages`` is ``(first, last)`` or ``None``. ``created_at``/``updated_at`` are ISO
     8601 UTC strings. ``flags`` are the reason codes of :data:`dataset_gen.checks.REASONS` the pair
-    fails, as stored (recomputed when a person edits the text).
+    fails, as stored (recomputed when a person edits the text). ``kind`` is an :class:`ItemKind`
+    value and ``origin`` an :class:`Origin` value; an item with no source chunk (origin other than
+    ``document``) has ``chunk_id`` ``None``, ``document`` ``""``, ordinal and span 0 and no chunk
+    text.
     """
 
     id: int
@@ -172,7 +213,7 @@ class StoredPair:
     status: str
     edited: bool
     document: str
-    chunk_id: int
+    chunk_id: int | None
     chunk_ordinal: int
     heading_path: tuple[str, ...]
     chunk_start: int
@@ -200,6 +241,9 @@ class StoredPair:
     language_ok: bool = True
     revision: int = 0  # +1 with every change a person makes (text or status): stale edits are refused
     flags: tuple[str, ...] = ()
+    kind: str = ItemKind.QA.value
+    origin: str = Origin.DOCUMENT.value
+    choices: tuple[str, ...] = ()
 
     @property
     def lowest_score(self) -> int | None:

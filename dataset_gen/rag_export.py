@@ -119,10 +119,13 @@ def to_ragas(pairs: Sequence[StoredPair]) -> list[dict]:
     which Ragas' id-based context metrics read. ``reference_contexts`` is
     :attr:`StoredPair.reference_contexts`: the pair's chunk first, then
     the further chunks of a comparison pair. An ``unanswerable`` pair keeps the chunk(s) it was
-    asked about, and its ``reference`` is the answer saying the document does not tell.
+    asked about, and its ``reference`` is the answer saying the document does not tell. Items with
+    no source chunk (not made from a document) are left out: they have nothing to retrieve.
     """
     records = []
     for pair in pairs:
+        if pair.chunk_id is None:  # no source chunk: nothing to retrieve
+            continue
         provenance = metadata(pair)
         records.append({
             "user_input": str(pair.question),
@@ -214,7 +217,7 @@ def to_beir(
     queries: list[dict] = []
     qrels: list[tuple[str, str, int]] = []
     for pair in pairs:
-        if pair.question_type == UNANSWERABLE:
+        if pair.question_type == UNANSWERABLE or pair.chunk_id is None:
             continue
         query_id = f"q{int(pair.id)}"
         gold = []

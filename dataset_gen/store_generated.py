@@ -39,6 +39,8 @@ def pair_flags(conn: sqlite3.Connection, pair_id: int, question: str, answer: st
     row = conn.execute(
         "SELECT p.evidence, p.question_type, p.context_chunk_ids, c.text, c.heading_path FROM qa_pairs p"
         " JOIN chunks c ON c.id = p.chunk_id WHERE p.id = ?", (pair_id,)).fetchone()
+    if row is None:  # an item with no source chunk: nothing to check it against
+        return []
     texts = [row[3]] + [found[0] for i in json.loads(row[2])
                         if (found := conn.execute("SELECT text FROM chunks WHERE id = ?", (i,)).fetchone())]
     return list(check_pair(question, answer, row[0], "\n\n".join(texts), detect_language(row[3]),
@@ -64,13 +66,15 @@ def insert_generated(conn: sqlite3.Connection, chunk_id: int, run_id: int, pairs
     """Insert ``pairs`` of a chunk as ``"generated"`` in the open transaction; return their ids in order."""
     before = conn.execute("SELECT coalesce(max(id), 0) FROM qa_pairs").fetchone()[0]
     conn.executemany(
-        "INSERT INTO qa_pairs (chunk_id, run_id, question, answer, evidence, grounded,"
+        "INSERT INTO qa_pairs (project_id, chunk_id, run_id, question, answer, evidence, grounded,"
         " status, edited, created_at, updated_at, question_type, reasoning, audience,"
-        " context_chunk_ids, language_ok, flags)"
-        " VALUES (?, ?, ?, ?, ?, ?, 'generated', 0, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(chunk_id, run_id, pair.question, pair.answer, pair.evidence, int(pair.grounded),
+        " context_chunk_ids, language_ok, flags, kind, choices)"
+        " VALUES ((SELECT d.project_id FROM chunks c JOIN documents d ON d.id = c.document_id"
+        " WHERE c.id = ?), ?, ?, ?, ?, ?, ?, 'generated', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(chunk_id, chunk_id, run_id, pair.question, pair.answer, pair.evidence, int(pair.grounded),
           now, now, pair.question_type, pair.reasoning, pair.audience,
-          json.dumps(list(pair.context_chunk_ids)), int(pair.language_ok), json.dumps(list(pair.flags)))
+          json.dumps(list(pair.context_chunk_ids)), int(pair.language_ok), json.dumps(list(pair.flags)),
+          pair.kind, json.dumps(list(pair.choices), ensure_ascii=False))
          for pair in pairs],
     )
     # AUTOINCREMENT gives new rows ids above every earlier one, in insertion order.
@@ -103,8 +107,7 @@ class GeneratedPairMethods:
         filled. Pairs made since carry the flags of their reply (which also hold ``repeated``)."""
         with self._write() as conn:
             rows = conn.execute(
-                "SELECT p.id, p.question, p.answer FROM qa_pairs p JOIN chunks c ON c.id = p.chunk_id"
-                " JOIN documents d ON d.id = c.document_id WHERE d.project_id = ? AND p.flags IS NULL",
+                "SELECT p.id, p.question, p.answer FROM qa_pairs p WHERE p.project_id = ? AND p.flags IS NULL",
                 (project_id,)).fetchall()
             conn.executemany("UPDATE qa_pairs SET flags = ? WHERE id = ?",
                              [(json.dumps(pair_flags(conn, r[0], r[1], r[2])), r[0]) for r in rows])

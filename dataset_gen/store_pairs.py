@@ -22,17 +22,21 @@ from .store_rows import PAIR_STATUSES, checked, placeholders, utc_now
 # Column order matters: _stored_pair unpacks the rows by position.
 _PAIR_SELECT = """
 SELECT p.id, pr.name, p.question, p.answer, p.evidence, p.grounded, p.status, p.edited,
-       d.name, p.chunk_id, c.ordinal, c.heading_path, c.start, c."end", c.page_start, c.page_end,
+       coalesce(d.name, ''), p.chunk_id, coalesce(c.ordinal, 0), coalesce(c.heading_path, '[]'),
+       coalesce(c.start, 0), coalesce(c."end", 0), c.page_start, c.page_end,
        r.model, r.prompt_name, r.prompt_version, p.run_id, p.created_at, p.updated_at,
-       p.original_question, p.original_answer, c.text,
+       p.original_question, p.original_answer, coalesce(c.text, ''),
        p.question_type, p.reasoning, p.audience, p.context_chunk_ids, p.faithfulness, p.relevance,
-       p.clarity, p.judge_reason, p.duplicate_of, p.language_ok, p.revision, p.flags
+       p.clarity, p.judge_reason, p.duplicate_of, p.language_ok, p.revision, p.flags, p.kind, p.origin,
+       p.choices
 FROM qa_pairs p
-JOIN chunks c ON c.id = p.chunk_id
-JOIN documents d ON d.id = c.document_id
-JOIN projects pr ON pr.id = d.project_id
+LEFT JOIN chunks c ON c.id = p.chunk_id
+LEFT JOIN documents d ON d.id = c.document_id
+JOIN projects pr ON pr.id = p.project_id
 JOIN runs r ON r.id = p.run_id
 """
+
+# Items without a chunk (made from the model's own knowledge or from examples) sort first.
 
 _ORDER = " ORDER BY d.name, d.id, c.ordinal, p.id"
 
@@ -61,7 +65,7 @@ def _filters(
     near-duplicate of a kept pair or not); ``language_ok``; ``score_below`` (judged, with the
     lowest of the three judge scores below this value); ``flag`` (a reason code of
     :data:`dataset_gen.checks.REASONS` among the pair's flags); ``run_id`` (made by that run)."""
-    where = ["d.project_id = ?"]
+    where = ["p.project_id = ?"]
     params: list[Any] = [project_id]
     wanted = checked(statuses, PAIR_STATUSES, "pair status")
     if wanted is not None:
@@ -91,6 +95,11 @@ def _filters(
     return " WHERE " + " AND ".join(where), params
 
 
+def _chunk_join(filters: Mapping[str, Any]) -> str:
+    """The join a pair query needs for ``filters``: the chunks table only for a document filter."""
+    return " JOIN chunks c ON c.id = p.chunk_id" if filters.get("document_id") is not None else ""
+
+
 def _stored_pair(row: tuple, shared: dict[int, tuple[tuple[str, ...], str]]) -> StoredPair:
     """A :class:`StoredPair` from a plain-tuple row of ``_PAIR_SELECT``.
 
@@ -101,7 +110,7 @@ def _stored_pair(row: tuple, shared: dict[int, tuple[tuple[str, ...], str]]) -> 
      ordinal, heading_json, start, end, page_start, page_end, model, prompt_name, prompt_version,
      run_id, created_at, updated_at, original_question, original_answer, chunk_text,
      question_type, reasoning, audience, context_json, faithfulness, relevance, clarity,
-     judge_reason, duplicate_of, language_ok, revision, flags) = row
+     judge_reason, duplicate_of, language_ok, revision, flags, kind, origin, choices) = row
     if chunk_id not in shared:
         shared[chunk_id] = (tuple(json.loads(heading_json)), chunk_text)
     heading_path, chunk_text = shared[chunk_id]
@@ -114,7 +123,7 @@ def _stored_pair(row: tuple, shared: dict[int, tuple[tuple[str, ...], str]]) -> 
         prompt_version, run_id, created_at, updated_at, original_question, original_answer,
         chunk_text, question_type, reasoning, audience, tuple(json.loads(context_json)), (),
         faithfulness, relevance, clarity, judge_reason, duplicate_of, bool(language_ok), revision,
-        tuple(json.loads(flags)) if flags else (),
+        tuple(json.loads(flags)) if flags else (), kind, origin, tuple(json.loads(choices)),
     )
 
 
@@ -198,10 +207,7 @@ class PairMethods:
         :raises ValueError: an unknown status.
         """
         where, params = _filters(project_id, **filters)
-        sql = (
-            "SELECT count(*) FROM qa_pairs p JOIN chunks c ON c.id = p.chunk_id"
-            " JOIN documents d ON d.id = c.document_id" + where
-        )
+        sql = "SELECT count(*) FROM qa_pairs p" + _chunk_join(filters) + where
         with self._read() as conn:
             return conn.execute(sql, params).fetchone()[0]
 
@@ -212,8 +218,8 @@ class PairMethods:
         :raises ValueError: an unknown status.
         """
         where, params = _filters(project_id, **filters)
-        sql = ("SELECT p.id FROM qa_pairs p JOIN chunks c ON c.id = p.chunk_id"
-               " JOIN documents d ON d.id = c.document_id" + where + _ORDER)
+        sql = ("SELECT p.id FROM qa_pairs p LEFT JOIN chunks c ON c.id = p.chunk_id"
+               " LEFT JOIN documents d ON d.id = c.document_id" + where + _ORDER)
         with self._read() as conn:
             return [row[0] for row in conn.execute(sql, params)]
 
@@ -222,9 +228,9 @@ class PairMethods:
         the project, computed in SQL (for statistics over large projects)."""
         with self._read() as conn:
             return [tuple(row) for row in conn.execute(
-                "SELECT d.name, p.status, length(p.question), length(p.answer) FROM qa_pairs p"
-                " JOIN chunks c ON c.id = p.chunk_id JOIN documents d ON d.id = c.document_id"
-                " WHERE d.project_id = ?" + _ORDER, (project_id,))]
+                "SELECT coalesce(d.name, ''), p.status, length(p.question), length(p.answer) FROM qa_pairs p"
+                " LEFT JOIN chunks c ON c.id = p.chunk_id LEFT JOIN documents d ON d.id = c.document_id"
+                " WHERE p.project_id = ?" + _ORDER, (project_id,))]
 
     def set_judgement(self, pair_id: int, faithfulness: int, relevance: int, clarity: int, reason: str) -> None:
         """Store a judge's scores (each 1–5) and one-line reason for a pair.
@@ -253,8 +259,7 @@ class PairMethods:
         current clustering."""
         with self._write() as conn:
             conn.execute(
-                "UPDATE qa_pairs SET duplicate_of = NULL WHERE chunk_id IN (SELECT c.id FROM chunks c"
-                " JOIN documents d ON d.id = c.document_id WHERE d.project_id = ?)", (project_id,))
+                "UPDATE qa_pairs SET duplicate_of = NULL WHERE project_id = ?", (project_id,))
             conn.executemany("UPDATE qa_pairs SET duplicate_of = ? WHERE id = ?",
                              [(keep, pair_id) for pair_id, keep in duplicate_of.items()])
 
@@ -366,9 +371,7 @@ class PairMethods:
         counts = dict.fromkeys(PAIR_STATUSES, 0)
         with self._read() as conn:
             for row in conn.execute(
-                "SELECT p.status, count(*) FROM qa_pairs p JOIN chunks c ON c.id = p.chunk_id"
-                " JOIN documents d ON d.id = c.document_id WHERE d.project_id = ?"
-                " GROUP BY p.status",
+                "SELECT p.status, count(*) FROM qa_pairs p WHERE p.project_id = ? GROUP BY p.status",
                 (project_id,),
             ):
                 counts[row[0]] = row[1]

@@ -94,8 +94,7 @@ class ProjectRunMethods:
           (SELECT count(*) FROM documents d WHERE d.project_id = pr.id) AS documents,
           (SELECT count(*) FROM chunks c JOIN documents d ON d.id = c.document_id
             WHERE d.project_id = pr.id) AS chunks,
-          (SELECT count(*) FROM qa_pairs p JOIN chunks c ON c.id = p.chunk_id
-            JOIN documents d ON d.id = c.document_id WHERE d.project_id = pr.id) AS pairs
+          (SELECT count(*) FROM qa_pairs p WHERE p.project_id = pr.id) AS pairs
         FROM projects pr ORDER BY pr.name
         """
         with self._read() as conn:

@@ -85,8 +85,7 @@ def _duplicate_of(conn: sqlite3.Connection, pair_id: int, project_id: int, quest
         return None
     rows = conn.execute(
         "SELECT p.id, p.question, p.duplicate_of, p.status = 'accepted' OR p.edited = 1 FROM qa_pairs p"
-        " JOIN chunks c ON c.id = p.chunk_id JOIN documents d ON d.id = c.document_id"
-        " WHERE d.project_id = ? AND p.status != 'rejected' AND p.id != ? ORDER BY p.id",
+        " WHERE p.project_id = ? AND p.status != 'rejected' AND p.id != ? ORDER BY p.id",
         (project_id, pair_id)).fetchall()
     if not rows:
         return None

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dataset_gen.errors import StoreError
-from dataset_gen.migrations import MIGRATIONS
+from dataset_gen.migrations import MIGRATIONS, migrate
 from dataset_gen.models import Chunk, Document, QAPair
 from dataset_gen.store import DB_FILENAME, Store
 
@@ -76,6 +76,55 @@ def test_reopen_does_not_reapply_migrations(tmp_path: Path):
         assert [p.name for p in store.list_projects()] == ["kept"]
     again = sqlite3.connect(path).execute("SELECT version, applied_at FROM schema_migrations").fetchall()
     assert again == first
+
+
+def test_version_8_gives_every_pair_its_project_and_keeps_everything(tmp_path: Path):
+    """A database written at schema version 7, with pairs and a judge run, upgraded in place."""
+    path = tmp_path / "db.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, MIGRATIONS[:7])
+    conn.executescript("""
+        INSERT INTO projects (id, name, settings, created_at) VALUES (1, 'a', '{}', 't'), (2, 'b', '{}', 't');
+        INSERT INTO documents (id, project_id, name, kind, sha256, text, created_at)
+            VALUES (1, 1, 'a.md', 'markdown', 'x', 'text a', 't'), (2, 2, 'b.md', 'markdown', 'y', 'text b', 't');
+        INSERT INTO chunks (id, document_id, ordinal, start, "end", text, updated_at)
+            VALUES (1, 1, 0, 0, 6, 'text a', 't'), (2, 2, 0, 0, 6, 'text b', 't');
+        INSERT INTO runs (id, project_id, model, prompt_name, prompt_version, started_at, kind)
+            VALUES (1, 1, 'm', 'qa_generate', '1', 't', 'generate'), (2, 2, 'j', 'qa_judge', '1', 't', 'judge');
+        INSERT INTO qa_pairs (id, chunk_id, run_id, question, answer, created_at, updated_at,
+                              question_type, faithfulness, relevance, clarity, judge_run_id, flags)
+            VALUES (5, 1, 1, 'q a?', 'ans a', 't', 't', 'explanation', NULL, NULL, NULL, NULL, '[]'),
+                   (9, 2, 2, 'q b?', 'ans b', 't', 't', 'factual', 4, 5, 3, 2, '["trivial"]');
+    """)
+    before = conn.execute("SELECT * FROM qa_pairs ORDER BY id").fetchall()
+    conn.close()
+    with Store(path) as store:
+        assert [(p.id, p.project, p.kind, p.origin, p.chunk_id) for p in store.list_pairs(2)] == [
+            (9, "b", "qa", "document", 2)]
+        assert [r.kind for r in store.list_runs(2, kind=None)] == ["judge"]
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    after = conn.execute("SELECT * FROM qa_pairs ORDER BY id").fetchall()
+    assert [(r["id"], r["project_id"]) for r in after] == [(5, 1), (9, 2)]
+    names = [d[1] for d in sqlite3.connect(path).execute("PRAGMA table_info(qa_pairs)")]
+    assert names[:6] == ["id", "project_id", "chunk_id", "run_id", "kind", "origin"]
+    assert [tuple(r[n] for n in names if n not in ("project_id", "kind", "origin", "choices")) for r in after] == before
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    conn.close()
+
+
+def test_kinds_are_not_checked_in_sql(setup, store: Store):
+    """A new question type, item kind or run kind needs no table rebuild (schema version 8)."""
+    project, _, chunk_ids, run = setup
+    choice = QAPair("哪一個指令列出模型？", "ollama list", "ollama list", True, question_type="single_choice",
+                    kind="choice", choices=("ollama run", "ollama list", "ollama pull", "ollama rm"))
+    store.add_pairs(chunk_ids[0], run, [choice])
+    with store._write() as conn:
+        conn.execute("UPDATE runs SET kind = 'evaluate'")
+    pair = store.list_pairs(project)[0]
+    assert (pair.kind, pair.question_type, pair.choices) == (
+        "choice", "single_choice", ("ollama run", "ollama list", "ollama pull", "ollama rm"))
+    assert [r.kind for r in store.list_runs(project, kind=None)] == ["evaluate"]
 
 
 def test_foreign_keys_are_on(store: Store):

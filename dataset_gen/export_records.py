@@ -1,0 +1,181 @@
+"""Records of every export format, built from stored items: pure functions, no files.
+
+Three formats (see ``FORMATS``), as LLaMA-Factory reads them (data/README.md of LLaMA-Factory):
+
+- ``alpaca``: ``{"instruction", "input", "output", "system"?}``;
+- ``sharegpt``: ``{"conversations": [{"from": "human"|"gpt", "value"}], "system"?}``;
+- ``openai``: ``{"messages": [{"role": "system"?|"user"|"assistant", "content"}]}``.
+
+Every record also has a ``"metadata"`` object with the item's provenance (:func:`metadata`), with
+the same keys and value types in every record so Hugging Face ``datasets`` (pyarrow) can load it.
+:func:`dataset_info_entry` is the ``dataset_info.json`` entry that maps a file's columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .errors import ExportError
+from .models import StoredPair
+
+FORMATS = ("alpaca", "sharegpt", "openai")
+
+DEFAULT_INSTRUCTION = "Answer the question."
+
+def metadata(pair: StoredPair) -> dict:
+    """The provenance object of a record. Same keys and value types for every pair.
+
+    ``pages`` is ``"3"``, ``"3-4"`` or ``""`` (no pages); ``heading_path`` is joined with
+    ``" > "``; ``char_span`` is ``[start, end]`` of the chunk in the document's text;
+    ``prompt`` is ``"name@version"``.
+    """
+    if pair.pages is None:
+        pages = ""
+    elif pair.pages[0] == pair.pages[1]:
+        pages = str(pair.pages[0])
+    else:
+        pages = f"{pair.pages[0]}-{pair.pages[1]}"
+    return {
+        "pair_id": int(pair.id),
+        "document": str(pair.document),
+        "pages": pages,
+        "chunk_id": None if pair.chunk_id is None else int(pair.chunk_id),
+        "chunk_ordinal": int(pair.chunk_ordinal),
+        "heading_path": " > ".join(pair.heading_path),
+        "char_span": [int(pair.chunk_start), int(pair.chunk_end)],
+        "grounded": bool(pair.grounded),
+        "question_type": str(pair.question_type),
+        "status": str(pair.status),
+        "edited": bool(pair.edited),
+        "model": str(pair.model),
+        "prompt": f"{pair.prompt_name}@{pair.prompt_version}",
+        "created_at": str(pair.created_at),
+    }
+
+
+def response(pair: StoredPair, reasoning: bool = False) -> str:
+    """The assistant's text: the answer, or with ``reasoning`` and a stored chain of thought,
+    ``<think>\n{reasoning}\n</think>\n\n{answer}`` (the form reasoning-model datasets use,
+    formats.md "Reasoning")."""
+    if reasoning and pair.reasoning.strip():
+        return f"<think>\n{pair.reasoning.strip()}\n</think>\n\n{pair.answer}"
+    return pair.answer
+
+
+def to_alpaca(
+    pairs: Sequence[StoredPair],
+    *,
+    system: str | None = None,
+    question_in_input: bool = False,
+    instruction: str = DEFAULT_INSTRUCTION,
+    reasoning: bool = False,
+) -> list[dict]:
+    """Alpaca records: ``{"instruction": question, "input": "", "output": answer}``.
+
+    With ``question_in_input`` the instruction is the fixed ``instruction`` text and the question
+    goes in ``"input"`` (LLaMA-Factory joins them with a newline). ``"system"`` is added only when
+    ``system`` is a non-empty string.
+    """
+    records = []
+    for pair in pairs:
+        if question_in_input:
+            record: dict = {"instruction": instruction, "input": pair.question}
+        else:
+            record = {"instruction": pair.question, "input": ""}
+        record["output"] = response(pair, reasoning)
+        if system:
+            record["system"] = system
+        record["metadata"] = metadata(pair)
+        records.append(record)
+    return records
+
+
+def to_sharegpt(pairs: Sequence[StoredPair], *, system: str | None = None, reasoning: bool = False) -> list[dict]:
+    """ShareGPT records: ``{"conversations": [{"from": "human", "value": question},
+    {"from": "gpt", "value": answer}]}``, plus ``"system"`` when ``system`` is non-empty."""
+    records = []
+    for pair in pairs:
+        record: dict = {
+            "conversations": [
+                {"from": "human", "value": pair.question},
+                {"from": "gpt", "value": response(pair, reasoning)},
+            ]
+        }
+        if system:
+            record["system"] = system
+        record["metadata"] = metadata(pair)
+        records.append(record)
+    return records
+
+
+def to_openai(pairs: Sequence[StoredPair], *, system: str | None = None, reasoning: bool = False) -> list[dict]:
+    """OpenAI chat records: ``{"messages": [{"role": "user", "content": question},
+    {"role": "assistant", "content": answer}]}``, with a leading system message when ``system``
+    is non-empty."""
+    records = []
+    for pair in pairs:
+        messages = [{"role": "system", "content": system}] if system else []
+        messages.append({"role": "user", "content": pair.question})
+        messages.append({"role": "assistant", "content": response(pair, reasoning)})
+        records.append({"messages": messages, "metadata": metadata(pair)})
+    return records
+
+
+def to_records(
+    format: str,
+    pairs: Sequence[StoredPair],
+    *,
+    system: str | None = None,
+    question_in_input: bool = False,
+    reasoning: bool = False,
+) -> list[dict]:
+    """Records of ``format`` (one of ``FORMATS``); ``question_in_input`` applies to Alpaca only;
+    ``reasoning`` puts each pair's chain of thought before its answer (see :func:`response`).
+
+    :raises ExportError: an unknown format.
+    """
+    check_format(format)
+    if format == "alpaca":
+        return to_alpaca(pairs, system=system, question_in_input=question_in_input, reasoning=reasoning)
+    if format == "sharegpt":
+        return to_sharegpt(pairs, system=system, reasoning=reasoning)
+    return to_openai(pairs, system=system, reasoning=reasoning)
+
+
+def dataset_info_entry(format: str, file_name: str, *, has_system: bool) -> dict:
+    """The ``dataset_info.json`` entry that makes LLaMA-Factory read a file of ``format``.
+
+    ``file_name`` is relative to the directory of ``dataset_info.json``. ``has_system`` maps the
+    ``"system"`` column (Alpaca and ShareGPT; OpenAI records carry it as a system message).
+
+    :raises ExportError: an unknown format.
+    """
+    check_format(format)
+    if format == "alpaca":
+        columns = {"prompt": "instruction", "query": "input", "response": "output"}
+        if has_system:
+            columns["system"] = "system"
+        return {"file_name": file_name, "columns": columns}
+    if format == "sharegpt":
+        columns = {"messages": "conversations"}
+        if has_system:
+            columns["system"] = "system"
+        return {"file_name": file_name, "formatting": "sharegpt", "columns": columns}
+    return {
+        "file_name": file_name,
+        "formatting": "sharegpt",
+        "columns": {"messages": "messages"},
+        "tags": {
+            "role_tag": "role",
+            "content_tag": "content",
+            "user_tag": "user",
+            "assistant_tag": "assistant",
+            "system_tag": "system",
+        },
+    }
+
+
+def check_format(format: str) -> None:
+    """:raises ExportError: ``format`` is not one of :data:`FORMATS`."""
+    if format not in FORMATS:
+        raise ExportError(f"Unknown export format {format!r}: choose one of {', '.join(FORMATS)}")
