@@ -201,6 +201,7 @@ _V8 = REBUILDS + """
 -- checked by code, so a new kind needs no table rebuild. An item belongs to its project directly:
 -- items made from the model's own knowledge or from a person's examples have no chunk.
 -- choices: the options of an objective question (kind 'choice') as a JSON list of strings.
+-- split: 'train', 'validation' or 'test' once a held-out split was made (NULL: not assigned).
 CREATE TABLE qa_pairs_v8 (
     id                INTEGER PRIMARY KEY AUTOINCREMENT,
     project_id        INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
@@ -232,13 +233,14 @@ CREATE TABLE qa_pairs_v8 (
     revision          INTEGER NOT NULL DEFAULT 0,
     flags             TEXT,
     judge_run_id      INTEGER REFERENCES runs(id) ON DELETE SET NULL,
-    choices           TEXT NOT NULL DEFAULT '[]'
+    choices           TEXT NOT NULL DEFAULT '[]',
+    split             TEXT
 );
 INSERT INTO qa_pairs_v8 SELECT p.id, d.project_id, p.chunk_id, p.run_id, 'qa', 'document', p.question,
     p.answer, p.evidence, p.grounded, p.status, p.edited, p.original_question, p.original_answer,
     p.created_at, p.updated_at, p.question_type, p.reasoning, p.audience, p.context_chunk_ids,
     p.faithfulness, p.relevance, p.clarity, p.judge_reason, p.duplicate_of, p.language_ok, p.revision,
-    p.flags, p.judge_run_id, '[]'
+    p.flags, p.judge_run_id, '[]', NULL
     FROM qa_pairs p JOIN chunks c ON c.id = p.chunk_id JOIN documents d ON d.id = c.document_id;
 DROP TABLE qa_pairs;
 ALTER TABLE qa_pairs_v8 RENAME TO qa_pairs;
@@ -246,6 +248,7 @@ CREATE INDEX qa_pairs_by_chunk ON qa_pairs(chunk_id, status);
 CREATE INDEX qa_pairs_by_run ON qa_pairs(run_id);
 CREATE INDEX qa_pairs_duplicate_of ON qa_pairs(duplicate_of);
 CREATE INDEX qa_pairs_by_project ON qa_pairs(project_id, kind, status);
+CREATE INDEX qa_pairs_by_split ON qa_pairs(project_id, split);
 
 CREATE TABLE runs_v8 (
     id                INTEGER PRIMARY KEY AUTOINCREMENT,

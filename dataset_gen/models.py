@@ -201,7 +201,8 @@ class StoredPair:
     fails, as stored (recomputed when a person edits the text). ``kind`` is an :class:`ItemKind`
     value and ``origin`` an :class:`Origin` value; an item with no source chunk (origin other than
     ``document``) has ``chunk_id`` ``None``, ``document`` ``""``, ordinal and span 0 and no chunk
-    text.
+    text. ``split`` is ``"train"``, ``"validation"`` or ``"test"`` once a held-out split was made
+    (``None``: not assigned).
     """
 
     id: int
@@ -244,6 +245,7 @@ class StoredPair:
     kind: str = ItemKind.QA.value
     origin: str = Origin.DOCUMENT.value
     choices: tuple[str, ...] = ()
+    split: str | None = None
 
     @property
     def lowest_score(self) -> int | None:

@@ -28,7 +28,7 @@ SELECT p.id, pr.name, p.question, p.answer, p.evidence, p.grounded, p.status, p.
        p.original_question, p.original_answer, coalesce(c.text, ''),
        p.question_type, p.reasoning, p.audience, p.context_chunk_ids, p.faithfulness, p.relevance,
        p.clarity, p.judge_reason, p.duplicate_of, p.language_ok, p.revision, p.flags, p.kind, p.origin,
-       p.choices
+       p.choices, p.split
 FROM qa_pairs p
 LEFT JOIN chunks c ON c.id = p.chunk_id
 LEFT JOIN documents d ON d.id = c.document_id
@@ -58,13 +58,18 @@ def _filters(
     score_below: int | None = None,
     flag: str | None = None,
     run_id: int | None = None,
+    kind: str | None = None,
+    origin: str | None = None,
+    split: str | None = None,
 ) -> tuple[str, list[Any]]:
     """The ``WHERE`` clause and its parameters for the pair filters (all combine with AND;
     ``None`` means any): ``statuses``; ``document_id``; ``grounded``; ``edited``; ``search``
     (case-insensitive substring of question or answer); ``question_type``; ``duplicate`` (a
     near-duplicate of a kept pair or not); ``language_ok``; ``score_below`` (judged, with the
     lowest of the three judge scores below this value); ``flag`` (a reason code of
-    :data:`dataset_gen.checks.REASONS` among the pair's flags); ``run_id`` (made by that run)."""
+    :data:`dataset_gen.checks.REASONS` among the pair's flags); ``run_id`` (made by that run);
+    ``kind`` (an :class:`dataset_gen.models.ItemKind` value); ``origin`` (an
+    :class:`dataset_gen.models.Origin` value); ``split`` (``"train"``, ``"validation"``, ``"test"``)."""
     where = ["p.project_id = ?"]
     params: list[Any] = [project_id]
     wanted = checked(statuses, PAIR_STATUSES, "pair status")
@@ -76,7 +81,7 @@ def _filters(
             params.extend(wanted)
     for column, value in (("c.document_id", document_id), ("p.grounded", grounded), ("p.edited", edited),
                           ("p.question_type", question_type), ("p.language_ok", language_ok),
-                          ("p.run_id", run_id)):
+                          ("p.run_id", run_id), ("p.kind", kind), ("p.origin", origin), ("p.split", split)):
         if value is not None:
             where.append(f"{column} = ?")
             params.append(int(value) if isinstance(value, bool) else value)
@@ -110,7 +115,7 @@ def _stored_pair(row: tuple, shared: dict[int, tuple[tuple[str, ...], str]]) -> 
      ordinal, heading_json, start, end, page_start, page_end, model, prompt_name, prompt_version,
      run_id, created_at, updated_at, original_question, original_answer, chunk_text,
      question_type, reasoning, audience, context_json, faithfulness, relevance, clarity,
-     judge_reason, duplicate_of, language_ok, revision, flags, kind, origin, choices) = row
+     judge_reason, duplicate_of, language_ok, revision, flags, kind, origin, choices, split) = row
     if chunk_id not in shared:
         shared[chunk_id] = (tuple(json.loads(heading_json)), chunk_text)
     heading_path, chunk_text = shared[chunk_id]
@@ -123,7 +128,7 @@ def _stored_pair(row: tuple, shared: dict[int, tuple[tuple[str, ...], str]]) -> 
         prompt_version, run_id, created_at, updated_at, original_question, original_answer,
         chunk_text, question_type, reasoning, audience, tuple(json.loads(context_json)), (),
         faithfulness, relevance, clarity, judge_reason, duplicate_of, bool(language_ok), revision,
-        tuple(json.loads(flags)) if flags else (), kind, origin, tuple(json.loads(choices)),
+        tuple(json.loads(flags)) if flags else (), kind, origin, tuple(json.loads(choices)), split,
     )
 
 
