@@ -19,8 +19,10 @@ Gemma-3-270M) that looked like success:
   ("What is the purpose of this document?", "The document explains that …", or a question about
   itself: "What is the answer to this question?").
 - ``wrong_language``: :func:`dataset_gen.language.script_problem` finds the question and answer
-  together, or an answer of at least :data:`MIN_ANSWER_LETTERS` letters alone, not in
-  ``language``; for Chinese, any kana letter in an answer whose chunk has none.
+  together, an answer of at least :data:`MIN_ANSWER_LETTERS` letters alone, or a question of at
+  least :data:`MIN_QUESTION_LETTERS` letters alone, not in ``language`` (the question always
+  without what it quotes: :func:`unquoted`); for Chinese, any kana letter in an answer whose
+  chunk has none.
 - ``trivial_evidence``: the evidence is shorter than :data:`MIN_EVIDENCE_WORDS` words (a Han,
   kana or Hangul character counts half a word), is a heading of the chunk (a Markdown ``#`` line
   or a heading-path entry), or shares none of the answer's key terms (words of 4+ letters that
@@ -73,6 +75,15 @@ MIN_EVIDENCE_WORDS = 4
 
 MIN_ANSWER_LETTERS = 15
 """An answer with at least this many letters is checked for language on its own too."""
+
+MIN_QUESTION_LETTERS = 8
+"""A question with at least this many letters outside its quotes is checked for language on its
+own too (quotes removed: :func:`unquoted`)."""
+
+_QUOTED = re.compile(
+    r'"[^"\n]*"|“[^”\n]*”|‘[^’\n]*’|「[^」\n]*」|『[^』\n]*』|«[^»\n]*»|`[^`\n]*`'
+    r"|(?<!\w)'[^'\n]*'(?!\w)"
+)
 
 _FIELD_NAMES = frozenset({
     "question", "answer", "evidence", "reasoning", "string", "text", "quote", "n/a", "none", "null",
@@ -173,8 +184,18 @@ def _trivial_evidence(evidence: str, answer: str, chunk_text: str, heading_path:
     return not wanted & have
 
 
+def unquoted(text: str) -> str:
+    """``text`` without the passages it quotes (``"…"``, ``“…”``, ``‘…’``, ``'…'``, ``「…」``,
+    ``『…』``, ``«…»``, ```…```), each replaced by a space: a question may quote the document in
+    its own language while asking in another, so the quotes say nothing of the asker's language."""
+    return _QUOTED.sub(" ", text)
+
+
 def _wrong_language(question: str, answer: str, chunk_text: str, language: str) -> bool:
-    if script_problem(f"{question} {answer}", language) is not None:
+    asked = unquoted(question)
+    if script_problem(f"{asked} {answer}", language) is not None:
+        return True
+    if sum(letter_counts(prose(asked)).values()) >= MIN_QUESTION_LETTERS and script_problem(asked, language):
         return True
     letters = letter_counts(prose(answer))
     if sum(letters.values()) >= MIN_ANSWER_LETTERS and script_problem(answer, language) is not None:

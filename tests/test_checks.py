@@ -84,6 +84,23 @@ def test_unanswerable_questions_keep_evidence_that_only_is_nearby():
               "tea.", question_type="unanswerable") == ()
 
 
+KO_CHUNK = "서울은 대한민국의 수도이며 인구는 약 천만 명이다. 한강이 도시를 가로질러 흐른다."
+JA_CHUNK = "東京は日本の首都であり、人口は約千四百万人です。隅田川が街を流れています。"
+
+
+def test_a_question_asked_in_another_language_that_quotes_the_document_is_the_wrong_language():
+    korean = check_pair('What does "서울은 대한민국의 수도" say about the city?', "서울은 대한민국의 수도이다.",
+                        "서울은 대한민국의 수도이며", KO_CHUNK, "ko")
+    assert korean == ("wrong_language",)
+    japanese = check_pair("「東京は日本の首都であり」這句話說明了什麼城市的地位？", "東京は日本の首都です。",
+                          "東京は日本の首都であり", JA_CHUNK, "ja")
+    assert japanese == ("wrong_language",)
+    # asked in the document's language, quoting a command or a term in another: fine
+    assert check_pair("「ollama serve」指令會啟動什麼服務？", "它會啟動本機的 Ollama 伺服器。",
+                      "ollama serve 會啟動本機的 Ollama 伺服器", "執行 ollama serve 會啟動本機的 Ollama 伺服器。",
+                      "zh-TW") == ()
+
+
 @pytest.mark.parametrize("answer", ["", "   ", "\n\t"])
 def test_empty_and_whitespace_answers_are_flagged(answer):
     assert en("How long does green tea keep its flavour?", answer) == ("empty",)
