@@ -42,6 +42,9 @@ __all__ = ["OUTPUT_TOKENS_PER_PAIR", "ChunkResult", "ContextWindowError", "Partn
 OUTPUT_TOKENS_PER_PAIR = 300
 """Token budget per requested pair when the user sets no ``num_predict`` (question, answer, quote, JSON)."""
 
+CUT_OFF = "the reply was cut off before the JSON ended; write shorter answers"
+"""The problem the model is shown when its reply stopped at the token limit."""
+
 
 class _PairItem(BaseModel):
     question: str = Field(min_length=1)
@@ -336,7 +339,7 @@ def generate_pairs(
         except ValueError as exc:
             problem = str(exc)
             if reply.done_reason == "length":
-                problem = "the reply was cut off before the JSON ended; write shorter answers"
+                problem = CUT_OFF
                 budget = budget * 2 if budget > 0 else budget
             problems = [problem]
         else:
@@ -359,10 +362,12 @@ def generate_pairs(
                 break
             messages = [*messages, {"role": "assistant", "content": reply.content}, *fix.messages]
     if best is None:
+        last = result.problems[-1]
+        if last == CUT_OFF:
+            last = (f"the reply was cut off at its limit of {call_options.num_predict} tokens before the JSON "
+                    "ended; raise --num-predict (the reply's token limit) or ask for fewer pairs per chunk")
         raise InvalidModelOutputError(
-            f"The model's reply was not usable after {result.attempts} tries: {result.problems[-1]}",
-            raw=result.raw,
-        )
+            f"The model's reply was not usable after {result.attempts} tries: {last}", raw=result.raw)
     flags = check_reply([(p.question, p.answer, p.evidence) for p in best], "\n\n".join(sources), language,
                         question_type=task.question_type, heading_path=heading_path)
     result.pairs = [

@@ -74,8 +74,11 @@ def test_malformed_then_valid_json_is_asked_again_with_the_problem(fake_ollama):
 def test_truncated_reply_raises_num_predict_and_keeps_raw_text_when_it_never_parses(fake_ollama):
     cut = '{"pairs": [{"question": "How'
     fake_ollama.push(*[Reply(cut, done_reason="length")] * 3)
-    with pytest.raises(InvalidModelOutputError, match="after 3 tries: the reply was cut off") as caught:
+    with pytest.raises(InvalidModelOutputError) as caught:
         run(fake_ollama, n=1)
+    assert str(caught.value) == (
+        "The model's reply was not usable after 3 tries: the reply was cut off at its limit of 2224 tokens "
+        "before the JSON ended; raise --num-predict (the reply's token limit) or ask for fewer pairs per chunk")
     assert caught.value.raw == cut
     assert [r["options"]["num_predict"] for r in fake_ollama.requests] == [556, 1112, 2224]
 
