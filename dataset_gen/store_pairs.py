@@ -18,7 +18,7 @@ from .models import QAPair, StoredPair
 from .store_generated import check_chunk_and_run, insert_generated
 from .store_review import StaleEditError, recheck
 from .store_rows import PAIR_STATUSES, checked, placeholders, utc_now
-from .store_turns import with_turns
+from .store_turns import sync_first_turns, with_turns
 
 # Column order matters: _stored_pair unpacks the rows by position.
 _PAIR_SELECT = """
@@ -327,6 +327,7 @@ class PairMethods:
                     (new_question, new_answer, utc_now(), pair_id),
                 )
                 recheck(conn, pair_id)
+                sync_first_turns(conn, pair_id, new_question, new_answer)  # a conversation's turns follow
             return self.get_pair(pair_id)
 
     def set_status(

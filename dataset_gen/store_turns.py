@@ -67,6 +67,24 @@ def _sources(conn: sqlite3.Connection, pair_id: int) -> tuple[list[str], tuple[s
     return texts, tuple(json.loads(row[1])), row[3]
 
 
+def sync_first_turns(conn: sqlite3.Connection, pair_id: int, question: str, answer: str) -> None:
+    """After an item's question/answer were changed in the open transaction (the grid's cells):
+    when it is a conversation, its first user and assistant turns take that text (originals kept)
+    and the conversation is checked again as :meth:`TurnMethods.edit_turn` does. Other items are
+    left as they are."""
+    turns = list(turns_of(conn, [pair_id]).get(pair_id, ()))
+    if len(turns) < 2:
+        return
+    for position, content in ((0, question), (1, answer)):
+        if turns[position].content != content:
+            conn.execute(
+                "UPDATE conversation_turns SET content = ?, edited = 1,"
+                " original_content = CASE WHEN edited = 1 THEN original_content ELSE content END"
+                " WHERE pair_id = ? AND position = ?", (content, pair_id, position))
+            turns[position] = replace(turns[position], content=content)
+    TurnMethods._recheck(conn, pair_id, turns)
+
+
 class TurnMethods:
     """Conversation methods of :class:`dataset_gen.store.Store` (see there for threading)."""
 
