@@ -3,7 +3,6 @@
 file; a broken multi-turn record refused in one line. Real store, real files."""
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -126,4 +125,3 @@ def test_llama_factory_alpaca_converter_rule_for_history(items):
     prompt = [text for old_prompt, old_response in record["history"] for text in (old_prompt, old_response)]
     prompt.append(record["instruction"])
     assert prompt + [record["output"]] == [text for u, a, _ in EXCHANGES for text in (u, a)]
-    assert Path(NOTES).is_file()

@@ -101,7 +101,7 @@ with st.form(f"settings_{project_id}"):
     reasoning = c1.checkbox(t("settings.reasoning"), config.reasoning)
     audiences = c2.text_area(t("settings.audiences"), "\n".join(config.audiences), height=80)
     kind = c1.selectbox(t("generate.kind"), list(GENERATED_KINDS), index=list(GENERATED_KINDS).index(config.kind),
-                        format_func=lambda k: t(f"kind.{k}"))
+                        help=" · ".join(f"{k}: {t(f'kind.{k}')}" for k in GENERATED_KINDS))
     turns = bounded(c2, "turns", t("generate.turns"), config.turns)
     scenario = c1.text_input(t("generate.scenario"), config.scenario)
     roles = c2.text_input(t("generate.roles"), config.roles, placeholder="新同事,IT 助理")
