@@ -40,6 +40,29 @@ FILES = ("ollama-notes-zh-TW.md", "ollama-notes-zh-TW.pdf", "ollama-notes-zh-TW.
          "md_frontmatter_mkdocs_admonitions.md", "pdf_multicolumn_latex_2col.pdf")
 
 
+def cost_per_item(item_kind: str, turns: int = 3) -> dict:
+    """Generation only, well-behaved fake: calls and prompt tokens per exported item when making
+    ``item_kind`` (``qa``: factual pairs, 2 per chunk; ``conversation``: one of ``turns`` exchanges
+    per chunk)."""
+    model = "qwen2.5:7b"
+    fake = FakeOllama(models=(model,)).start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            store = Store.open(Path(tmp))
+            project_id = store.create_project("bench")
+            for name in FILES:
+                ingest_bytes(store, project_id, (CORPUS / name).read_bytes(), name, ChunkSettings(), max_bytes=1 << 30)
+            backend = CountingBackend(fake.url)
+            settings = Settings(concurrency=4, pairs_per_chunk=2, kind=item_kind, turns=turns)
+            summary = run_generation(store, project_id, backend, model, settings)
+            exported, _ = hold_back(store.list_pairs(project_id))
+            prompt_tokens = store.get_run(summary.run_id).prompt_tokens
+            store.close()
+    finally:
+        fake.stop()
+    return dict(items=summary.pairs, exported=len(exported), calls=backend.calls, prompt_tokens=prompt_tokens)
+
+
 def run_scenario(kind: str, kinds: tuple[str, ...], pairs_per_chunk: int) -> dict:
     """Generate, judge, de-duplicate and gate the corpus with the fake server answering as ``kind``
     (``good``: the well-behaved fake; else a kind of :mod:`tests.bad_replies`); the figures."""
@@ -91,6 +114,16 @@ def main() -> None:
             print(f"[good] near-duplicate rate: {d.rate_before:.1%} before, {d.rate_after:.1%} after "
                   f"({len(d.clusters)} clusters); chunks covered: {r['chunks'] - r['uncovered']}/{r['chunks']} = "
                   f"{(r['chunks'] - r['uncovered']) / max(1, r['chunks']):.1%}")
+    print_costs()
+
+
+def print_costs() -> None:
+    """Calls and prompt tokens per exported item, single-turn pairs beside 3-exchange conversations."""
+    for item_kind in ("qa", "conversation"):
+        r = cost_per_item(item_kind)
+        per = max(1, r["exported"])
+        print(f"[{item_kind}] items {r['items']}, exported {r['exported']}; calls per exported item "
+              f"{r['calls'] / per:.2f}; prompt tokens per exported item {r['prompt_tokens'] / per:.0f}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ Gemma-3-270M) that looked like success:
   word (``<question>``, ``[answer]``, ``{evidence}``), or a field name as the whole field
   (``question``, ``answer``, ``string``, ``問題``, ``答案`` ...).
 - ``echo``: the question or answer repeats a sentence of the generation or re-ask prompts
-  (every built-in language): a prompt fragment of at least :data:`MIN_ECHO_CHARS` characters
+  (every built-in language, conversation prompts too): a prompt fragment of at least :data:`MIN_ECHO_CHARS` characters
   (6 for CJK) is in the field, or the field of at least that length is inside the prompts.
 - ``not_self_contained``: the question uses a phrase of :data:`NOT_SELF_CONTAINED`
   ("What is the purpose of this document?", "The document explains that …", or a question about
@@ -113,7 +113,9 @@ def _fold(text: str) -> str:
 def _prompt_text() -> tuple[tuple[str, ...], str]:
     """``(fragments, all prompt text)`` of the built-in generation and re-ask templates, folded."""
     fragments: list[str] = []
-    for path in sorted(PROMPTS_DIR.glob("qa_generate.*.txt")) + sorted(PROMPTS_DIR.glob("qa_repair.*.txt")):
+    paths = [*sorted(PROMPTS_DIR.glob("qa_generate.*.txt")), *sorted(PROMPTS_DIR.glob("qa_repair.*.txt")),
+             *sorted(PROMPTS_DIR.glob("conversation_*.txt"))]
+    for path in paths:
         body = path.read_text(encoding="utf-8").split("\n---\n", 1)[-1]
         for line in body.splitlines():
             if line.startswith("=== "):

@@ -24,6 +24,7 @@ GENERATE_SETTINGS = (
     "model", "host", "api", "pairs_per_chunk", "chars_per_pair", "chunk_max_chars", "chunk_min_chars",
     "chunk_overlap", "chunk_strategy", "concurrency", "language", "question_types", "reasoning", "ocr", "audiences",
     "temperature", "top_p", "top_k", "repeat_penalty", "seed", "num_predict", "read_timeout_s",
+    "kind", "turns", "scenario", "roles",
 )
 """The settings ``generate`` takes as options, in the order ``--help`` lists them."""
 JUDGE_SETTINGS = ("judge_model", "host", "api", "concurrency", "read_timeout_s")
@@ -124,6 +125,8 @@ def add_options(parser: argparse.ArgumentParser, names: Iterable[str]) -> None:
             parser.add_argument(option, action="append", metavar="URL", **common)
         elif name == "audiences":
             parser.add_argument(option, action="append", metavar="TEXT", **common)
+        elif isinstance(extra := ProjectConfig.model_fields[name].json_schema_extra, dict) and "choices" in extra:
+            parser.add_argument(option, choices=list(typing.cast(list, extra["choices"])), **common)  # values listed once, by the schema
         elif kind is bool:
             parser.add_argument(option, action=argparse.BooleanOptionalAction, **common)
         elif kind in (int, float):

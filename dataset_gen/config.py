@@ -10,9 +10,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from .models import SamplingOptions
+from .models import GENERATED_KINDS, SamplingOptions
 
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 DEFAULT_OPENAI_BASE_URL = "http://127.0.0.1:8000/v1"
@@ -98,6 +98,9 @@ class Settings:
     ``hosts``, when given, are every server of that kind a run spreads its chunks over
     (``concurrency`` requests at a time on each); empty means the one server above
     (:meth:`server_urls`).
+    ``kind`` is what is made from each chunk (a value of :data:`dataset_gen.models.GENERATED_KINDS`):
+    ``"qa"`` pairs, or ``"conversation"``: one conversation of ``turns`` exchanges per chunk, in the
+    situation ``scenario`` (``""``: none) between ``roles`` (``(user, assistant)``, ``()``: none).
     """
 
     data_dir: Path = Path("data")
@@ -120,6 +123,10 @@ class Settings:
     max_file_bytes: int = 100 * 1024 * 1024
     chunking: ChunkSettings = field(default_factory=ChunkSettings)
     ocr: bool = False
+    kind: str = "qa"
+    turns: int = 3
+    scenario: str = ""
+    roles: tuple[str, ...] = ()
 
     @property
     def ocr_language(self) -> str | None:
@@ -287,6 +294,15 @@ class ProjectConfig(BaseModel):
         json_schema_extra=_cli("--timeout", "$DATASET_GEN_READ_TIMEOUT or 600"))
     ocr: bool = Field(False, description="read PDF pages without a usable text layer (scans) by OCR; needs "
                       "Tesseract", json_schema_extra=_cli("--ocr"))
+    kind: str = Field("qa", description="what to make from each chunk: qa pairs or one multi-turn conversation",
+                      json_schema_extra={**_cli("--kind"), "choices": list(GENERATED_KINDS)})
+    turns: int = Field(3, ge=1, le=10, description="exchanges (a user turn and the reply) per conversation",
+                       json_schema_extra=_cli("--turns"))
+    scenario: str = Field("", max_length=500, description="the situation a conversation takes place in, e.g. "
+                          "'a new employee sets up Ollama'", json_schema_extra=_cli("--scenario"))
+    roles: str = Field("", pattern=r"^$|^[^,]*[^,\s][^,]*,[^,]*[^,\s][^,]*$",
+                       description="who talks in a conversation, as USER,ASSISTANT, e.g. 'a new employee,the IT helpdesk'",
+                       json_schema_extra=_cli("--roles"))
     review_columns: list[str] | None = Field(None, description="the Review grid's columns a person chose "
                                              "(None: the page's default)")
 
@@ -326,6 +342,13 @@ class ProjectConfig(BaseModel):
                 except ValidationError:
                     pass
             return cls(**good)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value not in GENERATED_KINDS:
+            raise ValueError(f"unknown kind {value!r}: choose from {', '.join(GENERATED_KINDS)}")
+        return value
 
     def ocr_language(self) -> str | None:
         """``ocr_language`` for parsing an upload: ``None`` when OCR is off, else ``language``."""
@@ -367,4 +390,8 @@ class ProjectConfig(BaseModel):
             reasoning=self.reasoning,
             audiences=tuple(a.strip() for a in self.audiences if a.strip()),
             ocr=self.ocr,
+            kind=self.kind,
+            turns=self.turns,
+            scenario=self.scenario.strip(),
+            roles=tuple(r.strip() for r in self.roles.split(",")) if self.roles.strip() else (),
         )

@@ -49,6 +49,7 @@ from .export_records import (
     check_format,
     dataset_info_entry,
     metadata,
+    multi_turn,
     to_alpaca,
     to_openai,
     to_records,
@@ -277,7 +278,7 @@ def export_pairs(
             f"None of the {len(records)} pairs can be exported as {format} (pair "
             f"{pairs[first.index].id}: {first.reason}): edit the pairs, then export again"
         )
-    entry = dataset_info_entry(format, output.name, has_system=bool(system))
+    entry = dataset_info_entry(format, output.name, has_system=bool(system), has_history=multi_turn(pairs))
     directory = output.parent
     info_path = directory / DATASET_INFO
     with info_lock(directory):

@@ -2,9 +2,16 @@
 
 Three formats (see ``FORMATS``), as LLaMA-Factory reads them (data/README.md of LLaMA-Factory):
 
-- ``alpaca``: ``{"instruction", "input", "output", "system"?}``;
+- ``alpaca``: ``{"instruction", "input", "output", "system"?, "history"?}``;
 - ``sharegpt``: ``{"conversations": [{"from": "human"|"gpt", "value"}], "system"?}``;
 - ``openai``: ``{"messages": [{"role": "system"?|"user"|"assistant", "content"}]}``.
+
+A ``conversation`` item (:class:`dataset_gen.models.ItemKind`) gives all its turns: ``2N``
+alternating ``human``/``gpt`` turns in ShareGPT, every message in OpenAI, and in Alpaca the last
+exchange as ``instruction``/``output`` with the earlier ones in ``history`` (``[[user,
+assistant], ...]``, LLaMA-Factory's ``history`` column). A file holding any conversation gives
+every Alpaca record a ``history`` (``[]`` for a single pair), so the column has one type, and its
+``dataset_info.json`` entry maps it.
 
 Every record also has a ``"metadata"`` object with the item's provenance (:func:`metadata`), with
 the same keys and value types in every record so Hugging Face ``datasets`` (pyarrow) can load it.
@@ -53,6 +60,20 @@ def metadata(pair: StoredPair) -> dict:
     }
 
 
+def exchanges(pair: StoredPair, reasoning: bool = False) -> list[tuple[str, str]]:
+    """``[(user, assistant), ...]`` of an item: a conversation's turns two by two (in position
+    order), else its question and :func:`response`."""
+    if pair.turns:
+        ordered = sorted(pair.turns, key=lambda t: t.position)
+        return [(ordered[i].content, ordered[i + 1].content) for i in range(0, len(ordered) - 1, 2)]
+    return [(pair.question, response(pair, reasoning))]
+
+
+def multi_turn(pairs: Sequence[StoredPair]) -> bool:
+    """``True`` when any item of ``pairs`` is a conversation with turns (its export needs ``history``)."""
+    return any(p.turns for p in pairs)
+
+
 def response(pair: StoredPair, reasoning: bool = False) -> str:
     """The assistant's text: the answer, or with ``reasoning`` and a stored chain of thought,
     ``<think>\n{reasoning}\n</think>\n\n{answer}`` (the form reasoning-model datasets use,
@@ -74,17 +95,22 @@ def to_alpaca(
 
     With ``question_in_input`` the instruction is the fixed ``instruction`` text and the question
     goes in ``"input"`` (LLaMA-Factory joins them with a newline). ``"system"`` is added only when
-    ``system`` is a non-empty string.
+    ``system`` is a non-empty string. A conversation's last exchange is the instruction and output,
+    the earlier ones its ``"history"``; when ``pairs`` hold a conversation, every record has one.
     """
     records = []
+    history = multi_turn(pairs)
     for pair in pairs:
+        *earlier, (question, answer) = exchanges(pair, reasoning)
         if question_in_input:
-            record: dict = {"instruction": instruction, "input": pair.question}
+            record: dict = {"instruction": instruction, "input": question}
         else:
-            record = {"instruction": pair.question, "input": ""}
-        record["output"] = response(pair, reasoning)
+            record = {"instruction": question, "input": ""}
+        record["output"] = answer
         if system:
             record["system"] = system
+        if history:
+            record["history"] = [[user, assistant] for user, assistant in earlier]
         record["metadata"] = metadata(pair)
         records.append(record)
     return records
@@ -95,12 +121,9 @@ def to_sharegpt(pairs: Sequence[StoredPair], *, system: str | None = None, reaso
     {"from": "gpt", "value": answer}]}``, plus ``"system"`` when ``system`` is non-empty."""
     records = []
     for pair in pairs:
-        record: dict = {
-            "conversations": [
-                {"from": "human", "value": pair.question},
-                {"from": "gpt", "value": response(pair, reasoning)},
-            ]
-        }
+        record: dict = {"conversations": [
+            turn for user, assistant in exchanges(pair, reasoning)
+            for turn in ({"from": "human", "value": user}, {"from": "gpt", "value": assistant})]}
         if system:
             record["system"] = system
         record["metadata"] = metadata(pair)
@@ -115,8 +138,9 @@ def to_openai(pairs: Sequence[StoredPair], *, system: str | None = None, reasoni
     records = []
     for pair in pairs:
         messages = [{"role": "system", "content": system}] if system else []
-        messages.append({"role": "user", "content": pair.question})
-        messages.append({"role": "assistant", "content": response(pair, reasoning)})
+        for user, assistant in exchanges(pair, reasoning):
+            messages.append({"role": "user", "content": user})
+            messages.append({"role": "assistant", "content": assistant})
         records.append({"messages": messages, "metadata": metadata(pair)})
     return records
 
@@ -142,11 +166,13 @@ def to_records(
     return to_openai(pairs, system=system, reasoning=reasoning)
 
 
-def dataset_info_entry(format: str, file_name: str, *, has_system: bool) -> dict:
+def dataset_info_entry(format: str, file_name: str, *, has_system: bool, has_history: bool = False) -> dict:
     """The ``dataset_info.json`` entry that makes LLaMA-Factory read a file of ``format``.
 
     ``file_name`` is relative to the directory of ``dataset_info.json``. ``has_system`` maps the
-    ``"system"`` column (Alpaca and ShareGPT; OpenAI records carry it as a system message).
+    ``"system"`` column (Alpaca and ShareGPT; OpenAI records carry it as a system message);
+    ``has_history`` maps Alpaca's ``"history"`` column (a file with multi-turn records,
+    :func:`multi_turn`; ShareGPT and OpenAI hold every turn in their list).
 
     :raises ExportError: an unknown format.
     """
@@ -155,6 +181,8 @@ def dataset_info_entry(format: str, file_name: str, *, has_system: bool) -> dict
         columns = {"prompt": "instruction", "query": "input", "response": "output"}
         if has_system:
             columns["system"] = "system"
+        if has_history:
+            columns["history"] = "history"
         return {"file_name": file_name, "columns": columns}
     if format == "sharegpt":
         columns = {"messages": "conversations"}

@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from .backends import Backend
 from .config import Settings
 from .errors import DatasetGenError
+from .generation_conversation import conversation_chunk, neighbours_of
 from .generation_plan import DEFAULT_OPTIONS, FATAL, check_server, check_servers, plan_run, trial_chunk
 from .locks import ProjectLock, project_locked
-from .models import SamplingOptions
+from .models import ItemKind, SamplingOptions
 from .qa import generate_pairs
 from .workers import Abandoned, WorkerPool, run_pool
 
@@ -189,6 +190,8 @@ class _Run:
             chunks = [c for c in chunks if c.id in set(chunk_ids)]
         self.plan = plan_run(store, self.project_id, self.backends[0], self.model, self.settings, self.options, chunks)
         self.have = store.fresh_question_types([c.id for c in chunks])
+        conversations = self.settings.kind == ItemKind.CONVERSATION.value
+        self.neighbours = neighbours_of(store, self.project_id, chunks, self.settings.turns) if conversations else {}
         first_template = next(iter(self.plan.templates.values()))[0]
         run_options = {**self.options.to_ollama(), "num_ctx": self.plan.num_ctx}
         run_id = store.start_run(self.project_id, self.model, run_options, first_template.meta.name,
@@ -248,6 +251,8 @@ class _Run:
 
     def _do_chunk(self, chunk, lane: int, chat) -> None:
         plan, settings, store, summary = self.plan, self.settings, self.store, self.summary
+        if settings.kind == ItemKind.CONVERSATION.value:
+            return conversation_chunk(self, chunk, lane, chat)  # one call, one item with its turns
         language = plan.language(chunk)
         generate, repair = plan.templates[language]
         have = self.have.get(chunk.id, set())

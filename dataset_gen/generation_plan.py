@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from .backends import Backend
 from .chunk_language import chunk_language
 from .config import Settings
+from .conversation_gen import OUTPUT_TOKENS_PER_TURN
 from .errors import BackendUnreachableError, DatasetGenError, ModelNotFoundError
 from .language import detect_language
 from .models import SamplingOptions
@@ -76,7 +77,7 @@ def check_servers(backends: list[Backend]) -> tuple[list[Backend], list[str]]:
 @dataclass
 class Plan:
     languages: dict  # document id -> language
-    templates: dict  # language -> (qa_generate, qa_repair)
+    templates: dict  # language -> (qa_generate, qa_repair), or the conversation templates for Settings.kind
     wanted: dict  # chunk id -> pairs to ask for
     num_ctx: int
     partners: dict  # chunk id -> Partner (the next chunk of its document), for comparisons
@@ -122,8 +123,10 @@ def plan_run(store, project_id, backend: Backend, model, settings: Settings, opt
             texts[c.id] = c.text if c.edited else with_table_header(document_text, c.start, c.text)
             chunk_languages[c.id] = languages[doc_id] if forced else chunk_language(c.text, languages[doc_id])
     used_languages = list(dict.fromkeys([*languages.values(), *chunk_languages.values()]))  # documents' first
+    names = ("conversation_generate", "conversation_repair") if settings.kind == "conversation" else (
+        "qa_generate", "qa_repair")
     templates = {
-        lang: (load_prompt("qa_generate", lang, overrides), load_prompt("qa_repair", lang, overrides))
+        lang: (load_prompt(names[0], lang, overrides), load_prompt(names[1], lang, overrides))
         for lang in used_languages or ["en"]
     }
     wanted = {c.id: pairs_wanted(len(c.text), settings.pairs_per_chunk, settings.chars_per_pair) for c in chunks}
@@ -150,6 +153,9 @@ def plan_run(store, project_id, backend: Backend, model, settings: Settings, opt
         out_tokens = options.num_predict if options.num_predict and options.num_predict > 0 else (
             max(wanted.values()) * OUTPUT_TOKENS_PER_PAIR * (2 if settings.reasoning else 1) + 256
         )
+        if settings.kind == "conversation":  # a neighbour chunk may join a short one
+            out_tokens = max(out_tokens, settings.turns * OUTPUT_TOKENS_PER_TURN + 256)
+            prompt_tokens += max(estimate_tokens(c.text) for c in chunks)
         fixed = False
         try:
             details = backend.model_info(model)

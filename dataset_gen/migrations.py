@@ -281,7 +281,32 @@ CREATE INDEX runs_by_project ON runs(project_id);
 CREATE INDEX runs_by_kind ON runs(project_id, kind);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
+# Version 9: a conversation item's turns, one row each, and what it was asked for (scenario,
+# roles, language); both go with their item (ON DELETE CASCADE).
+_V9 = """
+CREATE TABLE conversation_turns (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    pair_id          INTEGER NOT NULL REFERENCES qa_pairs(id) ON DELETE CASCADE,
+    position         INTEGER NOT NULL,
+    role             TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+    content          TEXT NOT NULL,
+    evidence         TEXT NOT NULL DEFAULT '',
+    grounded         INTEGER NOT NULL DEFAULT 1,
+    edited           INTEGER NOT NULL DEFAULT 0,
+    original_content TEXT,
+    flags            TEXT NOT NULL DEFAULT '[]',
+    UNIQUE (pair_id, position)
+);
+
+CREATE TABLE conversations (
+    pair_id  INTEGER PRIMARY KEY REFERENCES qa_pairs(id) ON DELETE CASCADE,
+    language TEXT NOT NULL,
+    scenario TEXT NOT NULL DEFAULT '',
+    roles    TEXT NOT NULL DEFAULT '[]'
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
 """SQL scripts; the script at index ``i`` is schema version ``i + 1``."""
 
 _TRACKING = """

@@ -125,6 +125,31 @@ class ItemKind(StrEnum):
     CHOICE = "choice"
 
 
+GENERATED_KINDS: tuple[str, ...] = (ItemKind.QA.value, ItemKind.CONVERSATION.value)
+"""The kinds ``generate`` can make from a chunk (``--kind``), default first: add a kind here."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One turn of a ``conversation`` item, as stored (``conversation_turns``).
+
+    ``position`` is 0-based; user turns are at even positions, assistant turns at odd ones.
+    ``evidence`` (assistant turns only; ``""`` for user turns) is the quote from the source chunk(s)
+    checked by :func:`dataset_gen.grounding.is_grounded`; ``grounded`` its result (always ``True``
+    for a user turn). ``original_content`` keeps the model's text once a person edited the turn.
+    ``flags`` are the reason codes of :data:`dataset_gen.checks.REASONS` an assistant turn fails
+    (checked with the user turn before it as its question)."""
+
+    position: int
+    role: str
+    content: str
+    evidence: str = ""
+    grounded: bool = True
+    edited: bool = False
+    original_content: str | None = None
+    flags: tuple[str, ...] = ()
+
+
 class Origin(StrEnum):
     """Where an item's content comes from, stored in ``qa_pairs.origin``: ``document`` (grounded
     in a chunk), ``model`` (the model's own knowledge, e.g. distilled from a topic: never counted
@@ -246,6 +271,7 @@ class StoredPair:
     origin: str = Origin.DOCUMENT.value
     choices: tuple[str, ...] = ()
     split: str | None = None
+    turns: tuple[Turn, ...] = field(default=(), repr=False)  # a conversation's turns, in order
 
     @property
     def lowest_score(self) -> int | None:

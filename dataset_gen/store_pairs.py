@@ -18,6 +18,7 @@ from .models import QAPair, StoredPair
 from .store_generated import check_chunk_and_run, insert_generated
 from .store_review import StaleEditError, recheck
 from .store_rows import PAIR_STATUSES, checked, placeholders, utc_now
+from .store_turns import sync_first_turns, with_turns
 
 # Column order matters: _stored_pair unpacks the rows by position.
 _PAIR_SELECT = """
@@ -136,7 +137,7 @@ def _select_pairs(conn: sqlite3.Connection, sql: str, params: list | tuple) -> l
     cursor = conn.cursor()
     cursor.row_factory = None
     shared: dict[int, tuple[tuple[str, ...], str]] = {}
-    pairs = [_stored_pair(row, shared) for row in cursor.execute(sql, params)]
+    pairs = with_turns(cursor.connection, [_stored_pair(row, shared) for row in cursor.execute(sql, params)])
     wanted = sorted({i for p in pairs for i in p.context_chunk_ids})
     if not wanted:
         return pairs
@@ -326,6 +327,7 @@ class PairMethods:
                     (new_question, new_answer, utc_now(), pair_id),
                 )
                 recheck(conn, pair_id)
+                sync_first_turns(conn, pair_id, new_question, new_answer)  # a conversation's turns follow
             return self.get_pair(pair_id)
 
     def set_status(

@@ -7,7 +7,8 @@ written, with a reason a person can act on.
 Rules (LLaMA-Factory ``data/README.md`` and its converters):
 
 - Alpaca: ``instruction`` and ``output`` are non-empty strings; ``input`` and ``system``, when
-  present, are strings.
+  present, are strings; ``history``, when present, is a list of ``[user, assistant]`` pairs of
+  non-empty strings (the converter unpacks each entry into two turns before the instruction).
 - ShareGPT (``conversations`` of ``from``/``value``) and OpenAI messages (``messages`` of
   ``role``/``content``): an optional leading system turn, then turns alternating user/assistant
   starting with the user, an even number of them (ending on the assistant), every value a
@@ -92,7 +93,16 @@ def _check_alpaca(record: dict) -> list[str]:
         reasons.append("'input' must be a string")
     if not _nonempty(record.get("output")):
         reasons.append("'output' must be a non-empty string")
-    return reasons + _check_system(record)
+    return reasons + _check_history(record.get("history", [])) + _check_system(record)
+
+
+def _check_history(history: Any) -> list[str]:
+    if not isinstance(history, list):
+        return ["'history' must be a list of [user, assistant] pairs"]
+    for number, entry in enumerate(history, 1):
+        if not (isinstance(entry, list) and len(entry) == 2 and all(_nonempty(text) for text in entry)):
+            return [f"history entry {number} must be [user, assistant], two non-empty strings"]
+    return []
 
 
 def _check_turns(record: dict, spec: _Turns) -> list[str]:

@@ -319,6 +319,20 @@ def qa_pairs_for(chunk: str, n: int, keys: list[str] | None = None) -> list[dict
     return pairs
 
 
+def conversation_for(chunk: str, n: int) -> list[dict]:
+    """``n`` deterministic exchanges about ``chunk`` (see :func:`qa_responder`): the first user turn
+    names the subject, later ones follow on (``那「…」呢？`` / ``And what about "…"?``); each
+    assistant turn is a sentence of the chunk and quotes it as its evidence."""
+    cjk = bool(_CJK.search(chunk))
+    turns = []
+    for i, pair in enumerate(qa_pairs_for(chunk, n)):
+        sentence = pair["answer"]
+        key = sentence[:12] if cjk else " ".join(sentence.split()[:5]).rstrip(".,;:!?")
+        follow = f"那「{key}」呢？" if cjk else f'And what about "{key}"?'
+        turns.append({"user": pair["question"] if i == 0 else follow, "assistant": sentence, "evidence": sentence})
+    return turns
+
+
 _SOURCE = re.compile(r"^<(source(?:-[0-9a-f]+)?)>[ \t]*\r?\n(.*?)\r?\n^</\1>[ \t]*$", re.MULTILINE | re.DOTALL)
 _ANSWER_LINE = re.compile(r"^(?:Answer|答案|回答|답변)[:：]\s*(.*)\Z", re.MULTILINE | re.DOTALL)
 
@@ -345,7 +359,8 @@ def qa_responder(request: dict) -> Reply:
     characters are Traditional Chinese (``關於「<first 12 characters>」，文件說明了什麼？``),
     otherwise ``What does the document say about "<first five words>"?``. With ``format: "json"``
     and a chunk, N comes from "exactly N" in the prompt (default 3). Anything else gets a short
-    plain-text answer. A ``format`` schema with ``faithfulness`` gets a judge's verdict: 5 when the
+    plain-text answer. A ``format`` schema with a ``turns`` list of ``minItems`` N gets a
+    conversation of N exchanges (:func:`conversation_for`). A ``format`` schema with ``faithfulness`` gets a judge's verdict: 5 when the
     answer is quoted from the ``<source>`` block of the prompt, else 2 (relevance and clarity 4).
     """
     messages = request.get("messages") or []
@@ -353,6 +368,10 @@ def qa_responder(request: dict) -> Reply:
     if isinstance(fmt, dict) and "faithfulness" in (fmt.get("properties") or {}):
         return Reply(json.dumps(_verdict(messages), ensure_ascii=False))
     chunk = _find_chunk(messages)
+    turns = (fmt.get("properties") or {}).get("turns") if isinstance(fmt, dict) else None
+    if chunk is not None and isinstance(turns, dict):  # a conversation: {"turns": [{user, assistant, evidence}]}
+        return Reply(json.dumps({"turns": conversation_for(chunk, int(turns.get("minItems") or 3))},
+                                ensure_ascii=False))
     schema = _pairs_schema(fmt)
     if chunk is not None and (schema is not None or fmt == "json"):
         n = _wanted_pairs(schema, messages)

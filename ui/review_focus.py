@@ -29,6 +29,7 @@ from dataset_gen.store_review import judge_may_be_stale
 from ui.i18n import t
 from ui.review_actions import Desk, TextEdit, bump_version, push_undo, saw, set_one_status
 from ui.review_conflicts import refused
+from ui.review_conversation import conversation_body
 from ui.safe import highlighted, md_escape, text_block
 
 KEYS = {"next": "J", "previous": "K", "accept": "A", "reject": "X", "edit": "E", "undo": "U",
@@ -132,6 +133,8 @@ def focus_panel(desk: Desk) -> None:
         "" if pair.pages[0] == pair.pages[1] else f"–{pair.pages[1]}")
     st.caption(t("review.focus_pair", id=pair.id, status=t(f"status.{pair.status}")))
     st.caption(md_escape(f"{pair.document} · {' > '.join(pair.heading_path) or '—'}{pages} · chunk #{pair.chunk_ordinal}"))
+    if pair.turns:  # a conversation: turn by turn, each turn editable
+        return conversation_body(desk, pair)
     if editing:
         with st.form(f"rv_edit_form_{pair.id}_{pair.revision}", border=False):
             question = st.text_area(t("review.col_question"), pair.question, key=f"rv_fq_{pair.id}_{pair.revision}")

@@ -138,7 +138,7 @@ def draw_grid(desk: Desk, pairs: list[StoredPair], page: int, focus_id: int) -> 
             "grounded": [p.grounded for p in pairs],
             "language": [p.language_ok for p in pairs],
             "score": [p.lowest_score for p in pairs],
-            "type": [p.question_type for p in pairs],
+            "type": [f"conversation ({len(p.turns)})" if p.turns else p.question_type for p in pairs],
             "duplicate": [p.duplicate_of is not None for p in pairs],
             "flags": [", ".join(label(code) for code in p.flags) for p in pairs],
             "question": [p.question for p in pairs],

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from dataset_gen.config import ProjectConfig
 from dataset_gen.errors import DatasetGenError
 from dataset_gen.language import language_name
-from dataset_gen.models import QUESTION_TYPES
+from dataset_gen.models import GENERATED_KINDS, QUESTION_TYPES
 from dataset_gen.prompts import GENERIC, LANGUAGES, PROMPTS_DIR, parse_template
 from ui.common import base_settings, changed, get_store, project_config, read_only, show_error
 from ui.i18n import t
@@ -100,6 +100,11 @@ with st.form(f"settings_{project_id}"):
                            format_func=lambda k: t(f"type.{k}"))
     reasoning = c1.checkbox(t("settings.reasoning"), config.reasoning)
     audiences = c2.text_area(t("settings.audiences"), "\n".join(config.audiences), height=80)
+    kind = c1.selectbox(t("generate.kind"), list(GENERATED_KINDS), index=list(GENERATED_KINDS).index(config.kind),
+                        help=" · ".join(f"{k}: {t(f'kind.{k}')}" for k in GENERATED_KINDS))
+    turns = bounded(c2, "turns", t("generate.turns"), config.turns)
+    scenario = c1.text_input(t("generate.scenario"), config.scenario)
+    roles = c2.text_input(t("generate.roles"), config.roles, placeholder="新同事,IT 助理")
     judge_model = c1.text_input(t("settings.judge_model"), config.judge_model)
     judge_threshold = bounded(c2, "judge_threshold", t("settings.judge_threshold"), config.judge_threshold)
     embedding_model = c1.text_input(t("settings.embedding_model"), config.embedding_model)
@@ -130,6 +135,7 @@ with st.form(f"settings_{project_id}"):
                 chars_per_pair=chars_per_pair, top_p=top_p, top_k=top_k, repeat_penalty=repeat_penalty,
                 seed=None if seed is None else int(seed), num_predict=num_predict, read_timeout_s=read_timeout,
                 ocr=config.ocr,  # set on the Documents page
+                kind=kind, turns=turns, scenario=scenario.strip(), roles=roles.strip(),
             ))
         except ValidationError as exc:  # a key variable name that is not one: say which field
             first = exc.errors()[0]

@@ -11,7 +11,7 @@ import streamlit as st
 from dataset_gen.checks import REASONS, describe
 from dataset_gen.errors import DatasetGenError
 from dataset_gen.gate import label
-from dataset_gen.models import QUESTION_TYPES
+from dataset_gen.models import GENERATED_KINDS, QUESTION_TYPES
 from dataset_gen.quality import convert_to_traditional, mark_duplicates
 from ui.common import (
     changed,
@@ -62,9 +62,11 @@ flag = c9.selectbox(t("review.flag"), [None, *REASONS], key="rv_flag",
 if flag is not None:
     c9.caption(describe(flag))
 search = c10.text_input(t("review.search"), key="rv_search").strip() or None
+item_kind = c9.selectbox(t("review.kind"), [None, *GENERATED_KINDS], key="rv_kind",
+                         format_func=lambda k: t("review.any") if k is None else t(f"kind.{k}"))
 desk.filters = dict(statuses=statuses or STATUSES, document_id=doc_id, grounded=grounded, edited=edited, search=search,
                question_type=question_type, duplicate=duplicate, language_ok=language_ok,
-               score_below=config.judge_threshold if low else None, flag=flag)
+               score_below=config.judge_threshold if low else None, flag=flag, kind=item_kind)
 
 with st.expander(t("review.quality")):
     q1, q2, q3 = st.columns(3)
