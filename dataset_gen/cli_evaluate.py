@@ -19,11 +19,13 @@ import argparse
 import shlex
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from .backends import make_backend
 from .cli_generate import ProgressBar, Signals, Stopped, run_in_thread
 from .cli_settings import add_options, given, run_config
 from .config import ProjectConfig, Settings
+from .errors import ExportError
 from .evaluate import needs_judge, run_evaluation, scope, start_or_resume
 from .evaluate_report import build_report, table_lines, write_report
 from .store_eval import CONTEXTS
@@ -68,6 +70,8 @@ def evaluate(args, base: Settings, store, say: Say, out: Say) -> int:
     :raises DatasetGenError: the project is missing or busy, the server fails, the store fails.
     :raises ValueError: a setting the schema refuses; no judge while an item needs one.
     """
+    if args.output and Path(args.output).suffix.lower() not in (".json", ".html"):
+        raise ExportError(f"{args.output}: a report is .json or .html")
     project_id = store.project_id(args.project)
     config = run_config(ProjectConfig.load(store.get_settings(project_id)), given(args, EVALUATE_SETTINGS))
     settings = config.apply(base)

@@ -10,6 +10,7 @@ from dataset_gen.backends import OllamaBackend
 from dataset_gen.cli import main
 from dataset_gen.evaluate import exact_score, run_evaluation, start_or_resume
 from dataset_gen.evaluate_report import build_report, html_report, table_lines
+from dataset_gen.prompts import GENERIC, LANGUAGES, load_prompt
 from dataset_gen.store import Store
 from tests.evaluate_fixtures import BAD, GOOD, JUDGE, MODELS, TEST_QUESTIONS, responder, seed
 from tests.fake_ollama import FakeOllama
@@ -178,3 +179,27 @@ def test_the_cli_says_what_to_run_when_no_item_is_in_the_split_or_no_judge_is_gi
     assert main(base) == 2
     assert capsys.readouterr().err == ("error: only choice items are scored without a judge, and 4 of 4 items are "
                                        "not: pass --judge MODEL\n")
+
+
+@pytest.mark.parametrize("language", [*LANGUAGES, GENERIC])
+def test_every_language_has_the_three_evaluation_templates_with_the_same_variables(language):
+    extra = {"language_name"} if language == GENERIC else set()
+    answer = load_prompt("eval_answer", language)
+    assert list(answer.sections) == ["system", "user", "user_reference", "choices"]
+    assert answer.variables_of("user") == {"question"}
+    assert answer.variables_of("user_reference") == {"fence", "source", "question"}
+    assert answer.variables_of("choices") == {"question", "options"}
+    assert answer.variables_of("system") == extra
+    judge = load_prompt("eval_judge", language)
+    assert judge.variables == {"fence", "source", "question", "reference", "answer"} | extra
+    assert load_prompt("eval_judge_repair", language).variables == {"problem"} | extra
+    assert {t.meta.version for t in (answer, judge)} == {"1"}
+
+
+def test_the_cli_refuses_a_report_name_it_cannot_write_before_asking_anything(tmp_path, fake, capsys):
+    with Store.open(tmp_path) as store:
+        seed(store)
+    assert main(["--data-dir", str(tmp_path), "evaluate", "--project", "p", "--models", GOOD, "--judge", JUDGE,
+                 "--host", fake.url, "--output", str(tmp_path / "r.txt")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'r.txt'}: a report is .json or .html\n"
+    assert fake.chat_requests() == []
