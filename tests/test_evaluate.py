@@ -2,7 +2,11 @@
 intervals and win rates, resume with only what is missing, choice items without a judge, reports."""
 
 import json
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +18,8 @@ from dataset_gen.prompts import GENERIC, LANGUAGES, load_prompt
 from dataset_gen.store import Store
 from tests.evaluate_fixtures import BAD, GOOD, JUDGE, MODELS, TEST_QUESTIONS, responder, seed
 from tests.fake_ollama import FakeOllama
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -203,3 +209,40 @@ def test_the_cli_refuses_a_report_name_it_cannot_write_before_asking_anything(tm
                  "--host", fake.url, "--output", str(tmp_path / "r.txt")]) == 2
     assert capsys.readouterr().err == f"error: {tmp_path / 'r.txt'}: a report is .json or .html\n"
     assert fake.chat_requests() == []
+
+
+def test_a_killed_evaluation_resumes_with_only_the_missing_answers_and_scores(tmp_path, fake, capsys):
+    with Store.open(tmp_path) as store:
+        project_id, _ = seed(store)
+    hold = threading.Event()
+
+    def stalls_on_the_fifth_call(request):
+        if len(fake.requests) == 5:
+            hold.wait(30)  # the third answer is in flight when the process is killed
+        return responder(request)
+
+    fake.responder = stalls_on_the_fifth_call
+    args = ["--data-dir", str(tmp_path), "evaluate", "--project", "p", "--models", f"{GOOD},{BAD}",
+            "--judge", JUDGE, "--split", "test", "--host", fake.url, "--concurrency", "1"]
+    process = subprocess.Popen([sys.executable, "-m", "dataset_gen", *args], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while len(fake.chat_requests()) < 5 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        assert len(fake.chat_requests()) == 5
+    finally:
+        process.kill()
+        process.wait()
+        hold.set()
+    with Store.open(tmp_path) as store:
+        saved = store.eval_answers(1)
+        assert (len(saved), sum(a.score is not None for a in saved)) == (2, 2)
+    assert main(args) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == ("resuming evaluation 1: 2 of 6 answers already scored; only the missing ones are asked "
+                      "(pass --new to start again)")
+    assert (calls(fake, GOOD) + calls(fake, BAD), calls(fake, JUDGE)) == (3 + 4, 2 + 4)  # one answer lost in flight
+    with Store.open(tmp_path) as store:
+        assert [r.status for r in store.list_runs(project_id, kind="evaluate")] == ["finished", "interrupted"]
+        assert store.get_evaluation(1).status == "finished"
