@@ -22,6 +22,7 @@ counts and durations of every reply), holding the project's lock like judging.
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import threading
@@ -114,10 +115,10 @@ def exact_score(item: StoredPair, reply: str) -> tuple[int, str]:
     is present, else the rule of :func:`_fallback_choice`; ``None`` (no option named) scores 1.
     """
     try:
-        from .choice import score_choice  # type: ignore[import-not-found,unused-ignore]
+        scorer = getattr(importlib.import_module("dataset_gen.choice"), "score_choice", _fallback_choice)
     except ImportError:
-        score_choice = _fallback_choice
-    right = score_choice(reply, tuple(item.choices), item.answer)
+        scorer = _fallback_choice
+    right = scorer(reply, tuple(item.choices), item.answer)
     if right is None:
         return EXACT_WRONG, "the reply names no option"
     return (EXACT_RIGHT, "the correct option") if right else (EXACT_WRONG, "another option")
