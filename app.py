@@ -25,5 +25,6 @@ pages = [
     st.Page("ui/pages/generate.py", title=t("nav.generate"), icon=":material/smart_toy:", url_path="generate"),
     st.Page("ui/pages/review.py", title=t("nav.review"), icon=":material/fact_check:", url_path="review"),
     st.Page("ui/pages/export.py", title=t("nav.export"), icon=":material/download:", url_path="export"),
+    st.Page("ui/pages/evaluate.py", title=t("nav.evaluate"), icon=":material/leaderboard:", url_path="evaluate"),
 ]
 st.navigation(pages).run()

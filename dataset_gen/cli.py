@@ -1,4 +1,4 @@
-"""Command line: ``dataset-gen`` (or ``python -m dataset_gen``) generate|export|review|judge|dedupe|report|models|projects.
+"""Command line: ``dataset-gen`` (or ``python -m dataset_gen``) generate|export|review|judge|evaluate|dedupe|report|models|projects.
 
 Exit codes: 0 all went well; 1 some chunks failed (they are listed, and a re-run retries them);
 2 usage or input errors, a busy project, a storage error, or a run stopped by the backend (Ollama
@@ -19,6 +19,8 @@ from pathlib import Path
 
 from . import __version__
 from .backends import API_KINDS, make_backend
+from .cli_evaluate import add_parser as add_evaluate_parser
+from .cli_evaluate import evaluate
 from .cli_generate import ProgressBar, Signals, Stopped, generate, run_in_thread
 from .cli_review import add_parser as add_review_parser
 from .cli_review import report, review
@@ -112,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
                          description="Pairs per document, chunks without a usable pair and why, status, type and score counts.")
     rep.add_argument("--project", default=DEFAULT_PROJECT)
     add_review_parser(sub, DEFAULT_PROJECT)
+    add_evaluate_parser(sub, DEFAULT_PROJECT)
 
     mod = sub.add_parser("models", help="list the models Ollama has", description="List the models on the Ollama server.")
     mod.add_argument("--host", help=f"server URL (default {HOST_DEFAULTS})")
@@ -316,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
                 return report(args, store, print)
             if args.command == "review":
                 return review(args, store, _say, print)
+            if args.command == "evaluate":
+                return evaluate(args, base, store, _say, print)
             return _projects(store)
     except (DatasetGenError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -306,7 +306,50 @@ CREATE TABLE conversations (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
+_V10 = """
+-- Evaluations of models on a project's accepted items (dataset_gen.evaluate): which models answered,
+-- which judge scored them, with what context (none: closed-book; reference: the gold chunks) and
+-- on which split (NULL: every accepted item). run_id is the latest evaluate run that worked on it.
+CREATE TABLE evaluations (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    run_id     INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+    models     TEXT NOT NULL,
+    judge      TEXT NOT NULL DEFAULT '',
+    context    TEXT NOT NULL DEFAULT 'none',
+    split      TEXT,
+    status     TEXT NOT NULL DEFAULT 'running',
+    created_at TEXT NOT NULL
+);
+CREATE INDEX evaluations_by_project ON evaluations(project_id);
+-- One model's answer to one item, saved as it arrives; score (1-5) and reason once judged or
+-- scored exactly (NULL: not scored yet).
+CREATE TABLE eval_answers (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    evaluation_id     INTEGER NOT NULL REFERENCES evaluations(id) ON DELETE CASCADE,
+    pair_id           INTEGER NOT NULL REFERENCES qa_pairs(id) ON DELETE CASCADE,
+    model             TEXT NOT NULL,
+    answer            TEXT NOT NULL,
+    score             INTEGER CHECK (score BETWEEN 1 AND 5),
+    reason            TEXT NOT NULL DEFAULT '',
+    prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0,
+    duration_s        REAL NOT NULL DEFAULT 0,
+    UNIQUE (evaluation_id, pair_id, model)
+);
+-- A person's blind vote between two models' answers to one item: winner 'a', 'b' or 'tie'.
+CREATE TABLE arena_votes (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    evaluation_id INTEGER NOT NULL REFERENCES evaluations(id) ON DELETE CASCADE,
+    pair_id       INTEGER NOT NULL REFERENCES qa_pairs(id) ON DELETE CASCADE,
+    model_a       TEXT NOT NULL,
+    model_b       TEXT NOT NULL,
+    winner        TEXT NOT NULL CHECK (winner IN ('a', 'b', 'tie')),
+    voted_at      TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10)
 """SQL scripts; the script at index ``i`` is schema version ``i + 1``."""
 
 _TRACKING = """

@@ -29,6 +29,7 @@ from .errors import StorageError, StoreError
 from .migrations import MIGRATIONS, migrate, pending_versions
 from .store_chunks import ChunkEditMethods
 from .store_documents import DocumentMethods
+from .store_eval import EvalMethods
 from .store_generated import GeneratedPairMethods
 from .store_pairs import PairMethods
 from .store_projects import ProjectRunMethods
@@ -51,7 +52,7 @@ _ELSEWHERE = "set DATASET_GEN_DATA_DIR / --data-dir to another folder"
 
 
 class Store(ProjectRunMethods, DocumentMethods, ChunkEditMethods, PairMethods, GeneratedPairMethods, ReviewMethods,
-            TurnMethods):
+            TurnMethods, EvalMethods):
     """A dataset-gen database. Use as a context manager or call :meth:`close`.
 
     A file in a folder this process cannot write (or a file it cannot write) is opened read-only
