@@ -24,6 +24,7 @@ from .expand import expand, read_examples
 from .language import detect_language
 from .locks import lock_project, lock_project_name
 from .names import printable
+from .run_report import plural
 from .tags import render_tree, run_tagging, tree_from_file, tree_to_json
 
 COMMANDS = ("distill", "expand", "tags")
@@ -127,7 +128,7 @@ def _work(args, store, project_id: int, backend, config: ProjectConfig, examples
             say(printable(line))
         for what, error in summary.failures:
             say(printable(f"failed: {what}: {error}"))
-        say(f"distilled {summary.items} items in {summary.language} with {summary.calls} calls "
+        say(f"distilled {plural(summary.items, 'item')} in {summary.language} with {plural(summary.calls, 'call')} "
             f"({summary.prompt_tokens} prompt tokens; project {args.project!r}, run {summary.run_id}, {summary.status})")
         return _code(signals, 1 if summary.failures else 0)
     if args.command == "expand":
@@ -138,7 +139,8 @@ def _work(args, store, project_id: int, backend, config: ProjectConfig, examples
         if result.error:
             say(printable(f"error: {result.error}"))
         say(f"wrote {result.items} of {args.count} {result.fmt} records from {len(examples)} examples with "
-            f"{result.calls} calls ({result.prompt_tokens} prompt tokens; held back {len(result.held)} near-copies; "
+            f"{plural(result.calls, 'call')} ({result.prompt_tokens} prompt tokens; held back {len(result.held)} "
+            f"near-cop{'y' if len(result.held) == 1 else 'ies'}; "
             f"project {args.project!r}, run {result.run_id}, {result.status})")
         return _code(signals, 0 if result.items == args.count else 1)
     tagged = run_tagging(store, project_id, backend, config.model, build=args.rebuild or not store.list_tags(project_id),
@@ -146,7 +148,7 @@ def _work(args, store, project_id: int, backend, config: ProjectConfig, examples
                          options=options, cancel=signals.cancel)
     for line in render_tree(store.list_tags(project_id), store.tag_counts(project_id)):
         say(printable(line))
-    say(f"tagged {tagged.tagged} items, {tagged.untagged} left untagged, with {tagged.calls} calls "
+    say(f"tagged {plural(tagged.tagged, 'item')}, {tagged.untagged} left untagged, with {plural(tagged.calls, 'call')} "
         f"({tagged.prompt_tokens} prompt tokens; run {tagged.run_id})")
     return _code(signals, 1 if tagged.untagged else 0)
 

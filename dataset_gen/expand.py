@@ -194,7 +194,7 @@ def _expand(store, project_id: int, asker: Asker, examples: list[Example], instr
         values = {"fence": fence_tag("examples", shown, instruction), "instruction": instruction,
                   "examples": shown, "n": want}
         records = asker.ask("expand", values, RECORDS_SCHEMA, _records, RECORDS_SHAPE,
-                            output_tokens=400 * want)[:want]
+                            output_tokens=400 * want)
         first = len(names) + 1
         candidates = [(first + i, q) for i, (q, _) in enumerate(records)]
         clusters = find_duplicates(known + candidates, threshold=THRESHOLD, preferred=[i for i, _ in known])
@@ -204,7 +204,8 @@ def _expand(store, project_id: int, asker: Asker, examples: list[Example], instr
             if item_id in copies:
                 summary.held.append((question, names.get(copies[item_id], "a record of the same reply")))
                 continue
-            kept.append((item_id, question, answer))
+            if len(kept) < want:  # a reply with more records than asked keeps the first ones that are new
+                kept.append((item_id, question, answer))
         ids = store.add_sourceless_pairs(project_id, summary.run_id,
                                          [sourceless_pair(q, a, asker.language) for _, q, a in kept],
                                          Origin.EXAMPLES.value)

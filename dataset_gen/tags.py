@@ -106,10 +106,13 @@ def leaves(rows: list[TagRow]) -> list[TagRow]:
 
 def render_tree(rows: list[TagRow], counts: dict[str, int] | None = None) -> list[str]:
     """The tree as lines for a terminal: ``"name"`` at the top, ``"  - child"`` under it, each with
-    ``" (N)"`` items when ``counts`` (path → items) is given."""
+    ``" (N)"`` items when ``counts`` (path → items) is given (a top-level tag: its own and its
+    children's)."""
     lines = []
     for r in rows:
-        count = f" ({counts.get(r.path, 0)})" if counts is not None else ""
+        total = None if counts is None else counts.get(r.path, 0) + (
+            sum(counts.get(c.path, 0) for c in rows if c.parent_id == r.id) if r.parent_id is None else 0)
+        count = f" ({total})" if total is not None else ""
         lines.append(f"{r.name}{count}" if r.parent_id is None else f"  - {r.name}{count}")
     return lines
 
