@@ -80,23 +80,32 @@ def _record(value: object, where: str) -> Example:
 
 
 def read_examples(path: Path) -> list[Example]:
-    """The examples in ``path``: a JSON array of records, or one record per line (JSON Lines;
-    blank lines skipped). Every record must be of one format.
+    """The examples in the file at ``path`` (:func:`parse_examples`).
 
-    :raises ValueError: unreadable, not JSON, a malformed record, mixed formats or no record:
-        one line naming the file and the line (JSON Lines) or record (array) number.
+    :raises ValueError: unreadable, or as :func:`parse_examples`: one line naming the file.
     """
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: cannot read the examples ({getattr(exc, 'strerror', None) or exc})") from None
+    return parse_examples(text, str(path))
+
+
+def parse_examples(text: str, name: str) -> list[Example]:
+    """The examples in ``text`` (the file ``name``): a JSON array of records, or one record per
+    line (JSON Lines; blank lines skipped). Every record must be of one format.
+
+    :raises ValueError: not JSON, a malformed record, mixed formats or no record: one line naming
+        the file and the line (JSON Lines) or record (array) number.
+    """
     found: list[Example] = []
+    text = text.lstrip("\ufeff")
     if text.lstrip().startswith("["):
         try:
             values = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
-        found = [_record(v, f"{path}: record {n}") for n, v in enumerate(values, start=1)]
+            raise ValueError(f"{name}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+        found = [_record(v, f"{name}: record {n}") for n, v in enumerate(values, start=1)]
         places = [f"record {n}" for n in range(1, len(found) + 1)]
     else:
         places = []
@@ -106,14 +115,14 @@ def read_examples(path: Path) -> list[Example]:
             try:
                 value = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}: line {n}: not JSON ({exc.msg} at column {exc.colno})") from None
-            found.append(_record(value, f"{path}: line {n}"))
+                raise ValueError(f"{name}: line {n}: not JSON ({exc.msg} at column {exc.colno})") from None
+            found.append(_record(value, f"{name}: line {n}"))
             places.append(f"line {n}")
     if not found:
-        raise ValueError(f"{path}: no example in the file: give Alpaca or ShareGPT records")
+        raise ValueError(f"{name}: no example in the file: give Alpaca or ShareGPT records")
     for example, place in zip(found, places):
         if example.fmt != found[0].fmt:
-            raise ValueError(f"{path}: {place} is a {example.fmt} record but {places[0]} is {found[0].fmt}: "
+            raise ValueError(f"{name}: {place} is a {example.fmt} record but {places[0]} is {found[0].fmt}: "
                              "use one format in a file")
     return found
 
@@ -199,7 +208,7 @@ def _expand(store, project_id: int, asker: Asker, examples: list[Example], instr
         candidates = [(first + i, q) for i, (q, _) in enumerate(records)]
         clusters = find_duplicates(known + candidates, threshold=THRESHOLD, preferred=[i for i, _ in known])
         copies = {m: c.keep for c in clusters for m in c.members if m != c.keep and m >= first}
-        kept = []
+        kept: list[tuple[int, str, str]] = []
         for (item_id, question), (_, answer) in zip(candidates, records):
             if item_id in copies:
                 summary.held.append((question, names.get(copies[item_id], "a record of the same reply")))

@@ -6,6 +6,10 @@ have no chunk, are never grounded and never held back as ungrounded, and they ex
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
 
 from dataset_gen.cli import main
 from dataset_gen.gate import hold_back, hold_reasons
@@ -102,3 +106,36 @@ def test_a_malformed_tree_file_is_refused_in_one_line_naming_the_file(tmp_path, 
         store.create_project("p")
     code, _, err = run(capsys, "--data-dir", tmp_path, "tags", "--project", "p", "--load", bad)
     assert (code, err) == (2, [f'error: {bad}: tag 1 ("A"): "children" is not a list of strings'])
+
+
+def test_the_distill_page_makes_a_tree_shows_it_and_distils_from_it(app_data_dir, fake_ollama):
+    fake_ollama.responder = DistillResponder(top=1, children=2)
+    with Store.open(app_data_dir) as store:
+        project_id = store.create_project("page", {"model": "qwen2.5:7b"})
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60)
+    at.session_state["project_id"] = project_id
+    at.run()
+    at.switch_page("ui/pages/distill.py")
+    at.run()
+    assert not at.exception, at.exception
+    at.text_area(key="ds_topic").input("Home espresso brewing")
+    at.number_input(key="ds_per_tag").set_value(1).run()
+    at.button(key="ds_start").click().run()
+    with Store.open(app_data_dir) as store:
+        for _ in range(100):  # the job runs in a thread of the app's process
+            if store.list_runs(project_id, kind="distill") and store.list_runs(project_id, kind="distill")[0].status != "running":
+                break
+            time.sleep(0.1)
+        pairs = store.list_pairs(project_id)
+        assert [p.question for p in pairs] == ["What is key point 1 of Home espresso brewing: area 1 > area 1 part 1?",
+                                              "What is key point 1 of Home espresso brewing: area 1 > area 1 part 2?"]
+        assert {p.origin for p in pairs} == {"model"}
+    at.run()
+    assert not at.exception, at.exception
+    tree = [a for a in at.text_area if a.label == "Tag tree (JSON)"][0]
+    assert json.loads(tree.value) == [{"name": "Home espresso brewing: area 1", "children": ["area 1 part 1", "area 1 part 2"]}]
+    at.switch_page("ui/pages/review.py")
+    at.run()
+    assert not at.exception, at.exception
+    at.selectbox(key="rv_origin").set_value("model").run()
+    assert len(at.data_editor[0].value) == 2
