@@ -23,6 +23,7 @@ pages = [
     st.Page("ui/pages/documents.py", title=t("nav.documents"), icon=":material/description:", url_path="documents"),
     st.Page("ui/pages/chunks.py", title=t("nav.chunks"), icon=":material/view_agenda:", url_path="chunks"),
     st.Page("ui/pages/generate.py", title=t("nav.generate"), icon=":material/smart_toy:", url_path="generate"),
+    st.Page("ui/pages/distill.py", title=t("nav.distill"), icon=":material/psychology:", url_path="distill"),
     st.Page("ui/pages/review.py", title=t("nav.review"), icon=":material/fact_check:", url_path="review"),
     st.Page("ui/pages/export.py", title=t("nav.export"), icon=":material/download:", url_path="export"),
     st.Page("ui/pages/evaluate.py", title=t("nav.evaluate"), icon=":material/leaderboard:", url_path="evaluate"),

@@ -93,6 +93,49 @@ def run_scenario(kind: str, kinds: tuple[str, ...], pairs_per_chunk: int) -> dic
                 dedupe=dedupe, chunks=sum(d.chunks for d in documents), uncovered=len(uncovered))
 
 
+def run_sourceless() -> list[str]:
+    """Calls and prompt tokens per exported item for items with no source chunk: a distilled
+    topic (2 x 2 tags, 3 questions each), an expansion of 5 examples into 10 records (the fake has 12 distinct ones), and tagging
+    the user's notes' pairs (tree from the headings, items 20 a call), with the fake server."""
+    from dataset_gen.distill import distill
+    from dataset_gen.expand import Example, expand
+    from dataset_gen.tags import run_tagging
+    from tests.fake_distill import DistillResponder
+
+    model = "qwen2.5:7b"
+    lines = []
+    fake = FakeOllama(models=(model,), responder=DistillResponder(top=2, children=2)).start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            store = Store.open(Path(tmp))
+            backend = CountingBackend(fake.url)
+            project_id = store.create_project("distill")
+            d = distill(store, project_id, backend, model, "台灣的夜市小吃", tags=2, questions_per_tag=3)
+            exported = len(hold_back(store.list_pairs(project_id), min_score=3)[0])
+            lines.append(f"[distill] items {d.items}; exported {exported}; calls per exported item "
+                         f"{d.calls / max(1, exported):.2f}; prompt tokens per exported item {d.prompt_tokens / max(1, exported):.0f}")
+            project_id = store.create_project("expand")
+            examples = [Example(f"Example question number {i} about Ollama?", "An answer.", "alpaca") for i in range(5)]
+            e = expand(store, project_id, backend, model, examples, "Questions about Ollama", 10)
+            exported = len(hold_back(store.list_pairs(project_id), min_score=3)[0])
+            lines.append(f"[expand] records {e.items}; held back {len(e.held)}; exported {exported}; calls per exported "
+                         f"item {e.calls / max(1, exported):.2f}; prompt tokens per exported item "
+                         f"{e.prompt_tokens / max(1, exported):.0f}")
+            project_id = store.create_project("tags")
+            name = FILES[0]
+            ingest_bytes(store, project_id, (CORPUS / name).read_bytes(), name, ChunkSettings(), max_bytes=1 << 30)
+            run_generation(store, project_id, backend, model, Settings(concurrency=4, pairs_per_chunk=2))
+            tagged = run_tagging(store, project_id, backend, model, build=True, language="zh-TW")
+            exported = len(hold_back(store.list_pairs(project_id), min_score=3)[0])
+            lines.append(f"[tagging] {name}: {tagged.tags} tags, {tagged.tagged} items tagged with {tagged.calls} calls; "
+                         f"added per exported item: calls {tagged.calls / max(1, exported):.2f}, prompt tokens "
+                         f"{tagged.prompt_tokens / max(1, exported):.0f}")
+            store.close()
+    finally:
+        fake.stop()
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--types", default="factual,explanation,comparison,unanswerable")
@@ -115,6 +158,8 @@ def main() -> None:
                   f"({len(d.clusters)} clusters); chunks covered: {r['chunks'] - r['uncovered']}/{r['chunks']} = "
                   f"{(r['chunks'] - r['uncovered']) / max(1, r['chunks']):.1%}")
     print_costs()
+    for line in run_sourceless():
+        print(line)
 
 
 def print_costs() -> None:

@@ -19,6 +19,10 @@ from pathlib import Path
 
 from . import __version__
 from .backends import API_KINDS, make_backend
+from .balance import balance
+from .cli_distill import COMMANDS as ITEM_COMMANDS
+from .cli_distill import add_parser as add_distill_parser
+from .cli_distill import run as run_items
 from .cli_evaluate import add_parser as add_evaluate_parser
 from .cli_evaluate import evaluate
 from .cli_generate import ProgressBar, Signals, Stopped, generate, run_in_thread
@@ -90,6 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--min-score", type=int, choices=range(1, 6), metavar="1-5",
                      help="hold back pairs a judge scored below this on any measure (default: the project's threshold)")
     exp.add_argument("--reasoning", action="store_true", help="fine-tuning formats: put each pair's reasoning in <think> tags before the answer")
+    exp.add_argument("--balance", type=int, metavar="N", help="keep at most N items per domain tag (see tags); "
+                     "items without a tag count as one group, untagged")
+    exp.add_argument("--seed", type=int, default=0, help="which items --balance keeps: the same seed, the same records (default 0)")
     add_options(exp, ("system_prompt",))
 
     jud = sub.add_parser("judge", help="score pairs 1-5 with an LLM judge that sees the source",
@@ -115,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--project", default=DEFAULT_PROJECT)
     add_review_parser(sub, DEFAULT_PROJECT)
     add_evaluate_parser(sub, DEFAULT_PROJECT)
+    add_distill_parser(sub, DEFAULT_PROJECT)
 
     mod = sub.add_parser("models", help="list the models Ollama has", description="List the models on the Ollama server.")
     mod.add_argument("--host", help=f"server URL (default {HOST_DEFAULTS})")
@@ -151,6 +159,11 @@ def _export(args, store: Store) -> int:
     chosen, held = hold_back(pairs, include=include, min_score=min_score, training=args.format in FORMATS)
     if held:
         print(summary(held), file=sys.stderr)
+    if args.balance is not None and chosen:
+        before = len(chosen)
+        chosen = balance(chosen, store.pair_tags(project_id), args.balance, args.seed)
+        print(f"balanced: kept {len(chosen)} of {before} items, at most {args.balance} per tag (seed {args.seed})",
+              file=sys.stderr)
     # when nothing is left: every reason that holds a pair back, not only the first each counts under
     blocking = Counter(r for p in pairs for r in hold_reasons(p, min_score=min_score, training=args.format in FORMATS)
                        if r not in include) if not chosen else Counter()
@@ -317,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
                 return _export(args, store)
             if args.command == "report":
                 return report(args, store, print)
+            if args.command in ITEM_COMMANDS:
+                return run_items(args, base, store, _say, print)
             if args.command == "review":
                 return review(args, store, _say, print)
             if args.command == "evaluate":

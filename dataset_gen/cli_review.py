@@ -216,8 +216,11 @@ def report(args, store, out: Say) -> int:
     out("status: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     types = {kind: store.count_pairs(project_id, question_type=kind) for kind in QUESTION_TYPES}
     out("types: " + ", ".join(f"{k} {v}" for k, v in types.items()))
+    tags = store.tag_counts(project_id)  # items not rejected, per domain tag (see the tags command)
+    if tags:
+        out("tags: " + ", ".join(f"{printable(k)} {v}" for k, v in tags.items()))
     flags = {code: store.count_pairs(project_id, flag=code) for code in REASONS}
-    flags["ungrounded"] = store.count_pairs(project_id, grounded=False)  # no flag, but held back too
+    flags["ungrounded"] = store.count_pairs(project_id, grounded=False, origin="document")  # no flag, but held back too
     out("flags: " + (", ".join(f"{label(code)} {n}" for code, n in flags.items() if n) or "none")
         + " (exports hold flagged pairs back unless --include-flagged names the reason)")
     out(f"duplicates {store.count_pairs(project_id, duplicate=True)}, "

@@ -1,7 +1,8 @@
 """The export gate: which stored pairs an export holds back by default, and why.
 
 A pair is held back when it was rejected, fails a check of :mod:`dataset_gen.checks` (its
-``flags``), is ungrounded (its evidence was not found in its chunk), a judge scored it below the
+``flags``), is ungrounded (its evidence was not found in its chunk; items with no source chunk,
+distilled or written from examples, have no evidence to look for and skip this rule), a judge scored it below the
 threshold on any measure, or, for fine-tuning, it is an unanswerable question or a near-duplicate
 of a kept pair. A person takes such pairs anyway by naming the reasons (``--include-flagged
 placeholder,ungrounded`` in the CLI, a multiselect in the app). Each held-back pair is counted
@@ -34,7 +35,7 @@ def hold_reasons(pair: StoredPair, *, min_score: int | None = None, training: bo
     set) unanswerable questions are not held back."""
     found = ["rejected"] if pair.status == "rejected" else []
     found += [code for code in REASONS if code in pair.flags]
-    if not pair.grounded:
+    if not pair.grounded and pair.chunk_id is not None:  # an item with no source has nothing to ground in
         found.append("ungrounded")
     lowest = pair.lowest_score
     if min_score is not None and lowest is not None and lowest < min_score:

@@ -128,6 +128,13 @@ class JobRegistry:
 
         return self._start(project_id, "judge", model, run)
 
+    def start_work(self, project_id: int, kind: str, model: str, run: Callable[[Job], None]) -> Job:
+        """Start ``run(job)`` as the project's job of ``kind`` (e.g. ``distill``, ``expand``: any
+        name but the two above), unless one of that kind is running (then that one is returned).
+        ``run`` sets the job's ``done``/``total``, ``summary`` and ``state``; a
+        :class:`DatasetGenError` it raises ends the job ``failed`` with its message."""
+        return self._start(project_id, kind, model, run)
+
     def cancel(self, project_id: int, kind: str = "generate") -> None:
         """Ask the project's running job of ``kind`` to stop. Generation stops at once: requests in
         flight are abandoned and their chunks stay pending (every reply saved before stays saved);

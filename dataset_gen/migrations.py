@@ -349,7 +349,20 @@ CREATE TABLE arena_votes (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10)
+# A project's domain tag tree (parent_id NULL: a top-level tag) and each item's tag (a leaf).
+_V11 = """
+CREATE TABLE tags (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    parent_id  INTEGER REFERENCES tags(id) ON DELETE CASCADE,
+    name       TEXT NOT NULL
+);
+CREATE INDEX tags_by_project ON tags(project_id, parent_id);
+ALTER TABLE qa_pairs ADD COLUMN tag_id INTEGER REFERENCES tags(id) ON DELETE SET NULL;
+CREATE INDEX qa_pairs_by_tag ON qa_pairs(project_id, tag_id);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11)
 """SQL scripts; the script at index ``i`` is schema version ``i + 1``."""
 
 _TRACKING = """

@@ -40,6 +40,7 @@ from .store_rows import (
     ProjectRow,
     RunRow,
 )
+from .store_tags import TagMethods
 from .store_turns import TurnMethods
 
 __all__ = ["Store", "StorageError", "ProjectRow", "DocumentRow", "ChunkRow", "RunRow", "DB_FILENAME"]
@@ -52,7 +53,7 @@ _ELSEWHERE = "set DATASET_GEN_DATA_DIR / --data-dir to another folder"
 
 
 class Store(ProjectRunMethods, DocumentMethods, ChunkEditMethods, PairMethods, GeneratedPairMethods, ReviewMethods,
-            TurnMethods, EvalMethods):
+            TurnMethods, EvalMethods, TagMethods):
     """A dataset-gen database. Use as a context manager or call :meth:`close`.
 
     A file in a folder this process cannot write (or a file it cannot write) is opened read-only

@@ -62,6 +62,7 @@ def _filters(
     kind: str | None = None,
     origin: str | None = None,
     split: str | None = None,
+    tag_id: int | None = None,
 ) -> tuple[str, list[Any]]:
     """The ``WHERE`` clause and its parameters for the pair filters (all combine with AND;
     ``None`` means any): ``statuses``; ``document_id``; ``grounded``; ``edited``; ``search``
@@ -70,7 +71,8 @@ def _filters(
     lowest of the three judge scores below this value); ``flag`` (a reason code of
     :data:`dataset_gen.checks.REASONS` among the pair's flags); ``run_id`` (made by that run);
     ``kind`` (an :class:`dataset_gen.models.ItemKind` value); ``origin`` (an
-    :class:`dataset_gen.models.Origin` value); ``split`` (``"train"``, ``"validation"``, ``"test"``)."""
+    :class:`dataset_gen.models.Origin` value); ``split`` (``"train"``, ``"validation"``, ``"test"``); ``tag_id`` (tagged with that tag or one
+of its children; ``0``: items with no tag)."""
     where = ["p.project_id = ?"]
     params: list[Any] = [project_id]
     wanted = checked(statuses, PAIR_STATUSES, "pair status")
@@ -86,6 +88,12 @@ def _filters(
         if value is not None:
             where.append(f"{column} = ?")
             params.append(int(value) if isinstance(value, bool) else value)
+    if tag_id is not None:
+        if tag_id == 0:
+            where.append("p.tag_id IS NULL")
+        else:
+            where.append("(p.tag_id = ? OR p.tag_id IN (SELECT id FROM tags WHERE parent_id = ?))")
+            params.extend([tag_id, tag_id])
     if duplicate is not None:
         where.append("p.duplicate_of IS NOT NULL" if duplicate else "p.duplicate_of IS NULL")
     if score_below is not None:

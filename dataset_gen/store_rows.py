@@ -18,7 +18,7 @@ from .errors import StoreError
 PAIR_STATUSES = ("generated", "accepted", "rejected")
 CHUNK_STATUSES = ("pending", "done", "failed")
 RUN_STATUSES = ("running", "finished", "cancelled", "failed", "interrupted")
-RUN_KINDS = ("generate", "judge", "evaluate")
+RUN_KINDS = ("generate", "judge", "evaluate", "distill", "expand", "tag")
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,7 @@ def test_version_8_gives_every_pair_its_project_and_keeps_everything(tmp_path: P
     assert [(r["id"], r["project_id"]) for r in after] == [(5, 1), (9, 2)]
     names = [d[1] for d in sqlite3.connect(path).execute("PRAGMA table_info(qa_pairs)")]
     assert names[:6] == ["id", "project_id", "chunk_id", "run_id", "kind", "origin"]
-    assert [tuple(r[n] for n in names if n not in ("project_id", "kind", "origin", "choices", "split")) for r in after] == before
+    assert [tuple(r[n] for n in names if n not in ("project_id", "kind", "origin", "choices", "split", "tag_id")) for r in after] == before
     assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
     conn.close()
 

@@ -148,6 +148,10 @@ with stats:
     for p in everything:
         if p.duplicate_of is not None:
             clusters[p.duplicate_of] = clusters.get(p.duplicate_of, 1) + 1
+    per_tag = store.tag_counts(project_id)  # items per domain tag (dataset_gen.tags), when the project has a tree
+    if per_tag:
+        st.caption(t("export.per_tag"))
+        st.bar_chart(pd.Series(per_tag, name="pairs"))
     st.caption(t("export.duplicates_stats", clusters=len(clusters), marked=sum(clusters.values()) - len(clusters)))
     if clusters:
         sizes = pd.Series(list(clusters.values())).value_counts().sort_index()

@@ -64,7 +64,13 @@ if flag is not None:
 search = c10.text_input(t("review.search"), key="rv_search").strip() or None
 item_kind = c9.selectbox(t("review.kind"), [None, *GENERATED_KINDS], key="rv_kind",
                          format_func=lambda k: t("review.any") if k is None else t(f"kind.{k}"))
-desk.filters = dict(statuses=statuses or STATUSES, document_id=doc_id, grounded=grounded, edited=edited, search=search,
+o1, o2 = st.columns(2)  # where an item comes from, and its domain tag (dataset_gen.tags)
+origin = o1.selectbox(t("review.origin"), [None, "document", "model", "examples"], key="rv_origin",
+                      format_func=lambda k: t("review.any") if k is None else t(f"origin.{k}"))
+tag_names = {0: t("review.untagged"), **{r.id: r.path for r in store.list_tags(project_id)}}
+tag_id = o2.selectbox(t("review.tag"), [None, *tag_names], key="rv_tag",
+                      format_func=lambda k: t("review.any") if k is None else tag_names[k])
+desk.filters = dict(origin=origin, tag_id=tag_id, statuses=statuses or STATUSES, document_id=doc_id, grounded=grounded, edited=edited, search=search,
                question_type=question_type, duplicate=duplicate, language_ok=language_ok,
                score_below=config.judge_threshold if low else None, flag=flag, kind=item_kind)
 
