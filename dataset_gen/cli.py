@@ -20,6 +20,10 @@ from pathlib import Path
 from . import __version__
 from .backends import API_KINDS, make_backend
 from .cli_generate import ProgressBar, Signals, Stopped, generate, run_in_thread
+from .cli_loop import COMMANDS as LOOP_COMMANDS
+from .cli_loop import add_parser as add_loop_parser
+from .cli_loop import empty_split_message, split_dataset_name
+from .cli_loop import run as run_loop
 from .cli_review import add_parser as add_review_parser
 from .cli_review import report, review
 from .cli_settings import (
@@ -40,6 +44,7 @@ from .judge import judge_pairs
 from .names import printable
 from .quality import mark_duplicates
 from .rag_export import check_rag_output, write_beir, write_ragas
+from .splits import SPLITS
 from .store import Store
 
 DEFAULT_PROJECT = "default"
@@ -88,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--min-score", type=int, choices=range(1, 6), metavar="1-5",
                      help="hold back pairs a judge scored below this on any measure (default: the project's threshold)")
     exp.add_argument("--reasoning", action="store_true", help="fine-tuning formats: put each pair's reasoning in <think> tags before the answer")
+    exp.add_argument("--split", choices=SPLITS, help="only the items of this held-out split (see the split command)")
     add_options(exp, ("system_prompt",))
 
     jud = sub.add_parser("judge", help="score pairs 1-5 with an LLM judge that sees the source",
@@ -112,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
                          description="Pairs per document, chunks without a usable pair and why, status, type and score counts.")
     rep.add_argument("--project", default=DEFAULT_PROJECT)
     add_review_parser(sub, DEFAULT_PROJECT)
+    add_loop_parser(sub, DEFAULT_PROJECT)
 
     mod = sub.add_parser("models", help="list the models Ollama has", description="List the models on the Ollama server.")
     mod.add_argument("--host", help=f"server URL (default {HOST_DEFAULTS})")
@@ -138,7 +145,7 @@ def _export(args, store: Store) -> int:
         with contextlib.suppress(StoreError):  # a full disk: old pairs then pass unflagged
             store.fill_flags(project_id)  # pairs made before the checks existed
     statuses = ("accepted", "generated") if args.include_unreviewed else ("accepted",)
-    pairs = store.list_pairs(project_id, statuses=statuses)
+    pairs = store.list_pairs(project_id, statuses=statuses, split=args.split)
     min_score = args.min_score if args.min_score is not None else project_min_score(store.get_settings(project_id))
     include = set(args.include_flagged)
     if args.include_unanswerable:
@@ -152,6 +159,8 @@ def _export(args, store: Store) -> int:
     blocking = Counter(r for p in pairs for r in hold_reasons(p, min_score=min_score, training=args.format in FORMATS)
                        if r not in include) if not chosen else Counter()
     empty = _empty_message(args, pairs, held, [*args.include_flagged, *(c for c, _ in blocking.most_common())])
+    if not pairs and args.split:
+        empty = empty_split_message(args.project, args.split, store.split_counts(project_id, statuses))
     if args.format in ("ragas", "beir"):
         if not chosen:
             raise ExportError(empty or NO_PAIRS_MESSAGE.format(project=args.project))
@@ -165,7 +174,8 @@ def _export(args, store: Store) -> int:
     system = args.system_prompt if args.system_prompt is not None else ProjectConfig.load(
         store.get_settings(project_id)).system_prompt
     written = export_pairs(chosen, args.format, args.output, system=system or None, project=args.project,
-                           reasoning=args.reasoning, empty_message=empty)
+                           reasoning=args.reasoning, empty_message=empty,
+                           dataset_name=split_dataset_name(args.output, args.split))
     print(f"wrote {written.written} records to {written.path}", file=sys.stderr)
     print(f"registered '{written.dataset_name}' in {written.dataset_info_path}", file=sys.stderr)
     for problem in written.problems:
@@ -316,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
                 return report(args, store, print)
             if args.command == "review":
                 return review(args, store, _say, print)
+            if args.command in LOOP_COMMANDS:
+                return run_loop(args, store, base.data_dir, _say, print)
             return _projects(store)
     except (DatasetGenError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -39,6 +39,7 @@ from .store_rows import (
     ProjectRow,
     RunRow,
 )
+from .store_splits import SplitMethods
 
 __all__ = ["Store", "StorageError", "ProjectRow", "DocumentRow", "ChunkRow", "RunRow", "DB_FILENAME"]
 
@@ -49,7 +50,8 @@ BUSY_TIMEOUT_MS = 10_000
 _ELSEWHERE = "set DATASET_GEN_DATA_DIR / --data-dir to another folder"
 
 
-class Store(ProjectRunMethods, DocumentMethods, ChunkEditMethods, PairMethods, GeneratedPairMethods, ReviewMethods):
+class Store(ProjectRunMethods, DocumentMethods, ChunkEditMethods, PairMethods, GeneratedPairMethods, ReviewMethods,
+            SplitMethods):
     """A dataset-gen database. Use as a context manager or call :meth:`close`.
 
     A file in a folder this process cannot write (or a file it cannot write) is opened read-only
