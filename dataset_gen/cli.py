@@ -41,6 +41,7 @@ from .errors import DatasetGenError, ExportError, StoreError
 from .export import FORMATS, NO_PAIRS_MESSAGE, check_output, export_pairs
 from .gate import HOLD_REASONS, check_reasons, hold_back, hold_reasons, project_min_score, summary, top_reasons
 from .judge import judge_pairs
+from .models import GENERATE_KINDS
 from .names import printable
 from .quality import mark_duplicates
 from .rag_export import check_rag_output, write_beir, write_ragas
@@ -76,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
                           "project's saved settings; options given here override them for this run only (a new "
                           "project saves this run's settings as its own)")
     add_options(gen, GENERATE_SETTINGS)
+    gen.add_argument("--kind", choices=GENERATE_KINDS, default="qa",
+                     help="what to make: qa pairs (default), or choice: single-choice and true/false questions")
 
     exp = sub.add_parser("export", help="write a project's pairs for LLaMA-Factory or as a RAG evaluation set",
                          description="Write a project's QA pairs: alpaca, sharegpt or openai for fine-tuning (LLaMA-Factory "

@@ -19,7 +19,7 @@ DEFAULT_OPENAI_BASE_URL = "http://127.0.0.1:8000/v1"
 """vLLM's default; llama.cpp's ``llama-server`` listens on 8080 and LM Studio on 1234."""
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 
-QuestionKind = Literal["factual", "explanation", "comparison", "unanswerable"]
+QuestionKind = Literal["factual", "explanation", "comparison", "unanswerable", "single_choice", "true_false"]
 
 
 def normalise_host(host: str | None) -> str:

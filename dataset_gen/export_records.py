@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .choice import choice_prompt, choice_response
 from .errors import ExportError
-from .models import StoredPair
+from .models import ItemKind, StoredPair
 
 FORMATS = ("alpaca", "sharegpt", "openai")
 
@@ -57,9 +58,16 @@ def response(pair: StoredPair, reasoning: bool = False) -> str:
     """The assistant's text: the answer, or with ``reasoning`` and a stored chain of thought,
     ``<think>\n{reasoning}\n</think>\n\n{answer}`` (the form reasoning-model datasets use,
     formats.md "Reasoning")."""
+    answer = choice_response(pair.choices, pair.answer) if pair.kind == ItemKind.CHOICE.value else pair.answer
     if reasoning and pair.reasoning.strip():
-        return f"<think>\n{pair.reasoning.strip()}\n</think>\n\n{pair.answer}"
-    return pair.answer
+        return f"<think>\n{pair.reasoning.strip()}\n</think>\n\n{answer}"
+    return answer
+
+
+def prompt(pair: StoredPair) -> str:
+    """The user's text: the question, and for a ``choice`` item its options as ``A. …`` lines
+    under it (:func:`dataset_gen.choice.choice_prompt`); its answer is then ``B. <text>``."""
+    return choice_prompt(pair.question, pair.choices) if pair.kind == ItemKind.CHOICE.value else pair.question
 
 
 def to_alpaca(
@@ -79,9 +87,9 @@ def to_alpaca(
     records = []
     for pair in pairs:
         if question_in_input:
-            record: dict = {"instruction": instruction, "input": pair.question}
+            record: dict = {"instruction": instruction, "input": prompt(pair)}
         else:
-            record = {"instruction": pair.question, "input": ""}
+            record = {"instruction": prompt(pair), "input": ""}
         record["output"] = response(pair, reasoning)
         if system:
             record["system"] = system
@@ -97,7 +105,7 @@ def to_sharegpt(pairs: Sequence[StoredPair], *, system: str | None = None, reaso
     for pair in pairs:
         record: dict = {
             "conversations": [
-                {"from": "human", "value": pair.question},
+                {"from": "human", "value": prompt(pair)},
                 {"from": "gpt", "value": response(pair, reasoning)},
             ]
         }
@@ -115,7 +123,7 @@ def to_openai(pairs: Sequence[StoredPair], *, system: str | None = None, reasoni
     records = []
     for pair in pairs:
         messages = [{"role": "system", "content": system}] if system else []
-        messages.append({"role": "user", "content": pair.question})
+        messages.append({"role": "user", "content": prompt(pair)})
         messages.append({"role": "assistant", "content": response(pair, reasoning)})
         records.append({"messages": messages, "metadata": metadata(pair)})
     return records

@@ -107,6 +107,8 @@ class QuestionType(StrEnum):
     EXPLANATION = "explanation"
     COMPARISON = "comparison"
     UNANSWERABLE = "unanswerable"
+    SINGLE_CHOICE = "single_choice"  # a ``choice`` item: four options, one right (dataset_gen.choice)
+    TRUE_FALSE = "true_false"  # a ``choice`` item: a statement, true or false in its language
 
 
 QUESTION_TYPES: tuple[str, ...] = tuple(t.value for t in QuestionType)
@@ -123,6 +125,10 @@ class ItemKind(StrEnum):
     QA = "qa"
     CONVERSATION = "conversation"
     CHOICE = "choice"
+
+
+GENERATE_KINDS: tuple[str, ...] = (ItemKind.QA.value, ItemKind.CHOICE.value)
+"""The kinds ``generate --kind`` makes from chunks."""
 
 
 class Origin(StrEnum):

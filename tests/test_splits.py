@@ -197,3 +197,34 @@ def test_export_train_and_test_are_registered(tmp_path: Path, capsys):
     code, _, err = run_main(capsys, "--data-dir", tmp_path, "export", "--project", "notes", "--format", "ragas",
                             "--output", out_dir / "eval.jsonl", "--split", "test")
     assert (code, err) == (0, f"wrote 7 questions to {out_dir / 'eval.jsonl'}\n")
+
+
+def test_export_page_shows_counts_runs_the_split_and_writes_the_test_file(app_data_dir):
+    from streamlit.testing.v1 import AppTest
+
+    with Store.open(app_data_dir) as store:
+        build(store)
+        project = store.project_id("notes")
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=60)
+    at.session_state["project_id"] = project
+    at.run()
+    at.switch_page("ui/pages/export.py")
+    at.run()
+    assert not at.exception, at.exception
+    line = "Accepted items per held-out split: train {}, validation {}, test {}, not assigned {}"
+    assert at.caption[0].value == line.format(0, 0, 0, 22)
+    at.number_input(key="ex_split_test").set_value(0.3).run()
+    at.number_input(key="ex_split_seed").set_value(7).run()
+    at.button(key="ex_split_run").click().run()
+    assert not at.exception, at.exception
+    assert at.success[0].value == "22 items assigned, 0 kept as they were"
+    with Store.open(app_data_dir) as store:
+        assert store.split_counts(project) == {"train": 15, "validation": 0, "test": 7, "none": 0}
+    at.selectbox(key="ex_split").set_value("test").run()
+    assert at.caption[0].value == line.format(15, 0, 7, 0)
+    next(b for b in at.button if b.label == "Write files").click().run()
+    assert not at.exception, at.exception
+    folder = app_data_dir / "exports" / "notes"
+    assert len(json.loads((folder / "notes-alpaca-test.json").read_text(encoding="utf-8"))) == 7
+    info = json.loads((folder / "dataset_info.json").read_text(encoding="utf-8"))
+    assert info["notes-alpaca-test"]["file_name"] == "notes-alpaca-test.json"
