@@ -1,4 +1,4 @@
-"""Command line: ``dataset-gen`` (or ``python -m dataset_gen``) generate|export|review|judge|dedupe|report|models|projects.
+"""Command line: ``dataset-gen`` (or ``python -m dataset_gen``) generate|export|review|judge|dedupe|report|split|modelfile|models|projects.
 
 Exit codes: 0 all went well; 1 some chunks failed (they are listed, and a re-run retries them);
 2 usage or input errors, a busy project, a storage error, or a run stopped by the backend (Ollama
