@@ -1,4 +1,4 @@
-"""Command line: ``dataset-gen`` (or ``python -m dataset_gen``) generate|export|review|judge|evaluate|dedupe|report|models|projects.
+"""Command line: ``dataset-gen`` (or ``python -m dataset_gen``) generate|export|review|judge|evaluate|dedupe|report|split|modelfile|distill|expand|tags|models|projects.
 
 Exit codes: 0 all went well; 1 some chunks failed (they are listed, and a re-run retries them);
 2 usage or input errors, a busy project, a storage error, or a run stopped by the backend (Ollama
@@ -26,6 +26,10 @@ from .cli_distill import run as run_items
 from .cli_evaluate import add_parser as add_evaluate_parser
 from .cli_evaluate import evaluate
 from .cli_generate import ProgressBar, Signals, Stopped, generate, run_in_thread
+from .cli_loop import COMMANDS as LOOP_COMMANDS
+from .cli_loop import add_parser as add_loop_parser
+from .cli_loop import empty_split_message, split_dataset_name
+from .cli_loop import run as run_loop
 from .cli_review import add_parser as add_review_parser
 from .cli_review import report, review
 from .cli_settings import (
@@ -46,6 +50,7 @@ from .judge import judge_pairs
 from .names import printable
 from .quality import mark_duplicates
 from .rag_export import check_rag_output, write_beir, write_ragas
+from .splits import SPLITS
 from .store import Store
 
 DEFAULT_PROJECT = "default"
@@ -97,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--balance", type=int, metavar="N", help="keep at most N items per domain tag (see tags); "
                      "items without a tag count as one group, untagged")
     exp.add_argument("--seed", type=int, default=0, help="which items --balance keeps: the same seed, the same records (default 0)")
+    exp.add_argument("--split", choices=SPLITS, help="only the items of this held-out split (see the split command)")
     add_options(exp, ("system_prompt",))
 
     jud = sub.add_parser("judge", help="score pairs 1-5 with an LLM judge that sees the source",
@@ -123,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     add_review_parser(sub, DEFAULT_PROJECT)
     add_evaluate_parser(sub, DEFAULT_PROJECT)
     add_distill_parser(sub, DEFAULT_PROJECT)
+    add_loop_parser(sub, DEFAULT_PROJECT)
 
     mod = sub.add_parser("models", help="list the models Ollama has", description="List the models on the Ollama server.")
     mod.add_argument("--host", help=f"server URL (default {HOST_DEFAULTS})")
@@ -149,7 +156,7 @@ def _export(args, store: Store) -> int:
         with contextlib.suppress(StoreError):  # a full disk: old pairs then pass unflagged
             store.fill_flags(project_id)  # pairs made before the checks existed
     statuses = ("accepted", "generated") if args.include_unreviewed else ("accepted",)
-    pairs = store.list_pairs(project_id, statuses=statuses)
+    pairs = store.list_pairs(project_id, statuses=statuses, split=args.split)
     min_score = args.min_score if args.min_score is not None else project_min_score(store.get_settings(project_id))
     include = set(args.include_flagged)
     if args.include_unanswerable:
@@ -168,6 +175,8 @@ def _export(args, store: Store) -> int:
     blocking = Counter(r for p in pairs for r in hold_reasons(p, min_score=min_score, training=args.format in FORMATS)
                        if r not in include) if not chosen else Counter()
     empty = _empty_message(args, pairs, held, [*args.include_flagged, *(c for c, _ in blocking.most_common())])
+    if not pairs and args.split:
+        empty = empty_split_message(args.project, args.split, store.split_counts(project_id, statuses))
     if args.format in ("ragas", "beir"):
         if not chosen:
             raise ExportError(empty or NO_PAIRS_MESSAGE.format(project=args.project))
@@ -181,7 +190,8 @@ def _export(args, store: Store) -> int:
     system = args.system_prompt if args.system_prompt is not None else ProjectConfig.load(
         store.get_settings(project_id)).system_prompt
     written = export_pairs(chosen, args.format, args.output, system=system or None, project=args.project,
-                           reasoning=args.reasoning, empty_message=empty)
+                           reasoning=args.reasoning, empty_message=empty,
+                           dataset_name=split_dataset_name(args.output, args.split))
     print(f"wrote {written.written} records to {written.path}", file=sys.stderr)
     print(f"registered '{written.dataset_name}' in {written.dataset_info_path}", file=sys.stderr)
     for problem in written.problems:
@@ -336,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
                 return review(args, store, _say, print)
             if args.command == "evaluate":
                 return evaluate(args, base, store, _say, print)
+            if args.command in LOOP_COMMANDS:
+                return run_loop(args, store, base.data_dir, _say, print)
             return _projects(store)
     except (DatasetGenError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

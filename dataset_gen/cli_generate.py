@@ -18,10 +18,11 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from .backends import make_backends
+from .choice import CHOICE_TYPES
 from .config import ProjectConfig, Settings
 from .errors import DocumentError, NoTextLayerError, StorageError, StoreError
 from .gate import project_min_score, top_reasons
-from .generation import HostProgress, Progress, RunSummary, check_servers, run_generation
+from .generation import HostProgress, Progress, RunSummary, check_servers, choice_scope, run_generation
 from .ingest import ingest_bytes
 from .locks import ProjectLock, lock_project, lock_project_name
 from .names import printable
@@ -203,7 +204,11 @@ def _ingest_and_run(args, config: ProjectConfig, settings: Settings, store, back
         return 2
     options = config.sampling()
     _say_resuming(store, project_id, say)
-    scope = [c.id for c in store.list_chunks(project_id, statuses=("pending", "failed")) if not c.skipped]
+    choice = bool(set(settings.question_types) & set(CHOICE_TYPES))  # a choice run also takes done chunks
+    scope_chunks = [c for c in store.list_chunks(project_id, statuses=None if choice else ("pending", "failed"))
+                    if not c.skipped]
+    scope = [c.id for c in (choice_scope(store, project_id, settings.question_types, scope_chunks)[0] if choice
+                            else scope_chunks)]
     try:
         summary = _run(store, project_id, backend, args.model, settings, options, lock, signals)
     except StorageError:

@@ -12,14 +12,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from .models import GENERATED_KINDS, SamplingOptions
+from .choice import CHOICE_TYPES
+from .models import GENERATED_KINDS, ItemKind, SamplingOptions
 
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 DEFAULT_OPENAI_BASE_URL = "http://127.0.0.1:8000/v1"
 """vLLM's default; llama.cpp's ``llama-server`` listens on 8080 and LM Studio on 1234."""
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 
-QuestionKind = Literal["factual", "explanation", "comparison", "unanswerable"]
+QuestionKind = Literal["factual", "explanation", "comparison", "unanswerable", "single_choice", "true_false"]
 
 
 def normalise_host(host: str | None) -> str:
@@ -99,8 +100,10 @@ class Settings:
     (``concurrency`` requests at a time on each); empty means the one server above
     (:meth:`server_urls`).
     ``kind`` is what is made from each chunk (a value of :data:`dataset_gen.models.GENERATED_KINDS`):
-    ``"qa"`` pairs, or ``"conversation"``: one conversation of ``turns`` exchanges per chunk, in the
-    situation ``scenario`` (``""``: none) between ``roles`` (``(user, assistant)``, ``()``: none).
+    ``"qa"`` pairs, ``"conversation"``: one conversation of ``turns`` exchanges per chunk, in the
+    situation ``scenario`` (``""``: none) between ``roles`` (``(user, assistant)``, ``()``: none), or
+    ``"choice"``: objective questions, whose ``question_types`` are then those of
+    :data:`dataset_gen.choice.CHOICE_TYPES`.
     """
 
     data_dir: Path = Path("data")
@@ -294,7 +297,8 @@ class ProjectConfig(BaseModel):
         json_schema_extra=_cli("--timeout", "$DATASET_GEN_READ_TIMEOUT or 600"))
     ocr: bool = Field(False, description="read PDF pages without a usable text layer (scans) by OCR; needs "
                       "Tesseract", json_schema_extra=_cli("--ocr"))
-    kind: str = Field("qa", description="what to make from each chunk: qa pairs or one multi-turn conversation",
+    kind: str = Field("qa", description="what to make from each chunk: qa pairs, one multi-turn conversation, or "
+                      "choice: single-choice and true/false questions",
                       json_schema_extra={**_cli("--kind"), "choices": list(GENERATED_KINDS)})
     turns: int = Field(3, ge=1, le=10, description="exchanges (a user turn and the reply) per conversation",
                        json_schema_extra=_cli("--turns"))
@@ -386,7 +390,7 @@ class ProjectConfig(BaseModel):
             chars_per_pair=self.chars_per_pair,
             concurrency=self.concurrency,
             language=self.language,
-            question_types=tuple(self.question_types),
+            question_types=CHOICE_TYPES if self.kind == ItemKind.CHOICE.value else tuple(self.question_types),
             reasoning=self.reasoning,
             audiences=tuple(a.strip() for a in self.audiences if a.strip()),
             ocr=self.ocr,

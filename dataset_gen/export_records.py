@@ -22,8 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .choice import choice_prompt, choice_response
 from .errors import ExportError
-from .models import StoredPair
+from .models import ItemKind, StoredPair
 
 FORMATS = ("alpaca", "sharegpt", "openai")
 
@@ -62,11 +63,11 @@ def metadata(pair: StoredPair) -> dict:
 
 def exchanges(pair: StoredPair, reasoning: bool = False) -> list[tuple[str, str]]:
     """``[(user, assistant), ...]`` of an item: a conversation's turns two by two (in position
-    order), else its question and :func:`response`."""
+    order), else its :func:`prompt` and :func:`response`."""
     if pair.turns:
         ordered = sorted(pair.turns, key=lambda t: t.position)
         return [(ordered[i].content, ordered[i + 1].content) for i in range(0, len(ordered) - 1, 2)]
-    return [(pair.question, response(pair, reasoning))]
+    return [(prompt(pair), response(pair, reasoning))]
 
 
 def multi_turn(pairs: Sequence[StoredPair]) -> bool:
@@ -78,9 +79,16 @@ def response(pair: StoredPair, reasoning: bool = False) -> str:
     """The assistant's text: the answer, or with ``reasoning`` and a stored chain of thought,
     ``<think>\n{reasoning}\n</think>\n\n{answer}`` (the form reasoning-model datasets use,
     formats.md "Reasoning")."""
+    answer = choice_response(pair.choices, pair.answer) if pair.kind == ItemKind.CHOICE.value else pair.answer
     if reasoning and pair.reasoning.strip():
-        return f"<think>\n{pair.reasoning.strip()}\n</think>\n\n{pair.answer}"
-    return pair.answer
+        return f"<think>\n{pair.reasoning.strip()}\n</think>\n\n{answer}"
+    return answer
+
+
+def prompt(pair: StoredPair) -> str:
+    """The user's text: the question, and for a ``choice`` item its options as ``A. …`` lines
+    under it (:func:`dataset_gen.choice.choice_prompt`); its answer is then ``B. <text>``."""
+    return choice_prompt(pair.question, pair.choices) if pair.kind == ItemKind.CHOICE.value else pair.question
 
 
 def to_alpaca(

@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .backends import Backend
+from .choice import CHOICE_TYPES
+from .choice_generation import generate_choices
 from .config import Settings
 from .errors import DatasetGenError
 from .generation_conversation import conversation_chunk, neighbours_of
@@ -30,10 +32,11 @@ from .models import ItemKind, SamplingOptions
 from .qa import generate_pairs
 from .workers import Abandoned, WorkerPool, run_pool
 
-__all__ = ["ChunkFailure", "HostProgress", "Progress", "RunSummary", "check_server", "check_servers",
+__all__ = ["ChunkFailure", "HostProgress", "Progress", "RunSummary", "check_server", "check_servers", "choice_scope",
            "run_generation", "trial_chunk"]
 
 log = logging.getLogger(__name__)
+CHOICE_TYPES_SET = frozenset(CHOICE_TYPES)
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,20 @@ class RunSummary:
         return self.total - self.done
 
 
+def choice_scope(store, project_id: int, question_types, chunks: list) -> tuple[list, dict[int, set[str]]]:
+    """For a run that asks for objective questions (:data:`dataset_gen.choice.CHOICE_TYPES`): the
+    ``chunks`` to take (those not done, and those done that lack one of the run's choice types)
+    and, for the done ones, the choice types they have (a done chunk's pairs all belong to its
+    current text)."""
+    wanted = set(question_types) & CHOICE_TYPES_SET
+    done = {c.id for c in chunks if c.gen_status == "done"}
+    have: dict[int, set[str]] = {}
+    for p in store.list_pairs(project_id, kind="choice"):
+        if p.chunk_id in done:
+            have.setdefault(p.chunk_id, set()).add(p.question_type)
+    return [c for c in chunks if c.id not in done or not wanted <= have.get(c.id, set())], have
+
+
 def run_generation(
     store,
     project_id: int,
@@ -183,13 +200,19 @@ class _Run:
 
     def execute(self, document_ids, chunk_ids) -> RunSummary:
         store = self.store
-        chunks = [c for c in store.list_chunks(self.project_id, statuses=("pending", "failed")) if not c.skipped]
+        # a run of objective questions also takes chunks already done that have none of them yet
+        choice = any(kind in CHOICE_TYPES for kind in self.settings.question_types)
+        chunks = [c for c in store.list_chunks(self.project_id, statuses=None if choice else ("pending", "failed"))
+                  if not c.skipped]
+        done_types: dict[int, set[str]] = {}
+        if choice:
+            chunks, done_types = choice_scope(store, self.project_id, self.settings.question_types, chunks)
         if document_ids is not None:
             chunks = [c for c in chunks if c.document_id in set(document_ids)]
         if chunk_ids is not None:
             chunks = [c for c in chunks if c.id in set(chunk_ids)]
         self.plan = plan_run(store, self.project_id, self.backends[0], self.model, self.settings, self.options, chunks)
-        self.have = store.fresh_question_types([c.id for c in chunks])
+        self.have = {**store.fresh_question_types([c.id for c in chunks]), **done_types}
         conversations = self.settings.kind == ItemKind.CONVERSATION.value
         self.neighbours = neighbours_of(store, self.project_id, chunks, self.settings.turns) if conversations else {}
         first_template = next(iter(self.plan.templates.values()))[0]
@@ -260,9 +283,12 @@ class _Run:
         for task in plan.tasks(settings, chunk):
             if task.question_type in have:
                 continue  # its pairs were saved by an earlier run that stopped before the chunk's end
+            choice = task.question_type in CHOICE_TYPES  # objective questions: their own templates and checks
+            make, (template, fix) = (generate_choices, plan.choice_templates[language]) if choice else (
+                generate_pairs, (generate, repair))
             try:
-                result = generate_pairs(
-                    chat, generate, repair, chunk_text=plan.texts[chunk.id], document=chunk.document,
+                result = make(
+                    chat, template, fix, chunk_text=plan.texts[chunk.id], document=chunk.document,
                     heading_path=chunk.heading_path, n=plan.wanted[chunk.id], language=language,
                     options=self.options, context_tokens=plan.num_ctx, max_reasks=settings.max_reasks, task=task,
                     partner=plan.partners.get(chunk.id),
@@ -291,7 +317,8 @@ class _Run:
             fatal = next((e for e in errors if isinstance(e, FATAL)), None)
             if fatal is not None and self._take_out(chunk, lane, fatal):
                 return
-            store.finish_chunk(chunk.id, summary.run_id, message)
+            if chunk.gen_status != "done":  # a chunk already done stays so: nothing of it is replaced
+                store.finish_chunk(chunk.id, summary.run_id, message)
             summary.done += 1
             self.host_chunks[lane] += 1
             if message is not None:

@@ -6,9 +6,10 @@ Used by :mod:`dataset_gen.generation` (``run_generation``) and the app's Generat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .backends import Backend
+from .choice import CHOICE_TYPES
 from .chunk_language import chunk_language
 from .config import Settings
 from .conversation_gen import OUTPUT_TOKENS_PER_TURN
@@ -83,6 +84,7 @@ class Plan:
     partners: dict  # chunk id -> Partner (the next chunk of its document), for comparisons
     texts: dict  # chunk id -> the text the model sees: the chunk, after the header of a table it continues
     chunk_languages: dict  # chunk id -> language: the document's, or the chunk's own when clearly another
+    choice_templates: dict = field(default_factory=dict)  # language -> (choice_generate, choice_repair), if asked
 
     def language(self, chunk) -> str:
         """The language ``chunk`` is generated in (its template and its pairs' language check)."""
@@ -129,6 +131,10 @@ def plan_run(store, project_id, backend: Backend, model, settings: Settings, opt
         lang: (load_prompt(names[0], lang, overrides), load_prompt(names[1], lang, overrides))
         for lang in used_languages or ["en"]
     }
+    choice_templates = {
+        lang: (load_prompt("choice_generate", lang, overrides), load_prompt("choice_repair", lang, overrides))
+        for lang in templates
+    } if any(kind in CHOICE_TYPES for kind in settings.question_types) else {}
     wanted = {c.id: pairs_wanted(len(c.text), settings.pairs_per_chunk, settings.chars_per_pair) for c in chunks}
     partners: dict[int, Partner] = {}
     if "comparison" in settings.question_types and chunks:
@@ -166,7 +172,7 @@ def plan_run(store, project_id, backend: Backend, model, settings: Settings, opt
             limit = None
         # a server that fixed its window at start-up gives every request all of it
         num_ctx = limit if fixed and limit else plan_num_ctx(prompt_tokens, out_tokens, limit)
-    return Plan(languages, templates, wanted, num_ctx, partners, texts, chunk_languages)
+    return Plan(languages, templates, wanted, num_ctx, partners, texts, chunk_languages, choice_templates)
 
 
 def trial_chunk(store, project_id: int, chunk_id: int, backend: Backend, model: str, settings: Settings,

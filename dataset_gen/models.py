@@ -107,6 +107,8 @@ class QuestionType(StrEnum):
     EXPLANATION = "explanation"
     COMPARISON = "comparison"
     UNANSWERABLE = "unanswerable"
+    SINGLE_CHOICE = "single_choice"  # a ``choice`` item: four options, one right (dataset_gen.choice)
+    TRUE_FALSE = "true_false"  # a ``choice`` item: a statement, true or false in its language
 
 
 QUESTION_TYPES: tuple[str, ...] = tuple(t.value for t in QuestionType)
@@ -125,7 +127,7 @@ class ItemKind(StrEnum):
     CHOICE = "choice"
 
 
-GENERATED_KINDS: tuple[str, ...] = (ItemKind.QA.value, ItemKind.CONVERSATION.value)
+GENERATED_KINDS: tuple[str, ...] = (ItemKind.QA.value, ItemKind.CONVERSATION.value, ItemKind.CHOICE.value)
 """The kinds ``generate`` can make from a chunk (``--kind``), default first: add a kind here."""
 
 

@@ -40,6 +40,7 @@ from .store_rows import (
     ProjectRow,
     RunRow,
 )
+from .store_splits import SplitMethods
 from .store_tags import TagMethods
 from .store_turns import TurnMethods
 
@@ -53,7 +54,7 @@ _ELSEWHERE = "set DATASET_GEN_DATA_DIR / --data-dir to another folder"
 
 
 class Store(ProjectRunMethods, DocumentMethods, ChunkEditMethods, PairMethods, GeneratedPairMethods, ReviewMethods,
-            TurnMethods, EvalMethods, TagMethods):
+            TurnMethods, EvalMethods, TagMethods, SplitMethods):
     """A dataset-gen database. Use as a context manager or call :meth:`close`.
 
     A file in a folder this process cannot write (or a file it cannot write) is opened read-only

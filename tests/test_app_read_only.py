@@ -172,7 +172,7 @@ def test_every_page_on_a_read_only_folder_reads_and_downloads_but_changes_nothin
                       f"Accept all {pairs} filtered": True, f"Reject all {pairs} filtered": True}
     assert seen["review"]["editors"] == [True]
 
-    assert seen["export"]["buttons"] == [["Write files", True]]
+    assert seen["export"]["buttons"] == [["Assign splits", True], ["Write files", True]]
     assert seen["export"]["downloads"] == [["Download", False], ["Ragas JSONL", False], ["Ragas CSV", False],
                                            ["BEIR retrieval set (.zip)", False]]
     assert seen["export_path"] == [str(data.resolve() / "exports" / "notes" / "notes-alpaca.json")]

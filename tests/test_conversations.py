@@ -164,7 +164,7 @@ def test_cli_generate_kind_conversation_and_its_settings(tmp_path, fake_ollama, 
         assert {p.kind for p in items} == {"conversation"} and {len(p.turns) for p in items} == {4}
     with pytest.raises(SystemExit):
         main(["generate", str(NOTES), "--kind", "essay"])
-    assert "invalid choice: 'essay' (choose from 'qa', 'conversation')" in capsys.readouterr().err
+    assert "invalid choice: 'essay' (choose from 'qa', 'conversation', 'choice')" in capsys.readouterr().err
 
 
 def test_roles_are_two_names():

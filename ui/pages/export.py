@@ -16,6 +16,7 @@ from dataset_gen.errors import DatasetGenError
 from dataset_gen.export import (
     FORMATS,
     export_file_name,
+    export_pairs,
     export_project,
     project_export_dir,
     to_records,
@@ -27,6 +28,7 @@ from dataset_gen.models import QUESTION_TYPES
 from dataset_gen.names import inside, safe_slug
 from dataset_gen.quality import coverage
 from dataset_gen.rag_export import beir_zip_bytes, to_ragas
+from dataset_gen.splits import BY, SPLITS, split_project
 from ui.common import base_settings, get_store, project_config, read_only, require_project
 from ui.i18n import t
 from ui.safe import md_escape, one_line
@@ -45,7 +47,25 @@ statuses = ("accepted", "generated") if include else ("accepted",)
 if not read_only():
     with contextlib.suppress(DatasetGenError):  # a full disk: pairs made before the checks pass unflagged
         store.fill_flags(project_id)
-pool = store.list_pairs(project_id, statuses=statuses)
+counts = store.split_counts(project_id)
+st.caption(t("export.split_counts", **counts))
+split = st.selectbox(t("export.split"), [None, *SPLITS], format_func=lambda s: t("export.split_all") if s is None else s,
+                     key="ex_split")
+with st.expander(t("export.split_make")):
+    e1, e2, e3, e4 = st.columns(4)
+    test_share = e1.number_input(t("export.split_test"), 0.0, 1.0, 0.1, 0.05, key="ex_split_test")
+    validation_share = e2.number_input(t("export.split_validation"), 0.0, 1.0, 0.0, 0.05, key="ex_split_validation")
+    split_by = e3.selectbox(t("export.split_by"), BY, format_func=lambda b: t(f"export.by_{b}"), key="ex_split_by")
+    split_seed = e4.number_input(t("export.split_seed"), 0, 2**31 - 1, 0, key="ex_split_seed")
+    if st.button(t("export.split_run"), disabled=read_only(), key="ex_split_run"):
+        try:
+            made = split_project(store, project_id, test=test_share, validation=validation_share, by=split_by,
+                                 seed=int(split_seed))
+            st.success(t("export.split_done", assigned=made.assigned, kept=made.kept))
+            st.caption(t("export.split_counts", **made.counts))
+        except (DatasetGenError, ValueError) as exc:
+            st.error(md_escape(one_line(str(exc))))
+pool = store.list_pairs(project_id, statuses=statuses, split=split)
 training, rag, stats = st.tabs([t("export.training"), t("export.rag"), t("export.stats")])
 
 with training:
@@ -76,6 +96,8 @@ with training:
         bad = {p.index for p in problems}
         good = [r for i, r in enumerate(records) if i not in bad]
         file_name = export_file_name(project, fmt)
+        if split in ("validation", "test"):  # its own dataset_info.json entry, for eval_dataset
+            file_name = file_name.replace(f"-{fmt}.", f"-{fmt}-{split}.")
         payload = ("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in good) if file_name.endswith(".jsonl")
                    else json.dumps(good, ensure_ascii=False, indent=2) + "\n")
         st.download_button(t("export.download"), payload.encode("utf-8"), file_name=file_name,
@@ -88,8 +110,11 @@ with training:
         st.code(str(folder / file_name), language=None)
         if st.button(t("export.write"), disabled=read_only()):
             try:
-                report = export_project(pairs, fmt, folder, project=project, system=system,
-                                        question_in_input=question_in_input, reasoning=reasoning)
+                report = (export_project(pairs, fmt, folder, project=project, system=system,
+                                         question_in_input=question_in_input, reasoning=reasoning)
+                          if split in (None, "train") else
+                          export_pairs(pairs, fmt, inside(folder, file_name), system=system, project=project,
+                                       question_in_input=question_in_input, reasoning=reasoning))
                 st.success(t("export.written", n=report.written, path=md_escape(str(report.path)),
                              name=md_escape(report.dataset_name), info=md_escape(str(report.dataset_info_path))))
             except (DatasetGenError, OSError) as exc:
