@@ -35,7 +35,10 @@ def metadata(pair: StoredPair) -> dict:
 
     ``pages`` is ``"3"``, ``"3-4"`` or ``""`` (no pages); ``heading_path`` is joined with
     ``" > "``; ``char_span`` is ``[start, end]`` of the chunk in the document's text;
-    ``prompt`` is ``"name@version"``.
+    ``prompt`` is ``"name@version"``; ``kind`` and ``origin`` say what the item is and where its
+    content came from (:class:`dataset_gen.models.ItemKind`, :class:`dataset_gen.models.Origin`:
+    ``"model"`` items are the model's own knowledge, not grounded in a document); ``chunk_id`` is
+    ``null`` for an item with no source chunk.
     """
     if pair.pages is None:
         pages = ""
@@ -53,6 +56,8 @@ def metadata(pair: StoredPair) -> dict:
         "char_span": [int(pair.chunk_start), int(pair.chunk_end)],
         "grounded": bool(pair.grounded),
         "question_type": str(pair.question_type),
+        "kind": str(pair.kind),
+        "origin": str(pair.origin),
         "status": str(pair.status),
         "edited": bool(pair.edited),
         "model": str(pair.model),

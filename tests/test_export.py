@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -187,6 +188,17 @@ def test_metadata_loads_as_one_arrow_schema(pairs, tmp_path: Path):
     write_records(out, to_openai(pairs), jsonl=True)
     table = pa_json.read_json(out)
     assert table.column("metadata").type.get_field_index("char_span") >= 0
+
+
+def test_an_item_from_the_models_own_knowledge_says_so_and_loads_beside_document_items(pairs):
+    pyarrow = pytest.importorskip("pyarrow")
+    distilled = replace(pairs[0], chunk_id=None, document="", chunk_ordinal=0, chunk_start=0, chunk_end=0,
+                        chunk_text="", grounded=False, origin="model")
+    meta = metadata(distilled)
+    assert (meta["chunk_id"], meta["kind"], meta["origin"], meta["document"]) == (None, "qa", "model", "")
+    assert (metadata(pairs[1])["kind"], metadata(pairs[1])["origin"]) == ("qa", "document")
+    table = pyarrow.Table.from_pylist(to_records("sharegpt", [*pairs, distilled]))
+    assert table.num_rows == 5 and table.column("metadata").type.field("chunk_id").type == pyarrow.int64()
 
 
 def test_alpaca_options(pairs):
