@@ -204,7 +204,8 @@ def _read(
 
 def _layout(pages: list[Page]) -> None:
     """Running headers out (into ``left_out``), blocks in reading order, footnotes last."""
-    removed = find_running([p.blocks for p in pages], [p.size for p in pages])
+    removed = find_running([p.blocks for p in pages], [p.size for p in pages],
+                           [p.marks for p in pages])
     body = body_size([p.blocks for p in pages])
     for page, lines in zip(pages, removed):
         page.left_out = lines
@@ -218,7 +219,8 @@ def _margin_tables(doc: pymupdf.Document, pages: list[Page]) -> None:
     """Tables in the top or bottom 10 % of a page (a table cut by a page break): blocks there
     with cells side by side that are not running headers make the page's tables be looked for
     again, with them among the candidates (the page is read again; rare)."""
-    keys = running_keys([p.blocks for p in pages], [p.size for p in pages])
+    keys = running_keys([p.blocks for p in pages], [p.size for p in pages],
+                        [p.marks for p in pages])
     for index, page in enumerate(pages):
         extra = [b for b in page.blocks if b.margin_side
                  and not is_running(b, page.size, keys)]

@@ -30,8 +30,8 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-__all__ = ["Block", "Line", "build_blocks", "find_running", "is_running", "move_footnotes",
-           "reading_order", "running_keys"]
+__all__ = ["Block", "Line", "build_blocks", "find_running", "is_running", "margin_lines",
+           "move_footnotes", "reading_order", "running_keys"]
 
 _ASCII_RE = re.compile("[!-~]")
 _ASCII_ALNUM_RE = re.compile("[0-9A-Za-z]")
@@ -285,13 +285,16 @@ def _line_size(spans: list[dict]) -> float:
 # --- running headers and footers -------------------------------------------------------------
 
 
-def find_running(pages: list[list[Block]], sizes: list[tuple[float, float]]) -> list[list[str]]:
+def find_running(pages: list[list[Block]], sizes: list[tuple[float, float]],
+                 marks: list[list[tuple[Block, int, str]]] | None = None) -> list[list[str]]:
     """Remove running headers, footers, page numbers and margin notes from ``pages`` (in place);
-    return the removed line texts per page. ``sizes`` are the page (width, height) in points."""
+    return the removed line texts per page. ``sizes`` are the page (width, height) in points;
+    ``marks`` the pages' :func:`margin_lines` when already known."""
     removed: list[list[str]] = [[] for _ in pages]
     if len(pages) < 2:
         return removed
-    marks = [_margin_lines(blocks, size) for blocks, size in zip(pages, sizes)]
+    if marks is None:
+        marks = [margin_lines(blocks, size) for blocks, size in zip(pages, sizes)]
     running = _running(marks)
     for index, here in enumerate(marks):
         drop: dict[int, set[int]] = defaultdict(set)
@@ -312,20 +315,26 @@ def find_running(pages: list[list[Block]], sizes: list[tuple[float, float]]) -> 
     return removed
 
 
-def running_keys(pages: list[list[Block]], sizes: list[tuple[float, float]]) -> set[str]:
+def running_keys(pages: list[list[Block]], sizes: list[tuple[float, float]],
+                 marks: list[list[tuple[Block, int, str]]] | None = None) -> set[str]:
     """Keys of the margin lines :func:`find_running` would remove (for :func:`is_running`)."""
     if len(pages) < 2:
         return set()
-    return _running([_margin_lines(blocks, size) for blocks, size in zip(pages, sizes)])
+    if marks is None:
+        marks = [margin_lines(blocks, size) for blocks, size in zip(pages, sizes)]
+    return _running(marks)
 
 
 def is_running(block: Block, size: tuple[float, float], keys: set[str]) -> bool:
     """``True`` when a margin line of ``block`` is a running header or footer (``keys`` from
     :func:`running_keys`)."""
-    return any(key in keys for _, _, key in _margin_lines([block], size))
+    return any(key in keys for _, _, key in margin_lines([block], size))
 
 
-def _margin_lines(blocks: list[Block], size: tuple[float, float]) -> list[tuple[Block, int, str]]:
+def margin_lines(blocks: list[Block], size: tuple[float, float]) -> list[tuple[Block, int, str]]:
+    """``(block, line index, key)`` for the lines of ``blocks`` in the margins of a page of
+    ``size`` (width, height; see the module docstring); ``key`` is the line case-folded, without
+    whitespace, digits replaced by ``#``."""
     w, h = size
     here = []
     for block in blocks:
@@ -357,6 +366,8 @@ def reading_order(blocks: list[Block]) -> list[Block]:
     vertical writing (columns read right to left) keep MuPDF's order."""
     if len(blocks) < 2 or any(b.vertical for b in blocks):
         return blocks
+    if max(b.bbox[0] for b in blocks) - min(b.bbox[2] for b in blocks) < 6:
+        return blocks  # no two blocks side by side: no column cut anywhere
     out: list[Block] = []
     if not _xy_cut(blocks, out, vertical_seen=[False]):
         return blocks

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import pymupdf
 
 from .documents import stop_if_asked
-from .pdf_layout import Block, build_blocks, needs_raw
+from .pdf_layout import Block, build_blocks, margin_lines, needs_raw
 from .pdf_tables import Table, find_tables, table_candidates
 from .pdf_tounicode import UnicodeRepair, apply_dict, apply_raw
 
@@ -71,6 +71,9 @@ class Page:
     bad: int = 0  # of which unmapped (U+FFFD), private-use or control characters
     left_out: list[str] = field(default_factory=list)  # running headers, footers, page numbers
     fixes: dict[tuple[float, float], str] = field(default_factory=dict)  # see pdf_tounicode
+    # margin lines as read (block, line index, key; see pdf_layout.margin_lines), found here so
+    # that worker processes do it for their pages
+    marks: list[tuple[Block, int, str]] = field(default_factory=list)
 
 
 def extract_page(doc: pymupdf.Document, index: int, repair: UnicodeRepair, *,
@@ -93,7 +96,8 @@ def extract_page(doc: pymupdf.Document, index: int, repair: UnicodeRepair, *,
             apply_raw(raw_blocks, fixes)
             blocks = build_blocks(dict_blocks, raw_blocks, height)
             joined = "".join(b.text for b in blocks)
-        page = Page(blocks, (width, height), fixes=fixes)
+        page = Page(blocks, (width, height), fixes=fixes,
+                    marks=margin_lines(blocks, (width, height)))
         page.chars = len(joined) - joined.count(" ") - joined.count("\n")
         page.bad = len(BAD_CHAR_RE.findall(joined))
         candidates = table_candidates(blocks)
