@@ -48,7 +48,7 @@ from .pdf_layout import (
     reading_order,
     running_keys,
 )
-from .pdf_pages import BAD_CHAR_RE, TEXT_FLAGS, Page, one_line, read_pages
+from .pdf_pages import BAD_CHAR_RE, TEXT_FLAGS, Page, flush_warnings, one_line, read_pages
 from .pdf_table_pages import stitch_tables
 from .pdf_tables import find_tables, table_candidates
 from .pdf_text import block_text, flattened_table, merge_page_fences
@@ -137,6 +137,7 @@ def _read(
                 name, "has no readable pages (the file is damaged and repairing it left 0 pages); "
                       "open it in a PDF viewer, print or export it to a new PDF and upload that"
             )
+        flush_warnings()
         warnings: list[str] = []
         pages, pending = read_pages(doc, data, name, should_stop, warnings, workers)
         if pending:  # worker messages: after this process's messages so far, before its next ones

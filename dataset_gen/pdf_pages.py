@@ -40,7 +40,7 @@ from .pdf_tables import Table, find_tables, table_candidates
 from .pdf_tounicode import UnicodeRepair, apply_dict, apply_raw
 
 __all__ = ["BAD_CHAR_RE", "PARALLEL_MIN_PAGES", "TEXT_FLAGS", "Page", "extract_page",
-           "read_pages"]
+           "flush_warnings", "read_pages"]
 
 # Whitespace kept, text clipped to the page, ligatures kept as one character (ﬁ): MuPDF removes
 # glyphs drawn twice at the same place (fake bold) by comparing characters, which fails when a
@@ -108,7 +108,19 @@ def extract_page(doc: pymupdf.Document, index: int, repair: UnicodeRepair, *,
     except Exception as exc:  # a broken page must not lose the others
         warnings.append(f"page {index + 1} could not be read ({one_line(exc)}); it is left out")
         return Page([], (0.0, 0.0))
+    finally:
+        flush_warnings()
     return page
+
+
+def flush_warnings() -> None:
+    """Let MuPDF report the repeats of its last warning now (``... repeated 3 times...``).
+
+    MuPDF holds back a warning repeated right after itself and counts it; flushing after opening
+    the file and after each page makes the warnings of a page independent of the pages read
+    before it, so a worker reading a range of pages reports what reading them all in order
+    would."""
+    pymupdf.mupdf.fz_flush_warnings()
 
 
 def read_pages(doc: pymupdf.Document, data: bytes, name: str,
@@ -186,6 +198,7 @@ def _read_range(data: bytes, start: int, stop: int) -> tuple[list[Page], list[st
     tools.mupdf_display_errors(False)
     tools.mupdf_display_warnings(False)
     with pymupdf.open(stream=data, filetype="pdf") as doc:
+        flush_warnings()
         tools.mupdf_warnings(reset=True)
         repair = UnicodeRepair(doc)
         notes: list[str] = []
@@ -205,6 +218,7 @@ def _pool(workers: int) -> ProcessPoolExecutor:
         if _POOL is None or workers > _POOL_SIZE:
             if _POOL is not None:
                 _POOL.shutdown(wait=False, cancel_futures=True)
+            workers = max(workers, min(_MAX_WORKERS, _cores() - 1))
             # fork only while no other thread runs (CLI, benchmarks): a forked child of a
             # threaded process may inherit a lock another thread held
             context: multiprocessing.context.BaseContext

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pymupdf
 import pytest
 
 from dataset_gen.documents import ParseCancelled
@@ -43,6 +44,19 @@ def test_mupdf_warnings_of_a_worker_are_kept():
     alone = _read("pdf_corrupted_zlib_stream.pdf", 0)
     assert _read("pdf_corrupted_zlib_stream.pdf", 1) == alone
     assert any(w.startswith("MuPDF reported problems while reading") for w in alone[2])
+
+
+def test_repeated_mupdf_warnings_are_counted_alike_in_every_split():
+    # six copies of the damaged page: the same zlib warning again and again across page ranges
+    source = pymupdf.open(CORPUS / "pdf_corrupted_zlib_stream.pdf")
+    copies = pymupdf.open()
+    for _ in range(6):
+        copies.insert_pdf(source)
+    data = copies.tobytes()
+    results = [read_pdf(data, "copies.pdf", workers=w) for w in (0, 1, 2, 3)]
+    assert results[1:] == [results[0]] * 3
+    assert results[0][2] == ("MuPDF reported problems while reading (some text may be missing): "
+                             "ignoring zlib error: incorrect data check (×18)",)
 
 
 def test_unreadable_text_layer_is_refused_with_workers_too():
