@@ -83,8 +83,12 @@ class Block:
 
     def refresh(self) -> None:
         """Recompute ``text`` and ``code`` from ``lines``."""
-        self.text = "\n".join(ln.text for ln in self.lines)
-        if not any(ln.mono for ln in self.lines):  # the common case, without a regex per line
+        lines = self.lines
+        self.text = "\n".join([ln.text for ln in lines])
+        for ln in lines:
+            if ln.mono:
+                break
+        else:  # the common case, without a regex per line
             self.code = False
             return
         with_ascii = [ln for ln in self.lines if _ASCII_RE.search(ln.text)]

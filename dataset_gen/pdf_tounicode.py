@@ -48,8 +48,18 @@ class UnicodeRepair:
     def fixes(self, pdf_page: pymupdf.Page, dict_blocks: list[dict]) -> Fixes:
         """``{origin: text}`` for the characters of broken fonts on ``pdf_page`` (empty for
         almost every page); ``dict_blocks`` is the page's ``extractDICT()["blocks"]``."""
-        suspects = {s["font"] for b in dict_blocks if b["type"] == 0 for ln in b["lines"]
-                    for s in ln["spans"] if _SUSPECT_RE.search(s["text"])}
+        maps = self._maps
+        suspects = set()
+        for b in dict_blocks:
+            if b["type"] != 0:
+                continue
+            for ln in b["lines"]:
+                for s in ln["spans"]:
+                    font = s["font"]
+                    # a font known to be read right needs no look at its text
+                    if font not in suspects and maps.get(font, 0) is not None \
+                            and _SUSPECT_RE.search(s["text"]):
+                        suspects.add(font)
         if not suspects:
             return {}
         if suspects - self._maps.keys():
