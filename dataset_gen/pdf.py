@@ -39,16 +39,9 @@ import pymupdf
 from .documents import clean_text
 from .errors import CorruptDocumentError, EncryptedDocumentError, NoTextLayerError
 from .pdf_headings import apply_font_sizes, apply_outline, join_heading, outline
-from .pdf_layout import (
-    Block,
-    body_size,
-    find_running,
-    is_running,
-    move_footnotes,
-    reading_order,
-    running_keys,
-)
+from .pdf_layout import Block, body_size, move_footnotes, reading_order
 from .pdf_pages import BAD_CHAR_RE, TEXT_FLAGS, Page, flush_warnings, one_line, read_pages
+from .pdf_running import find_running, is_running, running_keys
 from .pdf_table_pages import stitch_tables
 from .pdf_tables import find_tables, table_candidates
 from .pdf_text import block_text, flattened_table, merge_page_fences

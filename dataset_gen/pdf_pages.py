@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 import pymupdf
 
 from .documents import stop_if_asked
-from .pdf_layout import Block, build_blocks, margin_lines, needs_raw
+from .pdf_layout import Block, build_blocks, needs_raw
+from .pdf_running import margin_lines
 from .pdf_tables import Table, find_tables, table_candidates
 from .pdf_tounicode import UnicodeRepair, apply_dict, apply_raw
 
@@ -71,7 +72,7 @@ class Page:
     bad: int = 0  # of which unmapped (U+FFFD), private-use or control characters
     left_out: list[str] = field(default_factory=list)  # running headers, footers, page numbers
     fixes: dict[tuple[float, float], str] = field(default_factory=dict)  # see pdf_tounicode
-    # margin lines as read (block, line index, key; see pdf_layout.margin_lines), found here so
+    # margin lines as read (block, line index, key; see pdf_running.margin_lines), found here so
     # that worker processes do it for their pages
     marks: list[tuple[Block, int, str]] = field(default_factory=list)
 
@@ -130,8 +131,9 @@ def read_pages(doc: pymupdf.Document, data: bytes, name: str,
     warning text the worker processes collected (``""`` when none ran).
 
     ``workers`` is the number of worker processes: ``None`` decides (none below
-    :data:`PARALLEL_MIN_PAGES` pages or on one core, else up to one per further core and per 20
-    pages, at most 3), ``0`` reads every page in this process, ``n`` uses ``n`` whatever the size.
+    :data:`PARALLEL_MIN_PAGES` pages, on one core or after a pool failed in this process, else up
+    to one per further core and per 20 pages, at most 3), ``0`` reads every page in this
+    process, ``n`` uses ``n`` whatever the size. A worker that fails has its pages read here.
 
     The caller must have shown no MuPDF warnings since opening ``doc`` to anybody else: the
     returned text belongs after what this process collected while opening the file and before
@@ -143,7 +145,7 @@ def read_pages(doc: pymupdf.Document, data: bytes, name: str,
     repair = UnicodeRepair(doc)
     if workers is None:
         workers = min(_MAX_WORKERS, _cores() - 1, count // (PARALLEL_MIN_PAGES // 2) - 1)
-        if count < PARALLEL_MIN_PAGES:
+        if count < PARALLEL_MIN_PAGES or _FAILED:
             workers = 0
     futures: list[Future] = []
     if workers >= 1:
@@ -209,6 +211,7 @@ def _read_range(data: bytes, start: int, stop: int) -> tuple[list[Page], list[st
 
 _POOL: ProcessPoolExecutor | None = None
 _POOL_SIZE = 0
+_FAILED = False  # a pool failed in this process: read alone when not asked for workers
 _POOL_LOCK = threading.Lock()
 
 
@@ -233,7 +236,11 @@ def _pool(workers: int) -> ProcessPoolExecutor:
 
 
 def _drop_pool() -> None:
-    global _POOL
+    """Forget a pool that failed; from then on this process reads alone unless asked otherwise
+    (a sandbox without processes, or a main module the workers cannot import, would fail again
+    on every document)."""
+    global _POOL, _FAILED
+    _FAILED = True
     with _POOL_LOCK:
         if _POOL is not None:
             _POOL.shutdown(wait=False, cancel_futures=True)
