@@ -23,6 +23,7 @@ applied by one function here:
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -324,7 +325,7 @@ def _xy_cut(blocks: list[Block], out: list[Block], vertical_seen: list[bool]) ->
         groups: list[list[Block]] = [[] for _ in range(len(cuts) + 1)]
         for block in blocks:
             centre = (block.bbox[lo] + block.bbox[hi]) / 2
-            groups[sum(1 for c in cuts if centre > c)].append(block)
+            groups[bisect.bisect_left(cuts, centre)].append(block)  # cuts below the centre
         for group in groups:
             if group:
                 # keep MuPDF's order inside a group that cannot be cut further
