@@ -41,7 +41,7 @@ from .pdf_tables import Table, find_tables, table_candidates
 from .pdf_tounicode import UnicodeRepair, apply_dict, apply_raw
 
 __all__ = ["BAD_CHAR_RE", "PARALLEL_MIN_PAGES", "TEXT_FLAGS", "Page", "extract_page",
-           "flush_warnings", "read_pages"]
+           "flush_warnings", "read_pages", "worker_start_method"]
 
 # Whitespace kept, text clipped to the page, ligatures kept as one character (ﬁ): MuPDF removes
 # glyphs drawn twice at the same place (fake bold) by comparing characters, which fails when a
@@ -211,12 +211,13 @@ def _read_range(data: bytes, start: int, stop: int) -> tuple[list[Page], list[st
 
 _POOL: ProcessPoolExecutor | None = None
 _POOL_SIZE = 0
+_POOL_METHOD = ""
 _FAILED = False  # a pool failed in this process: read alone when not asked for workers
 _POOL_LOCK = threading.Lock()
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
-    global _POOL, _POOL_SIZE
+    global _POOL, _POOL_SIZE, _POOL_METHOD
     with _POOL_LOCK:
         if _POOL is None or workers > _POOL_SIZE:
             if _POOL is not None:
@@ -232,7 +233,15 @@ def _pool(workers: int) -> ProcessPoolExecutor:
                 server.set_forkserver_preload(["dataset_gen.pdf_pages"])
                 context = server
             _POOL, _POOL_SIZE = ProcessPoolExecutor(workers, mp_context=context), workers
+            _POOL_METHOD = context.get_start_method()
         return _POOL
+
+
+def worker_start_method() -> str | None:
+    """How this process's worker pool was started (``"fork"`` or ``"forkserver"``), or ``None``
+    while it has none."""
+    with _POOL_LOCK:
+        return _POOL_METHOD if _POOL is not None else None
 
 
 def _drop_pool() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pymupdf
@@ -78,3 +81,25 @@ def test_stop_is_asked_while_workers_read():
     with pytest.raises(ParseCancelled):  # once the worker's range (pages 59-117) is in
         read_pdf(data, "long.pdf", should_stop=stop, workers=1)
     assert len(asked) == 59
+
+
+def test_workers_started_beside_other_threads_read_the_same():
+    """With another thread running, the workers come from a fork server, not a plain fork."""
+    script = (
+        "import hashlib, threading, sys\n"
+        "from dataset_gen.pdf import read_pdf\n"
+        "from dataset_gen import pdf_pages\n"
+        "gate = threading.Event()\n"
+        "threading.Thread(target=gate.wait, daemon=True).start()\n"
+        "data = open(sys.argv[1], 'rb').read()\n"
+        "split = read_pdf(data, 'long.pdf', workers=1)\n"
+        "method = pdf_pages.worker_start_method()\n"
+        "alone = read_pdf(data, 'long.pdf', workers=0)\n"
+        "gate.set()\n"
+        "print(method, split == alone, hashlib.sha256(split[0].encode()).hexdigest()[:12])\n"
+    )
+    path = CORPUS / "pdf_long_117p_de_math.pdf"
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
+                          text=True, timeout=120, cwd=Path(__file__).parents[1], check=True)
+    expected = hashlib.sha256(_read(path.name, 0)[0].encode()).hexdigest()[:12]
+    assert done.stdout == f"forkserver True {expected}\n"
