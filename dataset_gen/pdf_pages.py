@@ -14,11 +14,14 @@ Markdown byte for byte). The workers are started once per process and kept for t
 document: forked when no other thread runs (the CLI, benchmarks), else by the ``forkserver``
 method (the app runs threads, and forking a threaded process is unsafe; the first document then
 waits for the server to import the package, as multiprocessing imports the main module there
-too). A broken pool falls back to reading in this process. Below the page threshold the
-cost of sending the file and the pages back (about 1 ms per 10 pages) is more than it saves.
+too). A broken pool falls back to reading in this process. Shorter documents are read in this
+process only: they take well under 0.1 s (about 2.5 ms a page), and the fixed cost of a worker
+(sending the file, opening it again, pickling the pages back) would take much of the gain.
 
 MuPDF's warnings are kept per process: a worker returns the warnings it collected while reading
-its pages, and the caller places them where they would have come (see :func:`read_pages`).
+its pages, and the caller places them where they would have come (see :func:`read_pages`);
+repeats MuPDF holds back are flushed after each page (:func:`flush_warnings`) so that they are
+counted alike.
 """
 
 from __future__ import annotations
