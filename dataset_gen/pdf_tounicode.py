@@ -48,18 +48,14 @@ class UnicodeRepair:
     def fixes(self, pdf_page: pymupdf.Page, dict_blocks: list[dict]) -> Fixes:
         """``{origin: text}`` for the characters of broken fonts on ``pdf_page`` (empty for
         almost every page); ``dict_blocks`` is the page's ``extractDICT()["blocks"]``."""
+        spans = [s for b in dict_blocks if b["type"] == 0 for ln in b["lines"] for s in ln["spans"]]
         maps = self._maps
-        suspects = set()
-        for b in dict_blocks:
-            if b["type"] != 0:
-                continue
-            for ln in b["lines"]:
-                for s in ln["spans"]:
-                    font = s["font"]
-                    # a font known to be read right needs no look at its text
-                    if font not in suspects and maps.get(font, 0) is not None \
-                            and _SUSPECT_RE.search(s["text"]):
-                        suspects.add(font)
+        # fonts not yet known, or known to be broken; the others are read right
+        unsure = {font for font in {s["font"] for s in spans} if maps.get(font, 0) is not None}
+        if not unsure:
+            return {}
+        suspects = {s["font"] for s in spans
+                    if s["font"] in unsure and _SUSPECT_RE.search(s["text"])}
         if not suspects:
             return {}
         if suspects - self._maps.keys():
