@@ -12,7 +12,8 @@ NFKC applied). For the Federal Register PDF (15 pages, 3 columns): how often its
 ``Federal Register / Vol. 85`` is left in the text, and whether page 2's footnotes come after
 page 2's body. Then the ingest rate in pages per second on the 117-page PDF: raw PyMuPDF
 ``page.get_text()``, :func:`dataset_gen.pdf.read_pdf` without layout analysis
-(``layout=False``: stream order, no header/footnote/column analysis) and with it (the default),
+(``layout=False``: stream order, no header/footnote/column analysis), with it (the default; long
+documents are read by worker processes too) and with it in one process (``workers=0``),
 and with ``--pymupdf4llm`` also ``pymupdf4llm.to_markdown`` (slow: about 3 pages per second).
 
 Targets: every row, heading and code block right, similarity >= 0.98, read_pdf with layout
@@ -136,9 +137,11 @@ def main() -> None:
     raw_rate = rate(raw, pages, args.repeat)
     plain_rate = rate(lambda: read_pdf(data, LONG.name, layout=False), pages, args.repeat)
     layout_rate = rate(lambda: read_pdf(data, LONG.name), pages, args.repeat)
+    alone_rate = rate(lambda: read_pdf(data, LONG.name, workers=0), pages, args.repeat)
     print(f"{LONG.name} ({pages} pages), pages/s: raw get_text {raw_rate:.0f}; read_pdf without "
           f"layout {plain_rate:.0f} ({plain_rate / raw_rate:.2f}); with layout {layout_rate:.0f} "
-          f"({layout_rate / raw_rate:.2f}, target >= 0.50)")
+          f"({layout_rate / raw_rate:.2f}, target >= 0.50); with layout in one process "
+          f"{alone_rate:.0f} ({alone_rate / raw_rate:.2f})")
     if args.pymupdf4llm:
         import pymupdf4llm
 

@@ -58,7 +58,9 @@ def split_document(document: Document, settings: ChunkSettings = ChunkSettings()
 
         * ``"markdown"``: one section per heading (heading line plus body up to the next heading);
           a section shorter than ``min_chars`` is merged with the next one (or, when that would
-          pass ``max_chars``, with the previous one) if the result stays within ``max_chars``; a
+          pass ``max_chars``, with the previous one) if the result stays within ``max_chars`` (for
+          ``min_chars`` a pipe-table delimiter row counts as wide as its header row, however many
+          dashes it has: :meth:`~dataset_gen.markdown_structure.Structure.markup_chars`); a
           section longer than ``max_chars`` is cut at paragraphs, lines, sentences, then characters.
         * ``"recursive"``: the whole text cut by size only, each chunk after the first starting up
           to ``overlap`` characters before the previous one ended (at a boundary where possible,
@@ -299,13 +301,16 @@ def _markdown_spans(text: str, structure: Structure, splitter: _Splitter,
         if s < e:
             sections.append((s, e, a in heading_end and e <= heading_end[a]))
 
+    def size(span: tuple[int, int, bool]) -> int:  # delimiter rows as wide as their header
+        return span[1] - span[0] - structure.markup_chars(span[0], span[1])
+
     units: list[tuple[int, int]] = []
     current = None
     for section in sections:
         if current is None:
             current = section
             continue
-        small = current[1] - current[0] < settings.min_chars
+        small = size(current) < settings.min_chars
         if current[2] or (small and section[1] - current[0] <= settings.max_chars):
             current = (current[0], section[1], section[2])
             continue
@@ -315,7 +320,7 @@ def _markdown_spans(text: str, structure: Structure, splitter: _Splitter,
             units.append(current[:2])
         current = section
     if current is not None:
-        small = current[2] or current[1] - current[0] < settings.min_chars
+        small = current[2] or size(current) < settings.min_chars
         if units and small and (current[2] or current[1] - units[-1][0] <= settings.max_chars):
             units[-1] = (units[-1][0], current[1])
         else:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass
+import unicodedata
+from dataclasses import dataclass, field
 
 _HEADING = re.compile(r" {0,3}(#{1,6})[ \t]+(.*)")
 _CLOSING_HASHES = re.compile(r"(?:^|[ \t]+)#+[ \t]*$")
@@ -52,6 +53,13 @@ def _html_block_end(line: str, previous_blank: bool) -> str | None:
     return None
 
 
+def display_width(line: str) -> int:
+    """Columns ``line`` takes in a monospaced editor: East Asian wide and fullwidth characters
+    (Unicode UAX #11 ``W``/``F``) count two, others one."""
+    return len(line) + sum(1 for ch in line if ord(ch) >= 0x1100
+                           and unicodedata.east_asian_width(ch) in "WF")
+
+
 def strip_span(text: str, start: int, end: int) -> tuple[int, int]:
     """``(start, end)`` moved inwards past whitespace; equal when the span is all whitespace."""
     while start < end and text[start].isspace():
@@ -76,6 +84,21 @@ class Structure:
     keep_ends: list[int]
     block_starts: list[int]
     block_ends: list[int]
+    markup_starts: list[int] = field(default_factory=list)
+    markup_counts: list[int] = field(default_factory=list)
+
+    def markup_chars(self, start: int, end: int) -> int:
+        """How many characters the pipe-table delimiter rows of lines starting in
+        ``[start, end)`` are longer (negative: shorter) than their header rows are wide.
+
+        A delimiter row is markup whose length is the writer's choice: ``|---|`` and
+        ``|--------|`` say the same, the PDF and DOCX readers write ``| --- |`` and an editor that
+        aligns columns writes as many dashes as the header row is wide (:func:`display_width`).
+        A section's size minus this is the size it would have with aligned delimiter rows, so
+        its Markdown, PDF and DOCX renderings measure alike and are cut at the same headings."""
+        lo = bisect.bisect_left(self.markup_starts, start)
+        hi = bisect.bisect_left(self.markup_starts, end)
+        return sum(self.markup_counts[lo:hi])
 
     def path_at(self, offset: int) -> tuple[str, ...]:
         i = bisect.bisect_right(self.heading_starts, offset) - 1
@@ -101,6 +124,7 @@ def scan(text: str, max_chars: int) -> Structure:
     n = len(text)
     headings: list[tuple[int, int, int, str]] = []  # (line start, line end, level, title)
     blocks: list[tuple[int, int]] = []
+    markup: list[tuple[int, int]] = []  # (line start, markup characters), see markup_chars
     pos = _front_matter_end(text)
     if pos:
         blocks.append((0, pos))
@@ -163,6 +187,8 @@ def scan(text: str, max_chars: int) -> Structure:
                     headings.append((pos, end, len(match[1]), title))
         elif previous_has_pipe and "|" in line and "-" in line and _TABLE_DELIMITER.fullmatch(stripped):
             table_start, table_end = previous_start, end
+            # the delimiter row weighs as wide as its header row (see Structure.markup_chars)
+            markup.append((pos, (end - pos) - display_width(text[previous_start:pos - 1])))
         previous_start, previous_has_pipe = pos, bool(stripped) and "|" in line and first != "#"
         previous_blank = not stripped
         pos = end + 1
@@ -192,6 +218,8 @@ def scan(text: str, max_chars: int) -> Structure:
         keep_ends=[b for _, b in keep],
         block_starts=[a for a, _ in fitting],
         block_ends=[b for _, b in fitting],
+        markup_starts=[a for a, _ in markup],
+        markup_counts=[n for _, n in markup],
     )
 
 

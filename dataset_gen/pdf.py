@@ -6,6 +6,9 @@ stdout, so the Markdown is built here from PyMuPDF's own text page (``extractDIC
 kept so that MuPDF's removal of glyphs drawn twice works; ``extractRAWDICT`` on pages with Hangul,
 see :mod:`dataset_gen.pdf_layout`).
 
+Pages are read one by one (:mod:`dataset_gen.pdf_pages`; a long document by worker processes at
+the same time, with the same result), then the steps across pages run here.
+
 Layout (:mod:`dataset_gen.pdf_layout`): running headers, footers and page numbers are kept out of
 the text and returned per page as ``left_out``; blocks are put in reading order (columns left to
 right, also when the PDF draws the right column first); footnotes go after the body of their page
@@ -30,38 +33,20 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import pymupdf
 
-from .documents import clean_text, stop_if_asked
+from .documents import clean_text
 from .errors import CorruptDocumentError, EncryptedDocumentError, NoTextLayerError
 from .pdf_headings import apply_font_sizes, apply_outline, join_heading, outline
-from .pdf_layout import (
-    Block,
-    body_size,
-    build_blocks,
-    find_running,
-    is_running,
-    move_footnotes,
-    needs_raw,
-    reading_order,
-    running_keys,
-)
+from .pdf_layout import Block, body_size, move_footnotes, reading_order
+from .pdf_pages import BAD_CHAR_RE, TEXT_FLAGS, Page, flush_warnings, one_line, read_pages
+from .pdf_running import find_running, is_running, running_keys
 from .pdf_table_pages import stitch_tables
-from .pdf_tables import Table, find_tables, table_candidates
+from .pdf_tables import find_tables, table_candidates
 from .pdf_text import block_text, flattened_table, merge_page_fences
-from .pdf_tounicode import UnicodeRepair, apply_dict, apply_raw
 
-__all__ = ["read_pdf"]
-
-# Whitespace kept, text clipped to the page, ligatures kept as one character (ﬁ): MuPDF removes
-# glyphs drawn twice at the same place (fake bold) by comparing characters, which fails when a
-# ligature is expanded first ("Pﬁzer" drawn twice became "Pfifizer"); clean_text expands them.
-# Characters without a Unicode mapping come out as U+FFFD (no TEXT_CID_FOR_UNKNOWN_UNICODE), which
-# makes a garbled text layer measurable instead of producing shifted-letter nonsense.
-_TEXT_FLAGS = (pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP
-               | pymupdf.TEXT_PRESERVE_LIGATURES)
+__all__ = ["BAD_CHAR_RE", "PDF_LOCK", "read_pdf"]
 
 # MuPDF keeps global state (warning buffer, display switches) and PyMuPDF is not thread-safe:
 # every PyMuPDF call of the project (OCR too) holds this lock.
@@ -71,26 +56,13 @@ _OCR_HINT = "run OCR first (e.g. `ocrmypdf in.pdf out.pdf`) and upload the resul
 _HEADING_LIKE_RE = re.compile(r"^( {0,3})(#{1,6}(?:[ \t]|$))", re.M)
 _TRAILING_SPACE_RE = re.compile(r"[ \t]+$", re.M)
 _BLANK_LINES_RE = re.compile(r"\n\s*\n(?:\s*\n)*")
-# Characters without readable text: unmapped glyphs (U+FFFD), private use, C0 controls.
-BAD_CHAR_RE = re.compile("[\ufffd\ue000-\uf8ff\U000f0000-\U0010ffff\x00-\x08\x0b\x0e-\x1f]")
 _CJK_RE = re.compile("[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 _FOOTNOTE_START_RE = re.compile(r"^\s*(\d{1,3})\s+")
 
 
-@dataclass(slots=True)
-class _Page:
-    blocks: list[Block]
-    size: tuple[float, float]  # width, height (pt)
-    tables: dict[int, Table] = field(default_factory=dict)  # anchor block number -> table
-    dropped: set[int] = field(default_factory=set)  # block numbers rendered inside a table
-    chars: int = 0  # non-space characters extracted
-    bad: int = 0  # of which unmapped (U+FFFD), private-use or control characters
-    left_out: list[str] = field(default_factory=list)  # running headers, footers, page numbers
-    fixes: dict[tuple[float, float], str] = field(default_factory=dict)  # see pdf_tounicode
-
-
 def read_pdf(
-    data: bytes, name: str, *, should_stop: Callable[[], bool] | None = None, layout: bool = True
+    data: bytes, name: str, *, should_stop: Callable[[], bool] | None = None, layout: bool = True,
+    workers: int | None = None,
 ) -> tuple[str, tuple[int, ...], tuple[str, ...], tuple[tuple[int, str], ...]]:
     """Extract ``(text, page_starts, warnings, left_out)`` from the PDF bytes ``data``.
 
@@ -101,9 +73,12 @@ def read_pdf(
     ``left_out`` holds ``(page, text)`` for each running header, footer, page number or margin
     note kept out of ``text`` (page 1-based, lines of one page joined by ``"\n"``). ``layout``
     false skips the layout analysis (running headers, column order, footnotes; for benchmarks).
-    MuPDF messages are collected, never printed. Calls are serialised by a lock (PyMuPDF is not
-    thread-safe and its message buffer is global). ``should_stop`` is asked before each page is
-    read; keep it cheap.
+    ``workers`` is how many worker processes read pages besides this one (``None``: decided from
+    the page count and the cores; ``0``: none; see :func:`dataset_gen.pdf_pages.read_pages`); the
+    result is the same either way. MuPDF messages are collected, never printed. Calls are
+    serialised by a lock (PyMuPDF is not thread-safe and its message buffer is global).
+    ``should_stop`` is asked before each page this process reads and after each range of pages a
+    worker read; keep it cheap.
 
     Raises :class:`EncryptedDocumentError` when a password is needed to open it;
     :class:`CorruptDocumentError` when it cannot be opened or has no pages (also after MuPDF
@@ -119,7 +94,7 @@ def read_pdf(
         tools.mupdf_display_warnings(False)
         tools.mupdf_warnings(reset=True)
         try:
-            return _read(data, name, should_stop, layout)
+            return _read(data, name, should_stop, layout, workers)
         finally:
             tools.mupdf_warnings(reset=True)
             tools.mupdf_display_errors(show_errors)
@@ -127,7 +102,8 @@ def read_pdf(
 
 
 def _read(
-    data: bytes, name: str, should_stop: Callable[[], bool] | None, layout: bool
+    data: bytes, name: str, should_stop: Callable[[], bool] | None, layout: bool,
+    workers: int | None,
 ) -> tuple[str, tuple[int, ...], tuple[str, ...], tuple[tuple[int, str], ...]]:
     try:
         doc = pymupdf.open(stream=data, filetype="pdf")
@@ -154,12 +130,11 @@ def _read(
                 name, "has no readable pages (the file is damaged and repairing it left 0 pages); "
                       "open it in a PDF viewer, print or export it to a new PDF and upload that"
             )
+        flush_warnings()
         warnings: list[str] = []
-        pages = []
-        repair = UnicodeRepair(doc)
-        for i in range(pages_in_file):
-            stop_if_asked(should_stop, name)
-            pages.append(_extract_page(doc, i, repair, warnings=warnings))
+        pages, pending = read_pages(doc, data, name, should_stop, warnings, workers)
+        if pending:  # worker messages: after this process's messages so far, before its next ones
+            pending = (pymupdf.TOOLS.mupdf_warnings(reset=True) or "") + "\n" + pending
         _margin_tables(doc, pages)
         imaged = [i + 1 for i, p in enumerate(pages) if not p.chars and doc[i].get_images()]
         toc = outline(doc)
@@ -173,7 +148,7 @@ def _read(
                 block.levels.clear()
         apply_font_sizes(pages)
     total = sum(p.chars for p in pages)
-    if total == 0 and (damage := _mupdf_messages()):
+    if total == 0 and (damage := _mupdf_messages(pending)):
         raise CorruptDocumentError(
             name, f"is damaged or truncated (MuPDF: {damage[0]}); none of its {len(pages)} page(s) "
                   "could be read: download or export it again"
@@ -196,7 +171,7 @@ def _read(
     if imaged:
         warnings.append(f"page(s) {_page_list(imaged)} are images without a text layer; their "
                         f"content is missing ({_OCR_HINT})")
-    messages = _mupdf_messages()
+    messages = _mupdf_messages(pending)
     if messages:
         warnings.append("MuPDF reported problems while reading (some text may be missing): "
                         + "; ".join(messages))
@@ -221,9 +196,10 @@ def _read(
     return "".join(parts), tuple(page_starts), tuple(warnings), left_out
 
 
-def _layout(pages: list[_Page]) -> None:
+def _layout(pages: list[Page]) -> None:
     """Running headers out (into ``left_out``), blocks in reading order, footnotes last."""
-    removed = find_running([p.blocks for p in pages], [p.size for p in pages])
+    removed = find_running([p.blocks for p in pages], [p.size for p in pages],
+                           [p.marks for p in pages])
     body = body_size([p.blocks for p in pages])
     for page, lines in zip(pages, removed):
         page.left_out = lines
@@ -233,51 +209,19 @@ def _layout(pages: list[_Page]) -> None:
 # --- extraction ------------------------------------------------------------------------------
 
 
-def _extract_page(doc: pymupdf.Document, index: int, repair: UnicodeRepair, *,
-                  warnings: list[str]) -> _Page:
-    """Read one page: text blocks with their lines (see :mod:`dataset_gen.pdf_layout`) and the
-    ruled tables on it; characters a broken ``ToUnicode`` CMap misreads are repaired
-    (:mod:`dataset_gen.pdf_tounicode`)."""
-    try:
-        pdf_page = doc[index]
-        textpage = pdf_page.get_textpage(flags=_TEXT_FLAGS)
-        dict_blocks = textpage.extractDICT()["blocks"]
-        fixes = repair.fixes(pdf_page, dict_blocks)
-        apply_dict(dict_blocks, fixes)
-        width, height = pdf_page.rect.width, pdf_page.rect.height
-        blocks = build_blocks(dict_blocks, None, height)
-        joined = "".join(b.text for b in blocks)
-        if needs_raw(joined):  # Hangul: word spaces from the glyph gaps (rare, so built twice)
-            raw_blocks = textpage.extractRAWDICT()["blocks"]
-            apply_raw(raw_blocks, fixes)
-            blocks = build_blocks(dict_blocks, raw_blocks, height)
-            joined = "".join(b.text for b in blocks)
-        page = _Page(blocks, (width, height), fixes=fixes)
-        page.chars = len(joined) - joined.count(" ") - joined.count("\n")
-        page.bad = len(BAD_CHAR_RE.findall(joined))
-        candidates = table_candidates(blocks)
-        if candidates:
-            for table in find_tables(blocks, pdf_page, textpage, candidates, fixes):
-                page.tables[table.anchor] = table
-                page.dropped |= table.numbers
-    except Exception as exc:  # a broken page must not lose the others
-        warnings.append(f"page {index + 1} could not be read ({_one_line(exc)}); it is left out")
-        return _Page([], (0.0, 0.0))
-    return page
-
-
-def _margin_tables(doc: pymupdf.Document, pages: list[_Page]) -> None:
+def _margin_tables(doc: pymupdf.Document, pages: list[Page]) -> None:
     """Tables in the top or bottom 10 % of a page (a table cut by a page break): blocks there
     with cells side by side that are not running headers make the page's tables be looked for
     again, with them among the candidates (the page is read again; rare)."""
-    keys = running_keys([p.blocks for p in pages], [p.size for p in pages])
+    keys = running_keys([p.blocks for p in pages], [p.size for p in pages],
+                        [p.marks for p in pages])
     for index, page in enumerate(pages):
         extra = [b for b in page.blocks if b.margin_side
                  and not is_running(b, page.size, keys)]
         if not extra:
             continue
         pdf_page = doc[index]
-        textpage = pdf_page.get_textpage(flags=_TEXT_FLAGS)
+        textpage = pdf_page.get_textpage(flags=TEXT_FLAGS)
         candidates = table_candidates(page.blocks) + extra
         page.tables.clear()
         page.dropped.clear()
@@ -289,7 +233,7 @@ def _margin_tables(doc: pymupdf.Document, pages: list[_Page]) -> None:
 # --- rendering -------------------------------------------------------------------------------
 
 
-def _render_page(page: _Page, fence: bool) -> str:
+def _render_page(page: Page, fence: bool) -> str:
     """The page as Markdown: headings as ``#`` lines, tables in place, blocks as paragraphs.
 
     Blocks whose ASCII text is all monospaced become fenced code blocks when ``fence`` (false for
@@ -358,9 +302,10 @@ def _heading_block(block: Block) -> list[str]:
 # --- messages --------------------------------------------------------------------------------
 
 
-def _mupdf_messages() -> list[str]:
-    """Distinct MuPDF warning lines since the last reset, with repeat counts, at most eight."""
-    raw = pymupdf.TOOLS.mupdf_warnings(reset=True) or ""
+def _mupdf_messages(pending: str = "") -> list[str]:
+    """Distinct MuPDF warning lines of ``pending`` and since the last reset, with repeat counts,
+    at most eight."""
+    raw = pending + (pymupdf.TOOLS.mupdf_warnings(reset=True) or "")
     seen: dict[str, int] = {}
     last = None
     for line in raw.splitlines():
@@ -380,5 +325,4 @@ def _page_list(numbers: list[int]) -> str:
     return shown + (f" and {len(numbers) - 10} more" if len(numbers) > 10 else "")
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:200] or type(exc).__name__
+_one_line = one_line

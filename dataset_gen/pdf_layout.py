@@ -11,10 +11,7 @@ applied by one function here:
   Hangul the lines are rebuilt from the character boxes (``extractRAWDICT``): a gap wider than a
   quarter of the font size between two characters is a word space, since Korean PDFs often place
   words apart without space characters (:func:`build_blocks`).
-- Running headers and footers (:func:`find_running`): lines in the top or bottom 10 % of the page,
-  or in the outer 6 % at the sides, whose text with digits removed repeats on at least 40 % of
-  the pages (and on at least 2) are kept out of the text; page numbers change from page to page,
-  so digits do not count.
+- Running headers and footers: see :mod:`dataset_gen.pdf_running`.
 - Reading order (:func:`reading_order`): a recursive XY cut. A region is first cut at a vertical
   gap of at least 6 pt that no block crosses (columns, left to right), else at a horizontal gap
   (top to bottom); a page is only reordered when it has a vertical cut, so single-column pages
@@ -26,18 +23,17 @@ applied by one function here:
 
 from __future__ import annotations
 
+import bisect
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 
-__all__ = ["Block", "Line", "build_blocks", "find_running", "is_running", "move_footnotes",
-           "reading_order", "running_keys"]
+__all__ = ["Block", "Line", "build_blocks", "move_footnotes", "reading_order"]
 
 _ASCII_RE = re.compile("[!-~]")
 _ASCII_ALNUM_RE = re.compile("[0-9A-Za-z]")
 _ASCII_SPACE_RE = re.compile("[ -~]")
 _HANGUL_RE = re.compile("[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]")
-_DIGITS_RE = re.compile(r"\d+")
 _REF_BEFORE_RE = re.compile(r"[^\W\d_][,.;:)’”\"']? *$")
 _MARKER_RE = re.compile(r"^\s*(\d{1,3}|[*†‡§])\s+\S")
 
@@ -51,6 +47,9 @@ class Line:
     bbox: tuple[float, float, float, float]
     size: float
     mono: bool
+
+    def __reduce__(self) -> tuple:  # pickled as a constructor call: faster than slot state
+        return Line, (self.text, self.bbox, self.size, self.mono)
 
 
 @dataclass(slots=True)
@@ -70,14 +69,22 @@ class Block:
     side_by_side: bool = False  # MuPDF lines of the block set next to each other (table cells?)
     margin_side: bool = False  # the same, only in the top or bottom 10 % (header or table?)
 
+    def __reduce__(self) -> tuple:  # pickled as a constructor call: faster than slot state
+        return Block, (self.number, self.bbox, self.lines, self.text, self.code, self.levels,
+                       self.footnote, self.vertical, self.side_by_side, self.margin_side)
+
     @property
     def sizes(self) -> list[float]:
         return [ln.size for ln in self.lines]
 
     def refresh(self) -> None:
         """Recompute ``text`` and ``code`` from ``lines``."""
-        self.text = "\n".join(ln.text for ln in self.lines)
-        if not any(ln.mono for ln in self.lines):  # the common case, without a regex per line
+        lines = self.lines
+        self.text = "\n".join([ln.text for ln in lines])
+        for ln in lines:
+            if ln.mono:
+                break
+        else:  # the common case, without a regex per line
             self.code = False
             return
         with_ascii = [ln for ln in self.lines if _ASCII_RE.search(ln.text)]
@@ -92,7 +99,7 @@ def build_blocks(dict_blocks: list[dict], raw_blocks: list[dict] | None = None,
     at least 1.5 font sizes apart (table cells), not counting lines in the top or bottom 10 % of
     the page ``height`` (pt), where running headers put a page number beside a title; such a
     block gets ``margin_side`` instead (a table cut by a page break, unless the lines repeat as
-    a running header, see :func:`running_keys`).
+    a running header, see :func:`dataset_gen.pdf_running.running_keys`).
 
     ``raw_blocks`` (``extractRAWDICT()["blocks"]`` of the same text page) is used for the line
     text when given: words are then spaced from the gaps between character boxes.
@@ -282,73 +289,6 @@ def _line_size(spans: list[dict]) -> float:
     return size if best else size_mono
 
 
-# --- running headers and footers -------------------------------------------------------------
-
-
-def find_running(pages: list[list[Block]], sizes: list[tuple[float, float]]) -> list[list[str]]:
-    """Remove running headers, footers, page numbers and margin notes from ``pages`` (in place);
-    return the removed line texts per page. ``sizes`` are the page (width, height) in points."""
-    removed: list[list[str]] = [[] for _ in pages]
-    if len(pages) < 2:
-        return removed
-    marks = [_margin_lines(blocks, size) for blocks, size in zip(pages, sizes)]
-    running = _running(marks)
-    for index, here in enumerate(marks):
-        drop: dict[int, set[int]] = defaultdict(set)
-        for block, i, key in here:
-            if key in running:
-                drop[id(block)].add(i)
-                removed[index].append(block.lines[i].text.strip())
-        if drop:
-            kept = []
-            for block in pages[index]:
-                gone = drop.get(id(block))
-                if gone:
-                    block.lines = [ln for i, ln in enumerate(block.lines) if i not in gone]
-                    block.refresh()
-                if block.lines:
-                    kept.append(block)
-            pages[index][:] = kept
-    return removed
-
-
-def running_keys(pages: list[list[Block]], sizes: list[tuple[float, float]]) -> set[str]:
-    """Keys of the margin lines :func:`find_running` would remove (for :func:`is_running`)."""
-    if len(pages) < 2:
-        return set()
-    return _running([_margin_lines(blocks, size) for blocks, size in zip(pages, sizes)])
-
-
-def is_running(block: Block, size: tuple[float, float], keys: set[str]) -> bool:
-    """``True`` when a margin line of ``block`` is a running header or footer (``keys`` from
-    :func:`running_keys`)."""
-    return any(key in keys for _, _, key in _margin_lines([block], size))
-
-
-def _margin_lines(blocks: list[Block], size: tuple[float, float]) -> list[tuple[Block, int, str]]:
-    w, h = size
-    here = []
-    for block in blocks:
-        for i, line in enumerate(block.lines):
-            x0, y0, x1, y1 = line.bbox
-            xc, yc = (x0 + x1) / 2, (y0 + y1) / 2
-            if not (yc < 0.1 * h or yc > 0.9 * h or xc < 0.06 * w or xc > 0.94 * w):
-                continue
-            key = _DIGITS_RE.sub("#", "".join(line.text.split()).casefold())
-            if key:
-                here.append((block, i, key))
-    return here
-
-
-def _running(marks: list[list[tuple[Block, int, str]]]) -> set[str]:
-    keys_on: dict[str, set[int]] = defaultdict(set)
-    for index, here in enumerate(marks):
-        for _, _, key in here:
-            keys_on[key].add(index)
-    need = max(2, -(-len(marks) * 2 // 5))
-    return {key for key, on in keys_on.items() if len(on) >= need}
-
-
 # --- reading order ---------------------------------------------------------------------------
 
 
@@ -357,6 +297,8 @@ def reading_order(blocks: list[Block]) -> list[Block]:
     vertical writing (columns read right to left) keep MuPDF's order."""
     if len(blocks) < 2 or any(b.vertical for b in blocks):
         return blocks
+    if max(b.bbox[0] for b in blocks) - min(b.bbox[2] for b in blocks) < 6:
+        return blocks  # no two blocks side by side: no column cut anywhere
     out: list[Block] = []
     if not _xy_cut(blocks, out, vertical_seen=[False]):
         return blocks
@@ -383,7 +325,7 @@ def _xy_cut(blocks: list[Block], out: list[Block], vertical_seen: list[bool]) ->
         groups: list[list[Block]] = [[] for _ in range(len(cuts) + 1)]
         for block in blocks:
             centre = (block.bbox[lo] + block.bbox[hi]) / 2
-            groups[sum(1 for c in cuts if centre > c)].append(block)
+            groups[bisect.bisect_left(cuts, centre)].append(block)  # cuts below the centre
         for group in groups:
             if group:
                 # keep MuPDF's order inside a group that cannot be cut further

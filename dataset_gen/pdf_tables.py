@@ -8,9 +8,12 @@ the thin lines and rectangle edges into grids, and places the page's characters 
 cells.
 A first row that is one cell across the whole grid (no column rule drawn in it) over at least two
 more rows is a title over the column names (the NICS statistics table): it is written as a caption
-line above the pipe table and the next row is the header. Column names grouped under a label
-that spans some columns (``Pre-Pawn`` over Handgun, Long Gun, Other) are not told apart: the label
-joins the cell it lies in.
+line above the pipe table and the next row is the header. A label over a group of column names
+(``Pre-Pawn`` over Handgun, Long Gun, Other: a two-level header, the group's inner column rules
+starting below the label) becomes part of each column name below it (``Pre-Pawn / Handgun``),
+so the header stays one row and is repeated whole with a table split across chunks: a character
+lies in such a label when, at its height, fewer column rules are drawn than in the middle of its
+ruled row.
 Coordinates are in PDF points (1/72 inch).
 
 PyMuPDF's own ``page.find_tables()`` is not used: in PyMuPDF 2.0 it runs a layout model and took
@@ -176,6 +179,8 @@ def find_tables(blocks: list, pdf_page: pymupdf.Page, textpage: pymupdf.TextPage
         # first column; the columns it covers stay empty, so nothing is repeated.
         mids = [(ys[r] + ys[r + 1]) / 2 for r in range(n_rows)]
         cells: dict[tuple[int, int], list] = defaultdict(list)
+        # (ruled row, first column, end column) -> characters of a label over those columns
+        labels: dict[tuple[int, int, int], list] = defaultdict(list)
         for wx0, wy0, wx1, wy1, char, bno, lno, mono in words:
             if bno not in numbers:
                 continue
@@ -184,8 +189,23 @@ def find_tables(blocks: list, pdf_page: pymupdf.Page, textpage: pymupdf.TextPage
             col = min(max(bisect.bisect(xs, (wx0 + wx1) / 2) - 1, 0), n_cols - 1)
             while col > 0 and not drawn(col, mids[row]):
                 col -= 1
+            # An upper header cell over columns whose rules start below it (``Pre-Pawn`` over
+            # Handgun, Long Gun, Other): a label for each of those columns' names.
+            first, end = col, col + 1
+            while first > 0 and not drawn(first, yc):
+                first -= 1
+            while end < n_cols and not drawn(end, yc):
+                end += 1
+            if first < col or any(drawn(k, mids[row]) for k in range(col + 1, end)):
+                labels[row, first, end].append((bno, lno, char, mono))
+                continue
             cells[row, col].append((yc, bno, lno, char, mono))
-        grid = _grid_rows(_split_rows(cells, n_rows, n_cols), n_cols)
+        split, origins = _split_rows(cells, n_rows, n_cols)
+        spans: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
+        for (row, first, end), chars in sorted(labels.items()):
+            if row in origins:  # the label goes with the first text row of its ruled row
+                spans[origins.index(row)].append((first, end, _cell_text(chars)))
+        grid = _grid_rows(split, n_cols, spans)
         if grid:
             rows, kept = grid
             table = Table(inside[0].number, rows, numbers,  # first block in stream order
@@ -200,8 +220,9 @@ def find_tables(blocks: list, pdf_page: pymupdf.Page, textpage: pymupdf.TextPage
     return found
 
 
-def _split_rows(cells: dict, n_rows: int, n_cols: int) -> list[dict[int, list]]:
-    """Rows of ``{column: [(block, line, word)]}``; a ruled row holding several text rows is split.
+def _split_rows(cells: dict, n_rows: int, n_cols: int) -> tuple[list[dict[int, list]], list[int]]:
+    """Rows of ``{column: [(block, line, word)]}`` and the ruled row each comes from; a ruled row
+    holding several text rows is split.
 
     Tables that rule only every few rows (banded statistics tables) hold several text lines per
     ruled row. A ruled row is split when it has three or more text lines (word centres within
@@ -209,6 +230,7 @@ def _split_rows(cells: dict, n_rows: int, n_cols: int) -> list[dict[int, list]]:
     with the line above.
     """
     rows = []
+    origins: list[int] = []
     for r in range(n_rows):
         # (y, column, (block, line, word), position in the cell's extraction order)
         entries = [(y, c, rest, i) for c in range(n_cols) for i, (y, *rest) in enumerate(cells.get((r, c), ()))]
@@ -237,7 +259,8 @@ def _split_rows(cells: dict, n_rows: int, n_cols: int) -> list[dict[int, list]]:
             for _, c, rest, _ in sorted(group, key=lambda e: (e[1], e[3])):
                 row[c].append(tuple(rest))
             rows.append(row)
-    return rows
+            origins.append(r)
+    return rows, origins
 
 
 def _chars(textpage: pymupdf.TextPage, fixes: dict) -> list[tuple]:
@@ -295,15 +318,24 @@ def _inside_share(bbox: tuple, area: tuple) -> float:
     return 0.0 if iw <= 0 or ih <= 0 else (iw * ih) / (w * h)
 
 
-def _grid_rows(rows: list[dict[int, list]], n_cols: int) -> tuple[list[list[str]], list[int]] | None:
+def _grid_rows(rows: list[dict[int, list]], n_cols: int,
+               spans: dict[int, list[tuple[int, int, str]]] | None = None,
+               ) -> tuple[list[list[str]], list[int]] | None:
     """Cell texts from rows of ``{column: [(block, line, word)]}`` and the kept column indexes,
-    or ``None`` if it is no table.
+    or ``None`` if it is no table. ``spans`` maps a row index to the labels ``(first column, end
+    column, text)`` set over some of its columns (a two-level header): each of those cells
+    becomes ``label / name`` (``Pre-Pawn / Handgun``), or the label alone when it is empty.
 
     Empty columns are dropped. A grid is rejected unless it keeps at least one row and two
     columns, half its cells hold text with a letter or digit, and the cells average at most 200
     characters (a figure's grid lines or a framed page of prose are not tables).
     """
     texts = [{c: _cell_text(words) for c, words in row.items()} for row in rows]
+    for index, labels in (spans or {}).items():
+        for first, end, label in labels:
+            for c in range(first, end):
+                name = texts[index].get(c, "")
+                texts[index][c] = f"{label} / {name}" if name else label
     cols = [c for c in range(n_cols) if any(t.get(c) for t in texts)]
     filled = [v for t in texts for v in t.values() if v and _ALNUM_RE.search(v)]
     if (not texts or len(cols) < 2 or len(filled) * 2 < len(texts) * len(cols)

@@ -11,6 +11,10 @@ Rules (:func:`block_text`), applied between two consecutive lines of one text bl
   after a space (a dash) are kept as line breaks. A word holding digits, ``_ : / .`` or another
   hyphen is an identifier broken at its own hyphen: the lines are joined and the hyphen kept
   (``8b-instruct-`` / ``q4_K_M`` → ``8b-instruct-q4_K_M``).
+- Inline code broken at a hyphen: a line ending in a code span that ends in ``-`` followed by a
+  line starting with a code span is one code span, hyphen kept (`` `qwen2:7b-` `` /
+  `` `instruct-q4_K_M` `` → `` `qwen2:7b-instruct-q4_K_M` ``; a renderer breaks a long identifier
+  after its hyphen, e.g. in a narrow table cell).
 - CJK wraps: a line ending in a CJK character (ideograph, kana, hangul, CJK punctuation) followed
   by a line starting with one is joined without a space, since CJK text has no spaces between
   words.
@@ -39,6 +43,8 @@ _CJK_END_RE = re.compile(f"[{_CJK}]$")
 _CJK_START_RE = re.compile(f"^[{_CJK}]")
 _HYPHEN_END_RE = re.compile(r"(?<=[a-zß-öø-ÿ])-$")
 _IDENTIFIER_RE = re.compile(r"[\d_:/.\-]")
+_CODE_HYPHEN_END_RE = re.compile(r"`[^`\s]*-`$")
+_CODE_START_RE = re.compile(r"^`[^`\s]+`")
 _LOWER_START_RE = re.compile(r"^[a-zß-öø-ÿ]")
 _LIST_START_RE = re.compile(r"^\s*(?:[-*•·▪◦●]|\d{1,3}[.)、]|[（(]\d{1,3}[)）])\s*")
 _FENCE_END_RE = re.compile(r"\n(`{3,})$")
@@ -62,6 +68,8 @@ def block_text(lines: list) -> str:
             word = prev.rsplit(None, 1)[-1]
             # an identifier broken at its own hyphen (llama3.1:8b-instruct-q4_K_M) keeps it
             out = (prev if _IDENTIFIER_RE.search(word[:-1]) else prev[:-1]) + cur
+        elif _CODE_HYPHEN_END_RE.search(prev) and _CODE_START_RE.match(cur):
+            out = prev[:-1] + cur[1:]
         elif _CJK_END_RE.search(prev) and _CJK_START_RE.match(cur) and not _LIST_START_RE.match(cur):
             out = prev + cur
         else:

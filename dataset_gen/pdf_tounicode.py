@@ -43,17 +43,30 @@ class UnicodeRepair:
     def __init__(self, doc: pymupdf.Document) -> None:
         self._doc = doc
         self._maps: dict[str, dict[int, str] | None] = {}  # font name (no subset tag) -> map
+        self._scanned = False  # every page's font list read
 
     def fixes(self, pdf_page: pymupdf.Page, dict_blocks: list[dict]) -> Fixes:
         """``{origin: text}`` for the characters of broken fonts on ``pdf_page`` (empty for
         almost every page); ``dict_blocks`` is the page's ``extractDICT()["blocks"]``."""
-        suspects = {s["font"] for b in dict_blocks if b["type"] == 0 for ln in b["lines"]
-                    for s in ln["spans"] if _SUSPECT_RE.search(s["text"])}
+        spans = [s for b in dict_blocks if b["type"] == 0 for ln in b["lines"] for s in ln["spans"]]
+        maps = self._maps
+        # fonts not yet known, or known to be broken; the others are read right
+        unsure = {font for font in {s["font"] for s in spans} if maps.get(font, 0) is not None}
+        if not unsure:
+            return {}
+        suspects = {s["font"] for s in spans
+                    if s["font"] in unsure and _SUSPECT_RE.search(s["text"])}
         if not suspects:
             return {}
         if suspects - self._maps.keys():
-            self._learn(pdf_page)
-            for name in suspects:  # a span font the page's font list names otherwise: not looked up again
+            self._learn(pdf_page.get_fonts())
+            if suspects - self._maps.keys() and not self._scanned:
+                # A span font the page's font list names otherwise: every page's fonts are read
+                # once, so that which names stay unknown does not depend on the pages read before
+                # (pages may be read in worker processes, see :mod:`dataset_gen.pdf_pages`).
+                self._scanned = True
+                self._learn(self._all_fonts())
+            for name in suspects:  # not looked up again
                 self._maps.setdefault(name, None)
         broken = {name: m for name in suspects if (m := self._maps.get(name))}
         if not broken:
@@ -69,8 +82,17 @@ class UnicodeRepair:
                     out[_key(origin)] = text
         return out
 
-    def _learn(self, pdf_page: pymupdf.Page) -> None:
-        for xref, _ext, kind, basefont, *_ in pdf_page.get_fonts():
+    def _all_fonts(self) -> list:
+        fonts: set[tuple] = set()
+        for pno in range(self._doc.page_count):
+            try:
+                fonts.update(self._doc.get_page_fonts(pno))
+            except Exception:  # noqa: S112 - a broken page's font list: its fonts stay unread
+                continue
+        return sorted(fonts)
+
+    def _learn(self, fonts: list) -> None:
+        for xref, _ext, kind, basefont, *_ in fonts:
             name = _SUBSET_RE.sub("", basefont)
             if name in self._maps:
                 continue

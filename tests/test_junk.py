@@ -158,11 +158,11 @@ def test_cjk_text_reads_as_common_characters_and_scrambled_cjk_as_garbage(corpus
         "ollama-notes-zh-TW.pdf", "pdf_cjk_ja_vertical_nonembedded.pdf", "pdf_cjk_ko_tables_ctrlchars.pdf",
         "pdf_cjk_zh_fake_bold_dupchars.pdf", "txt_big5_zh_hant.txt", "txt_cp949_ko.txt",
         "txt_gbk_zh_hans_mixed_hant.txt"]
-    assert len(real) == len(garbled) == 112
+    assert len(real) == len(garbled) == 114
     assert round(min(share for share, _ in real), 4) == 0.9935
     assert round(max(share for share, _ in garbled), 4) == 0.587
-    assert [reason for _, reason in real] == [None] * 112
-    assert [reason for _, reason in garbled] == [GARBAGE] * 112
+    assert [reason for _, reason in real] == [None] * 114
+    assert [reason for _, reason in garbled] == [GARBAGE] * 114
 
 
 def test_cjk_garbage_of_radicals_private_use_and_rare_ideographs():
