@@ -243,6 +243,8 @@ def _judge(args, config: ProjectConfig, settings: Settings, store: Store) -> int
               "Run the same command again to judge the rest.", file=sys.stderr)
         return 128 + signals.signum
     print(f"judged {summary.judged} of {summary.total} pairs in {summary.elapsed_s:.1f}s", file=sys.stderr)
+    if summary.sourceless:
+        print(summary.sourceless_line(), file=sys.stderr)
     if summary.error:
         print(f"error: {summary.error}", file=sys.stderr)
         return 2

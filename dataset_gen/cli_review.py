@@ -19,9 +19,10 @@ from collections.abc import Callable
 
 from .checks import REASONS
 from .errors import StoreError
+from .evaluate_report import build_report
 from .gate import failed_checks, label, project_min_score, top_reasons
 from .locks import close_dead_runs
-from .models import QUESTION_TYPES
+from .models import QUESTION_TYPES, ItemKind, Origin
 from .names import printable
 from .quality import coverage
 from .run_report import tally
@@ -171,7 +172,8 @@ def report(args, store, out: Say) -> int:
     """Run ``report`` for parsed ``args``, writing its lines to ``out`` (stdout): per document its
     coverage line and what passed of the pairs not rejected
     (:class:`dataset_gen.run_report.DocumentQuality`), chunks without
-    a usable pair, runs, the judge, and counts of statuses, types and flags."""
+    a usable pair, runs, the judge, and counts of statuses, types, kinds, origins and flags; the
+    held-out split's counts once one was made, and the newest evaluation (:func:`_evaluation_lines`)."""
     project_id = store.project_id(args.project)
     if not store.read_only:
         with contextlib.suppress(StoreError):  # a full disk: report what is there all the same
@@ -216,6 +218,13 @@ def report(args, store, out: Say) -> int:
     out("status: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     types = {kind: store.count_pairs(project_id, question_type=kind) for kind in QUESTION_TYPES}
     out("types: " + ", ".join(f"{k} {v}" for k, v in types.items()))
+    out("kinds: " + ", ".join(f"{k.value} {store.count_pairs(project_id, kind=k.value)}" for k in ItemKind))
+    out("origins: " + ", ".join(f"{o.value} {store.count_pairs(project_id, origin=o.value)}" for o in Origin))
+    splits = store.split_counts(project_id)  # accepted items per split
+    if any(n for name, n in splits.items() if name != "none"):
+        out("splits (accepted items): " + ", ".join(f"{k} {v}" for k, v in splits.items()))
+    for line in _evaluation_lines(store, project_id):
+        out(line)
     tags = store.tag_counts(project_id)  # items not rejected, per domain tag (see the tags command)
     if tags:
         out("tags: " + ", ".join(f"{printable(k)} {v}" for k, v in tags.items()))
@@ -227,6 +236,25 @@ def report(args, store, out: Say) -> int:
         f"language mismatches {store.count_pairs(project_id, language_ok=False)}, "
         f"judged below {threshold}: {store.count_pairs(project_id, score_below=threshold)}")
     return 0
+
+
+def _evaluation_lines(store, project_id: int) -> list[str]:
+    """The project's newest evaluation, when it has one: its id, status, split and judge, then one
+    line per model (in the evaluation's order) with ``n`` items scored and the mean score (1-5,
+    two decimals; ``-`` when none is scored), as :func:`dataset_gen.evaluate_report.build_report`
+    computes them for the Evaluate page and ``evaluate``."""
+    evaluations = store.list_evaluations(project_id)  # newest first
+    if not evaluations:
+        return []
+    evaluation = evaluations[0]
+    report = build_report(store, evaluation.id)
+    lines = [f"evaluation {evaluation.id}: {evaluation.status}, split {evaluation.split or 'all accepted'}, "
+             f"judge {printable(evaluation.judge) or 'none (exact scores only)'}, context {evaluation.context}, "
+             f"created {evaluation.created_at}"]
+    for m in report["models"]:
+        mean = "-" if m["mean"] is None else f"{m['mean']:.2f}"
+        lines.append(f"  {printable(m['model'])}: n {m['n']}, mean {mean}")
+    return lines
 
 
 def _ranges(numbers: list[int]) -> str:

@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 
 from .backends import Backend
 from .choice import CHOICE_TYPES
+from .choice_generation import generate_choices
 from .chunk_language import chunk_language
 from .config import Settings
-from .conversation_gen import OUTPUT_TOKENS_PER_TURN
+from .conversation_gen import OUTPUT_TOKENS_PER_TURN, ConversationResult, generate_conversation
 from .errors import BackendUnreachableError, DatasetGenError, ModelNotFoundError
 from .language import detect_language
-from .models import SamplingOptions
+from .models import ItemKind, SamplingOptions
 from .prompts import load_prompt
 from .qa import (
     OUTPUT_TOKENS_PER_PAIR,
@@ -176,23 +177,36 @@ def plan_run(store, project_id, backend: Backend, model, settings: Settings, opt
 
 
 def trial_chunk(store, project_id: int, chunk_id: int, backend: Backend, model: str, settings: Settings,
-                options: SamplingOptions = DEFAULT_OPTIONS) -> ChunkResult:
-    """Generate pairs for one chunk without saving them, to see whether a model can do the job.
+                options: SamplingOptions = DEFAULT_OPTIONS) -> ChunkResult | ConversationResult:
+    """Generate for one chunk what a run of ``settings.kind`` makes, without saving it, to see
+    whether a model can do the job.
 
-    The result holds the exact prompt sent (``result.prompt.messages``), the model's raw reply and
-    reasoning, and the checked pairs. The first of the chunk's tasks is tried (the first question
-    type of ``settings``).
+    ``kind`` ``conversation``: one conversation of ``settings.turns`` exchanges, as a run makes it
+    (a short chunk joined by its neighbour, :func:`dataset_gen.generation_conversation.neighbours_of`),
+    returned as a :class:`~dataset_gen.conversation_gen.ConversationResult` (its turns, each with
+    its evidence and grounded mark, in ``result.conversation.turns``). Otherwise a
+    :class:`~dataset_gen.qa.ChunkResult` for the first of the chunk's tasks (the first question
+    type of ``settings``): QA pairs, or for ``choice`` objective questions with their options in
+    ``choices`` and the correct option's text in ``answer`` (:func:`dataset_gen.choice_generation.generate_choices`).
+    Either holds the exact prompt sent (``result.prompt.messages``) and the model's raw reply.
 
     :raises BackendError: the server not running, the model missing, or invalid output after re-asks.
     """
+    from .generation_conversation import neighbours_of  # it imports this module
+
     chunk = store.get_chunk(chunk_id)
     plan = plan_run(store, project_id, backend, model, settings, options, [chunk])
     language = plan.language(chunk)
     generate, repair = plan.templates[language]
+    chat = lambda **kw: backend.chat(model, **kw)  # noqa: E731
+    common = dict(chunk_text=plan.texts[chunk.id], document=chunk.document, heading_path=chunk.heading_path,
+                  language=language, options=options, context_tokens=plan.num_ctx, max_reasks=settings.max_reasks)
+    if settings.kind == ItemKind.CONVERSATION.value:
+        neighbours = neighbours_of(store, project_id, [chunk], settings.turns).get(chunk.id, ())
+        return generate_conversation(chat, generate, repair, turns=settings.turns, scenario=settings.scenario,
+                                     roles=settings.roles, neighbours=neighbours, **common)
     tasks = plan.tasks(settings, chunk) or [Task("factual", settings.reasoning)]
-    return generate_pairs(
-        lambda **kw: backend.chat(model, **kw), generate, repair, chunk_text=plan.texts[chunk.id], document=chunk.document,
-        heading_path=chunk.heading_path, n=plan.wanted[chunk.id], language=language,
-        options=options, context_tokens=plan.num_ctx, max_reasks=settings.max_reasks, task=tasks[0],
-        partner=plan.partners.get(chunk.id),
-    )
+    make, (template, fix) = (generate_choices, plan.choice_templates[language]) if (
+        tasks[0].question_type in CHOICE_TYPES) else (generate_pairs, (generate, repair))
+    return make(chat, template, fix, n=plan.wanted[chunk.id], task=tasks[0], partner=plan.partners.get(chunk.id),
+                **common)

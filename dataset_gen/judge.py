@@ -7,6 +7,13 @@ header row of a pipe table it continues (:func:`dataset_gen.table_context.with_t
 edited chunk as it is). A reply that is no usable verdict is answered with
 ``qa_judge_repair.<language>.txt`` and asked again.
 
+Every kind of item is judged (:mod:`dataset_gen.judge_kinds`): a ``choice`` item with its
+options shown and the correct one marked; a ``conversation`` as a whole, every turn in order, with
+``conversation_judge.<language>.txt``, one verdict per conversation; and an item with no source
+chunk (``origin`` ``model`` or ``examples``) with ``nosource_judge.<language>.txt``, which scores it
+from the judge's own knowledge: its faithfulness means "factually correct as far as the judge
+knows", not "backed by the document" (:attr:`JudgeSummary.sourceless` counts them).
+
 The language of both templates is chosen as generation chooses it (:func:`pair_languages`): the
 project's language setting, or with ``auto`` the pair's document's language, or its chunk's own
 when that is clearly another (:func:`dataset_gen.chunk_language.chunk_language`); a language
@@ -33,10 +40,11 @@ from .backends import Backend
 from .chunk_language import chunk_language
 from .config import ProjectConfig
 from .errors import BackendUnreachableError, DatasetGenError, InvalidModelOutputError, ModelNotFoundError
+from .judge_kinds import Shape, render, shape_of, try_shape, values_for
 from .language import detect_language
 from .locks import ProjectLock, project_locked
 from .models import SamplingOptions
-from .prompts import PromptTemplate, fence_tag, load_prompt
+from .prompts import PromptTemplate, load_prompt
 from .qa import estimate_tokens, plan_num_ctx
 from .store_rows import ChunkRow
 from .table_context import with_table_header
@@ -92,6 +100,9 @@ class JudgeSummary:
     ``run_id`` is the judge run (``None`` when there was nothing to judge, so no run was started)
     and ``status`` how it ended (``finished``, ``cancelled`` or ``failed``, as stored); token counts
     are the server's, summed over every reply that was kept; ``elapsed_s`` is wall time in seconds.
+    ``sourceless`` counts the judged items that have no source chunk (``origin`` ``model`` or
+    ``examples``): scored from the judge's own knowledge, so their faithfulness means "factually
+    correct as far as the judge knows" (:data:`dataset_gen.judge_kinds.NO_SOURCE`).
     """
 
     total: int
@@ -104,6 +115,15 @@ class JudgeSummary:
     status: str = "finished"
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    sourceless: int = 0
+
+    def sourceless_line(self) -> str:
+        """One line saying how many judged items had no source (``""`` when none had)."""
+        if not self.sourceless:
+            return ""
+        noun = "item has" if self.sourceless == 1 else "items have"
+        return (f"{self.sourceless} judged {noun} no source document, so the judge scored them from its own "
+                "knowledge (faithfulness = factually correct as far as it knows)")
 
 
 def judge_pairs(
@@ -122,7 +142,11 @@ def judge_pairs(
     language: str | None = None,
     lock: ProjectLock | None = None,
 ) -> JudgeSummary:
-    """Score the project's pairs with ``model`` in a judge run and store each verdict as it arrives.
+    """Score the project's items with ``model`` in a judge run and store each verdict as it arrives.
+
+    Every kind is judged, each with its own request (:mod:`dataset_gen.judge_kinds`): a QA pair
+    or ``choice`` item (its options shown) against its source, a conversation as a whole, and an
+    item with no source chunk from the judge's own knowledge (counted in ``sourceless``).
 
     Judges pairs without scores (all of them with ``rejudge``), or only ``pair_ids``. Rejected
     pairs are skipped. ``on_progress(done, total)`` is called after each pair, one call at a time,
@@ -136,8 +160,8 @@ def judge_pairs(
     ``language`` (a code of :func:`dataset_gen.language.detect_language`) judges every pair with
     that language's templates; ``None`` chooses per pair (:func:`pair_languages`).
 
-    The run (:meth:`Store.start_judge_run`) records ``model``, ``qa_judge`` and the version of the
-    first pair's template, and the options sent (``temperature``, ``num_predict``, ``num_ctx``);
+    The run (:meth:`Store.start_judge_run`) records ``model``, the name and version of the first
+    item's template (``qa_judge``, ``conversation_judge`` or ``nosource_judge``), and the options sent (``temperature``, ``num_predict``, ``num_ctx``);
     each reply's token counts and duration are added to it (:meth:`Store.add_run_usage`), and it
     ends ``finished``, ``cancelled`` or ``failed`` like a generation run. No run is started when no
     pair is to be judged. The project's lock is held for the run, unless the caller passes the
@@ -180,25 +204,30 @@ class _Judging:
         self.store, self.project_id, self.backend, self.model = store, project_id, backend, model
         self.max_reasks, self.on_progress = max_reasks, on_progress
         texts = _Texts(store)
-        self.sources = {p.id: texts.source(p) for p in pairs}
         if language is not None:
             self.languages = {p.id: language for p in pairs}
         else:
             self.languages = pair_languages(store, project_id, pairs, texts)
         overrides = store.prompt_overrides(project_id)
-        self.templates: dict[str, tuple[PromptTemplate, PromptTemplate]] = {}
-        for lang in dict.fromkeys(self.languages[p.id] for p in pairs):
-            self.templates[lang] = (load_prompt(JUDGE_PROMPT, lang, overrides),
-                                    load_prompt(REPAIR_PROMPT, lang, overrides))
-            _try_templates(*self.templates[lang])
-        longest = max(estimate_tokens(self.sources[p.id] + p.question + p.answer) for p in pairs)
+        self.shapes: dict[int, Shape] = {p.id: shape_of(p) for p in pairs}
+        self.templates: dict[tuple[str, Shape], tuple[PromptTemplate, PromptTemplate]] = {}
+        self.values: dict[int, dict[str, str]] = {}
+        for p in pairs:
+            key = (self.languages[p.id], self.shapes[p.id])
+            if key not in self.templates:
+                self.templates[key] = (load_prompt(key[1].judge, key[0], overrides),
+                                       load_prompt(key[1].repair, key[0], overrides))
+                try_shape(key[1], *self.templates[key])
+            source = "" if key[1].sourceless else texts.source(p)
+            self.values[p.id] = values_for(key[1], self.templates[key][0], p, source)
+        longest = max(estimate_tokens("".join(v.values())) for v in self.values.values())
         self.num_ctx = plan_num_ctx(longest + 600, 300)
         self.options = SamplingOptions(temperature=0.0, num_predict=300)
         self.pairs = pairs
 
     def execute(self, concurrency: int, cancel: threading.Event) -> JudgeSummary:
         store, pairs = self.store, self.pairs
-        first = self.templates[self.languages[pairs[0].id]][0]
+        first = self._templates(pairs[0])[0]
         run_options = {**self.options.to_ollama(), "num_ctx": self.num_ctx}
         run_id = store.start_judge_run(self.project_id, self.model, run_options, first.meta.name,
                                        first.meta.version, len(pairs))
@@ -222,6 +251,10 @@ class _Judging:
 
         return run_pool(pool, finish)
 
+    def _templates(self, pair) -> tuple[PromptTemplate, PromptTemplate]:
+        """The pair's judge and re-ask templates (its language and its shape)."""
+        return self.templates[(self.languages[pair.id], self.shapes[pair.id])]
+
     def _ask(self, pair) -> Verdict:
         """The pair's verdict, re-asking up to ``max_reasks`` times; each reply's usage is added to
         the run as it arrives.
@@ -229,11 +262,8 @@ class _Judging:
         :raises Abandoned: the pool stopped. :raises DatasetGenError: no usable verdict, or the call failed.
         """
         pool, summary = self.pool, self.summary
-        judge, repair = self.templates[self.languages[pair.id]]
-        values = {"source": self.sources[pair.id], "question": pair.question, "answer": pair.answer}
-        if "fence" in judge.variables:  # an override without {{fence}} renders as written
-            values["fence"] = fence_tag("source", *values.values())
-        messages = list(judge.render(**values).messages)
+        judge, repair = self._templates(pair)
+        messages = render(self.shapes[pair.id], judge, self.values[pair.id])
         problem, raw = "", ""
         for _ in range(max(0, self.max_reasks) + 1):
             if pool.should_stop():
@@ -265,6 +295,7 @@ class _Judging:
                 store.save_judgement(summary.run_id, pair.id, verdict.faithfulness, verdict.relevance,
                                      verdict.clarity, verdict.reason.strip())
                 summary.judged += 1
+                summary.sourceless += self.shapes[pair.id].sourceless
                 self._report()
         except DatasetGenError as exc:
             with pool.lock:
@@ -283,19 +314,6 @@ class _Judging:
             self.on_progress(self.summary.judged + len(self.summary.failures), self.summary.total)
 
 
-def _try_templates(judge: PromptTemplate, repair: PromptTemplate) -> None:
-    """Render both templates once with stand-in values, so a broken one (an override with a
-    placeholder the judge does not fill) fails before any call.
-
-    :raises PromptError: a template does not render with the judge's values.
-    """
-    values = {"source": "", "question": "", "answer": ""}
-    if "fence" in judge.variables:
-        values["fence"] = "source-000000000000"
-    judge.render(**values)
-    repair.part("user", problem="")
-
-
 def pair_languages(store, project_id: int, pairs, texts: _Texts | None = None) -> dict[int, str]:
     """Pair id → the language the pair is judged in, chosen as generation chooses a chunk's
     (:func:`dataset_gen.generation_plan.plan_run`): the project's ``language`` setting when it is not
@@ -303,7 +321,7 @@ def pair_languages(store, project_id: int, pairs, texts: _Texts | None = None) -
     text), or its chunk's own when clearly another (:func:`dataset_gen.chunk_language.chunk_language`).
 
     ``pairs`` are :class:`~dataset_gen.models.StoredPair`; ``texts`` reuses chunks and documents
-    already read.
+    already read. An item with no source chunk is in the language of its own question and answer.
 
     :raises StoreError: a pair's chunk or document is missing.
     """
@@ -311,7 +329,8 @@ def pair_languages(store, project_id: int, pairs, texts: _Texts | None = None) -
     if configured != "auto":
         return {p.id: configured for p in pairs}
     texts = texts or _Texts(store)
-    return {p.id: chunk_language(p.chunk_text, texts.document_language(p)) for p in pairs}
+    return {p.id: chunk_language(p.chunk_text, texts.document_language(p)) if p.chunk_id is not None
+            else detect_language(f"{p.question}\n{p.answer}") for p in pairs}
 
 
 def record_judge(store, project_id: int, model: str, threshold: int | None = None) -> None:

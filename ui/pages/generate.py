@@ -2,10 +2,13 @@
 
 import streamlit as st
 
+from dataset_gen.choice import LETTERS
+from dataset_gen.config import ProjectConfig
 from dataset_gen.errors import BackendError
 from dataset_gen.generation import trial_chunk
 from dataset_gen.jobs import interrupted_run
 from dataset_gen.locks import close_dead_runs
+from dataset_gen.models import GENERATED_KINDS, ItemKind
 from ui.common import (
     base_settings,
     changed,
@@ -52,6 +55,14 @@ if not model:
 if model != config.model and not locked:
     changed(lambda: store.set_settings(project_id, config.model_copy(update={"model": model}).model_dump()))
 missing = missing_model_warning(status, model)
+# What a run (and the trial) makes: the project's one setting (ProjectConfig.kind), also on the Projects page.
+kind = st.selectbox(t("generate.kind"), list(GENERATED_KINDS), index=list(GENERATED_KINDS).index(config.kind),
+                    format_func=lambda k: t(f"kind.{k}"), key="gen_kind", disabled=locked)
+if kind != config.kind and not locked:
+    wanted = ProjectConfig.model_validate({**config.model_dump(), "kind": kind})
+    if changed(lambda: store.set_settings(project_id, wanted.model_dump())):
+        config = wanted
+        settings = config.apply(base_settings())
 options = config.sampling()
 
 trial_rows = [c for c, _ in store.chunk_page(project_id, limit=TRIAL_CHOICES)]
@@ -83,14 +94,27 @@ with st.expander(t("gen.trial")):
         for message in trial.prompt.messages:
             st.caption(message["role"])
             st.code(message["content"], language=None, wrap_lines=True)
-        if trial.thinking:
+        if getattr(trial, "thinking", ""):  # a conversation result has no reasoning
             st.markdown(f"**{t('gen.thinking')}**")
             st.code(trial.thinking, language=None, wrap_lines=True)
         st.markdown(f"**{t('gen.raw')}**")
         st.code(trial.raw, language="json", wrap_lines=True)
-        st.dataframe([{t("col.question"): p.question, t("col.answer"): p.answer, t("col.evidence"): p.evidence,
-                       t("col.grounded"): p.grounded}
-                      for p in trial.pairs], hide_index=True)
+        if getattr(trial, "conversation", None) is not None:  # a conversation: every turn, in order
+            speaker = {"user": t("conv.user"), "assistant": t("conv.assistant")}
+            st.dataframe([{t("col.turn"): t("conv.turn", n=turn.position + 1, role=speaker.get(turn.role, turn.role)),
+                           t("col.text"): turn.content, t("col.evidence"): turn.evidence,
+                           t("col.grounded"): turn.grounded}
+                          for turn in trial.conversation.turns], hide_index=True, key="trial_turns")
+        elif any(p.kind == ItemKind.CHOICE.value for p in trial.pairs):  # options shown, the correct one marked
+            st.dataframe([{t("col.question"): p.question,
+                           t("col.options"): "  ".join(f"{'✓ ' if c == p.answer else ''}{LETTERS[i]}. {c}"
+                                                       for i, c in enumerate(p.choices)),
+                           t("col.evidence"): p.evidence, t("col.grounded"): p.grounded}
+                          for p in trial.pairs], hide_index=True, key="trial_choices")
+        else:
+            st.dataframe([{t("col.question"): p.question, t("col.answer"): p.answer, t("col.evidence"): p.evidence,
+                           t("col.grounded"): p.grounded}
+                          for p in trial.pairs], hide_index=True)
 
 # A chunk held back as junk (a skip reason, not sent anyway) is not pending: a run leaves it out.
 counts = store.chunk_counts(project_id)
