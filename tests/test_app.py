@@ -562,6 +562,10 @@ def test_projects_page_warns_of_generate_and_judge_overrides_without_the_fence(a
 
     at.text_area(key=f"override_{project_id}_qa_generate.en").input(
         UNFENCED.format(name="qa_generate", language="en")).run()
+    picker = at.selectbox(key=f"override_prompt_{project_id}")
+    assert {"conversation_generate", "choice_generate", "distill_questions", "eval_judge", "nosource_judge"} <= set(
+        picker.options)  # every built-in prompt can be overridden
+    picker.select("qa_repair").run()
     at.text_area(key=f"override_{project_id}_qa_repair.en").input(
         UNFENCED.format(name="qa_repair", language="en")).run()  # the repair prompt fences no document
     assert not at.exception
@@ -569,6 +573,7 @@ def test_projects_page_warns_of_generate_and_judge_overrides_without_the_fence(a
     assert [w.value for w in at.warning] == [no_fence_warning("qa_generate.en"), no_fence_warning("qa_judge.zh-TW")]
 
     builtin = (PROMPTS_DIR / "qa_generate.en.txt").read_text(encoding="utf-8")
+    at.selectbox(key=f"override_prompt_{project_id}").select("qa_generate").run()
     at.text_area(key=f"override_{project_id}_qa_generate.en").input(builtin).run()
     assert [w.value for w in at.warning] == [no_fence_warning("qa_judge.zh-TW")]
     with Store.open(data_dir) as store:

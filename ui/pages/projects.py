@@ -15,7 +15,9 @@ from ui.i18n import t
 from ui.safe import md_escape
 from ui.server import missing_model_warning, model_picker, server_status, show_status
 
-FENCED_PROMPTS = ("qa_generate", "qa_judge")  # prompts that put document text between {{fence}} tags
+PROMPT_NAMES = sorted({path.name.split(".")[0] for path in PROMPTS_DIR.glob("*.txt")})  # every built-in prompt
+FENCED_PROMPTS = frozenset(  # prompts that put document text between {{fence}} tags
+    name for name in PROMPT_NAMES if "{{fence}}" in (PROMPTS_DIR / f"{name}.{GENERIC}.txt").read_text(encoding="utf-8"))
 
 store = get_store()
 locked = read_only()  # nothing can be saved: creating, saving, renaming and deleting are disabled
@@ -155,23 +157,27 @@ if st.session_state.pop("settings_saved", None) == project_id:
 with st.expander(t("settings.overrides")):
     st.caption(t("settings.override_help"))
     overrides = store.prompt_overrides(project_id)
-    for prompt_name in ("qa_generate", "qa_repair", "qa_judge", "qa_judge_repair"):
-        for lang in (*LANGUAGES, GENERIC):
-            key = f"{prompt_name}.{lang}"
-            builtin = (PROMPTS_DIR / f"{key}.txt").read_text(encoding="utf-8")
-            text = st.text_area(key, overrides.get(key, ""), placeholder=builtin, height=120,
-                                key=f"override_{project_id}_{key}", disabled=locked)
-            if not locked and text.strip() != overrides.get(key, "").strip():  # saved stripped: once, not every run
-                try:
-                    if text.strip():
-                        parse_template(text, key)
-                    store.set_prompt_override(project_id, key, text.strip() or None)
-                    overrides[key] = text.strip()
-                    st.success(t("projects.saved"))
-                except DatasetGenError as exc:
-                    show_error(exc)
-            if prompt_name in FENCED_PROMPTS and overrides.get(key) and lacks_fence(overrides[key], key):
-                st.warning(t("settings.no_fence", prompt=md_escape(key)))
+    overridden = {key.split(".")[0] for key, text in overrides.items() if text}
+    prompt_name = st.selectbox(t("settings.override_prompt"), PROMPT_NAMES, key=f"override_prompt_{project_id}",
+                               index=PROMPT_NAMES.index("qa_generate"),
+                               format_func=lambda name: f"{name} ✎" if name in overridden else name)
+    for lang in (*LANGUAGES, GENERIC):
+        key = f"{prompt_name}.{lang}"
+        builtin = (PROMPTS_DIR / f"{key}.txt").read_text(encoding="utf-8")
+        text = st.text_area(key, overrides.get(key, ""), placeholder=builtin, height=120,
+                            key=f"override_{project_id}_{key}", disabled=locked)
+        if not locked and text.strip() != overrides.get(key, "").strip():  # saved stripped: once, not every run
+            try:
+                if text.strip():
+                    parse_template(text, key)
+                store.set_prompt_override(project_id, key, text.strip() or None)
+                overrides[key] = text.strip()
+                st.success(t("projects.saved"))
+            except DatasetGenError as exc:
+                show_error(exc)
+    for key in sorted(overrides):  # every override that would let document text pass for instructions
+        if key.split(".")[0] in FENCED_PROMPTS and overrides[key] and lacks_fence(overrides[key], key):
+            st.warning(t("settings.no_fence", prompt=md_escape(key)))
 
 with st.expander(t("projects.rename_btn")):
     new_name = st.text_input(t("projects.rename"), names[project_id], key=f"rename_{project_id}", disabled=locked)
