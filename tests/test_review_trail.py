@@ -132,3 +132,22 @@ def test_pairs_judged_before_the_migration_are_fresh_unless_edited(tmp_path):
     conn.close()
     with Store.open(tmp_path) as store:
         assert store.stale_judgements([x, y]) == {y}
+
+
+def test_a_new_tab_undoes_the_change_made_in_another(app_data_dir):
+    from tests.test_focus_review import review
+
+    with Store.open(app_data_dir) as store:
+        project_id = store.create_project("notes")
+        x, y = add_pairs(store, project_id, "m-notes.md", [qa("Q1?", "A1"), qa("Q2?", "A2")])
+    first = review(project_id)
+    first.button(key="rv_accept").click().run()
+    first.button(key="rv_reject").click().run()
+    second = review(project_id)  # a reload: a new session with no history of its own
+    assert second.button(key="rv_undo_button").label == "Undo: 1 pair rejected"
+    second.button(key="rv_undo_button").click().run()
+    assert [i.value for i in second.info] == ["Undone: 1 pair has its earlier status back; 0 changed since were"
+                                              " kept as they are."]
+    assert second.button(key="rv_undo_button").label == "Undo: 1 pair accepted"
+    with Store.open(app_data_dir) as store:
+        assert [store.get_pair(i).status for i in (x, y)] == ["accepted", "generated"]

@@ -1,26 +1,23 @@
 """What the Review page changes, each undoable: one pair's status or text, and bulk status changes.
 
-Every change is written at once and pushed on this browser session's undo list
-(``rv_undo``, newest last, at most :data:`UNDO_DEPTH`); Undo takes back the newest. An undo
-never overwrites a later change: each entry holds the revision its change left, and a pair that
-has moved on since is kept as it is (the store refuses or skips it, and the page says how many).
+Every change is written at once as one batch of the project's review trail in the database
+(:mod:`dataset_gen.store_audit`), so Undo takes back the newest batch even after a reload or from
+another tab. An undo never overwrites a later change: a pair that has moved on since is kept as
+it is (the store skips it, and the page says how many).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import streamlit as st
 
 from dataset_gen.errors import DatasetGenError
 from dataset_gen.store import Store
+from dataset_gen.store_audit import Batch
 from dataset_gen.store_pairs import StaleEditError
-from dataset_gen.store_review import StatusChange
 from ui.i18n import t
-
-UNDO_DEPTH = 50
-"""Most changes a session can undo, newest first."""
 
 
 @dataclass
@@ -35,18 +32,6 @@ class Desk:
     total: int
     locked: bool
     notes: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class TextEdit:
-    """An edit of one pair's text: what it read before, the revision it read so at (``prior``),
-    and the revision the edit left."""
-
-    pair_id: int
-    question: str
-    answer: str
-    prior: int
-    revision: int
 
 
 def bump_version() -> None:
@@ -65,69 +50,40 @@ def saw(pair_id: int, revision: int) -> None:
         ticked()[pair_id] = revision
 
 
-def push_undo(entry: StatusChange | TextEdit) -> None:
-    """Remember a change so Undo can take it back."""
-    undo = st.session_state.setdefault("rv_undo", [])
-    undo.append(entry)
-    del undo[:-UNDO_DEPTH]
-
-
-def undo_label(entry: StatusChange | TextEdit) -> str:
+def undo_label(batch: Batch) -> str:
     """What Undo would take back, for its button."""
-    if isinstance(entry, TextEdit):
-        return t("review.undo_edit", id=entry.pair_id)
-    return t("review.undo_status", n=entry.count, status=t(f"status.{entry.status}"))
+    if batch.edited_pair is not None:
+        return t("review.undo_edit", id=batch.edited_pair)
+    return t("review.undo_status", n=batch.count, status=t(f"status.{batch.status}"))
 
 
-def _retarget(pair_id: int, old: int, new: int) -> None:
-    """An undo put pair ``pair_id`` back to the state it had at revision ``old``, now stored as
-    revision ``new``: the older undo entries that left it at ``old`` now expect ``new``."""
-    undo = st.session_state.get("rv_undo") or []
-    for i, entry in enumerate(undo):
-        if isinstance(entry, TextEdit):
-            if entry.pair_id == pair_id and entry.revision == old:
-                undo[i] = replace(entry, revision=new)
-        elif any(b[0] == pair_id and b[3] == old for b in entry.before):
-            undo[i] = replace(entry, before=tuple((*b[:3], new) if b[0] == pair_id and b[3] == old else b
-                                                  for b in entry.before))
-
-
-def undo_last(store: Store) -> None:
-    """Take back the newest change of the undo list; the outcome goes to ``rv_notice`` or
-    ``rv_errors``."""
-    undo = st.session_state.get("rv_undo") or []
-    if not undo:
-        return
-    entry = undo.pop()
+def undo_last(store: Store, project_id: int) -> None:
+    """Take back the project's newest change in the trail; the outcome (one line) goes to
+    ``rv_notice`` or ``rv_errors``."""
     try:
-        if isinstance(entry, TextEdit):
-            now = store.update_pair(entry.pair_id, question=entry.question, answer=entry.answer,
-                                    expected_revision=entry.revision)
-            _retarget(entry.pair_id, entry.prior, now.revision)
-            saw(entry.pair_id, now.revision)
-            st.session_state["rv_notice"] = t("review.undone_edit", id=entry.pair_id)
-        else:
-            restored, kept = store.undo_status_change(entry)
-            for pair_id, _, prior, revision in entry.before:
-                if pair_id in restored:
-                    _retarget(pair_id, prior, revision + 1)
-                    saw(pair_id, revision + 1)
-            st.session_state["rv_notice"] = t("review.undone_status", n=len(restored), kept=len(kept))
-    except StaleEditError:
-        st.session_state["rv_notice"] = t("review.undo_stale", id=entry.pair_id)
+        result = store.undo_last(project_id)
     except DatasetGenError as exc:
         st.session_state["rv_errors"] = [str(exc)]
+        return
+    if result is None:
+        return
+    for pair_id in set(result.restored) & ticked().keys():
+        saw(pair_id, store.get_pair(pair_id).revision)
+    if result.batch.edited_pair is not None:
+        st.session_state["rv_notice"] = t("review.undo_stale" if result.kept else "review.undone_edit",
+                                          id=result.batch.edited_pair)
+    else:
+        st.session_state["rv_notice"] = t("review.undone_status", n=len(result.restored), kept=len(result.kept))
     bump_version()
 
 
-def set_one_status(store: Store, pair_id: int, revision: int, before: str, status: str) -> bool:
-    """Give one pair ``status`` from the revision the person saw; push it on the undo list.
+def set_one_status(store: Store, pair_id: int, revision: int, status: str) -> bool:
+    """Give one pair ``status`` from the revision the person saw (one batch of the trail).
     Returns whether the store took it (a stale pair is kept for the conflict panel)."""
     from ui.review_conflicts import refused  # a cycle otherwise: the conflict panel saves too
 
     try:
-        if store.set_status([pair_id], status, expected_revisions={pair_id: revision}):
-            push_undo(StatusChange(status, ((pair_id, before, revision, revision + 1),)))
+        if store.change_status([pair_id], status, expected_revisions={pair_id: revision}).count:
             saw(pair_id, revision + 1)
         st.session_state["rv_saved"] = True
         return True
@@ -139,7 +95,7 @@ def set_one_status(store: Store, pair_id: int, revision: int, before: str, statu
 
 
 def bulk(desk: Desk, ids: list[int], status: str, *, untick: bool = False) -> None:
-    """Give ``ids`` ``status`` in one transaction and push it on the undo list. With ``untick``
+    """Give ``ids`` ``status`` in one transaction (one batch of the trail). With ``untick``
     (the ticked pairs) each must still be at the revision it was ticked at, else nothing changes
     and the newer text is shown; the ticks are cleared once done."""
     from ui.review_conflicts import refused
@@ -153,8 +109,6 @@ def bulk(desk: Desk, ids: list[int], status: str, *, untick: bool = False) -> No
     except DatasetGenError as exc:
         st.session_state["rv_errors"] = [str(exc)]
         return
-    if change.count:
-        push_undo(change)
     if untick:
         st.session_state["rv_ticked"] = {}
     st.session_state["rv_notice"] = t("review.bulk_done", n=change.count, status=t(f"status.{status}"))

@@ -25,9 +25,8 @@ from dataset_gen.language import detect_language, language_name, script_problem
 from dataset_gen.models import StoredPair
 from dataset_gen.quality import to_traditional
 from dataset_gen.store_pairs import StaleEditError
-from dataset_gen.store_review import judge_may_be_stale
 from ui.i18n import t
-from ui.review_actions import Desk, TextEdit, bump_version, push_undo, saw, set_one_status
+from ui.review_actions import Desk, bump_version, saw, set_one_status
 from ui.review_conflicts import refused
 from ui.safe import highlighted, md_escape, text_block
 
@@ -51,7 +50,7 @@ def move(pos: int) -> None:
 
 
 def _decide(desk: Desk, pair: StoredPair, pos: int, status: str) -> None:
-    if set_one_status(desk.store, pair.id, pair.revision, pair.status, status):
+    if set_one_status(desk.store, pair.id, pair.revision, status):
         still = desk.store.count_pairs(desk.project_id, **desk.filters)
         pos = pos if still < desk.total else pos + 1
     bump_version()
@@ -60,11 +59,10 @@ def _decide(desk: Desk, pair: StoredPair, pos: int, status: str) -> None:
 
 def _save_edit(desk: Desk, pair: StoredPair, question: str, answer: str) -> None:
     try:
-        saved = desk.store.update_pair(pair.id, question=question if question != pair.question else None,
+        saved = desk.store.edit_pair(pair.id, question=question if question != pair.question else None,
                                        answer=answer if answer != pair.answer else None,
                                        expected_revision=pair.revision)
         if saved.revision != pair.revision:
-            push_undo(TextEdit(pair.id, pair.question, pair.answer, pair.revision, saved.revision))
             saw(pair.id, saved.revision)
             st.session_state["rv_rechecked"] = pair.id
         st.session_state["rv_saved"] = True
@@ -96,7 +94,7 @@ def recheck_notes(desk: Desk, pair: StoredPair) -> None:
             _save_edit(desk, pair, *converted)
     if pair.duplicate_of is not None:
         st.caption(t("review.duplicate_of", id=pair.duplicate_of))
-    if judge_may_be_stale(pair):
+    if pair.id in desk.store.stale_judgements([pair.id]):
         st.caption("⚠ " + t("review.judge_stale"))
         if st.button(t("review.judge_again"), key="rv_judge_again", disabled=desk.locked):
             try:

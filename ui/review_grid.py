@@ -21,9 +21,8 @@ from dataset_gen.errors import DatasetGenError
 from dataset_gen.gate import label
 from dataset_gen.models import StoredPair
 from dataset_gen.store_pairs import StaleEditError
-from dataset_gen.store_review import StatusChange
 from ui.i18n import t
-from ui.review_actions import Desk, TextEdit, bump_version, push_undo, saw, ticked
+from ui.review_actions import Desk, bump_version, saw, ticked
 from ui.review_conflicts import STATUSES, refused
 
 PAGE_SIZE = 50
@@ -71,15 +70,13 @@ def save_grid_edits(desk: Desk) -> None:
         revision = row["revision"]
         try:
             if (question, answer) != (row["question"], row["answer"]):
-                prior, revision = revision, desk.store.update_pair(
+                revision = desk.store.edit_pair(
                     row["id"], question=question if question != row["question"] else None,
                     answer=answer if answer != row["answer"] else None, expected_revision=revision).revision
-                push_undo(TextEdit(row["id"], row["question"], row["answer"], prior, revision))
                 saw(row["id"], revision)
                 saved = True
             if status != row["status"]:
-                if desk.store.set_status([row["id"]], status, expected_revisions={row["id"]: revision}):
-                    push_undo(StatusChange(status, ((row["id"], row["status"], revision, revision + 1),)))
+                if desk.store.change_status([row["id"]], status, expected_revisions={row["id"]: revision}).count:
                     saw(row["id"], revision + 1)
                 saved = True
         except StaleEditError as exc:

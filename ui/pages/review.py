@@ -119,10 +119,10 @@ desk.total = store.count_pairs(project_id, **desk.filters)
 if st.session_state.get("rv_filters") != repr(desk.filters):  # other filters: start at their first pair
     st.session_state["rv_filters"] = repr(desk.filters)
     st.session_state["rv_pos"] = 0
-undo = st.session_state.get("rv_undo") or []
-if st.button(undo_label(undo[-1]) if undo else t("review.undo"), key="rv_undo_button", shortcut=KEYS["undo"],
+undo = store.last_change(project_id)  # from the database: survives a reload, sees other tabs
+if st.button(undo_label(undo) if undo else t("review.undo"), key="rv_undo_button", shortcut=KEYS["undo"],
              disabled=locked or not undo):
-    undo_last(store)
+    undo_last(store, project_id)
     st.rerun()
 st.caption(t("review.count", n=desk.total))
 if desk.total == 0:
