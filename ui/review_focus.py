@@ -28,11 +28,17 @@ from dataset_gen.store_pairs import StaleEditError
 from ui.i18n import t
 from ui.review_actions import Desk, bump_version, saw, set_one_status
 from ui.review_conflicts import refused
+from ui.review_keys import key_queue
 from ui.safe import highlighted, md_escape, text_block
 
 KEYS = {"next": "J", "previous": "K", "accept": "A", "reject": "X", "edit": "E", "undo": "U",
         "save": "Ctrl+Enter", "cancel": "Esc"}
 """The focus panel's keyboard shortcuts."""
+
+BUTTONS = {"next": "rv_next", "previous": "rv_prev", "accept": "rv_accept", "reject": "rv_reject", "edit": "rv_edit",
+           "undo": "rv_undo_button"}
+"""The button each letter key presses (their ``key=``): :func:`ui.review_keys.key_queue` keeps
+presses made while the page reruns."""
 
 
 def position(total: int) -> int:
@@ -157,3 +163,4 @@ def focus_panel(desk: Desk) -> None:
     text = "\n\n".join(pair.reference_contexts)
     st.html(highlighted(text, locate(pair.evidence, text), "source-chunk"))
     st.caption(t("review.keys"))
+    key_queue({KEYS[name]: button for name, button in BUTTONS.items()})
