@@ -217,7 +217,8 @@ CREATE TABLE review_changes (
     undone_at    TEXT,
     undo_kept    INTEGER CHECK (undo_kept IN (0, 1))
 );
-CREATE INDEX review_changes_by_batch ON review_changes(project_id, batch_id);
+CREATE INDEX review_changes_by_batch ON review_changes(batch_id);
+CREATE INDEX review_changes_by_project ON review_changes(project_id, batch_id);
 CREATE INDEX review_changes_by_pair ON review_changes(pair_id);
 -- The revision a pair's judge scores were given at: they are stale exactly when revision differs.
 -- Pairs judged before this and never edited were judged on their current text.

@@ -267,6 +267,22 @@ class ReviewMethods:
         with self._read() as conn:
             return store_audit.history(conn, project_id, limit)
 
+    def change_stamp(self) -> tuple[int, int]:
+        """A value that differs whenever anything may have been written to the database since it
+        was last read: ``(rows changed through this store's connection since it opened, SQLite's
+        PRAGMA data_version, which moves when another connection commits)``. Equal stamps mean
+        nothing changed, so a count made at the first is still true (for the Review page, which
+        then counts once per change instead of once per rerun)."""
+        with self._read() as conn:
+            return conn.total_changes, conn.execute("PRAGMA data_version").fetchone()[0]
+
+    def document_names(self, project_id: int) -> dict[int, str]:
+        """Document id → name for the project's documents, ordered by name (for the Review filter;
+        unlike ``list_documents`` it counts nothing, so it costs the same at any number of pairs)."""
+        with self._read() as conn:
+            return dict(conn.execute("SELECT id, name FROM documents WHERE project_id = ? ORDER BY name, id",
+                                     (project_id,)).fetchall())
+
     def stale_judgements(self, pair_ids: Iterable[int]) -> set[int]:
         """The ids among ``pair_ids`` whose judge scores are of an earlier text: judged, and their
         revision is not the one they were judged at (``judged_revision``; a status change keeps

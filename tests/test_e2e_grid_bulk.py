@@ -11,6 +11,8 @@ from tests.test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, ready
 from tests.test_e2e_desk import serve
 from tests.test_e2e_review import seed
 
+GRID = ".st-key-rv_grid [data-testid='stDataFrame']"
+
 ROW_PX = 35
 """Height of a grid row and of its header, in CSS pixels (Streamlit's data editor)."""
 
@@ -18,7 +20,7 @@ ROW_PX = 35
 def edit_cell(page, row: int, text: str) -> None:
     """Open the question cell of grid row ``row`` (the last of four columns: tick, focus, status,
     question) and type ``text`` over its content, leaving the cell editor open."""
-    box = page.get_by_test_id("stDataFrame").bounding_box()
+    box = page.locator(GRID).bounding_box()
     page.mouse.dblclick(box["x"] + box["width"] * 7 / 8, box["y"] + ROW_PX * (row + 1) + ROW_PX / 2)
     editor = page.locator("#portal textarea, [data-testid='stDataFrameCellEditor'] textarea").first
     editor.wait_for()
@@ -40,7 +42,7 @@ def test_a_cell_edit_and_a_bulk_click_at_once_both_take_effect(tmp_path):
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.goto(f"{base}/review?project={project_id}")
         ready(page)
-        page.get_by_test_id("stDataFrame").scroll_into_view_if_needed()
+        page.locator(GRID).scroll_into_view_if_needed()
 
         edit_cell(page, 0, "哪個指令列出本機的模型？")
         page.get_by_role("button", name="Accept all 12 filtered").click()  # ends the edit: the same click
@@ -50,7 +52,7 @@ def test_a_cell_edit_and_a_bulk_click_at_once_both_take_effect(tmp_path):
         assert counts(tmp_path, project_id) == ({"generated": 0, "accepted": 12, "rejected": 0}, [
             "哪個指令列出本機的模型？", "第 1 個問題：哪個指令列出模型？", "第 2 個問題：哪個指令列出模型？"])
 
-        page.get_by_test_id("stDataFrame").scroll_into_view_if_needed()
+        page.locator(GRID).scroll_into_view_if_needed()
         edit_cell(page, 1, "怎樣列出本機的模型？")
         page.keyboard.press("Enter")
         page.get_by_role("button", name="Reject all 12 filtered").click(timeout=300)  # within 0.3 s of Enter

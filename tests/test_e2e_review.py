@@ -84,6 +84,7 @@ def test_keys_pressed_while_the_page_reruns_all_act_in_order(tmp_path):
         page.goto(f"{base}/review?project={project_id}")
         ready(page)
         page.get_by_role("heading", name="Pair 1 of 12").wait_for()
+        page.wait_for_function("!!window.__dgKeyQueue")  # the page's key queue is in place
         page.evaluate("document.activeElement && document.activeElement.blur()")
         for key in "axajakxu":  # no wait between keys: most land while the page still reruns
             page.keyboard.press(key)

@@ -151,3 +151,18 @@ def test_a_new_tab_undoes_the_change_made_in_another(app_data_dir):
     assert second.button(key="rv_undo_button").label == "Undo: 1 pair accepted"
     with Store.open(app_data_dir) as store:
         assert [store.get_pair(i).status for i in (x, y)] == ["accepted", "generated"]
+
+
+def test_the_change_stamp_moves_with_every_write_from_here_or_elsewhere(seeded):
+    data, project_id, (x, _, _) = seeded
+    with Store.open(data) as store:
+        first = store.change_stamp()
+        store.list_pairs(project_id)
+        assert store.change_stamp() == first  # reading changes nothing
+        store.change_status([x], "accepted")
+        second = store.change_stamp()
+        assert second != first
+        with Store.open(data) as other:  # another connection: another tab's process, the CLI
+            other.change_status([x], "rejected")
+        assert store.change_stamp() != second
+        assert list(store.document_names(project_id).values()) == ["m-notes.md"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from dataset_gen.errors import DatasetGenError
@@ -119,34 +120,84 @@ def _dismissed() -> None:
     st.session_state.pop("rv_confirm", None)
 
 
+def _yes(desk: Desk) -> None:
+    """The confirmed bulk change, as the Yes button's callback (see :func:`bulk_bar`)."""
+    ask = st.session_state.pop("rv_confirm", None)
+    if ask is not None:
+        bulk(desk, ask["ids"], ask["status"], untick=ask["untick"])
+
+
 @st.dialog(t("review.bulk_title"), width="small", on_dismiss=_dismissed)
 def _confirm(desk: Desk) -> None:
     """Ask before a bulk change: how many pairs, to which status; Enter confirms."""
-    ask = st.session_state["rv_confirm"]
+    ask = st.session_state.get("rv_confirm")
+    if ask is None:  # answered (the callbacks ran) in this rerun of the dialog alone: redraw the page
+        st.rerun()
     ids, status = ask["ids"], ask["status"]
     st.write(t("review.bulk_confirm", n=len(ids), status=t(f"status.{status}"), what=ask["what"]))
     yes, no = st.columns(2)
-    if yes.button(t("review.bulk_yes", n=len(ids)), key="rv_bulk_yes", type="primary", shortcut="Enter"):
-        st.session_state.pop("rv_confirm", None)
-        bulk(desk, ids, status, untick=ask["untick"])
-        st.rerun()
-    if no.button(t("review.bulk_no"), key="rv_bulk_no"):
-        st.session_state.pop("rv_confirm", None)
-        st.rerun()
+    yes.button(t("review.bulk_yes", n=len(ids)), key="rv_bulk_yes", type="primary", shortcut="Enter",
+               on_click=_yes, args=(desk,))
+    no.button(t("review.bulk_no"), key="rv_bulk_no", on_click=_dismissed)
+
+
+def _asked(scope: str, status: str, filters: dict[str, Any]) -> None:
+    """A bulk button's callback: remember what was asked (``scope`` "ticked" or "filtered", the
+    ``filters`` the page showed when it was clicked) for :func:`bulk_bar` to ask about."""
+    st.session_state["rv_asked"] = (scope, status, filters)
 
 
 def bulk_bar(desk: Desk) -> None:
     """Buttons for the ticked pairs and for every filtered pair; each asks first with the count
-    (the question stays open in ``rv_confirm`` until answered or dismissed)."""
+    (the question stays open in ``rv_confirm`` until answered or dismissed).
+
+    The buttons and the confirmation act through callbacks (``on_click``), which Streamlit runs
+    at the very start of the run a click brings, before anything can interrupt it: a click sent
+    together with a grid edit (the grid sends its edit when it loses the focus, just after the
+    click) starts a run that the edit's own request interrupts at once, and a plain ``if
+    st.button(...)`` would never see that click. The filters are those shown when clicked."""
     chosen = list(ticked())
     b1, b2, b3, b4 = st.columns(4)
     for column, status, key in ((b1, "accepted", "accept_sel"), (b2, "rejected", "reject_sel")):
-        if column.button(t(f"review.{key}", n=len(chosen)), key=f"rv_{key}", disabled=desk.locked or not chosen):
-            st.session_state["rv_confirm"] = {"ids": chosen, "status": status, "what": t("review.what_ticked"),
-                                              "untick": True}
+        column.button(t(f"review.{key}", n=len(chosen)), key=f"rv_{key}", disabled=desk.locked or not chosen,
+                      on_click=_asked, args=("ticked", status, dict(desk.filters)))
     for column, status, key in ((b3, "accepted", "accept_all"), (b4, "rejected", "reject_all")):
-        if column.button(t(f"review.{key}", n=desk.total), key=f"rv_{key}", disabled=desk.locked):
-            st.session_state["rv_confirm"] = {"ids": desk.store.pair_ids(desk.project_id, **desk.filters),
-                                              "status": status, "what": t("review.what_filtered"), "untick": False}
+        column.button(t(f"review.{key}", n=desk.total), key=f"rv_{key}", disabled=desk.locked,
+                      on_click=_asked, args=("filtered", status, dict(desk.filters)))
+    asked = st.session_state.pop("rv_asked", None)
+    if asked is not None:
+        scope, status, filters = asked
+        if scope == "ticked":
+            ids = list(ticked())  # read after this run took in the grid's ticks
+            what, untick = t("review.what_ticked"), True
+        else:
+            ids = desk.store.pair_ids(desk.project_id, **filters)
+            what, untick = t("review.what_filtered"), False
+        if ids:
+            st.session_state["rv_confirm"] = {"ids": ids, "status": status, "what": what, "untick": untick}
     if "rv_confirm" in st.session_state and not desk.locked:
         _confirm(desk)
+
+
+def history_panel(desk: Desk, limit: int = 50) -> None:
+    """The project's newest ``limit`` changes from the review trail, newest first: which pair,
+    its status before → after, its text before an edit, when, and whether Undo took it back (or
+    kept it, changed since). Text is shown in a table, never as Markdown."""
+    with st.expander(t("review.history")):
+        try:
+            rows = desk.store.review_history(desk.project_id, limit)
+        except DatasetGenError as exc:
+            st.session_state["rv_errors"] = [str(exc)]
+            return
+        if not rows:
+            st.caption(t("review.history_none"))
+            return
+        st.dataframe(pd.DataFrame({
+            t("review.history_batch"): [r[0] for r in rows],
+            t("review.history_pair"): [r[1] for r in rows],
+            t("review.history_status"): [f"{t(f'status.{r[2]}')} → {t(f'status.{r[3]}')}" for r in rows],
+            t("review.history_before"): ["" if r[4] is None else f"Q: {r[4]}\nA: {r[5]}" for r in rows],
+            t("review.history_when"): [r[8] for r in rows],
+            t("review.history_undone"): [r[9] is not None for r in rows],
+            t("review.history_kept"): [r[10] == 1 for r in rows],
+        }), hide_index=True, width="stretch")

@@ -57,8 +57,9 @@ def move(pos: int) -> None:
 
 def _decide(desk: Desk, pair: StoredPair, pos: int, status: str) -> None:
     if set_one_status(desk.store, pair.id, pair.revision, status):
-        still = desk.store.count_pairs(desk.project_id, **desk.filters)
-        pos = pos if still < desk.total else pos + 1
+        # Only the status filter looks at the status, so the pair stays in the list exactly when
+        # its new status is one the filter shows (no second count of every pair).
+        pos = pos + 1 if status in desk.filters["statuses"] else pos
     bump_version()
     move(min(pos, max(desk.total - 1, 0)))
 
@@ -118,6 +119,7 @@ def focus_panel(desk: Desk) -> None:
     if not found:
         return
     pair = found[0]
+    key_queue({KEYS[name]: button for name, button in BUTTONS.items()})  # first: in place as early as can be
     st.subheader(t("review.focus", n=pos + 1, total=desk.total))
     n1, n2, n3, n4, n5 = st.columns(5)
     if n1.button(t("review.previous"), key="rv_prev", shortcut=KEYS["previous"], disabled=pos == 0):
@@ -163,4 +165,3 @@ def focus_panel(desk: Desk) -> None:
     text = "\n\n".join(pair.reference_contexts)
     st.html(highlighted(text, locate(pair.evidence, text), "source-chunk"))
     st.caption(t("review.keys"))
-    key_queue({KEYS[name]: button for name, button in BUTTONS.items()})

@@ -109,6 +109,16 @@ def _pages(p: StoredPair) -> str:
     return str(p.pages[0]) if p.pages[0] == p.pages[1] else f"{p.pages[0]}–{p.pages[1]}"
 
 
+ROW_PX = 35
+"""Height of a grid row and of its header, in CSS pixels (Streamlit's data editor)."""
+
+
+def _height(rows: int) -> int:
+    """The grid's height in CSS pixels for ``rows`` rows: the header and up to 10 rows (then it
+    scrolls), fixed so the page does not move while a grid is drawn again."""
+    return (min(rows, 10) + 1) * ROW_PX + 3
+
+
 def draw_grid(desk: Desk, pairs: list[StoredPair], page: int, focus_id: int) -> None:
     """The grid of ``pairs`` (page ``page`` of the filtered pairs), ``focus_id`` marked ▶."""
     columns = chosen_columns(desk)
@@ -146,8 +156,8 @@ def draw_grid(desk: Desk, pairs: list[StoredPair], page: int, focus_id: int) -> 
         },
         index=pd.Index([p.id for p in pairs], name="id"),
     )
-    st.data_editor(
-        frame, key=key, hide_index=True, width="stretch", num_rows="fixed", column_order=["select", "focus", *columns],
+    st.container(key="rv_grid").data_editor(  # the container's class finds the grid in the page
+        frame, key=key, hide_index=True, width="stretch", num_rows="fixed", height=_height(len(pairs)), column_order=["select", "focus", *columns],
         disabled=True if desk.locked else [c for c in frame.columns if c not in ("select", "status", "question", "answer")],
         column_config={
             "select": st.column_config.CheckboxColumn("✓", width="small"),

@@ -12,7 +12,8 @@ sees them (capture phase; not in a text field, not with Ctrl/Alt/Meta, not while
 open, only on a page showing that button), queues them, and clicks the matching button for one key at a time, each once the page has
 finished its run (``data-test-script-state="notRunning"`` on ``stApp``) and is connected. A key
 whose button is disabled at its turn (Previous on the first pair) is dropped, as a click on it
-would be. The buttons keep their ``shortcut=`` so their key shows on them and works without
+would be. The script is in place (``window.__dgKeyQueue`` exists) about half a second after the
+page first shows (measured in Chromium); keys pressed before that reach Streamlit's shortcuts. The buttons keep their ``shortcut=`` so their key shows on them and works without
 JavaScript.
 """
 
