@@ -1,11 +1,14 @@
-"""The Chunks page in a real browser at two sizes: a project of 1,000 chunks and one of 30,000 (by
-default), served by ``streamlit run`` from one data folder and driven by Playwright with Debian's
-Chromium. Each interaction (open the page, go to page 3, filter by status, filter skipped, search,
-show all again) is timed from the action to the moment the app's script has finished and the page
-is drawn; the best of ``--repeat`` tries counts. Prints milliseconds per interaction for both sizes
-and the ratio large/small (the goal: every ratio within 1.5).
+"""The Chunks and Review pages in a real browser at two sizes: a project of 1,000 chunks and one
+of 30,000, and a project of 1,000 QA pairs and one of 100,000 (by default), served by ``streamlit
+run`` from one data folder and driven by Playwright with Debian's Chromium. Each interaction
+(Chunks: open the page, go to page 3, filter by status, filter skipped, search, show all again;
+Review: open the page, page the grid, accept one pair from the focus panel) is timed from the
+action to the moment the app's script has finished and the page is drawn; the best of
+``--repeat`` tries counts. Prints milliseconds per interaction for both sizes and the ratio
+large/small (the goal: every ratio within 1.5).
 
-    python bench/bench_ui.py [--small 1000] [--large 30000] [--repeat 3]
+    python bench/bench_ui.py [--small 1000] [--large 30000] [--pairs-small 1000] [--pairs-large 100000]
+                             [--repeat 3] [--only chunks|review]
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from dataset_gen.models import Chunk, Document  # noqa: E402
+from dataset_gen.models import Chunk, Document, QAPair  # noqa: E402
 from dataset_gen.store import Store  # noqa: E402
 from tests.test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, free_port, ready  # noqa: E402
 
@@ -51,6 +54,27 @@ def build(store: Store, name: str, chunks: int) -> int:
                 store.set_chunk_failed(chunk_id, "model gave no JSON")
             if i % 14 == 9:
                 store.set_skip(chunk_id, "base64")
+    return project_id
+
+
+def build_pairs(store: Store, name: str, pairs: int) -> int:
+    """A project ``name`` of one Markdown document whose chunks hold 20 pairs each, ``pairs`` in
+    all, every 4th ungrounded, all ``generated``. Returns its id."""
+    project_id = store.create_project(name)
+    chunks = max(pairs // 20, 1)
+    body = "Ollama 預設在 11434 埠提供服務，模型存放在使用者目錄。" * 4
+    sections = [f"## 第 {i} 節\n\n{body}" for i in range(chunks)]
+    text = "\n\n".join(sections)
+    document = Document(f"{name}.md", text, "markdown", sha256(text.encode()).hexdigest())
+    rows, offset = [], 0
+    for i, section in enumerate(sections):
+        rows.append(Chunk(document.name, i, offset, offset + len(section), section, (f"第 {i} 節",)))
+        offset += len(section) + 2
+    ids = store.replace_chunks(store.add_document(project_id, document), rows)
+    run = store.start_run(project_id, "m", {}, "qa_generate", "2", chunks)
+    for n, chunk_id in enumerate(ids):
+        store.save_chunk_pairs(chunk_id, run, [
+            QAPair(f"第 {n} 節的問題 {k}：埠號是多少？", f"答案 {k}：11434。", "11434", k % 4 != 0) for k in range(20)])
     return project_id
 
 
@@ -97,17 +121,44 @@ def interactions(page, base: str, project_id: int) -> dict[str, float]:
     return times
 
 
+def review(page, base: str, project_id: int) -> dict[str, float]:
+    """One pass of the Review interactions over the project; milliseconds each."""
+    times = {"open the Review page": timed(page, lambda: page.goto(f"{base}/review?project={project_id}"))}
+    page.get_by_role("heading", name="Pair 1 of").wait_for()
+    page_box = page.get_by_role("spinbutton", name="Page")
+
+    def go_page() -> None:
+        page_box.fill("3")
+        page_box.press("Enter")
+
+    times["page the grid to 3"] = timed(page, go_page)
+    page.get_by_role("heading", name="Pair 101 of").wait_for()
+    times["accept one pair"] = timed(page, lambda: page.locator(".st-key-rv_accept button").click())
+    page.get_by_role("heading", name="Pair 102 of").wait_for()
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", type=int, default=1000)
     parser.add_argument("--large", type=int, default=30_000)
+    parser.add_argument("--pairs-small", type=int, default=1000)
+    parser.add_argument("--pairs-large", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=("chunks", "review"))
     args = parser.parse_args()
+    cases = [c for c in ("chunks", "review") if args.only in (None, c)]
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
+        projects: dict[tuple[str, str], int] = {}
         with Store.open(Path(tmp)) as store:
-            projects = {"small": build(store, "small", args.small), "large": build(store, "large", args.large)}
-        print(f"built {args.small} + {args.large} chunks in {time.perf_counter() - start:.1f} s")
+            if "chunks" in cases:
+                projects |= {("chunks", "small"): build(store, "small", args.small),
+                             ("chunks", "large"): build(store, "large", args.large)}
+            if "review" in cases:
+                projects |= {("review", "small"): build_pairs(store, "pairs-small", args.pairs_small),
+                             ("review", "large"): build_pairs(store, "pairs-large", args.pairs_large)}
+        print(f"built {', '.join(cases)} projects in {time.perf_counter() - start:.1f} s")
         port = free_port()
         env = {**os.environ, "DATASET_GEN_DATA_DIR": tmp, "OLLAMA_HOST": "http://127.0.0.1:9"}
         server = subprocess.Popen(
@@ -125,25 +176,28 @@ def main() -> None:
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(0.3)
-            best: dict[str, dict[str, float]] = {"small": {}, "large": {}}
+            best: dict[tuple[str, str], dict[str, float]] = {key: {} for key in projects}
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 for _ in range(args.repeat):
-                    for size, project_id in projects.items():
+                    for key, project_id in projects.items():
                         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                        for label, ms in interactions(page, base, project_id).items():
-                            best[size][label] = min(ms, best[size].get(label, float("inf")))
+                        drive = interactions if key[0] == "chunks" else review
+                        for label, ms in drive(page, base, project_id).items():
+                            best[key][label] = min(ms, best[key].get(label, float("inf")))
                         page.close()
                 browser.close()
         finally:
             server.terminate()
             server.wait(timeout=20)
-    print(f"{'interaction':24} {args.small:>8} {args.large:>8}   ratio  (ms, best of {args.repeat})")
     worst = 0.0
-    for label, small in best["small"].items():
-        large = best["large"][label]
-        worst = max(worst, large / small)
-        print(f"{label:24} {small:8.0f} {large:8.0f}   {large / small:5.2f}")
+    for case in cases:
+        sizes = (args.small, args.large) if case == "chunks" else (args.pairs_small, args.pairs_large)
+        print(f"{case + ': interaction':28} {sizes[0]:>8} {sizes[1]:>8}   ratio  (ms, best of {args.repeat})")
+        for label, small in best[(case, "small")].items():
+            large = best[(case, "large")][label]
+            worst = max(worst, large / small)
+            print(f"{label:28} {small:8.0f} {large:8.0f}   {large / small:5.2f}")
     print(f"worst ratio {worst:.2f} (goal: 1.5 or less)")
 
 

@@ -106,7 +106,7 @@ def review(args, store, say: Say, out: Say) -> int:
     for status, wanted in (("accepted", accept), ("rejected", reject)):
         ids = [i for i in wanted if i in known]
         if ids:
-            changed = store.set_status(ids, status)
+            changed = store.change_status(ids, status).count  # a batch of the review trail: undoable
             same = len(ids) - changed
             say(f"{status} {changed} of {_count(len(ids), 'pair')}" + (f" ({same} already {status})" if same else ""))
             if status == "accepted":
@@ -155,7 +155,7 @@ def _accept_passing(store, project_id: int, threshold: int, min_score: int | Non
             unjudged += 1
         else:
             chosen.append(p.id)
-    store.set_status(chosen, "accepted")
+    store.change_status(chosen, "accepted")
     line = f"accepted {_count(len(chosen), 'pair')} that pass every check"
     if min_score is not None:
         line += f" and were judged {min_score} or more"

@@ -347,5 +347,43 @@ ALTER TABLE qa_pairs ADD COLUMN tag_id INTEGER REFERENCES tags(id) ON DELETE SET
 CREATE INDEX qa_pairs_by_tag ON qa_pairs(project_id, tag_id);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11)
+_V12 = """
+-- Every change a person makes on the Review page, one row per pair, grouped in batches (one
+-- click = one batch), so Undo takes back the newest batch after a reload or from another tab, and
+-- what a pair was before stays on record. old_question/old_answer hold the text before an edit
+-- (NULL: the status alone changed); new_revision is the revision the change left, so an undo of a
+-- pair changed since is refused. undone_at is set when the batch was undone, undo_kept = 1 for a
+-- pair that undo left as it was (changed since). pair_id has no reference: the trail outlives the pair.
+CREATE TABLE review_changes (
+    id           INTEGER PRIMARY KEY,
+    project_id   INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    batch_id     INTEGER NOT NULL,
+    pair_id      INTEGER NOT NULL,
+    old_status   TEXT NOT NULL,
+    new_status   TEXT NOT NULL,
+    old_question TEXT,
+    old_answer   TEXT,
+    old_revision INTEGER NOT NULL,
+    new_revision INTEGER NOT NULL,
+    changed_at   TEXT NOT NULL,
+    undone_at    TEXT,
+    undo_kept    INTEGER CHECK (undo_kept IN (0, 1))
+);
+CREATE INDEX review_changes_by_batch ON review_changes(batch_id);
+CREATE INDEX review_changes_by_project ON review_changes(project_id, batch_id);
+CREATE INDEX review_changes_by_pair ON review_changes(pair_id);
+-- The revision a pair's judge scores were given at: they are stale exactly when revision differs.
+-- Pairs judged before this and never edited were judged on their current text.
+ALTER TABLE qa_pairs ADD COLUMN judged_revision INTEGER;
+UPDATE qa_pairs SET judged_revision = revision WHERE faithfulness IS NOT NULL AND edited = 0;
+-- A revision bump that leaves the text as it was (a status change, its undo) keeps fresh scores
+-- fresh. (A later rebuild of qa_pairs must create this trigger again.)
+CREATE TRIGGER qa_pairs_judged_follows_status AFTER UPDATE OF revision ON qa_pairs
+WHEN OLD.judged_revision = OLD.revision AND NEW.question IS OLD.question AND NEW.answer IS OLD.answer
+BEGIN
+    UPDATE qa_pairs SET judged_revision = NEW.revision WHERE id = NEW.id;
+END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11, _V12)
 """SQL scripts; the script at index ``i`` is schema version ``i + 1``."""

@@ -247,7 +247,8 @@ class PairMethods:
                 " WHERE p.project_id = ?" + _ORDER, (project_id,))]
 
     def set_judgement(self, pair_id: int, faithfulness: int, relevance: int, clarity: int, reason: str) -> None:
-        """Store a judge's scores (each 1–5) and one-line reason for a pair.
+        """Store a judge's scores (each 1–5) and one-line reason for a pair, at its current
+        revision (``judged_revision``; :meth:`~dataset_gen.store_review.ReviewMethods.stale_judgements`).
 
         :raises StoreError: no such pair. :raises ValueError: a score outside 1–5.
         """
@@ -256,7 +257,8 @@ class PairMethods:
             raise ValueError(f"Judge scores must be whole numbers from 1 to 5, got {scores}")
         with self._write() as conn:
             cursor = conn.execute(
-                "UPDATE qa_pairs SET faithfulness = ?, relevance = ?, clarity = ?, judge_reason = ? WHERE id = ?",
+                "UPDATE qa_pairs SET faithfulness = ?, relevance = ?, clarity = ?, judge_reason = ?,"
+                " judged_revision = revision WHERE id = ?",  # stale once the text moves on: store_review
                 (*scores, reason, pair_id))
             if cursor.rowcount == 0:
                 raise StoreError(_no_pair(pair_id))

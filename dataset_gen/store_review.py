@@ -21,16 +21,18 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
 
+from . import store_audit
 from .checks import check_pair
 from .duplicates import normalise as duplicate_form
 from .errors import StoreError
 from .grounding import is_grounded
 from .language import detect_language, language_matches
 from .models import StoredPair
+from .store_audit import Batch, TrailRow, UndoResult
 from .store_rows import PAIR_STATUSES, checked, placeholders, utc_now
 
 DUPLICATE_THRESHOLD = 90.0
@@ -67,6 +69,7 @@ class StatusChange:
 
     status: str
     before: tuple[tuple[int, str, int, int], ...]
+    batch_id: int | None = field(default=None, compare=False)  # in the review trail (store_audit)
 
     @property
     def count(self) -> int:
@@ -137,12 +140,14 @@ class ReviewMethods:
     _write: Callable[[], AbstractContextManager[sqlite3.Connection]]
     _read: Callable[[], AbstractContextManager[sqlite3.Connection]]
     get_pair: Callable[[int], StoredPair]
+    update_pair: Callable[..., StoredPair]  # from PairMethods
 
     def change_status(self, pair_ids: Iterable[int], status: str, *,
                       expected_revisions: Mapping[int, int] | None = None) -> StatusChange:
         """Give the pairs ``status`` in one transaction and return what they were before, for
         :meth:`undo_status_change`. Unknown ids and pairs already in ``status`` are skipped; each
-        changed pair's ``revision`` goes up by one.
+        changed pair's ``revision`` goes up by one. The change is one batch of the review trail
+        (:mod:`dataset_gen.store_audit`), so :meth:`undo_last` can take it back later.
 
         ``expected_revisions`` maps pair ids to the revision the person saw: when a pair that
         would change has another revision stored (someone saved it since), no pair is changed.
@@ -167,8 +172,12 @@ class ReviewMethods:
                     f"UPDATE qa_pairs SET status = ?, updated_at = ?, revision = revision + 1"
                     f" WHERE status != ? AND id IN ({placeholders(len(batch))})", [status, now, status, *batch])
                 before += [(r[0], r[1], r[2], r[2] + 1) for r in rows]
-        order = {pair_id: i for i, pair_id in enumerate(ids)}
-        return StatusChange(status, tuple(sorted(before, key=lambda b: order[b[0]])))
+            order = {pair_id: i for i, pair_id in enumerate(ids)}
+            before.sort(key=lambda b: order[b[0]])
+            batch_id = store_audit.record(conn, _project_of(conn, before[0][0]), (
+                TrailRow(pair_id, old, status, prior, after) for pair_id, old, prior, after in before), now) \
+                if before else None
+        return StatusChange(status, tuple(before), batch_id)
 
     def undo_status_change(self, change: StatusChange) -> tuple[list[int], list[int]]:
         """Put back the status each pair of ``change`` had before it, in one transaction; return
@@ -184,6 +193,8 @@ class ReviewMethods:
                     "UPDATE qa_pairs SET status = ?, updated_at = ?, revision = revision + 1"
                     " WHERE id = ? AND revision = ?", (status, now, pair_id, revision)).rowcount
                 (restored if done else kept).append(pair_id)
+            if change.batch_id is not None:
+                store_audit.mark_undone(conn, change.batch_id, kept, now)
         return restored, kept
 
     def clear_judgement(self, pair_id: int) -> None:
@@ -193,13 +204,107 @@ class ReviewMethods:
         """
         with self._write() as conn:
             if conn.execute("UPDATE qa_pairs SET faithfulness = NULL, relevance = NULL, clarity = NULL,"
-                            " judge_reason = '' WHERE id = ?", (pair_id,)).rowcount == 0:
+                            " judge_reason = '', judged_revision = NULL WHERE id = ?", (pair_id,)).rowcount == 0:
                 raise StoreError(f"No QA pair with id {pair_id}: it may have been deleted or regenerated")
+
+
+    def edit_pair(self, pair_id: int, *, question: str | None = None, answer: str | None = None,
+                  expected_revision: int | None = None) -> StoredPair:
+        """:meth:`~dataset_gen.store_pairs.PairMethods.update_pair` (same arguments, result and
+        errors) that also writes a real change as one batch of the review trail, with the text
+        before, in the same transaction, so :meth:`undo_last` can take it back."""
+        with self._write() as conn:
+            before = self.get_pair(pair_id) if conn.execute(
+                "SELECT 1 FROM qa_pairs WHERE id = ?", (pair_id,)).fetchone() else None
+            after = self.update_pair(pair_id, question=question, answer=answer, expected_revision=expected_revision)
+            if before is not None and after.revision != before.revision:
+                store_audit.record(conn, _project_of(conn, pair_id), [TrailRow(
+                    pair_id, before.status, after.status, before.revision, after.revision,
+                    before.question, before.answer)], utc_now())
+        return after
+
+    def last_change(self, project_id: int) -> Batch | None:
+        """The newest change of the project's review trail not undone yet (what :meth:`undo_last`
+        would take back), or ``None``."""
+        with self._read() as conn:
+            return store_audit.last_batch(conn, project_id)
+
+    def undo_last(self, project_id: int) -> UndoResult | None:
+        """Take back the newest batch of the project's review trail, in one transaction: each pair
+        still at the revision the change left gets its earlier status and text back (its revision
+        goes up by one and, for text, it is re-checked); a pair changed since, or deleted, is kept
+        as it is now. The batch is marked undone; ``None`` when nothing is left to undo."""
+        now = utc_now()
+        with self._write() as conn:
+            batch = store_audit.last_batch(conn, project_id)
+            if batch is None:
+                return None
+            restored: list[int] = []
+            kept: list[int] = []
+            for row in store_audit.batch_rows(conn, batch.batch_id):
+                current = conn.execute("SELECT status, revision FROM qa_pairs WHERE id = ?", (row.pair_id,)).fetchone()
+                if current is None or current[1] != row.new_revision:
+                    kept.append(row.pair_id)
+                    continue
+                revision = current[1]
+                if row.old_question is not None and row.old_answer is not None:
+                    revision = self.update_pair(row.pair_id, question=row.old_question, answer=row.old_answer,
+                                                expected_revision=revision).revision
+                if row.old_status != current[0]:
+                    conn.execute("UPDATE qa_pairs SET status = ?, updated_at = ?, revision = revision + 1"
+                                 " WHERE id = ?", (row.old_status, now, row.pair_id))
+                    revision += 1
+                store_audit.retarget(conn, row.pair_id, row.old_revision, revision)
+                restored.append(row.pair_id)
+            store_audit.mark_undone(conn, batch.batch_id, kept, now)
+        return UndoResult(batch, tuple(restored), tuple(kept))
+
+    def review_history(self, project_id: int, limit: int = 100) -> list[tuple]:
+        """The newest ``limit`` rows of the project's review trail, newest first, each
+        ``(batch id, pair id, old status, new status, old question, old answer, old revision, new
+        revision, changed at, undone at, undo kept)`` (:func:`dataset_gen.store_audit.history`)."""
+        with self._read() as conn:
+            return store_audit.history(conn, project_id, limit)
+
+    def change_stamp(self) -> tuple[int, int]:
+        """A value that differs whenever anything may have been written to the database since it
+        was last read: ``(rows changed through this store's connection since it opened, SQLite's
+        PRAGMA data_version, which moves when another connection commits)``. Equal stamps mean
+        nothing changed, so a count made at the first is still true (for the Review page, which
+        then counts once per change instead of once per rerun)."""
+        with self._read() as conn:
+            return conn.total_changes, conn.execute("PRAGMA data_version").fetchone()[0]
+
+    def document_names(self, project_id: int) -> dict[int, str]:
+        """Document id → name for the project's documents, ordered by name (for the Review filter;
+        unlike ``list_documents`` it counts nothing, so it costs the same at any number of pairs)."""
+        with self._read() as conn:
+            return dict(conn.execute("SELECT id, name FROM documents WHERE project_id = ? ORDER BY name, id",
+                                     (project_id,)).fetchall())
+
+    def stale_judgements(self, pair_ids: Iterable[int]) -> set[int]:
+        """The ids among ``pair_ids`` whose judge scores are of an earlier text: judged, and their
+        revision is not the one they were judged at (``judged_revision``; a status change keeps
+        it fresh, an edit of the question or answer does not). Unknown ids are left out."""
+        ids = list(pair_ids)
+        stale: set[int] = set()
+        with self._read() as conn:
+            for first in range(0, len(ids), _BATCH):
+                batch = ids[first:first + _BATCH]
+                stale.update(row[0] for row in conn.execute(
+                    f"SELECT id FROM qa_pairs WHERE faithfulness IS NOT NULL AND judged_revision IS NOT revision"
+                    f" AND id IN ({placeholders(len(batch))})", batch))
+        return stale
+
+
+def _project_of(conn: sqlite3.Connection, pair_id: int) -> int:
+    """The project a pair belongs to (through its chunk's document)."""
+    return int(conn.execute("SELECT d.project_id FROM qa_pairs p JOIN chunks c ON c.id = p.chunk_id"
+                            " JOIN documents d ON d.id = c.document_id WHERE p.id = ?", (pair_id,)).fetchone()[0])
 
 
 def judge_may_be_stale(pair: StoredPair) -> bool:
     """Whether ``pair``'s judge scores may be of an earlier text: it was judged and a person has
-    edited it. (The store does not record when a pair was judged, so a pair edited first and
-    judged after is marked too; the judge scores only unjudged pairs, so
-    :meth:`ReviewMethods.clear_judgement` has it scored again.)"""
+    edited it. Kept for callers holding only a :class:`StoredPair`; the exact answer, from the
+    revision the pair was judged at, is :meth:`ReviewMethods.stale_judgements`."""
     return pair.faithfulness is not None and pair.edited

@@ -64,6 +64,10 @@ def test_accept_passing_then_export_without_include_unreviewed(notes, tmp_path, 
     code, _, err = run(capsys, *notes, "review", "--accept-passing")
     assert (code, err) == (0, ["accepted 0 pairs that pass every check; 9 left unreviewed "
                                "(trivial evidence 6, wrong language 3)"])
+    with Store.open(tmp_path) as store:  # the CLI's changes are in the review trail: the app can undo them
+        project_id = store.project_id("default")
+        undone = store.undo_last(project_id)
+        assert undone is not None and store.status_counts(project_id)["accepted"] == 0
 
 
 def test_accept_and_reject_ids_say_which_did_not_exist(notes, tmp_path, capsys):

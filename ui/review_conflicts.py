@@ -50,11 +50,11 @@ def conflict_panel(store: Store, pair_id: int, mine: dict, locked: bool) -> None
             if b1.button(t("review.stale_save"), key=f"rv_mine_save_{pair_id}", type="primary", disabled=locked):
                 mine = {"question": question, "answer": answer, "status": status}
                 try:
-                    revision = store.update_pair(
+                    revision = store.edit_pair(
                         pair_id, question=question if question != now.question else None,
                         answer=answer if answer != now.answer else None, expected_revision=conflicts[pair_id]["revision"],
                     ).revision
-                    store.set_status([pair_id], status, expected_revisions={pair_id: revision})
+                    store.change_status([pair_id], status, expected_revisions={pair_id: revision})
                     conflicts.pop(pair_id)
                     st.session_state["rv_saved"] = True
                 except StaleEditError as exc:

@@ -25,16 +25,21 @@ from dataset_gen.language import detect_language, language_name, script_problem
 from dataset_gen.models import StoredPair
 from dataset_gen.quality import to_traditional
 from dataset_gen.store_pairs import StaleEditError
-from dataset_gen.store_review import judge_may_be_stale
 from ui.i18n import t
-from ui.review_actions import Desk, TextEdit, bump_version, push_undo, saw, set_one_status
+from ui.review_actions import Desk, bump_version, saw, set_one_status
 from ui.review_conflicts import refused
 from ui.review_conversation import conversation_body
+from ui.review_keys import key_queue
 from ui.safe import highlighted, md_escape, text_block
 
 KEYS = {"next": "J", "previous": "K", "accept": "A", "reject": "X", "edit": "E", "undo": "U",
         "save": "Ctrl+Enter", "cancel": "Esc"}
 """The focus panel's keyboard shortcuts."""
+
+BUTTONS = {"next": "rv_next", "previous": "rv_prev", "accept": "rv_accept", "reject": "rv_reject", "edit": "rv_edit",
+           "undo": "rv_undo_button"}
+"""The button each letter key presses (their ``key=``): :func:`ui.review_keys.key_queue` keeps
+presses made while the page reruns."""
 
 
 def position(total: int) -> int:
@@ -52,20 +57,20 @@ def move(pos: int) -> None:
 
 
 def _decide(desk: Desk, pair: StoredPair, pos: int, status: str) -> None:
-    if set_one_status(desk.store, pair.id, pair.revision, pair.status, status):
-        still = desk.store.count_pairs(desk.project_id, **desk.filters)
-        pos = pos if still < desk.total else pos + 1
+    if set_one_status(desk.store, pair.id, pair.revision, status):
+        # Only the status filter looks at the status, so the pair stays in the list exactly when
+        # its new status is one the filter shows (no second count of every pair).
+        pos = pos + 1 if status in desk.filters["statuses"] else pos
     bump_version()
     move(min(pos, max(desk.total - 1, 0)))
 
 
 def _save_edit(desk: Desk, pair: StoredPair, question: str, answer: str) -> None:
     try:
-        saved = desk.store.update_pair(pair.id, question=question if question != pair.question else None,
+        saved = desk.store.edit_pair(pair.id, question=question if question != pair.question else None,
                                        answer=answer if answer != pair.answer else None,
                                        expected_revision=pair.revision)
         if saved.revision != pair.revision:
-            push_undo(TextEdit(pair.id, pair.question, pair.answer, pair.revision, saved.revision))
             saw(pair.id, saved.revision)
             st.session_state["rv_rechecked"] = pair.id
         st.session_state["rv_saved"] = True
@@ -97,7 +102,7 @@ def recheck_notes(desk: Desk, pair: StoredPair) -> None:
             _save_edit(desk, pair, *converted)
     if pair.duplicate_of is not None:
         st.caption(t("review.duplicate_of", id=pair.duplicate_of))
-    if judge_may_be_stale(pair):
+    if pair.id in desk.store.stale_judgements([pair.id]):
         st.caption("⚠ " + t("review.judge_stale"))
         if st.button(t("review.judge_again"), key="rv_judge_again", disabled=desk.locked):
             try:
@@ -115,6 +120,7 @@ def focus_panel(desk: Desk) -> None:
     if not found:
         return
     pair = found[0]
+    key_queue({KEYS[name]: button for name, button in BUTTONS.items()})  # first: in place as early as can be
     st.subheader(t("review.focus", n=pos + 1, total=desk.total))
     n1, n2, n3, n4, n5 = st.columns(5)
     if n1.button(t("review.previous"), key="rv_prev", shortcut=KEYS["previous"], disabled=pos == 0):

@@ -21,9 +21,8 @@ from dataset_gen.errors import DatasetGenError
 from dataset_gen.gate import label
 from dataset_gen.models import StoredPair
 from dataset_gen.store_pairs import StaleEditError
-from dataset_gen.store_review import StatusChange
 from ui.i18n import t
-from ui.review_actions import Desk, TextEdit, bump_version, push_undo, saw, ticked
+from ui.review_actions import Desk, bump_version, saw, ticked
 from ui.review_conflicts import STATUSES, refused
 
 PAGE_SIZE = 50
@@ -71,15 +70,13 @@ def save_grid_edits(desk: Desk) -> None:
         revision = row["revision"]
         try:
             if (question, answer) != (row["question"], row["answer"]):
-                prior, revision = revision, desk.store.update_pair(
+                revision = desk.store.edit_pair(
                     row["id"], question=question if question != row["question"] else None,
                     answer=answer if answer != row["answer"] else None, expected_revision=revision).revision
-                push_undo(TextEdit(row["id"], row["question"], row["answer"], prior, revision))
                 saw(row["id"], revision)
                 saved = True
             if status != row["status"]:
-                if desk.store.set_status([row["id"]], status, expected_revisions={row["id"]: revision}):
-                    push_undo(StatusChange(status, ((row["id"], row["status"], revision, revision + 1),)))
+                if desk.store.change_status([row["id"]], status, expected_revisions={row["id"]: revision}).count:
                     saw(row["id"], revision + 1)
                 saved = True
         except StaleEditError as exc:
@@ -110,6 +107,16 @@ def _pages(p: StoredPair) -> str:
     if p.pages is None:
         return ""
     return str(p.pages[0]) if p.pages[0] == p.pages[1] else f"{p.pages[0]}–{p.pages[1]}"
+
+
+ROW_PX = 35
+"""Height of a grid row and of its header, in CSS pixels (Streamlit's data editor)."""
+
+
+def _height(rows: int) -> int:
+    """The grid's height in CSS pixels for ``rows`` rows: the header and up to 10 rows (then it
+    scrolls), fixed so the page does not move while a grid is drawn again."""
+    return (min(rows, 10) + 1) * ROW_PX + 3
 
 
 def draw_grid(desk: Desk, pairs: list[StoredPair], page: int, focus_id: int) -> None:
@@ -149,8 +156,8 @@ def draw_grid(desk: Desk, pairs: list[StoredPair], page: int, focus_id: int) -> 
         },
         index=pd.Index([p.id for p in pairs], name="id"),
     )
-    st.data_editor(
-        frame, key=key, hide_index=True, width="stretch", num_rows="fixed", column_order=["select", "focus", *columns],
+    st.container(key="rv_grid").data_editor(  # the container's class finds the grid in the page
+        frame, key=key, hide_index=True, width="stretch", num_rows="fixed", height=_height(len(pairs)), column_order=["select", "focus", *columns],
         disabled=True if desk.locked else [c for c in frame.columns if c not in ("select", "status", "question", "answer")],
         column_config={
             "select": st.column_config.CheckboxColumn("✓", width="small"),

@@ -23,7 +23,7 @@ from ui.common import (
     require_project,
 )
 from ui.i18n import t
-from ui.review_actions import Desk, bulk_bar, bump_version, undo_label, undo_last
+from ui.review_actions import Desk, bulk_bar, bump_version, history_panel, undo_label, undo_last
 from ui.review_conflicts import STATUSES, conflicts
 from ui.review_focus import KEYS, focus_panel, position
 from ui.review_grid import PAGE_SIZE, draw_grid, save_grid_edits
@@ -34,14 +34,15 @@ registry = get_registry()
 project_id = require_project()
 locked = read_only()  # nothing can be saved: editing, accepting and the quality checks are disabled
 config = project_config(project_id)
-if not locked:
+if not locked and not st.session_state.get(f"rv_flags_filled_{project_id}"):
     with contextlib.suppress(DatasetGenError):  # a full disk: pairs made before the checks show no flags
-        store.fill_flags(project_id)
+        store.fill_flags(project_id)  # once a session: only pairs made before the checks lack flags
+        st.session_state[f"rv_flags_filled_{project_id}"] = True
 st.title(t("review.title"))
 desk = Desk(store, project_id, {}, 0, locked)
 save_grid_edits(desk)  # first, and without a rerun: a button clicked with the edit still acts
 
-documents = {d.id: d.name for d in store.list_documents(project_id)}
+documents = store.document_names(project_id)
 c1, c2, c3, c4 = st.columns(4)
 statuses = c1.multiselect(t("review.status"), STATUSES, default=STATUSES, key="rv_status")
 doc_id = c2.selectbox(t("chunks.document"), [None, *documents], key="rv_doc",
@@ -98,7 +99,9 @@ with st.expander(t("review.quality")):
             bump_version()
             st.rerun()
 
-    @st.fragment(run_every=1.0)
+    # Ticks only while a judge runs: an idle page does not rerun every second (a click landing
+    # in such a rerun could be lost, and at 100,000 pairs every rerun costs).
+    @st.fragment(run_every=1.0 if judge and judge.running else None)
     def judge_panel() -> None:
         """Progress of the background judge; never touches the worker."""
         job = registry.get(project_id, "judge")
@@ -108,6 +111,8 @@ with st.expander(t("review.quality")):
                     text=t("review.judging", done=job.done, total=job.total, state=job.state))
         if job.error:
             st.error(md_escape(job.error))
+        if not job.running and getattr(job.summary, "sourceless", 0):
+            st.caption(t("review.judged_sourceless", n=job.summary.sourceless))
         if not job.running and st.session_state.get("rv_seen_judge") != job.started_at:
             st.session_state["rv_seen_judge"] = job.started_at
             st.rerun()
@@ -123,15 +128,19 @@ if st.session_state.pop("rv_saved", False):
     st.toast(t("review.saved"))
 conflicts(store, locked)
 
-desk.total = store.count_pairs(project_id, **desk.filters)
+counted = (project_id, repr(desk.filters), store.change_stamp())  # recounted only after a write
+if st.session_state.get("rv_total", (None, 0))[0] != counted:
+    st.session_state["rv_total"] = (counted, store.count_pairs(project_id, **desk.filters))
+desk.total = st.session_state["rv_total"][1]
 if st.session_state.get("rv_filters") != repr(desk.filters):  # other filters: start at their first pair
     st.session_state["rv_filters"] = repr(desk.filters)
     st.session_state["rv_pos"] = 0
-undo = st.session_state.get("rv_undo") or []
-if st.button(undo_label(undo[-1]) if undo else t("review.undo"), key="rv_undo_button", shortcut=KEYS["undo"],
+undo = store.last_change(project_id)  # from the database: survives a reload, sees other tabs
+if st.button(undo_label(undo) if undo else t("review.undo"), key="rv_undo_button", shortcut=KEYS["undo"],
              disabled=locked or not undo):
-    undo_last(store)
+    undo_last(store, project_id)
     st.rerun()
+history_panel(desk)
 st.caption(t("review.count", n=desk.total))
 if desk.total == 0:
     st.info(t("review.none"))
@@ -145,7 +154,7 @@ with grid_side:
                            on_change=lambda: st.session_state.update(rv_pos=(st.session_state["rv_page"] - 1) * PAGE_SIZE))
     pairs = store.list_pairs(project_id, **desk.filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     focus_id = pairs[pos - (page - 1) * PAGE_SIZE].id if 0 <= pos - (page - 1) * PAGE_SIZE < len(pairs) else -1
+    bulk_bar(desk)  # above the grid: a grid drawn again (other height) never moves these under the pointer
     draw_grid(desk, pairs, page, focus_id)
-    bulk_bar(desk)
 with focus_side:
     focus_panel(desk)
