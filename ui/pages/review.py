@@ -11,6 +11,7 @@ import streamlit as st
 from dataset_gen.checks import REASONS, describe
 from dataset_gen.errors import DatasetGenError
 from dataset_gen.gate import label
+from dataset_gen.judge import JudgeSummary
 from dataset_gen.models import GENERATED_KINDS, QUESTION_TYPES
 from dataset_gen.quality import convert_to_traditional, mark_duplicates
 from ui.common import (
@@ -111,8 +112,9 @@ with st.expander(t("review.quality")):
                     text=t("review.judging", done=job.done, total=job.total, state=job.state))
         if job.error:
             st.error(md_escape(job.error))
-        if not job.running and getattr(job.summary, "sourceless", 0):
-            st.caption(t("review.judged_sourceless", n=job.summary.sourceless))
+        sourceless = job.summary.sourceless if isinstance(job.summary, JudgeSummary) else 0
+        if not job.running and sourceless:
+            st.caption(t("review.judged_sourceless", n=sourceless))
         if not job.running and st.session_state.get("rv_seen_judge") != job.started_at:
             st.session_state["rv_seen_judge"] = job.started_at
             st.rerun()
