@@ -234,6 +234,8 @@ CREATE INDEX qa_pairs_by_run ON qa_pairs(run_id);
 CREATE INDEX qa_pairs_duplicate_of ON qa_pairs(duplicate_of);
 CREATE INDEX qa_pairs_by_project ON qa_pairs(project_id, kind, status);
 CREATE INDEX qa_pairs_by_split ON qa_pairs(project_id, split);
+-- Items with no chunk, found without scanning a project's document items (they list first).
+CREATE INDEX qa_pairs_sourceless ON qa_pairs(project_id, id) WHERE chunk_id IS NULL;
 
 CREATE TABLE runs_v8 (
     id                INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -21,7 +21,7 @@ from .store_rows import PAIR_STATUSES, checked, placeholders, utc_now
 from .store_turns import sync_first_turns, with_turns
 
 # Column order matters: _stored_pair unpacks the rows by position.
-_PAIR_SELECT = """
+_COLUMNS = """
 SELECT p.id, pr.name, p.question, p.answer, p.evidence, p.grounded, p.status, p.edited,
        coalesce(d.name, ''), p.chunk_id, coalesce(c.ordinal, 0), coalesce(c.heading_path, '[]'),
        coalesce(c.start, 0), coalesce(c."end", 0), c.page_start, c.page_end,
@@ -30,9 +30,21 @@ SELECT p.id, pr.name, p.question, p.answer, p.evidence, p.grounded, p.status, p.
        p.question_type, p.reasoning, p.audience, p.context_chunk_ids, p.faithfulness, p.relevance,
        p.clarity, p.judge_reason, p.duplicate_of, p.language_ok, p.revision, p.flags, p.kind, p.origin,
        p.choices, p.split
+"""
+_PAIR_SELECT = _COLUMNS + """
 FROM qa_pairs p
 LEFT JOIN chunks c ON c.id = p.chunk_id
 LEFT JOIN documents d ON d.id = c.document_id
+JOIN projects pr ON pr.id = p.project_id
+JOIN runs r ON r.id = p.run_id
+"""
+# The same rows for items with a chunk, read in _ORDER without sorting them all: documents by the
+# documents_by_project index (name, id), their chunks by (document_id, ordinal), then each chunk's
+# pairs (CROSS JOIN keeps SQLite to that loop order), so a page costs what it shows.
+_DOCUMENT_PAIR_SELECT = _COLUMNS + """
+FROM documents d
+CROSS JOIN chunks c ON c.document_id = d.id
+CROSS JOIN qa_pairs p ON p.chunk_id = c.id
 JOIN projects pr ON pr.id = p.project_id
 JOIN runs r ON r.id = p.run_id
 """
@@ -208,12 +220,25 @@ class PairMethods:
         :raises ValueError: an unknown status.
         """
         where, params = _filters(project_id, **filters)
-        sql = _PAIR_SELECT + where + _ORDER
-        if limit is not None or offset:
-            sql += " LIMIT ? OFFSET ?"
-            params.extend([-1 if limit is None else limit, offset])
+        if limit is None and not offset:
+            with self._read() as conn:
+                return _select_pairs(conn, _PAIR_SELECT + where + _ORDER, params)
+        wanted = -1 if limit is None else limit
         with self._read() as conn:
-            return _select_pairs(conn, sql, params)
+            # a page: first the items with no chunk (they sort first), then the document items
+            sourceless = [] if filters.get("document_id") is not None else _select_pairs(
+                conn, _PAIR_SELECT + where + " AND p.chunk_id IS NULL ORDER BY p.id LIMIT ? OFFSET ?",
+                [*params, wanted, offset])
+            if limit is not None and len(sourceless) >= limit:
+                return sourceless
+            skipped = offset if sourceless or filters.get("document_id") is not None else offset - conn.execute(
+                "SELECT count(*) FROM qa_pairs p" + _chunk_join(filters) + where + " AND p.chunk_id IS NULL",
+                params).fetchone()[0]
+            rest = _select_pairs(
+                conn, _DOCUMENT_PAIR_SELECT + where + " AND d.project_id = ?" + _ORDER + " LIMIT ? OFFSET ?",
+                [*params, project_id, -1 if limit is None else limit - len(sourceless),
+                 0 if sourceless else max(skipped, 0)])
+        return sourceless + rest
 
     def count_pairs(self, project_id: int, **filters: Any) -> int:
         """How many pairs :meth:`list_pairs` would return with the same filters and no limit.

@@ -130,6 +130,31 @@ def test_kinds_are_not_checked_in_sql(setup, store: Store):
     assert store.count_pairs(project, kind="qa") == 0
 
 
+def test_pages_are_slices_of_the_whole_ordered_list(store: Store):
+    """Paged listing reads in order without sorting every pair; it must give exactly the slices of
+    the full, sorted list: items with no chunk first, then by document name, chunk and pair id."""
+    project = store.create_project("paged")
+    run = store.start_run(project, "m", {}, "qa_generate", "1", 4)
+    for name in ("b.md", "a.md", "c.md"):  # ids in another order than names
+        document = make_document(name, sha=name[0] * 64)
+        for chunk_id in reversed(store.replace_chunks(store.add_document(project, document), make_chunks(document, 3))):
+            store.add_pairs(chunk_id, run, [qa(f"{name} {chunk_id} {k}?") for k in range(3)])
+    store.add_sourceless_pairs(project, run, [qa(f"free {k}?", grounded=False) for k in range(4)], "model")
+    whole = [p.id for p in store.list_pairs(project)]
+    assert len(whole) == 31 and [p.origin for p in store.list_pairs(project, limit=5)] == ["model"] * 4 + ["document"]
+    for size in (1, 3, 4, 5, 7, 50):
+        for offset in range(0, 33, 3):
+            assert [p.id for p in store.list_pairs(project, limit=size, offset=offset)] == whole[offset:offset + size]
+    accepted = [p.id for p in store.list_pairs(project)][2::3]
+    store.set_status(accepted, "accepted")
+    for offset in (0, 1, 2, 5):
+        assert [p.id for p in store.list_pairs(project, statuses=["accepted"], limit=4, offset=offset)] == accepted[
+            offset:offset + 4]
+    doc_id = store.list_documents(project)[0].id
+    in_doc = [p.id for p in store.list_pairs(project, document_id=doc_id)]
+    assert [p.id for p in store.list_pairs(project, document_id=doc_id, limit=4, offset=2)] == in_doc[2:6]
+
+
 def test_foreign_keys_are_on(store: Store):
     with store._read() as conn:
         assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
