@@ -322,6 +322,7 @@ def edit_first_answer(page, text: str) -> None:
     """Type ``text`` into the answer cell of the grid's first row, as a person does."""
     grid = page.get_by_test_id("data-grid-canvas")
     grid.wait_for()
+    grid.scroll_into_view_if_needed()  # below the filters: mouse positions are in the viewport
     box = grid.bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 35 + 17)
     page.mouse.wheel(2000, 0)  # the verdict columns come first: scroll right to the answer, the last but three

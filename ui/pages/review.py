@@ -58,23 +58,23 @@ question_type = c5.selectbox(t("review.type"), kinds, key="rv_type",
 duplicate = c6.selectbox(t("review.duplicate"), list(tri), format_func=lambda k: tri[k], key="rv_dup")
 language_ok = c7.selectbox(t("review.language_ok"), list(tri), format_func=lambda k: tri[k], key="rv_lang")
 low = c8.checkbox(t("review.low_scores", n=config.judge_threshold), key="rv_low")
-c9, c10 = st.columns([1, 3])
+c9, c10, c11, c12 = st.columns(4)  # what an item is, where it comes from, its domain tag (dataset_gen.tags)
 flag = c9.selectbox(t("review.flag"), [None, *REASONS], key="rv_flag",
                     format_func=lambda k: t("review.any") if k is None else label(k))
-if flag is not None:
-    c9.caption(describe(flag))
-search = c10.text_input(t("review.search"), key="rv_search").strip() or None
-item_kind = c9.selectbox(t("review.kind"), [None, *GENERATED_KINDS], key="rv_kind",
-                         format_func=lambda k: t("review.any") if k is None else t(f"kind.{k}"))
-o1, o2 = st.columns(2)  # where an item comes from, and its domain tag (dataset_gen.tags)
-origin = o1.selectbox(t("review.origin"), [None, "document", "model", "examples"], key="rv_origin",
-                      format_func=lambda k: t("review.any") if k is None else t(f"origin.{k}"))
+item_kind = c10.selectbox(t("review.kind"), [None, *GENERATED_KINDS], key="rv_kind",
+                          format_func=lambda k: t("review.any") if k is None else t(f"kind.{k}"))
+origin = c11.selectbox(t("review.origin"), [None, "document", "model", "examples"], key="rv_origin",
+                       format_func=lambda k: t("review.any") if k is None else t(f"origin.{k}"))
 tag_names = {0: t("review.untagged"), **{r.id: r.path for r in store.list_tags(project_id)}}
-tag_id = o2.selectbox(t("review.tag"), [None, *tag_names], key="rv_tag",
-                      format_func=lambda k: t("review.any") if k is None else tag_names[k])
-desk.filters = dict(origin=origin, tag_id=tag_id, statuses=statuses or STATUSES, document_id=doc_id, grounded=grounded, edited=edited, search=search,
-               question_type=question_type, duplicate=duplicate, language_ok=language_ok,
-               score_below=config.judge_threshold if low else None, flag=flag, kind=item_kind)
+tag_id = c12.selectbox(t("review.tag"), [None, *tag_names], key="rv_tag",
+                       format_func=lambda k: t("review.any") if k is None else tag_names[k])
+if flag is not None:
+    st.caption(describe(flag))
+search = st.text_input(t("review.search"), key="rv_search").strip() or None
+desk.filters = dict(origin=origin, tag_id=tag_id, statuses=statuses or STATUSES, document_id=doc_id,
+                    grounded=grounded, edited=edited, search=search,
+                    question_type=question_type, duplicate=duplicate, language_ok=language_ok,
+                    score_below=config.judge_threshold if low else None, flag=flag, kind=item_kind)
 
 with st.expander(t("review.quality")):
     q1, q2, q3 = st.columns(3)
