@@ -273,6 +273,7 @@ class StoredPair:
     origin: str = Origin.DOCUMENT.value
     choices: tuple[str, ...] = ()
     split: str | None = None
+    tag_id: int | None = None  # its domain tag (dataset_gen.tags), None: untagged
     turns: tuple[Turn, ...] = field(default=(), repr=False)  # a conversation's turns, in order
 
     @property

@@ -29,7 +29,7 @@ SELECT p.id, pr.name, p.question, p.answer, p.evidence, p.grounded, p.status, p.
        p.original_question, p.original_answer, coalesce(c.text, ''),
        p.question_type, p.reasoning, p.audience, p.context_chunk_ids, p.faithfulness, p.relevance,
        p.clarity, p.judge_reason, p.duplicate_of, p.language_ok, p.revision, p.flags, p.kind, p.origin,
-       p.choices, p.split
+       p.choices, p.split, p.tag_id
 """
 _PAIR_SELECT = _COLUMNS + """
 FROM qa_pairs p
@@ -136,7 +136,7 @@ def _stored_pair(row: tuple, shared: dict[int, tuple[tuple[str, ...], str]]) -> 
      ordinal, heading_json, start, end, page_start, page_end, model, prompt_name, prompt_version,
      run_id, created_at, updated_at, original_question, original_answer, chunk_text,
      question_type, reasoning, audience, context_json, faithfulness, relevance, clarity,
-     judge_reason, duplicate_of, language_ok, revision, flags, kind, origin, choices, split) = row
+     judge_reason, duplicate_of, language_ok, revision, flags, kind, origin, choices, split, tag_id) = row
     if chunk_id not in shared:
         shared[chunk_id] = (tuple(json.loads(heading_json)), chunk_text)
     heading_path, chunk_text = shared[chunk_id]
@@ -149,7 +149,7 @@ def _stored_pair(row: tuple, shared: dict[int, tuple[tuple[str, ...], str]]) -> 
         prompt_version, run_id, created_at, updated_at, original_question, original_answer,
         chunk_text, question_type, reasoning, audience, tuple(json.loads(context_json)), (),
         faithfulness, relevance, clarity, judge_reason, duplicate_of, bool(language_ok), revision,
-        tuple(json.loads(flags)) if flags else (), kind, origin, tuple(json.loads(choices)), split,
+        tuple(json.loads(flags)) if flags else (), kind, origin, tuple(json.loads(choices)), split, tag_id=tag_id,
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dataset_gen.choice import LETTERS
 from dataset_gen.errors import DatasetGenError
 from dataset_gen.gate import label
 from dataset_gen.grounding import locate
@@ -138,7 +139,11 @@ def focus_panel(desk: Desk) -> None:
     pages = "" if pair.pages is None else f" · p. {pair.pages[0]}" + (
         "" if pair.pages[0] == pair.pages[1] else f"–{pair.pages[1]}")
     st.caption(t("review.focus_pair", id=pair.id, status=t(f"status.{pair.status}")))
-    st.caption(md_escape(f"{pair.document} · {' > '.join(pair.heading_path) or '—'}{pages} · chunk #{pair.chunk_ordinal}"))
+    if pair.chunk_id is None:  # made from the model's own knowledge or from examples: no source to show
+        st.caption(t("review.no_source", origin=t(f"origin.{pair.origin}")))
+    else:
+        st.caption(md_escape(
+            f"{pair.document} · {' > '.join(pair.heading_path) or '—'}{pages} · chunk #{pair.chunk_ordinal}"))
     if pair.turns:  # a conversation: turn by turn, each turn editable
         return conversation_body(desk, pair)
     if editing:
@@ -154,7 +159,11 @@ def focus_panel(desk: Desk) -> None:
             st.session_state.pop("rv_editing", None)
             st.rerun()
     else:
-        shown = [("Q:", pair.question), ("A:", pair.answer), ("Evidence:", pair.evidence)]
+        shown = [("Q:", pair.question)]
+        if pair.choices:  # an objective question: its options, the correct one marked
+            shown += [(f"{letter}.", f"{option}  ✓" if option == pair.answer else option)
+                      for letter, option in zip(LETTERS, pair.choices, strict=False)]
+        shown += [("A:", pair.answer), ("Evidence:", pair.evidence)]
         if pair.reasoning:
             shown.append(("Reasoning:", pair.reasoning))
         if pair.edited:
@@ -164,7 +173,8 @@ def focus_panel(desk: Desk) -> None:
         st.caption(t("review.scores", f=pair.faithfulness, r=pair.relevance, c=pair.clarity,
                      reason=md_escape(pair.judge_reason)))
     recheck_notes(desk, pair)
-    st.caption(t("review.source"))
-    text = "\n\n".join(pair.reference_contexts)
-    st.html(highlighted(text, locate(pair.evidence, text), "source-chunk"))
+    if pair.chunk_id is not None:
+        st.caption(t("review.source"))
+        text = "\n\n".join(pair.reference_contexts)
+        st.html(highlighted(text, locate(pair.evidence, text), "source-chunk"))
     st.caption(t("review.keys"))

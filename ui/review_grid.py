@@ -27,11 +27,11 @@ from ui.review_conflicts import STATUSES, refused
 
 PAGE_SIZE = 50
 
-COLUMNS = ["status", "grounded", "language", "score", "type", "duplicate", "flags", "question", "answer",
+COLUMNS = ["status", "grounded", "language", "score", "type", "duplicate", "tag", "flags", "question", "answer",
            "edited", "document", "pages"]
 """Every column a person can show, in their order; ``select`` (the tick) and ``focus`` always show."""
 
-DEFAULT_COLUMNS = COLUMNS[:9]
+DEFAULT_COLUMNS = COLUMNS[:10]
 """Shown until a person chooses: the verdicts first, so they fit on the first screen."""
 
 SETTING = "review_columns"
@@ -137,6 +137,7 @@ def draw_grid(desk: Desk, pairs: list[StoredPair], page: int, focus_id: int) -> 
     initial = seen["selected"] if same else sorted(ticked().keys() & {p.id for p in pairs})
     st.session_state["rv_drawn"] = {"key": key, "rows": rows, "selected": initial, "focus": focus_id,
                                     "columns": tuple(columns)}
+    tags = {row.id: row.path for row in desk.store.list_tags(desk.project_id)} if "tag" in columns else {}
     frame = pd.DataFrame(
         {
             "select": [p.id in initial for p in pairs],
@@ -147,6 +148,7 @@ def draw_grid(desk: Desk, pairs: list[StoredPair], page: int, focus_id: int) -> 
             "score": [p.lowest_score for p in pairs],
             "type": [f"conversation ({len(p.turns)})" if p.turns else p.question_type for p in pairs],
             "duplicate": [p.duplicate_of is not None for p in pairs],
+            "tag": [tags.get(p.tag_id, "") if p.tag_id is not None else "" for p in pairs],
             "flags": [", ".join(label(code) for code in p.flags) for p in pairs],
             "question": [p.question for p in pairs],
             "answer": [p.answer for p in pairs],
@@ -169,6 +171,7 @@ def draw_grid(desk: Desk, pairs: list[StoredPair], page: int, focus_id: int) -> 
             "score": st.column_config.NumberColumn(t("review.col_score"), width="small"),
             "type": st.column_config.TextColumn(t("review.col_type"), width="small"),
             "duplicate": st.column_config.CheckboxColumn(t("review.col_duplicate"), width="small"),
+            "tag": st.column_config.TextColumn(t("review.col_tag"), width="small"),
             "flags": st.column_config.TextColumn(t("review.col_flags"), help=t("review.flags_help"), width="small"),
             "question": st.column_config.TextColumn(t("review.col_question"), width="medium"),
             "answer": st.column_config.TextColumn(t("review.col_answer"), width="medium"),
