@@ -22,17 +22,16 @@ counts and durations of every reply), holding the project's lock like judging.
 
 from __future__ import annotations
 
-import importlib
-import json
-import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from .backends import Backend
+from .backends.json_reply import first_object
+from .choice import LETTERS, score_choice
 from .config import ProjectConfig
 from .errors import BackendUnreachableError, DatasetGenError, InvalidModelOutputError, ModelNotFoundError
 from .language import detect_language
@@ -71,54 +70,17 @@ def parse_eval_verdict(content: str) -> EvalVerdict:
 
     :raises ValueError: no JSON object, or the score missing or outside 1–5.
     """
-    start = content.find("{")
-    if start < 0:
-        raise ValueError("the reply held no JSON")
-    try:
-        data, _ = json.JSONDecoder().raw_decode(content[start:])
-        return EvalVerdict.model_validate(data)
-    except (json.JSONDecodeError, ValidationError) as exc:
-        raise ValueError(f"the score is not valid: {str(exc).splitlines()[0]}") from None
-
-
-def option_letter(index: int) -> str:
-    """``0`` → ``"A"``, ``25`` → ``"Z"``, ``26`` → ``"AA"``: the label of a choice option."""
-    label = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        label = chr(65 + rest) + label
-    return label
-
-
-def _fallback_choice(reply: str, choices: tuple[str, ...], answer: str) -> bool | None:
-    """Which option ``reply`` names: a leading label (``B``, ``(B)``, ``B.``, ``B)``) or exactly one
-    option's text in it (case-folded); ``True`` when that option is ``answer``, ``None`` when it
-    names none or several."""
-    text = reply.strip()
-    labels = [option_letter(i) for i in range(len(choices))]
-    match = re.match(r"^\(?([A-Z]{1,2})(?:[).:：、\s]|$)", text)
-    if match and match.group(1) in labels:
-        return choices[labels.index(match.group(1))].strip() == answer.strip()
-    folded = text.casefold()
-    named = [c for c in choices if c.strip() and c.strip().casefold() in folded]
-    if len(named) == 1:
-        return named[0].strip() == answer.strip()
-    return None
+    return first_object(content, EvalVerdict, "score")
 
 
 def exact_score(item: StoredPair, reply: str) -> tuple[int, str]:
     """Score a ``choice`` item's ``reply`` by code: ``(5, reason)`` when it names the correct option
     (``item.answer``, one of ``item.choices``), else ``(1, reason)``.
 
-    Uses ``dataset_gen.choice.score_choice(reply, choices, answer) -> bool | None`` when that module
-    is present, else the rule of :func:`_fallback_choice`; ``None`` (no option named) scores 1.
+    The reply is read by :func:`dataset_gen.choice.score_choice`; ``None`` (no option named, or
+    a hedge between several) scores 1.
     """
-    try:
-        scorer = getattr(importlib.import_module("dataset_gen.choice"), "score_choice", _fallback_choice)
-    except ImportError:
-        scorer = _fallback_choice
-    right = scorer(reply, tuple(item.choices), item.answer)
+    right = score_choice(reply, tuple(item.choices), item.answer)
     if right is None:
         return EXACT_WRONG, "the reply names no option"
     return (EXACT_RIGHT, "the correct option") if right else (EXACT_WRONG, "another option")
@@ -286,7 +248,7 @@ class _Evaluating:
         template = self.templates[self.languages[item.id]][0]
         question = item.question
         if item.kind == ItemKind.CHOICE.value:
-            options = "\n".join(f"{option_letter(i)}. {c}" for i, c in enumerate(item.choices))
+            options = "\n".join(f"{letter}. {c}" for letter, c in zip(LETTERS, item.choices, strict=False))
             question = template.part("choices", question=item.question, options=options)
         if self.evaluation.context == "reference":
             source = source_text(item)

@@ -28,15 +28,15 @@ so a judge run whose process was killed is found and recorded ``interrupted`` by
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from .backends import Backend
+from .backends.json_reply import first_object
 from .chunk_language import chunk_language
 from .config import ProjectConfig
 from .errors import BackendUnreachableError, DatasetGenError, InvalidModelOutputError, ModelNotFoundError
@@ -82,14 +82,7 @@ def parse_verdict(content: str) -> Verdict:
 
     :raises ValueError: no JSON object, or scores missing or outside 1–5.
     """
-    start = content.find("{")
-    if start < 0:
-        raise ValueError("the reply held no JSON")
-    try:
-        data, _ = json.JSONDecoder().raw_decode(content[start:])
-        return Verdict.model_validate(data)
-    except (json.JSONDecodeError, ValidationError) as exc:
-        raise ValueError(f"the verdict is not valid: {str(exc).splitlines()[0]}") from None
+    return first_object(content, Verdict, "verdict")
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """JSON replies from servers that cannot be held to a schema: the instruction that asks for the
-JSON in words, and the repair of what comes back.
+JSON in words, the repair of what comes back, and reading a reply's first JSON object.
 
 Used by :class:`~dataset_gen.backends.openai_compat.OpenAIBackend` when a server rejects
 ``response_format`` of type ``json_schema`` (then ``json_object`` gets the instruction too, since
@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import json
 import re
+from typing import TypeVar
 
-__all__ = ["first_json_value", "repair_json", "with_schema_instruction"]
+from pydantic import BaseModel, ValidationError
+
+__all__ = ["first_json_value", "first_object", "repair_json", "with_schema_instruction"]
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 _FENCE = re.compile(r"```[\w-]*\s*\n(.*?)\n?```", re.DOTALL)
 _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
@@ -86,3 +91,19 @@ def first_json_value(text: str) -> object:
                 return value
     assert first_error is not None
     raise ValueError(f"the JSON is invalid ({first_error.msg} at character {first_error.pos})")
+
+
+def first_object(content: str, model: type[ModelT], what: str) -> ModelT:
+    """``model`` validated from the first JSON object in ``content`` (a judge's verdict, a score).
+
+    :raises ValueError: no ``{`` in ``content`` ("the reply held no JSON"), or the object there does
+        not decode or fit ``model`` ("the <what> is not valid: <first line of the reason>").
+    """
+    start = content.find("{")
+    if start < 0:
+        raise ValueError("the reply held no JSON")
+    try:
+        data, _ = json.JSONDecoder().raw_decode(content[start:])
+        return model.model_validate(data)
+    except (json.JSONDecodeError, ValidationError) as exc:
+        raise ValueError(f"the {what} is not valid: {str(exc).splitlines()[0]}") from None
