@@ -34,6 +34,7 @@ from pathlib import Path
 from .dataset_info import write_atomic
 from .errors import ExportError
 from .export import metadata, write_records
+from .export_records import prompt, response
 from .models import StoredPair
 from .names import safe_slug
 from .store_rows import ChunkRow
@@ -119,7 +120,10 @@ def to_ragas(pairs: Sequence[StoredPair]) -> list[dict]:
     which Ragas' id-based context metrics read. ``reference_contexts`` is
     :attr:`StoredPair.reference_contexts`: the pair's chunk first, then
     the further chunks of a comparison pair. An ``unanswerable`` pair keeps the chunk(s) it was
-    asked about, and its ``reference`` is the answer saying the document does not tell. Items with
+    asked about, and its ``reference`` is the answer saying the document does not tell. A
+    ``choice`` item's ``user_input`` is its question with the options as ``A. …`` lines under it
+    and its ``reference`` the letter and text of the right one (``B. <text>``,
+    :func:`dataset_gen.export_records.prompt` / :func:`~dataset_gen.export_records.response`). Items with
     no source chunk (not made from a document) are left out: they have nothing to retrieve.
     """
     records = []
@@ -128,8 +132,8 @@ def to_ragas(pairs: Sequence[StoredPair]) -> list[dict]:
             continue
         provenance = metadata(pair)
         records.append({
-            "user_input": str(pair.question),
-            "reference": str(pair.answer),
+            "user_input": prompt(pair),
+            "reference": response(pair),
             "reference_contexts": [str(text) for text in pair.reference_contexts],
             "reference_context_ids": [f"c{i}" for i in (pair.chunk_id, *pair.context_chunk_ids)],
             "question_type": str(pair.question_type),
@@ -192,7 +196,7 @@ def to_beir(
 
     - ``queries``: one per pair with a gold chunk, in the order given::
 
-          {"_id": "q<pair id>", "text": question,
+          {"_id": "q<pair id>", "text": question (a choice item's with its options, as in Ragas),
            "metadata": {"question_type": ..., "document": file name}}
 
     - ``qrels``: ``(query id, corpus id, 1)`` for the pair's chunk, then each of its
@@ -229,7 +233,7 @@ def to_beir(
             continue
         queries.append({
             "_id": query_id,
-            "text": str(pair.question),
+            "text": prompt(pair),
             "metadata": {"question_type": str(pair.question_type), "document": str(pair.document)},
         })
         qrels.extend((query_id, corpus_id, 1) for corpus_id in gold)
