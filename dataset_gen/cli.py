@@ -28,7 +28,7 @@ from .cli_evaluate import evaluate
 from .cli_generate import ProgressBar, Signals, Stopped, generate, run_in_thread
 from .cli_loop import COMMANDS as LOOP_COMMANDS
 from .cli_loop import add_parser as add_loop_parser
-from .cli_loop import empty_split_message, split_dataset_name
+from .cli_loop import empty_split_message, split_dataset_name, unsplit_line
 from .cli_loop import run as run_loop
 from .cli_review import add_parser as add_review_parser
 from .cli_review import report, review
@@ -157,6 +157,9 @@ def _export(args, store: Store) -> int:
             store.fill_flags(project_id)  # pairs made before the checks existed
     statuses = ("accepted", "generated") if args.include_unreviewed else ("accepted",)
     pairs = store.list_pairs(project_id, statuses=statuses, split=args.split)
+    unsplit = unsplit_line(store.split_counts(project_id)) if args.split else None
+    if unsplit:
+        print(unsplit, file=sys.stderr)
     min_score = args.min_score if args.min_score is not None else project_min_score(store.get_settings(project_id))
     include = set(args.include_flagged)
     if args.include_unanswerable:

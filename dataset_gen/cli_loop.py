@@ -5,12 +5,14 @@ reviewed project to a trained model in Ollama.
 accepted item a held-out split (:mod:`dataset_gen.splits`); running it again keeps what was
 assigned and places only new items. ``modelfile --project P (--gguf PATH | --base MODEL --adapter
 PATH) --name NAME [--output PATH]`` writes an Ollama Modelfile (:mod:`dataset_gen.modelfile`) and
-prints the ``ollama create`` line on stdout. Exit codes: 0 done; 2 a usage, input or store error.
+prints the ``ollama create`` line on stdout. Exit codes: 0 done; 1 ``split`` found no accepted item;
+2 a usage, input or store error.
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from .config import ProjectConfig
 from .dataset_info import write_atomic
 from .export import dataset_name_for
 from .modelfile import build_spec, check_model_name, create_command, default_path, modelfile_text
-from .splits import BY, SPLITS, split_project
+from .splits import BY, SPLITS, shortfall, split_project
 
 COMMANDS = ("split", "modelfile")
 """The subcommands this module adds (see :func:`run`)."""
@@ -69,12 +71,18 @@ def run(args, store, data_dir: Path, say: Say, out: Say) -> int:
     """
     project_id = store.project_id(args.project)
     if args.command == "split":
+        if not sum(store.split_counts(project_id).values()):
+            say(no_accepted_message(args.project))
+            return 1
         report = split_project(store, project_id, test=args.test, validation=args.validation, by=args.by,
                                seed=args.seed)
         counts = report.counts
         say(f"split: {report.assigned} items assigned ({report.joined} joined their {args.by}'s split), "
             f"{report.kept} kept; train {counts['train']}, validation {counts['validation']}, test {counts['test']}"
             + (f"; {report.blocked} left out: they link {args.by}s already in two splits" if report.blocked else ""))
+        why = shortfall(report, test=args.test, validation=args.validation, by=args.by)
+        if why:
+            say(why)
         return 0
     name = check_model_name(args.name)
     template = ""
@@ -104,11 +112,35 @@ def split_dataset_name(output: Path, split: str | None) -> str | None:
     return name if name == split or name.endswith(f"-{split}") else f"{name}-{split}"
 
 
+def no_accepted_message(project: str) -> str:
+    """The line when project ``project`` has no accepted item to split or export."""
+    return "no accepted items to split: " + _accept_hint(project)
+
+
+def _accept_hint(project: str) -> str:
+    quoted = shlex.quote(project)
+    return (f"accept some first (review --project {quoted} --accept IDS, "
+            f"or review --project {quoted} --accept-passing)")
+
+
+def unsplit_line(counts: dict[str, int]) -> str | None:
+    """The warning of an export of one split when accepted items have no split yet (they are left
+    out of every split's file until ``split`` runs again); ``None`` when there are none, or when
+    nothing was ever split (then the export's own message says so). ``counts`` is
+    :meth:`~dataset_gen.store_splits.SplitMethods.split_counts` of the accepted items."""
+    if not counts.get("none") or not any(counts[s] for s in SPLITS):
+        return None
+    n = counts["none"]
+    return f"{n} accepted item{'s' if n != 1 else ''} {'have' if n != 1 else 'has'} no split yet; run split again to place them"
+
+
 def empty_split_message(project: str, split: str | None, counts: dict[str, int]) -> str | None:
     """The error when ``export --split`` finds nothing: the project was never split (run
     ``split``), or that split is empty; ``None`` when there is no split filter."""
     if split is None:
         return None
+    if not sum(counts.values()):
+        return f"No items in the {split} split of project '{project}': it has no accepted items; " + _accept_hint(project)
     if not any(counts[s] for s in SPLITS):
         return (f"No items in the {split} split of project '{project}': it has no splits yet; run "
                 f"split --project '{project}' --test 0.1 first")

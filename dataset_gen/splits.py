@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from .store_splits import SPLITS, SplitItem
 
-__all__ = ["BY", "SPLITS", "SplitReport", "assign", "check_fraction", "split_project"]
+__all__ = ["BY", "SPLITS", "SplitReport", "assign", "check_fraction", "shortfall", "split_project"]
 
 BY = ("chunk", "document")
 """What no two splits may share: a chunk (default) or a document."""
@@ -46,13 +46,15 @@ class SplitReport:
     """What :func:`split_project` did: ``assigned`` new items got a split (``joined`` of them went
     to the split their chunk already had); ``kept`` items had one already; ``blocked`` new items
     link chunks already in two different splits and were left unassigned; ``counts`` are the
-    accepted items per split afterwards (keys of :data:`SPLITS` and ``"none"``)."""
+    accepted items per split afterwards (keys of :data:`SPLITS` and ``"none"``); ``groups`` is
+    how many independent groups the accepted items form (items of one group share a split)."""
 
     assigned: int
     joined: int
     kept: int
     blocked: int
     counts: dict[str, int]
+    groups: int = 0
 
 
 class _Groups:
@@ -140,7 +142,22 @@ def assign(items: list[SplitItem], *, test: float, validation: float = 0.0, by: 
         for item in members:
             chosen[item.id] = split
         counts[split] += len(members)
-    return chosen, SplitReport(len(chosen), joined, kept, blocked, {**counts, "none": blocked})
+    accepted = {groups.find(_keys(i, by)[0]) for i in items if i.status == "accepted"}
+    return chosen, SplitReport(len(chosen), joined, kept, blocked, {**counts, "none": blocked}, len(accepted))
+
+
+def shortfall(report: SplitReport, *, test: float, validation: float = 0.0, by: str = "chunk") -> str | None:
+    """One line saying why a split asked for (fraction above 0) got no item or is far from its
+    share (more than half of it off), e.g. ``only 3 independent groups (items that share a chunk
+    stay together): validation could not get 10 %``; ``None`` when every split is near its share.
+    Shares are of the accepted items that have a split (``report.counts``)."""
+    total = sum(report.counts[s] for s in SPLITS)
+    short = [(name, fraction) for name, fraction in (("validation", validation), ("test", test))
+             if fraction > 0 and (report.counts[name] == 0 or abs(report.counts[name] - fraction * total) > fraction * total / 2)]
+    if not short or total == 0:
+        return None
+    wanted = " and ".join(f"{name} could not get {fraction * 100:g} %" for name, fraction in short)
+    return (f"only {report.groups} independent groups (items that share a {by} stay together): {wanted}")
 
 
 def split_project(store, project_id: int, *, test: float, validation: float = 0.0, by: str = "chunk",
@@ -154,4 +171,4 @@ def split_project(store, project_id: int, *, test: float, validation: float = 0.
     chosen, report = assign(store.split_items(project_id), test=test, validation=validation, by=by, seed=seed)
     store.set_splits(project_id, chosen)
     counts = store.split_counts(project_id)
-    return SplitReport(report.assigned, report.joined, report.kept, report.blocked, counts)
+    return SplitReport(report.assigned, report.joined, report.kept, report.blocked, counts, report.groups)

@@ -35,3 +35,101 @@ def test_export_ragas_cli_writes_the_options(tmp_path):
     assert main(["--data-dir", str(tmp_path), "export", "--format", "ragas", "--output", str(out)]) == 0
     [record] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert (record["user_input"], record["reference"]) == (CHOICE_PROMPT, "B. 11434")
+
+
+def _chained_project(store, n: int = 21) -> int:
+    """A project of ``n`` accepted items on 4 chunks, chained by neighbour chunks into 2 groups (as
+    conversations are): items 0-9 on chunks 0 and 1, items 10-20 on chunks 2 and 3."""
+    from dataset_gen.models import Chunk, Document, QAPair
+
+    project = store.create_project("talks")
+    text = "".join(f"Part {i}: value {i}.\n" for i in range(4))
+    lines = text.splitlines(keepends=True)
+    starts = [sum(len(x) for x in lines[:i]) for i in range(4)]
+    doc = store.add_document(project, Document("t.md", text, "markdown", "3" * 64))
+    chunks = store.replace_chunks(doc, [Chunk("t.md", i, starts[i], starts[i] + len(lines[i]), lines[i])
+                                        for i in range(4)])
+    run = store.start_run(project, "m", {}, "qa_generate", "1", 4)
+    for i in range(n):
+        own, neighbour = (chunks[0], chunks[1]) if i < 10 else (chunks[2], chunks[3])
+        store.add_pairs(own, run, [QAPair(f"Question {i}?", "Answer.", "value", True, question_type="comparison",
+                                          context_chunk_ids=(neighbour,))])
+    store.set_status(store.pair_ids(project), "accepted")
+    return project
+
+
+def run_main(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_split_says_why_a_split_got_nothing(tmp_path, capsys):
+    from dataset_gen.store import Store
+
+    with Store.open(tmp_path) as store:
+        _chained_project(store)
+    code, _, err = run_main(capsys, "--data-dir", tmp_path, "split", "--project", "talks", "--test", "0.2",
+                            "--validation", "0.1")
+    assert (code, err) == (0, "split: 21 items assigned (0 joined their chunk's split), 0 kept; train 11, "
+                              "validation 0, test 10\n"
+                              "only 2 independent groups (items that share a chunk stay together): validation "
+                              "could not get 10 % and test could not get 20 %\n")
+
+
+def test_split_and_export_with_no_accepted_item(tmp_path, capsys):
+    from dataset_gen.store import Store
+
+    with Store.open(tmp_path) as store:
+        store.create_project("empty")
+    code, _, err = run_main(capsys, "--data-dir", tmp_path, "split", "--project", "empty", "--test", "0.2")
+    assert (code, err) == (1, "no accepted items to split: accept some first (review --project empty --accept IDS, "
+                              "or review --project empty --accept-passing)\n")
+    code, _, err = run_main(capsys, "--data-dir", tmp_path, "export", "--project", "empty", "--format", "alpaca",
+                            "--output", tmp_path / "o.json", "--split", "test")
+    assert (code, err) == (2, "error: No items in the test split of project 'empty': it has no accepted items; "
+                              "accept some first (review --project empty --accept IDS, or review --project empty "
+                              "--accept-passing)\n")
+
+
+def test_export_of_a_split_names_items_accepted_after_it(tmp_path, capsys):
+    from dataset_gen.models import QAPair
+    from dataset_gen.store import Store
+
+    with Store.open(tmp_path) as store:
+        project = _chained_project(store, 12)
+    assert run_main(capsys, "--data-dir", tmp_path, "split", "--project", "talks", "--test", "0.5")[0] == 0
+    with Store.open(tmp_path) as store:
+        chunk = store.list_chunks(project)[0].id
+        run = store.start_run(project, "m", {}, "qa_generate", "1", 1)
+        new = store.add_pairs(chunk, run, [QAPair(f"Late {i}?", "Answer.", "value", True) for i in range(3)])
+        store.set_status(new, "accepted")
+    code, _, err = run_main(capsys, "--data-dir", tmp_path, "export", "--project", "talks", "--format", "ragas",
+                            "--output", tmp_path / "e.jsonl", "--split", "train")
+    assert (code, err.splitlines()[0]) == (0, "3 accepted items have no split yet; run split again to place them")
+
+
+def test_export_page_names_items_accepted_after_the_split(app_data_dir):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from dataset_gen.models import QAPair
+    from dataset_gen.splits import split_project
+    from dataset_gen.store import Store
+
+    with Store.open(app_data_dir) as store:
+        project = _chained_project(store, 12)
+        split_project(store, project, test=0.5)
+        run = store.start_run(project, "m", {}, "qa_generate", "1", 1)
+        store.set_status(store.add_pairs(store.list_chunks(project)[0].id, run, [QAPair("Late?", "A.", "v", True)]),
+                         "accepted")
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=60)
+    at.session_state["project_id"] = project
+    at.run()
+    at.switch_page("ui/pages/export.py")
+    at.run()
+    assert [w.value for w in at.warning] == []
+    at.selectbox(key="ex_split").set_value("train").run()
+    assert not at.exception, at.exception
+    assert [w.value for w in at.warning] == ["1 accepted item has no split yet; run Assign splits again to place it."]

@@ -28,7 +28,7 @@ from dataset_gen.models import QUESTION_TYPES
 from dataset_gen.names import inside, safe_slug
 from dataset_gen.quality import coverage
 from dataset_gen.rag_export import beir_zip_bytes, to_ragas
-from dataset_gen.splits import BY, SPLITS, split_project
+from dataset_gen.splits import BY, SPLITS, shortfall, split_project
 from ui.common import base_settings, get_store, project_config, read_only, require_project
 from ui.i18n import t
 from ui.safe import md_escape, one_line
@@ -63,8 +63,14 @@ with st.expander(t("export.split_make")):
                                  seed=int(split_seed))
             st.success(t("export.split_done", assigned=made.assigned, kept=made.kept))
             st.caption(t("export.split_counts", **made.counts))
+            why = shortfall(made, test=test_share, validation=validation_share, by=split_by)
+            if why:
+                st.warning(md_escape(why))
         except (DatasetGenError, ValueError) as exc:
             st.error(md_escape(one_line(str(exc))))
+counts = store.split_counts(project_id)
+if split is not None and counts["none"] and any(counts[s] for s in SPLITS):
+    st.warning(t("export.unsplit", n=counts["none"]))  # accepted after the split: in no split's file
 pool = store.list_pairs(project_id, statuses=statuses, split=split)
 training, rag, stats = st.tabs([t("export.training"), t("export.rag"), t("export.stats")])
 
