@@ -26,8 +26,9 @@ from .cli_generate import ProgressBar, Signals, Stopped, run_in_thread
 from .cli_settings import add_options, given, run_config
 from .config import ProjectConfig, Settings
 from .errors import ExportError
-from .evaluate import needs_judge, run_evaluation, scope, start_or_resume
+from .evaluate import left_out, needs_judge, run_evaluation, scope, start_or_resume
 from .evaluate_report import build_report, table_lines, write_report
+from .locks import lock_project
 from .store_eval import CONTEXTS
 
 EVALUATE_SETTINGS = ("host", "api", "concurrency", "read_timeout_s")
@@ -77,20 +78,37 @@ def evaluate(args, base: Settings, store, say: Say, out: Say) -> int:
     settings = config.apply(base)
     project = shlex.quote(args.project)
     items = scope(store, project_id, args.split)
+    skipped = left_out(store, project_id, args.split)
     if not items:
-        if args.split:
+        if skipped:
+            where = f" in the {args.split} split" if args.split else ""
+            every = "the one accepted item" if skipped == 1 else f"all {skipped} accepted items"
+            say(f"error: {every} of project {args.project!r}{where} {'is a conversation' if skipped == 1 else 'are conversations'}, "
+                "and conversations are not evaluated (only QA pairs and choice questions): generate or accept "
+                "some of those first")
+        elif args.split:
             say(f"error: no accepted item of project {args.project!r} is in the {args.split} split: run "
                 f"'dataset-gen split --project {project}' first, or leave out --split")
         else:
             say(f"error: project {args.project!r} has no accepted items to evaluate: accept some first "
                 f"(dataset-gen review --project {project} --accept-passing)")
         return 2
+    if skipped:
+        say(f"{skipped} accepted conversation{'s are' if skipped != 1 else ' is'} left out: conversations are "
+            "not evaluated (only QA pairs and choice questions)")
     judge = args.judge.strip()
     if needs_judge(items) and not judge:
         open_items = sum(1 for p in items if p.kind != "choice")
         say(f"error: only choice items are scored without a judge, and {open_items} of {len(items)} items are "
             "not: pass --judge MODEL")
         return 2
+    with lock_project(store, project_id) as lock:  # a busy project: refused before anything is created
+        return _run(args, settings, store, project_id, items, judge, lock, say, out)
+
+
+def _run(args, settings: Settings, store, project_id: int, items: list, judge: str, lock, say: Say,
+         out: Say) -> int:
+    """The evaluation itself, with the project's ``lock`` held."""
     evaluation, resumed = start_or_resume(store, project_id, args.models, judge, args.context, args.split,
                                           new=args.new)
     if resumed:
@@ -114,7 +132,7 @@ def evaluate(args, base: Settings, store, say: Say, out: Say) -> int:
         try:
             summary = run_in_thread(
                 lambda: run_evaluation(store, project_id, backend, evaluation.id, concurrency=settings.concurrency,
-                                       on_progress=progress, cancel=signals.cancel), signals, "evaluate")
+                                       on_progress=progress, cancel=signals.cancel, lock=lock), signals, "evaluate")
         except Stopped as stopped:
             say("\nstopped before evaluating; nothing was asked. Run the same command again.")
             return 128 + stopped.signum

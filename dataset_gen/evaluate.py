@@ -65,12 +65,21 @@ class EvalVerdict(BaseModel):
     reason: str = ""
 
 
+NO_SCORE = "the judge's reply has no score from 1 to 5"
+
+
 def parse_eval_verdict(content: str) -> EvalVerdict:
     """Read ``{"score": 1-5, "reason": "…"}`` from a reply (the first JSON object in it).
 
-    :raises ValueError: no JSON object, or the score missing or outside 1–5.
+    :raises ValueError: no JSON object ("the reply held no JSON"), or an object without a whole
+        score from 1 to 5 (:data:`NO_SCORE`).
     """
-    return first_object(content, EvalVerdict, "score")
+    try:
+        return first_object(content, EvalVerdict, "score")
+    except ValueError as exc:
+        if str(exc).startswith("the score is not valid"):
+            raise ValueError(NO_SCORE) from None
+        raise
 
 
 def exact_score(item: StoredPair, reply: str) -> tuple[int, str]:
@@ -90,6 +99,13 @@ def scope(store, project_id: int, split: str | None = None) -> list[StoredPair]:
     """The items an evaluation asks: accepted, of kind ``qa`` or ``choice``, of ``split`` when given."""
     filters = {"split": split} if split is not None else {}
     return [p for p in store.list_pairs(project_id, statuses=("accepted",), **filters) if p.kind in KINDS]
+
+
+def left_out(store, project_id: int, split: str | None = None) -> int:
+    """How many accepted items of the project (of ``split`` when given) an evaluation does not ask:
+    conversations (only QA pairs and choice questions are evaluated)."""
+    filters = {"split": split} if split is not None else {}
+    return store.count_pairs(project_id, statuses=("accepted",), kind=ItemKind.CONVERSATION.value, **filters)
 
 
 def needs_judge(items: list[StoredPair]) -> bool:
@@ -271,7 +287,8 @@ class _Evaluating:
                 problem, raw = str(exc), reply.content
                 messages = [*messages, {"role": "assistant", "content": reply.content},
                             {"role": "user", "content": repair.part("user", problem=problem)}]
-        raise InvalidModelOutputError(f"The judge's reply was not usable: {problem}", raw=raw)
+        message = problem[0].upper() + problem[1:] if problem == NO_SCORE else f"The judge's reply was not usable: {problem}"
+        raise InvalidModelOutputError(message, raw=raw)
 
     def _work(self, task: tuple[StoredPair, str]) -> None:
         item, model = task

@@ -17,6 +17,7 @@ from pathlib import Path
 from .errors import ExportError
 from .evaluate import scope, source_text
 from .evaluate_stats import MeanCI, breakdown, mean_ci, paired
+from .export_records import prompt
 
 METHOD = ("mean score 1-5 with a 95% Student t interval (mean ± t(0.975, n-1)·s/√n); win/tie/loss paired "
           "per question against the first model; choice items scored exactly (5 right, 1 wrong)")
@@ -38,7 +39,9 @@ def build_report(store, evaluation_id: int) -> dict:
     ``n`` scored, ``mean``, ``ci_low``, ``ci_high``, ``answered``, ``vs_first`` = wins/ties/losses/
     rate against the first model or ``None`` for it, ``by_type`` and ``by_document`` = group →
     n/mean/ci_low/ci_high), ``votes`` (blind votes tallied per pair of models) and ``items`` (each
-    item in scope with its reference, source and every model's answer, score and reason).
+    item in scope with its ``question``, its ``prompt`` as a candidate sees it (a choice item's
+    question with its options as ``A. …`` lines, :func:`dataset_gen.export_records.prompt`), its
+    reference, source and every model's answer, score and reason).
 
     :raises StoreError: no such evaluation.
     """
@@ -79,7 +82,7 @@ def build_report(store, evaluation_id: int) -> dict:
         "models": models,
         "votes": [{"model_a": x, "model_b": y, "a_wins": c["first"], "b_wins": c["second"], "ties": c["tie"]}
                   for (x, y), c in sorted(tally.items())],
-        "items": [{"pair_id": p.id, "question": p.question, "reference": p.answer, "choices": list(p.choices),
+        "items": [{"pair_id": p.id, "question": p.question, "prompt": prompt(p), "reference": p.answer, "choices": list(p.choices),
                    "kind": p.kind, "question_type": item_type(p), "document": p.document or NO_DOCUMENT,
                    "source": source_text(p), "answers": by_item.get(p.id, [])} for p in items.values()],
     }
@@ -174,7 +177,8 @@ def html_report(report: dict) -> str:
            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
            f"<title>Evaluation {_e(ev['id'])}</title><style>body{{font-family:sans-serif;margin:2em}}"
            "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
-           "vertical-align:top;text-align:left}pre{white-space:pre-wrap;margin:0}</style></head><body>",
+           "vertical-align:top;text-align:left}pre{white-space:pre-wrap;margin:0}"
+           ".text{overflow-wrap:anywhere;white-space:pre-wrap}</style></head><body>",
            f"<h1>Evaluation {_e(ev['id'])}</h1>",
            f"<p>models: {_e(', '.join(ev['models']))}; judge: {_e(ev['judge'] or '(none: exact scoring)')}; "
            f"context: {_e(ev['context'])}; split: {_e(ev['split'] or 'all accepted items')}; "
@@ -200,9 +204,9 @@ def html_report(report: dict) -> str:
     for item in report["items"]:
         rows = item["answers"] or [{"model": "", "answer": "", "score": None, "reason": ""}]
         for i, a in enumerate(rows):
-            head = (f'<td rowspan="{len(rows)}"><pre>{_e(item["question"])}</pre></td>'
-                    f'<td rowspan="{len(rows)}"><pre>{_e(item["reference"])}</pre></td>') if i == 0 else ""
-            out.append(f"<tr>{head}<td>{_e(a['model'])}</td><td><pre>{_e(a['answer'])}</pre></td>"
-                       f"<td>{'-' if a['score'] is None else a['score']}</td><td>{_e(a['reason'])}</td></tr>")
+            head = (f'<td rowspan="{len(rows)}" class="text">{_e(item.get("prompt", item["question"]))}</td>'
+                    f'<td rowspan="{len(rows)}" class="text">{_e(item["reference"])}</td>') if i == 0 else ""
+            out.append(f"<tr>{head}<td>{_e(a['model'])}</td><td class=\"text\">{_e(a['answer'])}</td>"
+                       f"<td>{'-' if a['score'] is None else a['score']}</td><td class=\"text\">{_e(a['reason'])}</td></tr>")
     out.append("</table></body></html>")
     return "\n".join(out)

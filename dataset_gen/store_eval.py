@@ -20,7 +20,7 @@ from .store_rows import checked, inserted_id, require_project, utc_now
 
 CONTEXTS = ("none", "reference")
 """What a candidate sees besides the question: nothing (closed-book) or the item's gold chunks."""
-EVAL_STATUSES = ("running", "finished", "cancelled", "failed")
+EVAL_STATUSES = ("running", "finished", "cancelled", "failed", "interrupted")
 VOTES = ("a", "b", "tie")
 
 
@@ -29,7 +29,12 @@ class EvaluationRow:
     """An evaluation: ``models`` in the order given (the first is the baseline of win rates),
     ``judge`` (``""`` when every item is scored exactly), ``context`` (one of :data:`CONTEXTS`),
     ``split`` (``None``: every accepted item), ``status`` (one of :data:`EVAL_STATUSES`), ``run_id``
-    the latest ``evaluate`` run that worked on it; ``created_at`` ISO 8601 UTC."""
+    the latest ``evaluate`` run that worked on it; ``created_at`` ISO 8601 UTC.
+
+    ``status`` is read as ``interrupted`` when the evaluation is stored ``running`` but its run is
+    ``interrupted``: its process died, which whoever next takes the project's lock records on the
+    run (:meth:`~dataset_gen.store_projects.ProjectMethods.close_interrupted_runs`). Running it
+    again resumes it."""
 
     id: int
     project_id: int
@@ -59,9 +64,13 @@ class EvalAnswer:
     duration_s: float = 0.0
 
 
+_SELECT = ("SELECT e.*, CASE WHEN e.status = 'running' AND r.status = 'interrupted' THEN 'interrupted'"
+           " ELSE e.status END AS shown FROM evaluations e LEFT JOIN runs r ON r.id = e.run_id")
+
+
 def _evaluation(row) -> EvaluationRow:
     return EvaluationRow(row["id"], row["project_id"], row["run_id"], tuple(json.loads(row["models"])),
-                         row["judge"], row["context"], row["split"], row["status"], row["created_at"])
+                         row["judge"], row["context"], row["split"], row["shown"], row["created_at"])
 
 
 class EvalMethods:
@@ -103,7 +112,7 @@ class EvalMethods:
     def get_evaluation(self, evaluation_id: int) -> EvaluationRow:
         """One evaluation. :raises StoreError: no evaluation has this id."""
         with self._read() as conn:
-            row = conn.execute("SELECT * FROM evaluations WHERE id = ?", (evaluation_id,)).fetchone()
+            row = conn.execute(_SELECT + " WHERE e.id = ?", (evaluation_id,)).fetchone()
         if row is None:
             raise StoreError(f"No evaluation with id {evaluation_id}: it may have been deleted")
         return _evaluation(row)
@@ -111,7 +120,7 @@ class EvalMethods:
     def list_evaluations(self, project_id: int) -> list[EvaluationRow]:
         """The project's evaluations, newest first."""
         with self._read() as conn:
-            rows = conn.execute("SELECT * FROM evaluations WHERE project_id = ? ORDER BY id DESC", (project_id,))
+            rows = conn.execute(_SELECT + " WHERE e.project_id = ? ORDER BY e.id DESC", (project_id,))
             return [_evaluation(r) for r in rows]
 
     def set_evaluation_state(self, evaluation_id: int, status: str, run_id: int | None = None) -> None:

@@ -15,6 +15,7 @@ import streamlit as st
 from dataset_gen.backends import Backend
 from dataset_gen.errors import DatasetGenError
 from dataset_gen.evaluate import EvalSummary, run_evaluation
+from dataset_gen.locks import ProjectLock
 
 
 @dataclass
@@ -48,12 +49,16 @@ class EvalJobs:
         with self._lock:
             return self._jobs.get(project_id)
 
-    def start(self, store, project_id: int, evaluation_id: int, backend: Backend, concurrency: int) -> EvalJob:
+    def start(self, store, project_id: int, evaluation_id: int, backend: Backend, concurrency: int,
+              lock: ProjectLock | None = None) -> EvalJob:
         """Start evaluation ``evaluation_id`` (or resume it) in a thread; a running job of the
-        project is returned instead of a second one."""
+        project is returned instead of a second one. ``lock``, the project's lock taken before the
+        evaluation was created, is handed to the thread, which releases it when the job ends."""
         with self._lock:
             running = self._jobs.get(project_id)
             if running is not None and running.running:
+                if lock is not None:
+                    lock.release()
                 return running
             job = self._jobs[project_id] = EvalJob(project_id, evaluation_id)
 
@@ -63,7 +68,7 @@ class EvalJobs:
         def work() -> None:
             try:
                 job.summary = run_evaluation(store, project_id, backend, evaluation_id, concurrency=concurrency,
-                                             on_progress=progress, cancel=job.cancel)
+                                             on_progress=progress, cancel=job.cancel, lock=lock)
                 job.total = job.total or job.summary.total
                 job.error = job.summary.error
                 job.state = job.summary.status
@@ -71,6 +76,9 @@ class EvalJobs:
                 job.error, job.state = str(exc), "failed"
             except BaseException as exc:  # a crash: shown on the page, never lost in a thread
                 job.error, job.state = f"{type(exc).__name__}: {exc}", "failed"
+            finally:
+                if lock is not None:
+                    lock.release()
 
         job.thread = threading.Thread(target=work, name=f"evaluate-{project_id}", daemon=True)
         job.thread.start()

@@ -103,7 +103,7 @@ def blind_vote(store, report: dict, read_only: bool) -> None:
         item = waiting[0]
         left, right = sides(evaluation_id, item["pair_id"], a, b)
         st.caption(t("eval.left", n=len(waiting)))
-        st.html(text_block([(t("eval.question"), item["question"]), (t("eval.reference"), item["reference"])],
+        st.html(text_block([(t("eval.question"), item["prompt"]), (t("eval.reference"), item["reference"])],
                            "blind-item"))
         one, two = st.columns(2)
         one.html(text_block([(t("eval.answer1"), answers[item["pair_id"]][left])], "blind-answer-1"))

@@ -4,8 +4,9 @@ table, the answers side by side, and a blind A/B vote."""
 import streamlit as st
 
 from dataset_gen.errors import DatasetGenError
-from dataset_gen.evaluate import needs_judge, scope, start_or_resume
+from dataset_gen.evaluate import left_out, needs_judge, scope, start_or_resume
 from dataset_gen.evaluate_report import build_report
+from dataset_gen.locks import lock_project
 from ui.common import base_settings, get_store, project_backend, project_config, read_only, require_project, show_error
 from ui.evaluate_job import get_eval_jobs
 from ui.evaluate_views import blind_vote, results_table, side_by_side
@@ -38,7 +39,10 @@ items = scope(store, project_id, split or None)
 job = jobs.get(project_id)
 running = bool(job and job.running)
 ready = bool(models) and bool(items)
-if not items:
+skipped = left_out(store, project_id, split or None)
+if not items and skipped:
+    st.info(t("eval.only_conversations", n=skipped))
+elif not items:
     st.info(t("eval.no_split", split=split) if split else t("eval.no_items"))
 elif not models:
     st.info(t("eval.pick_models"))
@@ -47,14 +51,24 @@ elif needs_judge(items) and not judge:
     ready = False
 else:
     st.caption(t("eval.scope", n=len(items), m=len(models)))
+if items and skipped:
+    st.caption(t("eval.conversations_left_out", n=skipped))
 if st.button(t("eval.start"), type="primary", key="eval_start", disabled=locked or running or not ready):
+    started = False
     try:
-        evaluation, _ = start_or_resume(store, project_id, models, judge, context, split or None)
-        jobs.start(store, project_id, evaluation.id, project_backend(config), settings.concurrency)
+        lock = lock_project(store, project_id)  # a busy project: refused before anything is created
+        try:
+            evaluation, _ = start_or_resume(store, project_id, models, judge, context, split or None)
+            jobs.start(store, project_id, evaluation.id, project_backend(config), settings.concurrency, lock=lock)
+        except BaseException:
+            lock.release()
+            raise
         st.session_state["eval_shown"] = evaluation.id
-        st.rerun()
+        started = True
     except DatasetGenError as exc:
         show_error(exc)
+    if started:
+        st.rerun()
 
 
 @st.fragment(run_every=1.0)
