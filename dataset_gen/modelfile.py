@@ -29,14 +29,28 @@ MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}(/[A-Za-z0-9][A-Za-z0-9
                         r"(:[A-Za-z0-9][A-Za-z0-9._-]{0,79})?")
 """A safe Ollama model name: ``name``, ``namespace/name``, each with an optional ``:tag``; letters,
 digits, ``.``, ``_`` and ``-``, starting with a letter or digit (Ollama's name parts, no path
-separators other than the one namespace slash, nothing a shell would read)."""
+separators other than the one namespace slash, nothing a shell would read). Each part is at most
+:data:`PART_LIMIT` characters, as Ollama's ``types/model/name.go`` (``isValidLen``) allows."""
+
+PART_LIMIT = 80
+"""The longest namespace, model or tag part of an Ollama model name, in characters."""
+
+_ANY_LENGTH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?(:[A-Za-z0-9][A-Za-z0-9._-]*)?")
+GGUF_MAGIC = b"GGUF"
+"""The first four bytes of every GGUF file (the GGUF specification, ggml docs/gguf.md)."""
 
 
 def check_model_name(name: str, what: str = "model name") -> str:
     """``name`` when it matches :data:`MODEL_NAME` (and has no ``..``).
 
-    :raises ValueError: it does not, in one line: ``'../x' is not a safe model name: ...``.
+    :raises ValueError: it does not, in one line: ``'../x' is not a safe model name: ...``, or
+        for a name of the right characters with a part over :data:`PART_LIMIT` characters, ``... is
+        too long for a model name: ...``.
     """
+    if not MODEL_NAME.fullmatch(name) and _ANY_LENGTH.fullmatch(name) and ".." not in name:
+        longest = max(len(part) for part in re.split(r"[/:]", name))
+        raise ValueError(f"'{printable(name[:40])}…' is too long for a {what}: each part (namespace, name, tag) "
+                         f"is at most {PART_LIMIT} characters, and this one has {longest}")
     if not MODEL_NAME.fullmatch(name) or ".." in name:
         raise ValueError(f"'{printable(name)}' is not a safe {what}: use letters, digits, '.', '_' and '-' "
                          "(e.g. notes-qwen2.5 or me/notes:v1)")
@@ -89,6 +103,19 @@ def _path(path: str | Path, what: str) -> str:
     return f'"{text}"' if any(c.isspace() for c in text) else text
 
 
+def _require_gguf(path: str | Path) -> None:
+    """:raises ValueError: ``path`` is not a file that starts with :data:`GGUF_MAGIC` (a folder, a
+    text file), in one line naming it."""
+    resolved = Path(path).expanduser()
+    try:
+        with open(resolved, "rb") as handle:
+            head = handle.read(len(GGUF_MAGIC))
+    except OSError:
+        head = b""
+    if not resolved.is_file() or head != GGUF_MAGIC:
+        raise ValueError(f"{printable(str(path))} is not a GGUF file (it does not start with GGUF)")
+
+
 def modelfile_text(spec: ModelfileSpec) -> str:
     """The Modelfile for ``spec``, ending with a line break.
 
@@ -113,9 +140,11 @@ def build_spec(config: ProjectConfig, *, gguf: str | Path | None = None, base: s
     """The spec of a merged GGUF (``gguf``) or of a base model plus a LoRA ``adapter``, with the
     project's system prompt (:attr:`ProjectConfig.system_prompt`) and :func:`parameters`.
 
-    ``base`` is an Ollama model name (:data:`MODEL_NAME`) or an existing GGUF file.
+    ``base`` is an Ollama model name (:data:`MODEL_NAME`) or an existing GGUF file. ``gguf`` must be
+    a file starting with :data:`GGUF_MAGIC`.
 
-    :raises ValueError: neither or both ways given, a missing file, an unsafe base name.
+    :raises ValueError: neither or both ways given, a missing file, a ``gguf`` that is not a GGUF
+        file, an unsafe base name.
     """
     if (gguf is None) == (base is None):
         raise ValueError("give either --gguf PATH (a merged model) or --base MODEL with --adapter PATH (a LoRA)")
@@ -123,6 +152,7 @@ def build_spec(config: ProjectConfig, *, gguf: str | Path | None = None, base: s
         if adapter is not None:
             raise ValueError("--adapter goes with --base MODEL, not with --gguf: a GGUF of the merged model needs none")
         source = _path(gguf, "GGUF file")
+        _require_gguf(gguf)
         adapter_path = None
     else:
         assert base is not None

@@ -133,3 +133,24 @@ def test_export_page_names_items_accepted_after_the_split(app_data_dir):
     at.selectbox(key="ex_split").set_value("train").run()
     assert not at.exception, at.exception
     assert [w.value for w in at.warning] == ["1 accepted item has no split yet; run Assign splits again to place it."]
+
+
+def test_modelfile_wants_a_gguf_file_and_names_a_too_long_name(tmp_path, capsys):
+    from dataset_gen.store import Store
+
+    with Store.open(tmp_path) as store:
+        store.create_project("notes")
+    notes = tmp_path / "notes.md"
+    notes.write_text("# not a model\n", encoding="utf-8")
+    for path in (tmp_path, notes):
+        code, _, err = run_main(capsys, "--data-dir", tmp_path, "modelfile", "--project", "notes", "--gguf", path,
+                                "--name", "notes")
+        assert (code, err) == (2, f"error: {path} is not a GGUF file (it does not start with GGUF)\n")
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF\x03\x00\x00\x00")
+    code, _, err = run_main(capsys, "--data-dir", tmp_path, "modelfile", "--project", "notes", "--gguf", gguf,
+                            "--name", "a" * 300)
+    assert (code, err) == (2, f"error: '{'a' * 40}…' is too long for a model name: each part (namespace, name, tag) "
+                              "is at most 80 characters, and this one has 300\n")
+    assert run_main(capsys, "--data-dir", tmp_path, "modelfile", "--project", "notes", "--gguf", gguf,
+                    "--name", "a" * 80)[0] == 0
