@@ -3,7 +3,8 @@
 Exit codes: 0 all went well; 1 some chunks failed (they are listed, and a re-run retries them);
 2 usage or input errors, a busy project, a storage error, or a run stopped by the backend (Ollama
 not running, model not pulled); 130 stopped by Ctrl-C, 143 by SIGTERM (what was saved is printed;
-running the same command again resumes). Errors are one line on stderr, never a traceback.
+running the same command again resumes); 141 the reader of stdout went away (``| head``): the
+command ends quietly. Errors are one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import shlex
 import sqlite3
 import sys
@@ -336,24 +338,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "models":
             host = "openai_base_url" if args.api == "openai" else "ollama_host"
-            return _models(Settings.from_env(data_dir=args.data_dir, api=args.api, **{host: args.host}))
+            return _flushed(_models(Settings.from_env(data_dir=args.data_dir, api=args.api, **{host: args.host})))
         base = Settings.from_env(data_dir=args.data_dir)
         with Store.open(base.data_dir) as store:
-            if args.command in SETTINGS_OF:
-                return _on_project(args, argv, base, store)
-            if args.command == "export":
-                return _export(args, store)
-            if args.command == "report":
-                return report(args, store, print)
-            if args.command in ITEM_COMMANDS:
-                return run_items(args, base, store, _say, print)
-            if args.command == "review":
-                return review(args, store, _say, print)
-            if args.command == "evaluate":
-                return evaluate(args, base, store, _say, print)
-            if args.command in LOOP_COMMANDS:
-                return run_loop(args, store, base.data_dir, _say, print)
-            return _projects(store)
+            return _flushed(_command(args, argv, base, store))
+    except BrokenPipeError:
+        return _stdout_closed()
     except (DatasetGenError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -364,3 +354,42 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nstopped; what was saved stays saved. Run the same command again to go on.", file=sys.stderr)
         return 130
+
+
+SIGPIPE_EXIT = 141
+"""The exit code when stdout's reader went away: 128 + SIGPIPE (13), as a shell reports it."""
+
+
+def _flushed(code: int) -> int:
+    """``code``, once stdout is flushed (so a closed pipe is found here, not at exit)."""
+    sys.stdout.flush()
+    return code
+
+
+def _stdout_closed() -> int:
+    """End quietly when stdout's reader is gone (``review ... | head``): point stdout at
+    ``os.devnull`` so the flush at exit cannot fail again, as Python's docs recommend (library
+    ``signal``, "Note on SIGPIPE"), and return :data:`SIGPIPE_EXIT`."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return SIGPIPE_EXIT
+
+
+def _command(args, argv: list[str], base: Settings, store: Store) -> int:
+    """Run the store command of parsed ``args`` and return its exit code."""
+    if args.command in SETTINGS_OF:
+        return _on_project(args, argv, base, store)
+    if args.command == "export":
+        return _export(args, store)
+    if args.command == "report":
+        return report(args, store, print)
+    if args.command in ITEM_COMMANDS:
+        return run_items(args, base, store, _say, print)
+    if args.command == "review":
+        return review(args, store, _say, print)
+    if args.command == "evaluate":
+        return evaluate(args, base, store, _say, print)
+    if args.command in LOOP_COMMANDS:
+        return run_loop(args, store, base.data_dir, _say, print)
+    return _projects(store)

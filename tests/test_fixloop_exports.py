@@ -154,3 +154,27 @@ def test_modelfile_wants_a_gguf_file_and_names_a_too_long_name(tmp_path, capsys)
                               "is at most 80 characters, and this one has 300\n")
     assert run_main(capsys, "--data-dir", tmp_path, "modelfile", "--project", "notes", "--gguf", gguf,
                     "--name", "a" * 80)[0] == 0
+
+
+def test_review_piped_to_head_ends_quietly(tmp_path):
+    """``review | head -1``: the reader goes away after one line; the CLI ends with no error."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from dataset_gen.models import Chunk, Document, QAPair
+    from dataset_gen.store import Store
+
+    with Store.open(tmp_path) as store:
+        project = store.create_project("many")
+        text = "Ollama serves on port 11434 by default.\n"
+        doc = store.add_document(project, Document("m.md", text, "markdown", "4" * 64))
+        [chunk] = store.replace_chunks(doc, [Chunk("m.md", 0, 0, len(text), text)])
+        run = store.start_run(project, "m", {}, "qa_generate", "1", 1)
+        store.add_pairs(chunk, run, [QAPair(f"Question {i}: which port does Ollama serve on, and why? " * 4,
+                                            "11434.", "port 11434", True) for i in range(3000)])
+    root = Path(__file__).resolve().parents[1]
+    script = (f"'{sys.executable}' -m dataset_gen --data-dir '{tmp_path}' review --project many 2>'{tmp_path}/err' "
+              "| head -1 >/dev/null; echo ${PIPESTATUS[0]}")
+    done = subprocess.run(["bash", "-c", script], cwd=root, capture_output=True, text=True, timeout=120)
+    assert (done.stdout, (tmp_path / "err").read_text()) == ("141\n", "")
