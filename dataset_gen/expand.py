@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .asking import Asker, Cancelled, compact
+from .backends.json_reply import json_problem
 from .distill import sourceless_pair
 from .duplicates import find_duplicates
 from .errors import InvalidModelOutputError
@@ -115,7 +116,7 @@ def parse_examples(text: str, name: str) -> list[Example]:
         try:
             values = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{name}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+            raise ValueError(f"{name}: not JSON ({json_problem(exc)} at line {exc.lineno}, column {exc.colno})") from None
         found = [_record(v, f"{name}: record {n}") for n, v in enumerate(values, start=1)]
         places = [f"record {n}" for n in range(1, len(found) + 1)]
     else:
@@ -126,7 +127,7 @@ def parse_examples(text: str, name: str) -> list[Example]:
             try:
                 value = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{name}: line {n}: not JSON ({exc.msg} at column {exc.colno})") from None
+                raise ValueError(f"{name}: line {n}: not JSON ({json_problem(exc)} at column {exc.colno})") from None
             found.append(_record(value, f"{name}: line {n}"))
             places.append(f"line {n}")
     if not found:
