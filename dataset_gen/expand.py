@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .asking import Asker, Cancelled, compact
+from .backends.json_reply import json_problem
 from .distill import sourceless_pair
 from .duplicates import find_duplicates
 from .errors import InvalidModelOutputError
@@ -51,7 +52,8 @@ RECORDS_SHAPE = 'an object with a "records" list of objects, each with a "questi
 @dataclass(frozen=True)
 class Example:
     """One example: its ``question`` (Alpaca ``instruction`` + blank line + ``input``, or the first
-    human turn) and ``answer``; ``fmt`` is ``"alpaca"`` or ``"sharegpt"``."""
+    human turn) and ``answer``; ``fmt`` is ``"alpaca"``, ``"sharegpt"`` or ``"openai"`` (chat
+    ``messages``, as the ``openai`` export writes them; a system message is skipped)."""
 
     question: str
     answer: str
@@ -76,7 +78,17 @@ def _record(value: object, where: str) -> Example:
                     and isinstance(after.get("value"), str) and turn["value"].strip() and after["value"].strip()):
                 return Example(turn["value"].strip(), after["value"].strip(), "sharegpt")
         raise ValueError(f'{where}: "conversations" has no human turn followed by a gpt reply')
-    raise ValueError(f"{where}: neither an Alpaca record (instruction, output) nor a ShareGPT one (conversations)")
+    if isinstance(value, dict) and isinstance(value.get("messages"), list):  # OpenAI chat records
+        messages = [m for m in value["messages"] if isinstance(m, dict) and m.get("role") != "system"]
+        for i, message in enumerate(messages[:-1]):
+            after = messages[i + 1]
+            if (message.get("role") == "user" and after.get("role") == "assistant"
+                    and isinstance(message.get("content"), str) and isinstance(after.get("content"), str)
+                    and message["content"].strip() and after["content"].strip()):
+                return Example(message["content"].strip(), after["content"].strip(), "openai")
+        raise ValueError(f'{where}: "messages" has no user message followed by an assistant reply')
+    raise ValueError(f"{where}: neither an Alpaca record (instruction, output), a ShareGPT one (conversations) "
+                     "nor OpenAI messages (messages)")
 
 
 def read_examples(path: Path) -> list[Example]:
@@ -104,7 +116,7 @@ def parse_examples(text: str, name: str) -> list[Example]:
         try:
             values = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{name}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+            raise ValueError(f"{name}: not JSON ({json_problem(exc)} at line {exc.lineno}, column {exc.colno})") from None
         found = [_record(v, f"{name}: record {n}") for n, v in enumerate(values, start=1)]
         places = [f"record {n}" for n in range(1, len(found) + 1)]
     else:
@@ -115,11 +127,11 @@ def parse_examples(text: str, name: str) -> list[Example]:
             try:
                 value = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{name}: line {n}: not JSON ({exc.msg} at column {exc.colno})") from None
+                raise ValueError(f"{name}: line {n}: not JSON ({json_problem(exc)} at column {exc.colno})") from None
             found.append(_record(value, f"{name}: line {n}"))
             places.append(f"line {n}")
     if not found:
-        raise ValueError(f"{name}: no example in the file: give Alpaca or ShareGPT records")
+        raise ValueError(f"{name}: no example in the file: give Alpaca, ShareGPT or OpenAI messages records")
     for example, place in zip(found, places):
         if example.fmt != found[0].fmt:
             raise ValueError(f"{name}: {place} is a {example.fmt} record but {places[0]} is {found[0].fmt}: "

@@ -13,6 +13,7 @@ from opencc import OpenCC
 
 from .duplicates import Cluster, duplicate_rate, find_duplicates
 from .language import detect_language, language_matches
+from .locks import ProjectLock, project_locked
 
 
 @dataclass(frozen=True)
@@ -28,14 +29,25 @@ class DedupeSummary:
 
 
 def mark_duplicates(store, project_id: int, *, threshold: float = 90.0, backend=None,
-                    embedding_model: str = "", cosine_threshold: float = 0.92) -> DedupeSummary:
+                    embedding_model: str = "", cosine_threshold: float = 0.92,
+                    lock: ProjectLock | None = None) -> DedupeSummary:
     """Cluster the project's questions (rejected pairs aside) and mark every member but the kept
     one as a duplicate of it; earlier marks are replaced. Accepted or edited pairs are kept over
     others. With ``backend`` and ``embedding_model``, the server's embeddings (:meth:`Backend.embed`) also link
     questions worded differently.
 
+    Holds the project's lock (:func:`dataset_gen.locks.project_locked`: ``lock`` when the caller
+    holds it): marks made while a run still adds pairs would be cleared by the next.
+
     :raises BackendError: the embedding model cannot be reached or is not pulled.
+    :raises ProjectBusyError: another command or run is working on the project.
     """
+    with project_locked(store, project_id, lock):
+        return _mark_duplicates(store, project_id, threshold, backend, embedding_model, cosine_threshold)
+
+
+def _mark_duplicates(store, project_id: int, threshold: float, backend, embedding_model: str,
+                     cosine_threshold: float) -> DedupeSummary:
     pairs = store.list_pairs(project_id, statuses=("generated", "accepted"))
     items = [(p.id, p.question) for p in pairs]
     embeddings = None

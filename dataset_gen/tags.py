@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import json
 import threading
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .asking import Asker, Cancelled, compact
+from .backends.json_reply import json_problem
 from .models import SamplingOptions
 from .prompts import fence_tag, load_prompt
 from .store_tags import TagRow, Tree
@@ -51,28 +53,50 @@ ASSIGN_SCHEMA = {
 ASSIGN_SHAPE = 'an object with an "assignments" list of objects, each with the numbers "item" and "tag"'
 
 
+MAX_TAG_CHARS = 80
+"""The longest tag name, in characters: a tag labels a domain in a filter and a chart."""
+
+
+def _name(text: str, where: str) -> str:
+    """``text`` as a tag name: control and format characters removed, whitespace runs one space.
+
+    :raises ValueError: longer than :data:`MAX_TAG_CHARS` characters.
+    """
+    name = "".join(ch for ch in " ".join(text.split()) if unicodedata.category(ch) not in ("Cc", "Cf"))
+    if len(name) > MAX_TAG_CHARS:
+        raise ValueError(f"{where}: a name of {len(name)} characters; keep tag names to {MAX_TAG_CHARS}")
+    return name
+
+
 def parse_tree(value: object) -> Tree:
     """A :data:`Tree` from JSON ``value``: a list (or ``{"tags": list}``) of ``{"name",
-    "children"}`` objects; names trimmed, blank ones dropped, a repeated top-level name merged.
+    "children"}`` objects; names cleaned (:func:`_name`), blank ones dropped, a repeated top-level
+    name merged.
 
-    :raises ValueError: not that shape, or no tag in it.
+    :raises ValueError: not that shape, a name too long, or no tag in it (saying which names were blank).
     """
     items = value.get("tags") if isinstance(value, dict) else value
     if not isinstance(items, list):
         raise ValueError('the tag tree is not a list of {"name", "children"} objects')
     merged: dict[str, list[str]] = {}
+    blank: list[str] = []
     for n, item in enumerate(items, start=1):
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             raise ValueError(f'tag {n} is not an object with a "name" string')
         children = item.get("children", [])
         if not isinstance(children, list) or not all(isinstance(c, str) for c in children):
             raise ValueError(f'tag {n} ("{item["name"]}"): "children" is not a list of strings')
-        name = " ".join(item["name"].split())
-        if name:
-            kept = merged.setdefault(name, [])
-            kept.extend(c for c in (" ".join(c.split()) for c in children) if c and c not in kept)
+        name = _name(item["name"], f"tag {n}")
+        if not name:
+            blank.append(f"tag {n}")
+            continue
+        kept = merged.setdefault(name, [])
+        for m, child in enumerate(children, start=1):
+            cleaned = _name(child, f'tag {n} ("{name}"), child {m}')
+            if cleaned and cleaned not in kept:
+                kept.append(cleaned)
     if not merged:
-        raise ValueError("the tag tree holds no tag")
+        raise ValueError("the tag tree holds no tag" + (f" ({', '.join(blank)}: an empty name)" if blank else ""))
     return list(merged.items())
 
 
@@ -93,7 +117,7 @@ def tree_from_file(path: Path) -> Tree:
     try:
         return parse_tree(json.loads(text))
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+        raise ValueError(f"{path}: not JSON ({json_problem(exc)} at line {exc.lineno}, column {exc.colno})") from None
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
 

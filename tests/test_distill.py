@@ -9,11 +9,13 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from dataset_gen.cli import main
 from dataset_gen.gate import hold_back, hold_reasons
 from dataset_gen.store import Store
+from dataset_gen.tags import parse_tree
 from tests.fake_distill import DistillResponder
 from tests.fake_ollama import FakeOllama, Reply
 
@@ -99,13 +101,25 @@ def test_the_tree_is_shown_edited_as_json_and_loaded_back_then_distilled_from(tm
                                           "What is key point 1 of Home espresso brewing: area 1 > Tamping?"]
 
 
-def test_a_malformed_tree_file_is_refused_in_one_line_naming_the_file(tmp_path, capsys):
+@pytest.mark.parametrize(("text", "reason"), [
+    ('[{"name": "A", "children": "B"}]', 'tag 1 ("A"): "children" is not a list of strings'),
+    ('[{"name": " ", "children": ["b"]}, {"name": "\\u0000", "children": []}]',
+     "the tag tree holds no tag (tag 1, tag 2: an empty name)"),
+    ('[{"name": "' + "x" * 81 + '", "children": []}]', "tag 1: a name of 81 characters; keep tag names to 80"),
+    ('[{"name": "A", "children": ["' + "y" * 90 + '"]}]',
+     'tag 1 ("A"), child 1: a name of 90 characters; keep tag names to 80'),
+])
+def test_a_malformed_tree_file_is_refused_in_one_line_naming_the_file(tmp_path, capsys, text, reason):
     bad = tmp_path / "tree.json"
-    bad.write_text('[{"name": "A", "children": "B"}]', encoding="utf-8")
+    bad.write_text(text, encoding="utf-8")
     with Store.open(tmp_path) as store:
         store.create_project("p")
     code, _, err = run(capsys, "--data-dir", tmp_path, "tags", "--project", "p", "--load", bad)
-    assert (code, err) == (2, [f'error: {bad}: tag 1 ("A"): "children" is not a list of strings'])
+    assert (code, err) == (2, [f"error: {bad}: {reason}"])
+
+
+def test_control_characters_are_taken_out_of_tag_names():
+    assert parse_tree([{"name": "a\x00b\u200b c", "children": ["d\te"]}]) == [("ab c", ["d e"])]
 
 
 def test_the_distill_page_makes_a_tree_shows_it_and_distils_from_it(app_data_dir, fake_ollama):

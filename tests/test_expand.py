@@ -9,6 +9,7 @@ import json
 import pytest
 
 from dataset_gen.cli import main
+from dataset_gen.expand import Example, parse_examples
 from dataset_gen.store import Store
 from tests.fake_distill import DistillResponder
 from tests.fake_ollama import FakeOllama, Reply
@@ -82,10 +83,19 @@ def test_english_sharegpt_examples_as_a_json_array_and_records_near_each_other_a
             "How do I copy a model to a new name?", "How can I see a model's Modelfile?"]
 
 
+def test_openai_messages_examples_as_the_openai_export_writes_them_are_read():
+    text = ('{"messages": [{"role": "system", "content": "你是助理。"}, {"role": "user", "content": "如何列出模型？"},'
+            ' {"role": "assistant", "content": "執行 ollama list。"}]}\n')
+    assert parse_examples(text, "mine.jsonl") == [Example("如何列出模型？", "執行 ollama list。", "openai")]
+
+
 @pytest.mark.parametrize(("text", "where"), [
     ('{"instruction": "a", "output": "b"}\n{"instruction": "c", "output": \n', "line 2: not JSON (Expecting value at column 32)"),
     ('{"instruction": "a", "output": "b"}\n\n{"question": "c"}\n',
-     "line 3: neither an Alpaca record (instruction, output) nor a ShareGPT one (conversations)"),
+     "line 3: neither an Alpaca record (instruction, output), a ShareGPT one (conversations) nor OpenAI messages "
+     "(messages)"),
+    ('{"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}]}\n',
+     'line 1: "messages" has no user message followed by an assistant reply'),
     ('[{"instruction": "a", "output": "b"}, {"conversations": [{"from": "human", "value": "q"}]}]',
      'record 2: "conversations" has no human turn followed by a gpt reply'),
     ('[{"instruction": "a", "output": "b"}, {"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "r"}]}]',

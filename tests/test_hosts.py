@@ -79,7 +79,8 @@ def test_a_host_that_dies_mid_run_is_taken_out_and_its_chunks_go_to_the_other(tm
     assert slow_calls == 8
     assert summary.warnings == [
         f"{dying.url} was taken out of the run: Ollama is not running at {dying.url} (no answer after 2 attempts): "
-        "start it with `ollama serve` (or the Ollama app), or set OLLAMA_HOST / --host to where it runs; "
+        "start it with `ollama serve` (or the Ollama app), or point OLLAMA_HOST, --host or the project's host "
+        "setting at where it runs; "
         f"its chunks go to {slow.url}"]
     chunks = store.list_chunks(project_id)
     assert [c.gen_status for c in chunks] == ["done"] * 10
@@ -108,7 +109,8 @@ def test_a_host_down_at_the_start_is_left_out_with_a_warning(tmp_path, fake_olla
     assert (summary.status, summary.done, summary.pairs) == ("finished", 3, 3)
     assert summary.warnings == [
         f"{gone_url} was left out of the run: Ollama is not running at {gone_url} (no answer after 1 attempt): "
-        "start it with `ollama serve` (or the Ollama app), or set OLLAMA_HOST / --host to where it runs"]
+        "start it with `ollama serve` (or the Ollama app), or point OLLAMA_HOST, --host or the project's host "
+        "setting at where it runs"]
     assert summary.hosts == [HostProgress(fake_ollama.url, 3, True)]
     store.close()
 

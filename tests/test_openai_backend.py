@@ -129,8 +129,8 @@ def test_missing_model_wrong_path_and_nothing_listening():
     with pytest.raises(BackendUnreachableError) as down:
         OpenAIBackend(url, max_retries=1, backoff_s=0).health()
     assert str(down.value) == (f"Nothing answers at {url} (no answer after 2 attempts): start the server (`vllm serve`, "
-                               "`llama-server`, LM Studio's local server), or set OPENAI_BASE_URL / --host to its URL "
-                               "ending in /v1")
+                               "`llama-server`, LM Studio's local server), or point OPENAI_BASE_URL, --host or the "
+                               "project's base URL setting at its URL ending in /v1")
 
 
 def test_429_and_5xx_are_retried_then_reported_in_one_line():

@@ -3,6 +3,7 @@
 import pytest
 
 from dataset_gen.backends import OllamaBackend
+from dataset_gen.locks import ProjectBusyError, lock_project
 from dataset_gen.models import Chunk, Document, QAPair
 from dataset_gen.quality import convert_to_traditional, coverage, mark_duplicates
 from dataset_gen.store import Store
@@ -39,6 +40,15 @@ def test_duplicates_are_marked_and_an_accepted_pair_is_kept(project):
     assert (summary.pairs, round(summary.rate_before, 2), summary.rate_after) == (4, 0.5, 0.0)
     assert [p.duplicate_of for p in store.list_pairs(project_id)] == [ids[1], None, ids[1], None]
     assert store.count_pairs(project_id, duplicate=True) == 2
+
+
+def test_dedupe_is_refused_while_another_command_holds_the_project(project):
+    store, project_id, _, ids = project
+    with lock_project(store, project_id), pytest.raises(ProjectBusyError):
+        mark_duplicates(store, project_id, threshold=80)
+    assert store.count_pairs(project_id, duplicate=True) == 0  # nothing was marked
+    with lock_project(store, project_id) as held:  # the holder itself may dedupe
+        assert len(mark_duplicates(store, project_id, threshold=80, lock=held).clusters) == 1
 
 
 def test_embeddings_from_ollama_link_questions(project):

@@ -41,3 +41,27 @@ def test_an_item_with_no_source_says_where_it_came_from_and_shows_no_source(app_
     assert "source-chunk" not in _html(at)
     [grid] = [frame for frame in at.dataframe if "tag" in frame.value.columns]  # the grid
     assert list(grid.value["tag"]) == ["Geography > Capitals"]
+
+
+def test_the_review_page_in_traditional_chinese_has_no_english_labels_for_flags_statuses_and_fields(app_data_dir):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.test_focus_review import ROOT
+
+    store, project_id, ids = kinds_project(app_data_dir)
+    store.close()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state["project_id"] = project_id
+    at.session_state["ui_language"] = "zh-TW"
+    at.run()
+    at.switch_page("ui/pages/review.py")
+    at.run()
+    assert not at.exception, at.exception
+    status = at.multiselect(key="rv_status")
+    assert status.options == ["已產生", "已接受", "已拒絕"]
+    kind = at.selectbox(key="rv_kind")
+    kind.select_index(kind.options.index("選擇題")).run()
+    shown = _html(at)
+    assert "<strong>問：</strong>" in shown and "<strong>答：</strong>" in shown and "<strong>證據：</strong>" in shown
+    flag = at.selectbox(key="rv_flag")
+    assert "證據薄弱" in flag.options and "trivial evidence" not in flag.options

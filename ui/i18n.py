@@ -91,6 +91,15 @@ def reason_label(reason: str) -> str:
     return t(keys[reason]) if reason in keys else reason
 
 
+def flag_label(code: str) -> str:
+    """A reason code an item fails or is held back for (:data:`dataset_gen.gate.HOLD_REASONS`) in
+    the interface language; an unknown code as :func:`dataset_gen.gate.label` writes it."""
+    from dataset_gen.gate import label
+
+    key = f"flag.{code}"
+    return t(key) if key in catalogue(DEFAULT_LANGUAGE) else label(code)
+
+
 def status_label(status: str) -> str:
     """A chunk's or run's status (``pending``, ``done``, ``failed``, ``running``, ``finished``,
     ``cancelled``, ``interrupted``) in the interface language; an unknown one as stored."""

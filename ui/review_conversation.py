@@ -11,11 +11,10 @@ from __future__ import annotations
 import streamlit as st
 
 from dataset_gen.errors import DatasetGenError
-from dataset_gen.gate import label
 from dataset_gen.grounding import locate
 from dataset_gen.models import StoredPair, Turn
 from dataset_gen.store_pairs import StaleEditError
-from ui.i18n import t
+from ui.i18n import flag_label, t
 from ui.review_actions import Desk, bump_version, saw
 from ui.review_conflicts import refused
 from ui.safe import highlighted, md_escape, text_block
@@ -59,7 +58,7 @@ def _turn(desk: Desk, pair: StoredPair, turn: Turn, source: str) -> None:
         rows.append((t("conv.original"), turn.original_content or ""))
     st.html(text_block(rows, f"conv-turn-{turn.position}"))
     if turn.role == "assistant":
-        flags = ", ".join(label(code) for code in turn.flags) or t("review.no_flags")
+        flags = ", ".join(flag_label(code) for code in turn.flags) or t("review.no_flags")
         grounded = t("review.rechecked_grounded") if turn.grounded else "⚠ " + t("review.rechecked_ungrounded")
         st.caption(md_escape(f"{grounded} · {flags}"))
         with st.expander(t("conv.in_source")):
@@ -76,7 +75,7 @@ def conversation_body(desk: Desk, pair: StoredPair) -> None:
     settings = desk.store.conversation_settings(pair.id)
     if settings is not None and (settings[1] or settings[2]):
         st.caption(md_escape(t("conv.asked", scenario=settings[1] or "—", roles=" / ".join(settings[2]) or "—")))
-    flags = ", ".join(label(code) for code in pair.flags) or t("review.no_flags")
+    flags = ", ".join(flag_label(code) for code in pair.flags) or t("review.no_flags")
     st.caption(md_escape(t("conv.summary", n=len(pair.turns) // 2, flags=flags))
                + (" · ⚠ " + t("review.rechecked_ungrounded") if not pair.grounded else ""))
     source = "\n\n".join(text for text in pair.reference_contexts if text)

@@ -20,13 +20,12 @@ import streamlit as st
 
 from dataset_gen.choice import LETTERS
 from dataset_gen.errors import DatasetGenError
-from dataset_gen.gate import label
 from dataset_gen.grounding import locate
 from dataset_gen.language import detect_language, language_name, script_problem
 from dataset_gen.models import StoredPair
 from dataset_gen.quality import to_traditional
 from dataset_gen.store_pairs import StaleEditError
-from ui.i18n import t
+from ui.i18n import flag_label, t
 from ui.review_actions import Desk, bump_version, saw, set_one_status
 from ui.review_conflicts import refused
 from ui.review_conversation import conversation_body
@@ -88,7 +87,7 @@ def _save_edit(desk: Desk, pair: StoredPair, question: str, answer: str) -> None
 def recheck_notes(desk: Desk, pair: StoredPair) -> None:
     """What the checks say about the pair's current text, with the offer to convert it."""
     language = detect_language(pair.chunk_text)
-    flags = ", ".join(label(code) for code in pair.flags) or t("review.no_flags")
+    flags = ", ".join(flag_label(code) for code in pair.flags) or t("review.no_flags")
     st.caption(t("review.rechecked_flags", flags=flags))
     st.caption(t("review.rechecked_grounded") if pair.grounded else t("review.rechecked_ungrounded"))
     problem = script_problem(f"{pair.question} {pair.answer}", language) or (
@@ -159,15 +158,16 @@ def focus_panel(desk: Desk) -> None:
             st.session_state.pop("rv_editing", None)
             st.rerun()
     else:
-        shown = [("Q:", pair.question)]
+        shown = [(t("review.label_q"), pair.question)]
         if pair.choices:  # an objective question: its options, the correct one marked
             shown += [(f"{letter}.", f"{option}  ✓" if option == pair.answer else option)
                       for letter, option in zip(LETTERS, pair.choices, strict=False)]
-        shown += [("A:", pair.answer), ("Evidence:", pair.evidence)]
+        shown += [(t("review.label_a"), pair.answer), (t("review.label_evidence"), pair.evidence)]
         if pair.reasoning:
-            shown.append(("Reasoning:", pair.reasoning))
+            shown.append((t("review.label_reasoning"), pair.reasoning))
         if pair.edited:
-            shown += [("Original Q:", pair.original_question or ""), ("Original A:", pair.original_answer or "")]
+            shown += [(t("review.label_original_q"), pair.original_question or ""),
+                      (t("review.label_original_a"), pair.original_answer or "")]
         st.html(text_block(shown, "focus-pair"))
     if pair.faithfulness is not None:
         st.caption(t("review.scores", f=pair.faithfulness, r=pair.relevance, c=pair.clarity,

@@ -18,10 +18,9 @@ import pandas as pd
 import streamlit as st
 
 from dataset_gen.errors import DatasetGenError
-from dataset_gen.gate import label
 from dataset_gen.models import StoredPair
 from dataset_gen.store_pairs import StaleEditError
-from ui.i18n import t
+from ui.i18n import flag_label, t
 from ui.review_actions import Desk, bump_version, saw, ticked
 from ui.review_conflicts import STATUSES, refused
 
@@ -149,7 +148,7 @@ def draw_grid(desk: Desk, pairs: list[StoredPair], page: int, focus_id: int) -> 
             "type": [f"conversation ({len(p.turns)})" if p.turns else p.question_type for p in pairs],
             "duplicate": [p.duplicate_of is not None for p in pairs],
             "tag": [tags.get(p.tag_id, "") if p.tag_id is not None else "" for p in pairs],
-            "flags": [", ".join(label(code) for code in p.flags) for p in pairs],
+            "flags": [", ".join(flag_label(code) for code in p.flags) for p in pairs],
             "question": [p.question for p in pairs],
             "answer": [p.answer for p in pairs],
             "edited": [p.edited for p in pairs],

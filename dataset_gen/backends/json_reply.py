@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["first_json_value", "first_object", "repair_json", "with_schema_instruction"]
+__all__ = ["first_json_value", "first_object", "json_problem", "repair_json", "with_schema_instruction"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -61,6 +61,12 @@ def repair_json(content: str) -> str:
     return content
 
 
+def json_problem(error: json.JSONDecodeError) -> str:
+    """The decoder's message without a trailing "at" (``"Unterminated string starting at"``), so
+    a caller can add its own "at line 3" without saying "at at"."""
+    return error.msg.removesuffix(" at")
+
+
 def first_json_value(text: str) -> object:
     """The JSON value a QA reply holds: the value at the first ``{`` or ``[`` (whatever its shape),
     or, when that does not decode, the first later object with a ``"pairs"`` key that does; each
@@ -90,7 +96,7 @@ def first_json_value(text: str) -> object:
             if n == 0 or (isinstance(value, dict) and "pairs" in value):
                 return value
     assert first_error is not None
-    raise ValueError(f"the JSON is invalid ({first_error.msg} at character {first_error.pos})")
+    raise ValueError(f"the JSON is invalid ({json_problem(first_error)} at character {first_error.pos})")
 
 
 def first_object(content: str, model: type[ModelT], what: str) -> ModelT:

@@ -88,7 +88,8 @@ def translate(exc: Exception, *, host: str, what: str, model: str | None, attemp
     if _is_unreachable(exc):
         return BackendUnreachableError(
             f"Ollama is not running at {host} (no answer after {tries}): start it with "
-            f"`ollama serve` (or the Ollama app), or set OLLAMA_HOST / --host to where it runs"
+            "`ollama serve` (or the Ollama app), or point OLLAMA_HOST, --host or the project's host setting "
+            "at where it runs"
         )
     if isinstance(exc, httpx.ReadTimeout):
         return BackendError(

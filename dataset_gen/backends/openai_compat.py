@@ -369,8 +369,8 @@ class OpenAIBackend:
             if _refused(exc):
                 raise BackendUnreachableError(
                     f"Nothing answers at {self.host} (no answer after {_tries(attempts)}): start the server "
-                    "(`vllm serve`, `llama-server`, LM Studio's local server), or set OPENAI_BASE_URL / --host "
-                    "to its URL ending in /v1") from exc
+                    "(`vllm serve`, `llama-server`, LM Studio's local server), or point OPENAI_BASE_URL, --host or the project's base URL setting "
+                    "at its URL ending in /v1") from exc
             raise BackendError(f"{self.host} closed the connection without answering {what} "
                                f"({_tries(attempts)}): check the server's log") from exc
         except (openai.APIResponseValidationError, ValueError) as exc:

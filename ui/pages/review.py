@@ -10,7 +10,6 @@ import streamlit as st
 
 from dataset_gen.checks import REASONS, describe
 from dataset_gen.errors import DatasetGenError
-from dataset_gen.gate import label
 from dataset_gen.judge import JudgeSummary
 from dataset_gen.models import GENERATED_KINDS, QUESTION_TYPES
 from dataset_gen.quality import convert_to_traditional, mark_duplicates
@@ -23,7 +22,7 @@ from ui.common import (
     read_only,
     require_project,
 )
-from ui.i18n import t
+from ui.i18n import flag_label, t
 from ui.review_actions import Desk, bulk_bar, bump_version, history_panel, undo_label, undo_last
 from ui.review_conflicts import STATUSES, conflicts
 from ui.review_focus import KEYS, focus_panel, position
@@ -45,7 +44,8 @@ save_grid_edits(desk)  # first, and without a rerun: a button clicked with the e
 
 documents = store.document_names(project_id)
 c1, c2, c3, c4 = st.columns(4)
-statuses = c1.multiselect(t("review.status"), STATUSES, default=STATUSES, key="rv_status")
+statuses = c1.multiselect(t("review.status"), STATUSES, default=STATUSES, key="rv_status",
+                          format_func=lambda s: t(f"status.{s}"))
 doc_id = c2.selectbox(t("chunks.document"), [None, *documents], key="rv_doc",
                       format_func=lambda i: t("review.any") if i is None else documents[i])
 tri = {None: t("review.any"), True: t("review.yes"), False: t("review.no")}
@@ -60,7 +60,7 @@ language_ok = c7.selectbox(t("review.language_ok"), list(tri), format_func=lambd
 low = c8.checkbox(t("review.low_scores", n=config.judge_threshold), key="rv_low")
 c9, c10, c11, c12 = st.columns(4)  # what an item is, where it comes from, its domain tag (dataset_gen.tags)
 flag = c9.selectbox(t("review.flag"), [None, *REASONS], key="rv_flag",
-                    format_func=lambda k: t("review.any") if k is None else label(k))
+                    format_func=lambda k: t("review.any") if k is None else flag_label(k))
 item_kind = c10.selectbox(t("review.kind"), [None, *GENERATED_KINDS], key="rv_kind",
                           format_func=lambda k: t("review.any") if k is None else t(f"kind.{k}"))
 origin = c11.selectbox(t("review.origin"), [None, "document", "model", "examples"], key="rv_origin",
