@@ -200,7 +200,9 @@ class _Run:
         self.have = store.fresh_question_types([c.id for c in chunks], kind)
         conversations = self.settings.kind == ItemKind.CONVERSATION.value
         self.neighbours = neighbours_of(store, self.project_id, chunks, self.settings.turns) if conversations else {}
-        first_template = next(iter(self.plan.templates.values()))[0]
+        # the run records the template of its kind (Store.lacking_chunk_ids reads a run's kind from it)
+        first_template = next(iter((self.plan.choice_templates if kind == ItemKind.CHOICE.value
+                                    and self.plan.choice_templates else self.plan.templates).values()))[0]
         run_options = {**self.options.to_ollama(), "num_ctx": self.plan.num_ctx}
         run_id = store.start_run(self.project_id, self.model, run_options, first_template.meta.name,
                                  first_template.meta.version, len(chunks))

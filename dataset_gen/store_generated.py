@@ -33,6 +33,11 @@ from .store_rows import placeholders, utc_now
 _BATCH = 500
 
 
+RUN_KIND = ("(CASE r.prompt_name WHEN 'conversation_generate' THEN 'conversation'"
+            " WHEN 'choice_generate' THEN 'choice' ELSE 'qa' END)")
+"""SQL: the kind of items generation run ``r`` made, read from the first template it recorded."""
+
+
 def kind_types(kind: str, question_types: Iterable[str]) -> tuple[str, ...]:
     """The question types a done chunk must hold an item of, for a run of ``kind`` asking for
     ``question_types``: for ``choice`` its types among them; for ``qa`` the others except
@@ -133,8 +138,11 @@ class GeneratedPairMethods:
         """The ids of the project's chunks a generation run of ``kind`` (an
         :class:`~dataset_gen.models.ItemKind` value) asking for ``question_types`` takes, in the
         order of :meth:`~dataset_gen.store_documents.DocumentMethods.list_chunks`: every chunk that
-        is not ``"done"``, and every done chunk that has no item of ``kind`` (any status) of each
-        type of :func:`kind_types` (for a conversation: no conversation). Chunks generation leaves
+        is not ``"done"``, and every done chunk that a run of another kind marked done (its
+        ``run_id``; a run's kind is read from its template, :data:`RUN_KIND`) and that has no item
+        of ``kind`` (any status) of some type of :func:`kind_types` (for a conversation: no
+        conversation). A chunk a run of ``kind`` marked done is not taken again even when the model
+        gave nothing for it (re-asking it every run would never end). Chunks generation leaves
         out (a skip reason, not sent anyway) are never taken; ``document_ids`` limits it to those
         documents. This is the one rule of the CLI, the app's Generate page and
         :func:`dataset_gen.generation.run_generation`: items of another kind neither make a chunk
@@ -145,9 +153,11 @@ class GeneratedPairMethods:
         params: list[object] = [project_id]
         for question_type in types or (None,):
             params.extend([kind] if question_type is None else [kind, question_type])
+        params.append(kind)
         sql = ("SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE d.project_id = ?"
                " AND NOT (c.skip_reason IS NOT NULL AND c.send_anyway = 0)"
-               f" AND (c.gen_status != 'done' OR {lacks})")
+               f" AND (c.gen_status != 'done' OR (({lacks})"
+               f" AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = c.run_id AND {RUN_KIND} = ?)))")
         if document_ids is not None:
             docs = list(dict.fromkeys(document_ids))
             sql += f" AND c.document_id IN ({placeholders(len(docs))})" if docs else " AND 0"

@@ -12,6 +12,8 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from dataset_gen.cli import main
+from dataset_gen.config import ChunkSettings
+from dataset_gen.ingest import ingest_bytes
 from dataset_gen.store import Store
 from tests.fake_ollama import FakeOllama, Reply, _find_chunk, qa_responder
 
@@ -160,3 +162,16 @@ def test_single_choice_options_are_shuffled_by_the_question_and_true_false_keeps
     assert all(sorted(c) == ["11434", "3000", "443", "8080"] and c.count(a) == 1 for c, a in chosen)
     assert "".join("ABCD"[c.index(a)] for c, a in chosen) == "ADADBC"
     assert [(c, a) for kind, c, a in orders[0] if kind == "true_false"] == [(("True", "False"), "True")]
+
+
+def test_a_chunk_its_own_kind_marked_done_is_not_asked_again_even_without_items(tmp_path):
+    """A QA run marked the chunk done and the model gave no pair: a QA run does not take it again
+    (that would never end), a conversation run does."""
+    with Store.open(tmp_path) as store:
+        project_id = store.create_project("kinds")
+        ingest_bytes(store, project_id, SMALL.encode(), "small.md", ChunkSettings(), max_bytes=1 << 20)
+        [chunk] = store.list_chunks(project_id)
+        store.finish_chunk(chunk.id, store.start_run(project_id, "qwen2.5:7b", {}, "qa_generate", "4", 1))
+        assert store.lacking_chunk_ids(project_id, "qa", ("factual",)) == []
+        assert store.lacking_chunk_ids(project_id, "conversation") == [chunk.id]
+        assert store.lacking_chunk_ids(project_id, "choice", ("single_choice", "true_false")) == [chunk.id]
