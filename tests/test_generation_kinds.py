@@ -11,8 +11,10 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from dataset_gen.checks import REASONS
 from dataset_gen.cli import main
 from dataset_gen.config import ChunkSettings
+from dataset_gen.gate import hold_reasons
 from dataset_gen.ingest import ingest_bytes
 from dataset_gen.store import Store
 from tests.fake_ollama import FakeOllama, Reply, _find_chunk, qa_responder
@@ -175,3 +177,25 @@ def test_a_chunk_its_own_kind_marked_done_is_not_asked_again_even_without_items(
         assert store.lacking_chunk_ids(project_id, "qa", ("factual",)) == []
         assert store.lacking_chunk_ids(project_id, "conversation") == [chunk.id]
         assert store.lacking_chunk_ids(project_id, "choice", ("single_choice", "true_false")) == [chunk.id]
+
+
+def test_editing_a_choice_answer_to_text_that_is_no_option_is_flagged_and_held_back(tmp_path, capsys):
+    with FakeOllama(responder=responder) as fake:
+        assert _generate(tmp_path, fake, "--kind", "choice", capsys=capsys)[0] == 0
+    with Store.open(tmp_path) as store:
+        project_id = store.project_id("kinds")
+        item = next(p for p in store.list_pairs(project_id) if p.question_type == "single_choice")
+        assert (item.choices, item.answer, item.flags) == (
+            ("Ollama serves on port 11434 by default.", "It has no port.", "It is a GPU.", "It needs a licence."),
+            "Ollama serves on port 11434 by default.", ())
+        edited = store.update_pair(item.id, answer="Port 8080")
+        assert (edited.answer, edited.flags) == ("Port 8080", ("not_an_option",))
+        assert hold_reasons(edited) == ["not_an_option"]
+        assert REASONS["not_an_option"] == "the answer of a choice question is not exactly one of its options"
+        back = store.update_pair(item.id, answer="It is a GPU.")  # another option: a wrong answer, but an option
+        assert (back.answer, back.flags) == ("It is a GPU.", ())
+        right = store.update_pair(item.id, answer="Ollama serves on port 11434 by default.")
+        assert (right.flags, hold_reasons(right)) == ((), [])
+        truth = next(p for p in store.list_pairs(project_id) if p.question_type == "true_false")
+        assert store.update_pair(truth.id, answer="Maybe").flags == ("not_an_option",)
+        assert store.update_pair(truth.id, answer="False").flags == ()
