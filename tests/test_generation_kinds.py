@@ -13,7 +13,8 @@ from streamlit.testing.v1 import AppTest
 
 from dataset_gen.checks import REASONS
 from dataset_gen.cli import main
-from dataset_gen.config import ChunkSettings
+from dataset_gen.config import ChunkSettings, ProjectConfig, Settings
+from dataset_gen.conversation import parse_roles
 from dataset_gen.gate import hold_reasons
 from dataset_gen.ingest import ingest_bytes
 from dataset_gen.store import Store
@@ -199,3 +200,22 @@ def test_editing_a_choice_answer_to_text_that_is_no_option_is_flagged_and_held_b
         truth = next(p for p in store.list_pairs(project_id) if p.question_type == "true_false")
         assert store.update_pair(truth.id, answer="Maybe").flags == ("not_an_option",)
         assert store.update_pair(truth.id, answer="False").flags == ()
+
+
+def test_roles_take_a_full_width_comma_and_a_bad_value_is_told_in_one_plain_line(tmp_path, capsys):
+    with FakeOllama(responder=responder) as fake:
+        code, err = _generate(tmp_path, fake, "--kind", "conversation", "--turns", "2", "--roles", "只有一個",
+                              capsys=capsys)
+        assert (code, err.splitlines()) == (2, ['error: --roles: needs two names separated by a comma, e.g. "使用者,助理"'])
+        code, err = _generate(tmp_path, fake, "--kind", "conversation", "--turns", "2", "--roles", "使用者，助理",
+                              capsys=capsys)
+        assert code == 0, err
+        system = fake.chat_requests()[0]["messages"][0]["content"]
+    assert "使用者" in system and "助理" in system
+    with Store.open(tmp_path) as store:
+        project_id = store.project_id("kinds")
+        assert ProjectConfig.load(store.get_settings(project_id)).roles == "使用者,助理"
+        assert {store.conversation_settings(p.id)[2] for p in store.list_pairs(project_id)} == {("使用者", "助理")}
+    assert ProjectConfig(roles=" 新同事 ， IT 助理 ").roles == "新同事,IT 助理"
+    assert ProjectConfig(roles="新同事,IT 助理").apply(Settings()).roles == ("新同事", "IT 助理")
+    assert parse_roles("使用者，助理") == ("使用者", "助理")
