@@ -31,6 +31,9 @@ Gemma-3-270M) that looked like success:
   question), and so does a placeholder answer (it has no terms to support).
 - ``repeated``: the pair asks the same question as an earlier pair of the same reply, or gives the
   same answer of 10+ letters (compared with whitespace runs as one space, case folded).
+- ``not_an_option``: a ``choice`` item whose answer is not exactly one of its options (a person
+  edited it to other text; generation never stores one: :func:`dataset_gen.choice.option_problem`).
+  Set by the re-check after an edit (:func:`dataset_gen.store_review.recheck`).
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ REASONS: dict[str, str] = {
     "wrong_language": "the question or answer is not in the document's language or script",
     "trivial_evidence": "the evidence is a heading, a few words, or does not support the answer",
     "repeated": "the pair repeats an earlier question or answer of the same reply",
+    "not_an_option": "the answer of a choice question is not exactly one of its options",
 }
 """Reason code → one line saying what is wrong, in the order checks are listed."""
 

@@ -12,12 +12,14 @@ the question, and ``B. <text>`` as the answer.
 
 from __future__ import annotations
 
+import hashlib
+import random
 import re
 import unicodedata
 from collections.abc import Sequence
 
 __all__ = ["CHOICE_TYPES", "LETTERS", "TRUE_FALSE", "choice_prompt", "choice_response", "option_problem",
-           "score_choice", "true_false_options"]
+           "score_choice", "shuffle_options", "true_false_options"]
 
 CHOICE_TYPES = ("single_choice", "true_false")
 """The question types (:class:`dataset_gen.models.QuestionType` values) of ``choice`` items."""
@@ -47,6 +49,18 @@ def true_false_options(language: str) -> tuple[str, str]:
     """The two options of a true/false question in ``language`` (e.g. ``("正確", "錯誤")`` for
     zh-TW); English's for a language without its own."""
     return TRUE_FALSE.get(language, TRUE_FALSE["en"])
+
+
+def shuffle_options(question: str, options: Sequence[str]) -> tuple[str, ...]:
+    """``options`` of a single-choice ``question`` in an order drawn from the question's text: a
+    :class:`random.Random` seeded with the first 8 bytes of the SHA-256 of the question (UTF-8) shuffles
+    them, so the same question always gets the same order (in every process: no use of
+    :func:`hash`), and the correct option, which a model tends to put first, lands on A–D alike.
+    True/false options are not given here: they keep the language's order (:data:`TRUE_FALSE`)."""
+    seed = int.from_bytes(hashlib.sha256(question.encode("utf-8")).digest()[:8], "big")
+    order = list(options)
+    random.Random(seed).shuffle(order)  # noqa: S311 (an order, not a secret)
+    return tuple(order)
 
 
 def _fold(text: str) -> str:

@@ -5,7 +5,9 @@ keywords, so a run calls either one per task (:mod:`dataset_gen.generation`). Th
 ``{"items": [{"question", "options", "answer", "evidence"}]}`` (true/false items have no
 ``options``: code gives them the two of the language, :func:`dataset_gen.choice.true_false_options`).
 Code checks every item: its options (:func:`dataset_gen.choice.option_problem`) and its evidence
-against the chunk (:func:`dataset_gen.grounding.is_grounded`). An item whose options are wrong
+against the chunk (:func:`dataset_gen.grounding.is_grounded`); a single-choice item's four options
+are then put in an order drawn from its question (:func:`dataset_gen.choice.shuffle_options`), so
+the correct one is not always ``A``. An item whose options are wrong
 is dropped, its reason kept in :attr:`ChunkResult.problems`; a reply with fewer than N usable
 items is asked again with ``choice_repair`` up to ``max_reasks`` times, and the reply with the
 most usable items is kept.
@@ -18,7 +20,7 @@ from dataclasses import replace
 
 from .backends.json_reply import first_json_value
 from .checks import check_reply
-from .choice import option_problem, score_choice, true_false_options
+from .choice import option_problem, score_choice, shuffle_options, true_false_options
 from .context_window import MESSAGE_OVERHEAD_TOKENS, estimate_tokens, messages_tokens, reply_room
 from .errors import InvalidModelOutputError
 from .grounding import is_grounded
@@ -162,6 +164,8 @@ def generate_choices(
     if not best:
         raise InvalidModelOutputError(
             f"The model's reply was not usable after {result.attempts} tries: {result.problems[-1]}", raw=result.raw)
+    # a model tends to put the correct option first: the options are stored in the question's own order
+    best = [(q, opts if kind == "true_false" else shuffle_options(q, opts), a, e) for q, opts, a, e in best]
     # a true/false statement is checked as the answer its evidence must support
     flags = check_reply([(q, q if kind == "true_false" else a, e) for q, _, a, e in best], chunk_text, language,
                         question_type=kind, heading_path=heading_path)

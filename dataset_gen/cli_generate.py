@@ -18,15 +18,14 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from .backends import make_backends
-from .choice import CHOICE_TYPES
 from .config import ProjectConfig, Settings
 from .errors import DocumentError, NoTextLayerError, StorageError, StoreError
 from .gate import project_min_score, top_reasons
-from .generation import HostProgress, Progress, RunSummary, check_servers, choice_scope, run_generation
+from .generation import HostProgress, Progress, RunSummary, check_servers, run_generation
 from .ingest import ingest_bytes
 from .locks import ProjectLock, lock_project, lock_project_name
 from .names import printable
-from .run_report import DocumentQuality, plural, tally, totals, unusable_line
+from .run_report import DocumentQuality, item_noun, plural, tally, totals, unusable_line
 
 __all__ = ["generate", "ProgressBar", "Signals", "Stopped", "run_in_thread"]
 
@@ -36,14 +35,15 @@ T = TypeVar("T")
 class ProgressBar:
     """A one-line progress bar on stderr (only the final line when stderr is not a terminal)."""
 
-    def __init__(self, stream=None):
+    def __init__(self, stream=None, noun: str = "pair"):
         self.stream = stream or sys.stderr
+        self.noun = noun  # what the items are called (run_report.item_noun)
         self.lock = threading.Lock()
         self.drawn = False
 
     def __call__(self, p: Progress) -> None:
         eta = f"{p.eta_s:.0f}s" if p.eta_s is not None else "?"
-        self.show(p.done, p.total, f"chunks, {p.pairs} pairs, {p.failed} failed, ETA {eta}{host_counts(p.hosts)}")
+        self.show(p.done, p.total, f"chunks, {p.pairs} {self.noun}s, {p.failed} failed, ETA {eta}{host_counts(p.hosts)}")
 
     def show(self, done: int, total: int, what: str) -> None:
         """Draw ``done`` of ``total`` followed by ``what``."""
@@ -204,34 +204,31 @@ def _ingest_and_run(args, config: ProjectConfig, settings: Settings, store, back
         return 2
     options = config.sampling()
     _say_resuming(store, project_id, say)
-    choice = bool(set(settings.question_types) & set(CHOICE_TYPES))  # a choice run also takes done chunks
-    scope_chunks = [c for c in store.list_chunks(project_id, statuses=None if choice else ("pending", "failed"))
-                    if not c.skipped]
-    scope = [c.id for c in (choice_scope(store, project_id, settings.question_types, scope_chunks)[0] if choice
-                            else scope_chunks)]
+    scope = store.lacking_chunk_ids(project_id, settings.kind, settings.question_types)  # what the run takes
     try:
         summary = _run(store, project_id, backend, args.model, settings, options, lock, signals)
     except StorageError:
         _say_what_was_saved(store, project_id, say)
         raise
+    noun = item_noun(settings.kind)
     if signals.signum is not None:
-        say(f"stopped: {summary.pairs} pairs from {summary.pair_chunks} chunks saved in run {summary.run_id}; "
+        say(f"stopped: {summary.pairs} {noun}s from {summary.pair_chunks} chunks saved in run {summary.run_id}; "
               f"{summary.pending} chunks left pending. Run the same command again to resume.")
         return 128 + signals.signum
     documents, with_pairs = _run_quality(store, project_id, summary.run_id, scope)
     partly = sum(1 for f in summary.failures if f.chunk_id in with_pairs)
     for line in summary.warnings:
         say(f"warning: {line}")
-    say(f"{plural(summary.pairs, 'pair')} from {plural(summary.pair_chunks, 'chunk')}"
+    say(f"{plural(summary.pairs, noun)} from {plural(summary.pair_chunks, 'chunk')}"
         + (f", {partly} of them partly failed" if partly else "")
         + f", in {summary.elapsed_s:.1f}s (project {args.project!r}, run {summary.run_id})"
         + host_counts(summary.hosts))
     for d in documents:
         if d.pairs or d.chunks_done or d.chunks_failed:
-            say(d.line())
+            say(d.line(noun))
     whole = totals(documents)
     if whole.pairs and len([d for d in documents if d.pairs]) > 1:
-        say(f"{whole.passing} of {whole.pairs} pairs pass every check"
+        say(f"{whole.passing} of {plural(whole.pairs, noun)} pass every check"
             + (f"; the rest: {top_reasons(whole.reasons)}" if whole.failing else ""))
     for f in summary.failures:
         say(f"failed: {f.document} chunk {f.ordinal}: {f.error}")
@@ -243,7 +240,7 @@ def _ingest_and_run(args, config: ProjectConfig, settings: Settings, store, back
         return 2
     if summary.failures:
         say("Run the same command again to retry the failed chunks.")
-    unusable = unusable_line(whole, args.model)
+    unusable = unusable_line(whole, args.model, noun)
     if unusable:
         say(unusable)
     if summary.failures or unusable:
@@ -294,7 +291,7 @@ def _say_resuming(store, project_id: int, say) -> None:
 
 def _run(store, project_id, backend, model, settings, options, lock, signals: Signals) -> RunSummary:
     """Generate in a thread of its own, so that this (main) thread is free to take signals."""
-    bar = ProgressBar()
+    bar = ProgressBar(noun=item_noun(settings.kind))
     try:
         return run_in_thread(lambda: run_generation(store, project_id, backend, model, settings, options=options,
                                                     on_progress=bar, cancel=signals.cancel, lock=lock),

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from .choice import CHOICE_TYPES
 from .models import GENERATED_KINDS, ItemKind, SamplingOptions
@@ -200,6 +201,12 @@ class Settings:
 HOST_DEFAULTS = ("$OLLAMA_HOST or http://127.0.0.1:11434; with --api openai $OPENAI_BASE_URL or "
                  "http://127.0.0.1:8000/v1")
 """Where a run goes when no server is set, as the CLI's help says it."""
+ROLE_COMMA = "\uff0c"
+"""The full-width comma ``，`` a Chinese keyboard types, taken as ``,`` between the two roles."""
+
+ROLES_HELP = 'needs two names separated by a comma, e.g. "使用者,助理"'
+"""What a refused ``roles`` value is told (after the option's or field's name)."""
+
 API_DESCRIPTION = ("kind of server: ollama or openai, an OpenAI-compatible server such as vLLM, llama.cpp or "
                    "LM Studio (its key is read from $OPENAI_API_KEY)")
 
@@ -304,7 +311,7 @@ class ProjectConfig(BaseModel):
                        json_schema_extra=_cli("--turns"))
     scenario: str = Field("", max_length=500, description="the situation a conversation takes place in, e.g. "
                           "'a new employee sets up Ollama'", json_schema_extra=_cli("--scenario"))
-    roles: str = Field("", pattern=r"^$|^[^,]*[^,\s][^,]*,[^,]*[^,\s][^,]*$",
+    roles: str = Field("",
                        description="who talks in a conversation, as USER,ASSISTANT, e.g. 'a new employee,the IT helpdesk'",
                        json_schema_extra=_cli("--roles"))
     review_columns: list[str] | None = Field(None, description="the Review grid's columns a person chose "
@@ -346,6 +353,18 @@ class ProjectConfig(BaseModel):
                 except ValidationError:
                     pass
             return cls(**good)
+
+    @field_validator("roles")
+    @classmethod
+    def _two_roles(cls, value: str) -> str:
+        """``""`` or two non-empty names separated by one comma, ASCII ``,`` or the full-width
+        ``，`` a Chinese keyboard types (stored as ``,``): ``"使用者，助理"`` → ``"使用者,助理"``."""
+        if not value.strip():
+            return ""
+        names = [part.strip() for part in value.replace(ROLE_COMMA, ",").split(",")]
+        if len(names) != 2 or not all(names):
+            raise PydanticCustomError("roles", ROLES_HELP)
+        return ",".join(names)
 
     @field_validator("kind")
     @classmethod
@@ -397,5 +416,5 @@ class ProjectConfig(BaseModel):
             kind=self.kind,
             turns=self.turns,
             scenario=self.scenario.strip(),
-            roles=tuple(r.strip() for r in self.roles.split(",")) if self.roles.strip() else (),
+            roles=tuple(r.strip() for r in self.roles.replace(ROLE_COMMA, ",").split(",")) if self.roles.strip() else (),
         )

@@ -153,13 +153,13 @@ def check_turns(contents: Sequence[str], evidences: Sequence[str], sources: Sequ
 
 def parse_roles(text: str) -> tuple[str, ...]:
     """``"a new employee, the IT helpdesk"`` → ``("a new employee", "the IT helpdesk")``; ``""``
-    → ``()``.
+    → ``()``; the full-width comma ``，`` separates as ``,`` does.
 
     :raises ValueError: not exactly two non-empty names separated by a comma.
     """
     if not text.strip():
         return ()
-    names = tuple(part.strip() for part in text.split(","))
+    names = tuple(part.strip() for part in text.replace("\uff0c", ",").split(","))  # "，" as typed in Chinese
     if len(names) != 2 or not all(names):
         raise ValueError(f"Roles must be two names separated by a comma, USER,ASSISTANT; got {text!r}")
     return names

@@ -1,7 +1,9 @@
 """Generate QA pairs for a project's chunks: bounded concurrency, progress, cancel and resume.
 
-Chunks carry a generation status in the store (``pending``/``done``/``failed``). A run takes the
-chunks that are not ``done`` (so a re-run resumes and retries failures) and asks the model once per
+Chunks carry a generation status in the store (``pending``/``done``/``failed``). A run of a kind
+(QA pairs, conversations, objective questions) takes the chunks that are not ``done`` (so a re-run
+resumes and retries failures) and the done ones with no item of its kind
+(:meth:`~dataset_gen.store_generated.GeneratedPairMethods.lacking_chunk_ids`), and asks the model once per
 question type of each with :func:`dataset_gen.qa.generate_pairs`. Each reply's pairs are saved the
 moment the reply is parsed; a chunk is marked done after its last reply, or failed with its error.
 A run that stops in between (cancelled, killed) loses nothing: the next run asks only for the
@@ -32,11 +34,10 @@ from .models import ItemKind, SamplingOptions
 from .qa import generate_pairs
 from .workers import Abandoned, WorkerPool, run_pool
 
-__all__ = ["ChunkFailure", "HostProgress", "Progress", "RunSummary", "check_server", "check_servers", "choice_scope",
+__all__ = ["ChunkFailure", "HostProgress", "Progress", "RunSummary", "check_server", "check_servers",
            "run_generation", "trial_chunk"]
 
 log = logging.getLogger(__name__)
-CHOICE_TYPES_SET = frozenset(CHOICE_TYPES)
 
 
 @dataclass(frozen=True)
@@ -116,20 +117,6 @@ class RunSummary:
         return self.total - self.done
 
 
-def choice_scope(store, project_id: int, question_types, chunks: list) -> tuple[list, dict[int, set[str]]]:
-    """For a run that asks for objective questions (:data:`dataset_gen.choice.CHOICE_TYPES`): the
-    ``chunks`` to take (those not done, and those done that lack one of the run's choice types)
-    and, for the done ones, the choice types they have (a done chunk's pairs all belong to its
-    current text)."""
-    wanted = set(question_types) & CHOICE_TYPES_SET
-    done = {c.id for c in chunks if c.gen_status == "done"}
-    have: dict[int, set[str]] = {}
-    for p in store.list_pairs(project_id, kind="choice"):
-        if p.chunk_id in done:
-            have.setdefault(p.chunk_id, set()).add(p.question_type)
-    return [c for c in chunks if c.id not in done or not wanted <= have.get(c.id, set())], have
-
-
 def run_generation(
     store,
     project_id: int,
@@ -144,9 +131,12 @@ def run_generation(
     cancel: threading.Event | None = None,
     lock: ProjectLock | None = None,
 ) -> RunSummary:
-    """Generate pairs for every chunk of the project that is not done yet.
+    """Generate items of ``settings.kind`` for every chunk of the project that lacks them.
 
-    Scope: all documents, or ``document_ids``, or exactly ``chunk_ids`` (still skipping done ones).
+    Scope: the chunks of :meth:`~dataset_gen.store_generated.GeneratedPairMethods.lacking_chunk_ids`
+    (not done, or done with no item of this kind: QA pairs, conversations and objective questions
+    of one chunk never stand in for each other, and a run deletes no item of another kind), of all
+    documents, or ``document_ids``, or exactly ``chunk_ids`` (still skipping the others).
     Chunks with a skip reason (junk: base64 data, a table of contents, a garbage text layer, see
     :mod:`dataset_gen.junk`) are left out unless a person set ``send_anyway`` on them; they are
     not counted in ``RunSummary.total``.
@@ -199,23 +189,20 @@ class _Run:
         self.started = time.monotonic()
 
     def execute(self, document_ids, chunk_ids) -> RunSummary:
-        store = self.store
-        # a run of objective questions also takes chunks already done that have none of them yet
-        choice = any(kind in CHOICE_TYPES for kind in self.settings.question_types)
-        chunks = [c for c in store.list_chunks(self.project_id, statuses=None if choice else ("pending", "failed"))
-                  if not c.skipped]
-        done_types: dict[int, set[str]] = {}
-        if choice:
-            chunks, done_types = choice_scope(store, self.project_id, self.settings.question_types, chunks)
+        store, kind = self.store, self.settings.kind
+        # chunks not done, and done ones with no item of this run's kind (Store.lacking_chunk_ids)
+        chunks = store.chunks_lacking(self.project_id, kind, self.settings.question_types)
         if document_ids is not None:
             chunks = [c for c in chunks if c.document_id in set(document_ids)]
         if chunk_ids is not None:
             chunks = [c for c in chunks if c.id in set(chunk_ids)]
         self.plan = plan_run(store, self.project_id, self.backends[0], self.model, self.settings, self.options, chunks)
-        self.have = {**store.fresh_question_types([c.id for c in chunks]), **done_types}
+        self.have = store.fresh_question_types([c.id for c in chunks], kind)
         conversations = self.settings.kind == ItemKind.CONVERSATION.value
         self.neighbours = neighbours_of(store, self.project_id, chunks, self.settings.turns) if conversations else {}
-        first_template = next(iter(self.plan.templates.values()))[0]
+        # the run records the template of its kind (Store.lacking_chunk_ids reads a run's kind from it)
+        first_template = next(iter((self.plan.choice_templates if kind == ItemKind.CHOICE.value
+                                    and self.plan.choice_templates else self.plan.templates).values()))[0]
         run_options = {**self.options.to_ollama(), "num_ctx": self.plan.num_ctx}
         run_id = store.start_run(self.project_id, self.model, run_options, first_template.meta.name,
                                  first_template.meta.version, len(chunks))

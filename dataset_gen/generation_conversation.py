@@ -69,7 +69,8 @@ def conversation_chunk(run, chunk, lane: int, chat) -> None:
         fatal = error if isinstance(error, FATAL) else None
         if fatal is not None and run._take_out(chunk, lane, fatal):
             return
-        store.finish_chunk(chunk.id, summary.run_id, None if error is None else str(error))
+        if chunk.gen_status != "done":  # done by a run of another kind: its items stay as they are
+            store.finish_chunk(chunk.id, summary.run_id, None if error is None else str(error))
         summary.done += 1
         run.host_chunks[lane] += 1
         if error is not None:

@@ -22,6 +22,15 @@ from .names import printable
 UNUSABLE_SHARE = 0.5
 """A run whose failing pairs are more than this share of its pairs is unusable (exit 1)."""
 
+ITEM_NOUNS = {"qa": "pair", "conversation": "conversation", "choice": "question"}
+"""What a run's summary lines call the items of each kind (:class:`dataset_gen.models.ItemKind`)."""
+
+
+def item_noun(kind: str) -> str:
+    """The noun for items of ``kind`` in a run's lines: ``pair``, ``conversation`` or ``question``
+    (``item`` for a kind not known here)."""
+    return ITEM_NOUNS.get(kind, "item")
+
 
 @dataclass
 class DocumentQuality:
@@ -40,11 +49,12 @@ class DocumentQuality:
     def failing(self) -> int:
         return self.pairs - self.passing
 
-    def line(self) -> str:
+    def line(self, noun: str = "pair") -> str:
         """``"notes.md: 9 chunks done, 1 failed; 27 pairs, 18 pass every check; the rest: trivial
-        evidence 6, wrong language 3"`` (the name made printable, on one line)."""
+        evidence 6, wrong language 3"`` (the name made printable, on one line); ``noun`` names the
+        items (:func:`item_noun`)."""
         text = (f"{printable(self.document)}: {plural(self.chunks_done, 'chunk')} done, {self.chunks_failed} failed; "
-                f"{plural(self.pairs, 'pair')}, {self.passing} pass every check")
+                f"{plural(self.pairs, noun)}, {self.passing} pass every check")
         if self.failing:
             text += f"; the rest: {top_reasons(self.reasons)}"
         return text
@@ -88,17 +98,18 @@ def totals(documents: Sequence[DocumentQuality]) -> DocumentQuality:
     return whole
 
 
-def unusable_line(whole: DocumentQuality, model: str) -> str | None:
+def unusable_line(whole: DocumentQuality, model: str, noun: str = "pair") -> str | None:
     """One line saying the output is not usable, or ``None`` when it is: more than
     :data:`UNUSABLE_SHARE` of the pairs fail, or chunks were done and no pair came back. The line
-    says how many failed and why, and suggests a larger model or a trial on one chunk."""
+    says how many failed and why, and suggests a larger model or a trial on one chunk; ``noun``
+    names the items (:func:`item_noun`)."""
     advice = (f"try a larger model than {printable(model)}, or try one chunk first "
               "(the app's Generate page: Try one chunk shows the prompt and the raw reply)")
     if whole.pairs == 0:
         if whole.chunks_done > 0:
-            return f"not usable: the model gave no pairs for {plural(whole.chunks_done, 'chunk')}; {advice}"
+            return f"not usable: the model gave no {noun}s for {plural(whole.chunks_done, 'chunk')}; {advice}"
         return None
     if whole.failing <= UNUSABLE_SHARE * whole.pairs:
         return None
-    return (f"not usable: {whole.failing} of {plural(whole.pairs, 'pair')} fail the checks "
+    return (f"not usable: {whole.failing} of {plural(whole.pairs, noun)} fail the checks "
             f"({top_reasons(whole.reasons)}) and exports hold them back; {advice}")

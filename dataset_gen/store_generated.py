@@ -24,12 +24,31 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 
 from .checks import check_pair
+from .choice import CHOICE_TYPES
 from .errors import StoreError
 from .language import detect_language
-from .models import QAPair
+from .models import ItemKind, QAPair
 from .store_rows import placeholders, utc_now
 
 _BATCH = 500
+
+
+RUN_KIND = ("(CASE r.prompt_name WHEN 'conversation_generate' THEN 'conversation'"
+            " WHEN 'choice_generate' THEN 'choice' ELSE 'qa' END)")
+"""SQL: the kind of items generation run ``r`` made, read from the first template it recorded."""
+
+
+def kind_types(kind: str, question_types: Iterable[str]) -> tuple[str, ...]:
+    """The question types a done chunk must hold an item of, for a run of ``kind`` asking for
+    ``question_types``: for ``choice`` its types among them; for ``qa`` the others except
+    ``comparison`` (it needs a partner chunk, so a chunk alone in its document never gets one);
+    for ``conversation`` none (any conversation will do). ``()`` means: any item of ``kind``."""
+    if kind == ItemKind.CONVERSATION.value:
+        return ()
+    wanted = tuple(dict.fromkeys(question_types))
+    if kind == ItemKind.CHOICE.value:
+        return tuple(t for t in wanted if t in CHOICE_TYPES)
+    return tuple(t for t in wanted if t not in CHOICE_TYPES and t != "comparison")
 
 
 def pair_flags(conn: sqlite3.Connection, pair_id: int, question: str, answer: str) -> list[str]:
@@ -87,6 +106,7 @@ class GeneratedPairMethods:
 
     _write: Callable[[], AbstractContextManager[sqlite3.Connection]]
     _read: Callable[[], AbstractContextManager[sqlite3.Connection]]
+    list_chunks: Callable[..., list]
 
     def add_pairs(self, chunk_id: int, run_id: int, pairs: list[QAPair]) -> list[int]:
         """Insert one reply's pairs for a chunk with status ``"generated"``; return their ids in
@@ -113,10 +133,50 @@ class GeneratedPairMethods:
                              [(json.dumps(pair_flags(conn, r[0], r[1], r[2])), r[0]) for r in rows])
         return len(rows)
 
-    def fresh_question_types(self, chunk_ids: Iterable[int]) -> dict[int, set[str]]:
-        """For each chunk id, the question types it already has pairs of (any status) made for its
-        current text, i.e. created at or after the chunk's ``updated_at``. Chunks without such
-        pairs are left out; unknown ids are ignored."""
+    def lacking_chunk_ids(self, project_id: int, kind: str, question_types: Iterable[str] = (), *,
+                          document_ids: Iterable[int] | None = None) -> list[int]:
+        """The ids of the project's chunks a generation run of ``kind`` (an
+        :class:`~dataset_gen.models.ItemKind` value) asking for ``question_types`` takes, in the
+        order of :meth:`~dataset_gen.store_documents.DocumentMethods.list_chunks`: every chunk that
+        is not ``"done"``, and every done chunk that a run of another kind marked done (its
+        ``run_id``; a run's kind is read from its template, :data:`RUN_KIND`) and that has no item
+        of ``kind`` (any status) of some type of :func:`kind_types` (for a conversation: no
+        conversation). A chunk a run of ``kind`` marked done is not taken again even when the model
+        gave nothing for it (re-asking it every run would never end). Chunks generation leaves
+        out (a skip reason, not sent anyway) are never taken; ``document_ids`` limits it to those
+        documents. This is the one rule of the CLI, the app's Generate page and
+        :func:`dataset_gen.generation.run_generation`: items of another kind neither make a chunk
+        done for this kind nor are replaced by it."""
+        types = kind_types(kind, question_types)
+        lacks = " OR ".join(["NOT EXISTS (SELECT 1 FROM qa_pairs p WHERE p.chunk_id = c.id AND p.kind = ?"
+                             + (" AND p.question_type = ?)" if types else ")")] * max(len(types), 1))
+        params: list[object] = [project_id]
+        for question_type in types or (None,):
+            params.extend([kind] if question_type is None else [kind, question_type])
+        params.append(kind)
+        sql = ("SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE d.project_id = ?"
+               " AND NOT (c.skip_reason IS NOT NULL AND c.send_anyway = 0)"
+               f" AND (c.gen_status != 'done' OR (({lacks})"
+               f" AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = c.run_id AND {RUN_KIND} = ?)))")
+        if document_ids is not None:
+            docs = list(dict.fromkeys(document_ids))
+            sql += f" AND c.document_id IN ({placeholders(len(docs))})" if docs else " AND 0"
+            params.extend(docs)
+        with self._read() as conn:
+            return [row[0] for row in conn.execute(sql + " ORDER BY d.name, d.id, c.ordinal", params)]
+
+    def chunks_lacking(self, project_id: int, kind: str, question_types: Iterable[str] = (), *,
+                       document_ids: Iterable[int] | None = None) -> list:
+        """The chunks (:class:`~dataset_gen.store_rows.ChunkRow`) of :meth:`lacking_chunk_ids`, in
+        that order."""
+        wanted = set(self.lacking_chunk_ids(project_id, kind, question_types, document_ids=document_ids))
+        return [c for c in self.list_chunks(project_id) if c.id in wanted]
+
+    def fresh_question_types(self, chunk_ids: Iterable[int], kind: str | None = None) -> dict[int, set[str]]:
+        """For each chunk id, the question types it already has pairs of (any status; of ``kind``
+        only when given) made for its current text: every item of a ``"done"`` chunk (its text has
+        not changed since), and of another chunk those created at or after its ``updated_at``.
+        Chunks without such pairs are left out; unknown ids are ignored."""
         wanted = list(dict.fromkeys(chunk_ids))
         found: dict[int, set[str]] = {}
         with self._read() as conn:
@@ -124,8 +184,10 @@ class GeneratedPairMethods:
                 batch = wanted[first:first + _BATCH]
                 rows = conn.execute(
                     "SELECT DISTINCT p.chunk_id, p.question_type FROM qa_pairs p JOIN chunks c ON c.id = p.chunk_id"
-                    f" WHERE p.chunk_id IN ({placeholders(len(batch))}) AND p.created_at >= c.updated_at",
-                    batch,
+                    f" WHERE p.chunk_id IN ({placeholders(len(batch))})"
+                    " AND (p.created_at >= c.updated_at OR c.gen_status = 'done')"
+                    + ("" if kind is None else " AND p.kind = ?"),
+                    [*batch] + ([] if kind is None else [kind]),
                 )
                 for chunk_id, question_type in rows:
                     found.setdefault(chunk_id, set()).add(question_type)

@@ -186,7 +186,8 @@ class PairMethods:
         """Store a chunk's freshly generated pairs; return their ids in order.
 
         In one transaction: deletes the chunk's pairs that are still ``"generated"`` and not
-        edited (a re-generation replaces them; accepted, rejected or edited pairs are kept),
+        edited, of the kinds of ``pairs`` (``"qa"`` when empty; a re-generation replaces them;
+        accepted, rejected or edited pairs, and items of other kinds, are kept),
         inserts ``pairs`` with status ``"generated"``, and marks the chunk ``"done"`` by
         ``run_id`` with no error. An empty ``pairs`` still marks the chunk done.
 
@@ -196,9 +197,11 @@ class PairMethods:
         now = utc_now()
         with self._write() as conn:
             check_chunk_and_run(conn, chunk_id, run_id)
+            kinds = sorted({p.kind for p in pairs} or {"qa"})  # items of another kind are not replaced
             conn.execute(
-                "DELETE FROM qa_pairs WHERE chunk_id = ? AND status = 'generated' AND edited = 0",
-                (chunk_id,),
+                "DELETE FROM qa_pairs WHERE chunk_id = ? AND status = 'generated' AND edited = 0"
+                f" AND kind IN ({placeholders(len(kinds))})",
+                (chunk_id, *kinds),
             )
             ids = insert_generated(conn, chunk_id, run_id, pairs, now)
             conn.execute(

@@ -6,7 +6,9 @@ the lock and the ``_write``/``_read`` context managers used here.
 
 Re-check (:func:`recheck`) runs inside the transaction of every real edit
 (:meth:`~dataset_gen.store_pairs.PairMethods.update_pair`), so no edited pair keeps the verdicts of
-its old text: ``flags`` (:func:`dataset_gen.checks.check_pair`), ``grounded``
+its old text: ``flags`` (:func:`dataset_gen.checks.check_pair`; a ``choice`` item whose answer is
+not exactly one of its options also gets ``not_an_option``, and a true/false statement is checked
+as its own answer, as at generation), ``grounded``
 (:func:`dataset_gen.grounding.is_grounded` of the evidence in the pair's chunk or a comparison's
 second chunk, as generation decides it), ``language_ok``
 (:func:`dataset_gen.language.language_matches` against the language detected in the chunk, and
@@ -31,7 +33,7 @@ from .duplicates import normalise as duplicate_form
 from .errors import StoreError
 from .grounding import is_grounded
 from .language import detect_language, language_matches
-from .models import StoredPair
+from .models import ItemKind, StoredPair
 from .store_audit import Batch, TrailRow, UndoResult
 from .store_rows import PAIR_STATUSES, checked, placeholders, utc_now
 
@@ -110,16 +112,22 @@ def recheck(conn: sqlite3.Connection, pair_id: int) -> None:
     question are cleared. An unknown id changes nothing."""
     row = conn.execute(
         "SELECT p.question, p.answer, p.evidence, p.question_type, p.context_chunk_ids, p.status,"
-        " c.text, c.heading_path, d.project_id FROM qa_pairs p JOIN chunks c ON c.id = p.chunk_id"
+        " c.text, c.heading_path, d.project_id, p.kind, p.choices FROM qa_pairs p JOIN chunks c ON c.id = p.chunk_id"
         " JOIN documents d ON d.id = c.document_id WHERE p.id = ?", (pair_id,)).fetchone()
     if row is None:
         return
-    question, answer, evidence, question_type, context_json, status, chunk_text, heading_json, project_id = row
+    (question, answer, evidence, question_type, context_json, status, chunk_text, heading_json, project_id,
+     kind, choices_json) = row
     sources = [chunk_text] + [found[0] for i in json.loads(context_json)
                               if (found := conn.execute("SELECT text FROM chunks WHERE id = ?", (i,)).fetchone())]
     language = detect_language(chunk_text)
-    flags = check_pair(question, answer, evidence, "\n\n".join(sources), language,
-                       question_type=question_type, heading_path=json.loads(heading_json))
+    choice = kind == ItemKind.CHOICE.value
+    # a true/false statement is checked as the answer its evidence supports, as at generation
+    flags = check_pair(question, question if choice and question_type == "true_false" else answer, evidence,
+                       "\n\n".join(sources), language, question_type=question_type,
+                       heading_path=json.loads(heading_json))
+    if choice and json.loads(choices_json or "[]").count(answer) != 1:
+        flags = (*flags, "not_an_option")
     grounded = any(is_grounded(evidence, text) for text in sources)
     duplicate = None if status == "rejected" else _duplicate_of(conn, pair_id, project_id, question)
     conn.execute(

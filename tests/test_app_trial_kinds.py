@@ -81,7 +81,7 @@ def test_the_kind_selector_sets_the_project_kind_and_a_choice_trial_marks_the_co
          "answer": "B", "evidence": "Ollama serves on port 11434 by default."}]})))
     assert _try(at) == [{
         "question": "Which port does Ollama serve on by default?",
-        "options (✓ the correct one)": "A. 8080  ✓ B. 11434  C. 5000  D. 443",
+        "options (✓ the correct one)": "A. 443  B. 8080  ✓ C. 11434  D. 5000",  # in the question's own order
         "evidence": "Ollama serves on port 11434 by default.", "grounded": True}]
     [request] = fake_ollama.chat_requests()
     assert request["format"]["properties"]["items"]["minItems"] == 1

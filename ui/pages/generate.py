@@ -123,8 +123,6 @@ if skipped:
     detail = ", ".join(f"{reason_label(reason)}: {n}" for reason, n in sorted(skipped.items(), key=lambda kv: -kv[1]))
     st.info(t("gen.skipped", n=sum(skipped.values()), detail=md_escape(detail)))
     st.page_link("ui/pages/chunks.py", label=t("gen.to_chunks"), icon=":material/view_agenda:")
-to_send = counts["pending"] + counts["failed"]
-
 documents = store.list_documents(project_id)
 scope = st.radio(t("gen.scope"), ["all", "docs"], horizontal=True,
                  format_func=lambda s: t("gen.scope_all") if s == "all" else t("gen.scope_docs"))
@@ -132,6 +130,8 @@ doc_ids = None
 if scope == "docs":
     names_by_id = {d.id: d.name for d in documents}
     doc_ids = st.multiselect(t("chunks.document"), list(names_by_id), format_func=lambda k: names_by_id[k])
+# What a run of this kind takes (the run's own rule): chunks not done, and done ones with no item of the kind.
+to_send = len(store.lacking_chunk_ids(project_id, settings.kind, settings.question_types, document_ids=doc_ids))
 
 job = registry.get(project_id)
 if not (job and job.running):
@@ -144,15 +144,24 @@ if not (job and job.running):
         registry.start(project_id, backend, model, settings, options=options, document_ids=doc_ids)
         st.rerun()
     if to_send == 0:
-        st.info(t("gen.nothing_to_send" if skipped else "gen.nothing"))
+        st.info(t("gen.nothing_to_send") if skipped else t("gen.nothing", kind=t(f"kind.{settings.kind}")))
+
+
+def pending_caption() -> str:
+    """Live counts for a run of the project's kind (a run in this or another process moves them):
+    pending = chunks it would take that have not failed; done = done chunks that have items of it."""
+    now = store.chunk_counts(project_id)
+    lacking = len(store.lacking_chunk_ids(project_id, settings.kind, settings.question_types))
+    done_lacking = lacking - now["pending"] - now["failed"]  # done by a run of another kind only
+    return t("gen.pending", pending=t("count.chunks", n=lacking - now["failed"]), failed=now["failed"],
+             done=now["done"] - done_lacking)
 
 
 @st.fragment(run_every=1.0)
 def progress_panel() -> None:
     """Polls the job registry; never touches the worker."""
     job = registry.get(project_id)
-    now = store.chunk_counts(project_id)  # live: a run in this or another process moves the counts
-    st.caption(t("gen.pending", pending=t("count.chunks", n=now["pending"]), failed=now["failed"], done=now["done"]))
+    st.caption(pending_caption())
     if job is None:
         return
     p = job.progress
