@@ -121,9 +121,14 @@ def _dismissed() -> None:
 
 
 def _yes(desk: Desk) -> None:
-    """The confirmed bulk change, as the Yes button's callback (see :func:`bulk_bar`)."""
+    """The confirmed bulk change, as the Yes button's callback (see :func:`bulk_bar`). A grid
+    edit that reached the server with this click is saved first: the bulk change moves every
+    pair's revision on, and the edit, saved after it, would be refused as made on older text."""
+    from ui.review_grid import save_grid_edits
+
     ask = st.session_state.pop("rv_confirm", None)
     if ask is not None:
+        save_grid_edits(desk)
         bulk(desk, ask["ids"], ask["status"], untick=ask["untick"])
 
 
