@@ -26,10 +26,14 @@ counted alike.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing
 import multiprocessing.context
 import os
 import re
+import signal
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -235,9 +239,27 @@ def _pool(workers: int) -> ProcessPoolExecutor:
                 server = multiprocessing.get_context("forkserver")
                 server.set_forkserver_preload(["dataset_gen.pdf_pages"])
                 context = server
-            _POOL, _POOL_SIZE = ProcessPoolExecutor(workers, mp_context=context), workers
+            _POOL, _POOL_SIZE = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_start,
+                                                    initargs=(os.getpid() if context.get_start_method() == "fork" else 0,)), workers
             _POOL_METHOD = context.get_start_method()
         return _POOL
+
+
+def _worker_start(parent: int) -> None:
+    """Set up a worker process (``parent``: the pid that forked it, 0 under a fork server): it dies with the process that started it (Linux
+    ``PR_SET_PDEATHSIG``; a parent killed with ``kill -9`` would otherwise leave it holding the
+    project's lock and the database it inherited), leaves Ctrl-C to that process (which stops the
+    pool) and ends on SIGTERM instead of running the CLI's handler it inherited."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if parent and os.getppid() != parent:
+        os._exit(0)  # forked by a process that died before the death signal was set
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def worker_start_method() -> str | None:

@@ -103,3 +103,50 @@ def test_workers_started_beside_other_threads_read_the_same():
                           text=True, timeout=120, cwd=Path(__file__).parents[1], check=True)
     expected = hashlib.sha256(_read(path.name, 0)[0].encode()).hexdigest()[:12]
     assert done.stdout == f"forkserver True {expected}\n"
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found.update(int(c) for c in (task / "children").read_text().split())
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_workers_die_with_a_reader_killed_with_sigkill():
+    """A reader killed with ``kill -9`` while its workers read must not leave them running: they
+    would hold the project's lock and the database they inherited."""
+    import signal
+    import time
+
+    script = (f"import sys; from pathlib import Path; from dataset_gen.pdf import read_pdf\n"
+              f"data = Path({str(CORPUS / 'pdf_long_117p_de_math.pdf')!r}).read_bytes()\n"
+              "print('reading', flush=True)\n"
+              "while True:\n    read_pdf(data, 'long.pdf', workers=1)\n")
+    reader = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).parents[1])
+    try:
+        assert reader.stdout is not None and reader.stdout.readline() == "reading\n"
+        deadline = time.monotonic() + 30
+        workers: set[int] = set()
+        while not workers and time.monotonic() < deadline:
+            workers = _children(reader.pid)
+            time.sleep(0.05)
+        assert workers, "no worker process was started"
+        reader.send_signal(signal.SIGKILL)
+        reader.wait(10)
+        deadline = time.monotonic() + 10
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [w for w in workers if _alive(w)] == []
+    finally:
+        if reader.poll() is None:
+            reader.kill()
