@@ -237,16 +237,26 @@ class ReviewMethods:
         with self._read() as conn:
             return store_audit.last_batch(conn, project_id)
 
-    def undo_last(self, project_id: int) -> UndoResult | None:
+    def undo_last(self, project_id: int, batch_id: int | None = None) -> UndoResult | None:
         """Take back the newest batch of the project's review trail, in one transaction: each pair
         still at the revision the change left gets its earlier status and text back (its revision
-        goes up by one and, for text, it is re-checked); a pair changed since, or deleted, is kept
-        as it is now. The batch is marked undone; ``None`` when nothing is left to undo."""
+        goes up by one and, for text, it is re-checked; a text back to the model's own is no longer
+        marked edited); a pair changed since, or deleted, is kept as it is now. The batch is marked
+        undone; ``None`` when nothing is left to undo.
+
+        ``batch_id`` is the batch the person was shown: when a newer change came since (another
+        tab, the CLI), nothing is undone.
+
+        :raises StoreError: the newest batch is not ``batch_id``.
+        """
         now = utc_now()
         with self._write() as conn:
             batch = store_audit.last_batch(conn, project_id)
             if batch is None:
                 return None
+            if batch_id is not None and batch.batch_id != batch_id:
+                raise StoreError("A newer change was made since this page showed its Undo (in another tab or "
+                                 "from the command line): nothing was undone; Undo now names the newest change")
             restored: list[int] = []
             kept: list[int] = []
             for row in store_audit.batch_rows(conn, batch.batch_id):
@@ -258,6 +268,10 @@ class ReviewMethods:
                 if row.old_question is not None and row.old_answer is not None:
                     revision = self.update_pair(row.pair_id, question=row.old_question, answer=row.old_answer,
                                                 expected_revision=revision).revision
+                    conn.execute(  # back to the model's text: no longer an edited pair
+                        "UPDATE qa_pairs SET edited = 0, original_question = NULL, original_answer = NULL"
+                        " WHERE id = ? AND question = original_question AND answer = original_answer",
+                        (row.pair_id,))
                 if row.old_status != current[0]:
                     conn.execute("UPDATE qa_pairs SET status = ?, updated_at = ?, revision = revision + 1"
                                  " WHERE id = ?", (row.old_status, now, row.pair_id))

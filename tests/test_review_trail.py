@@ -9,6 +9,7 @@ import sqlite3
 
 import pytest
 
+from dataset_gen.errors import StoreError
 from dataset_gen.store import DB_FILENAME, Store
 from dataset_gen.store_audit import Batch, UndoResult
 from tests.test_review_edits import add_pairs, qa
@@ -166,3 +167,31 @@ def test_the_change_stamp_moves_with_every_write_from_here_or_elsewhere(seeded):
             other.change_status([x], "rejected")
         assert store.change_stamp() != second
         assert list(store.document_names(project_id).values()) == ["m-notes.md"]
+
+
+def test_undo_of_the_batch_shown_is_refused_when_a_newer_one_came_since(seeded):
+    data, project_id, (x, y, z) = seeded
+    with Store.open(data) as store:
+        store.change_status([x, y], "accepted")
+        shown = store.last_change(project_id)
+        assert shown is not None
+        store.change_status([z], "rejected")  # from the command line, while the page still shows the first
+        with pytest.raises(StoreError, match="A newer change was made since this page showed its Undo"):
+            store.undo_last(project_id, shown.batch_id)
+        assert [s for s, _, _ in states(store, (x, y, z))] == ["accepted", "accepted", "rejected"]  # nothing undone
+        newest = store.last_change(project_id)
+        assert newest is not None and store.undo_last(project_id, newest.batch_id) is not None
+
+
+def test_undoing_the_only_edit_of_a_pair_leaves_it_unedited(seeded):
+    data, project_id, (x, _, _) = seeded
+    with Store.open(data) as store:
+        store.edit_pair(x, answer="A1, by hand", expected_revision=0)
+        store.edit_pair(x, answer="A1, again", expected_revision=1)
+        store.undo_last(project_id)  # back to the first edit: still edited, the model's text kept
+        pair = store.get_pair(x)
+        assert (pair.answer, pair.edited, pair.original_answer) == ("A1, by hand", True, "A1")
+        store.undo_last(project_id)  # back to the model's text
+        pair = store.get_pair(x)
+        assert (pair.answer, pair.edited, pair.original_question, pair.original_answer) == ("A1", False, None, None)
+        assert store.count_pairs(project_id, edited=True) == 0

@@ -58,11 +58,11 @@ def undo_label(batch: Batch) -> str:
     return t("review.undo_status", n=batch.count, status=t(f"status.{batch.status}"))
 
 
-def undo_last(store: Store, project_id: int) -> None:
-    """Take back the project's newest change in the trail; the outcome (one line) goes to
-    ``rv_notice`` or ``rv_errors``."""
+def undo_last(store: Store, project_id: int, batch_id: int | None = None) -> None:
+    """Take back the project's newest change in the trail (only if it is still ``batch_id``, the
+    one the button named); the outcome (one line) goes to ``rv_notice`` or ``rv_errors``."""
     try:
-        result = store.undo_last(project_id)
+        result = store.undo_last(project_id, batch_id)
     except DatasetGenError as exc:
         st.session_state["rv_errors"] = [str(exc)]
         return

@@ -138,10 +138,13 @@ if st.session_state.get("rv_filters") != repr(desk.filters):  # other filters: s
     st.session_state["rv_filters"] = repr(desk.filters)
     st.session_state["rv_pos"] = 0
 undo = store.last_change(project_id)  # from the database: survives a reload, sees other tabs
+shown = st.session_state.get("rv_undo_shown")  # the batch the button named when it was clicked
 if st.button(undo_label(undo) if undo else t("review.undo"), key="rv_undo_button", shortcut=KEYS["undo"],
              disabled=locked or not undo):
-    undo_last(store, project_id)
+    undo_last(store, project_id, shown)
+    st.session_state.pop("rv_undo_shown", None)
     st.rerun()
+st.session_state["rv_undo_shown"] = undo.batch_id if undo else None
 history_panel(desk)
 st.caption(t("review.count", n=desk.total))
 if desk.total == 0:
