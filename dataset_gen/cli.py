@@ -49,6 +49,7 @@ from .errors import DatasetGenError, ExportError, StoreError
 from .export import FORMATS, NO_PAIRS_MESSAGE, check_output, export_pairs
 from .gate import HOLD_REASONS, check_reasons, hold_back, hold_reasons, project_min_score, summary, top_reasons
 from .judge import judge_pairs
+from .log_stderr import StderrHandler
 from .names import printable
 from .quality import mark_duplicates
 from .rag_export import check_rag_output, write_beir, write_ragas
@@ -288,20 +289,6 @@ def _projects(store: Store) -> int:
     return 0
 
 
-class _StderrHandler(logging.StreamHandler):
-    """A log handler that writes to ``sys.stderr`` as it is when a record is logged (a handler made
-    by ``basicConfig`` keeps the stream of its first call, which the caller may have replaced and
-    closed since, e.g. when ``main`` is called from a program or a test)."""
-
-    @property
-    def stream(self):
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value) -> None:
-        pass
-
-
 def _saved_config(store: Store, name: str) -> tuple[ProjectConfig, bool]:
     """Project ``name``'s saved settings and whether it has any (a project not made yet, or made
     without settings, gets the schema's defaults and ``False``)."""
@@ -334,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.verbose else logging.ERROR, format="%(message)s",
-                        handlers=[_StderrHandler()])
+                        handlers=[StderrHandler()])
     try:
         if args.command == "models":
             host = "openai_base_url" if args.api == "openai" else "ollama_host"

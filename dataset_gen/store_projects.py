@@ -30,10 +30,14 @@ from .store_rows import (
 
 _END_RUN = (
     "UPDATE runs SET status = ?, finished_at = ?,"
-    " chunks_done = (SELECT count(*) FROM chunks WHERE run_id = runs.id AND gen_status = 'done'),"
+    " chunks_done = (SELECT count(*) FROM (SELECT id FROM chunks WHERE run_id = runs.id AND gen_status = 'done'"
+    " UNION SELECT p.chunk_id FROM qa_pairs p JOIN chunks c ON c.id = p.chunk_id"
+    " WHERE p.run_id = runs.id AND c.gen_status = 'done')),"
     " chunks_failed = (SELECT count(*) FROM chunks WHERE run_id = runs.id AND gen_status = 'failed')"
 )
-"""Ends runs: status, finish time, and the chunks each completed and failed (add a WHERE)."""
+"""Ends runs: status, finish time, and the chunks each completed and failed (add a WHERE). A
+chunk a run made items for counts as done by it even when an earlier run of another kind marked
+the chunk done (a conversation run after a QA run)."""
 
 
 class ProjectRunMethods:

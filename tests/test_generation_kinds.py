@@ -94,6 +94,10 @@ def test_qa_then_conversation_then_choice_gives_all_three_and_each_again_makes_n
                      (6, "choice", "true_false"), (2, "qa", "factual"), (4, "conversation", "factual"),
                      (7, "choice", "single_choice"), (8, "choice", "true_false")]
     assert _items(tmp_path) == items
+    with Store.open(tmp_path) as store:  # what report lists: each run counts the chunks it made items for
+        runs = store.list_runs(store.project_id("kinds"))
+        assert [(r.id, r.chunks_done, r.chunks_failed) for r in runs] == [
+            (6, 0, 0), (5, 0, 0), (4, 0, 0), (3, 2, 0), (2, 2, 0), (1, 2, 0)]
 
 
 def test_conversation_first_then_qa_keeps_the_conversations(tmp_path, capsys):

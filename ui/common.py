@@ -8,7 +8,6 @@ the store on each run.
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable
 
 import streamlit as st
@@ -20,6 +19,7 @@ from dataset_gen.config import ProjectConfig, Settings
 from dataset_gen.errors import DatasetGenError
 from dataset_gen.jobs import JobRegistry
 from dataset_gen.locks import ProjectBusyError, project_locked
+from dataset_gen.log_stderr import StderrHandler
 from dataset_gen.store import Store
 from ui.i18n import LANGUAGES, initial_language, remember_language, t
 from ui.safe import md_escape, one_line
@@ -34,7 +34,7 @@ def configure_logging() -> None:
     per process, unless a handler is already set up for them."""
     logger = logging.getLogger("dataset_gen")
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = StderrHandler()  # the stderr of the moment, not the one at start
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
