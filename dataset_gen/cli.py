@@ -322,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.verbose else logging.ERROR, format="%(message)s",
                         handlers=[StderrHandler()])
+    ours = logging.getLogger("dataset_gen")  # the command line decides what is logged in its process
+    ours.handlers.clear()
+    ours.setLevel(logging.NOTSET)
     try:
         if args.command == "models":
             host = "openai_base_url" if args.api == "openai" else "ollama_host"
