@@ -11,7 +11,6 @@ Ctrl-C stops between two calls and what was saved stays (exit 130). Exit codes a
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -130,7 +129,7 @@ def _work(args, store, project_id: int, backend, config: ProjectConfig, examples
             say(printable(f"failed: {what}: {error}"))
         say(f"distilled {plural(summary.items, 'item')} in {summary.language} with {plural(summary.calls, 'call')} "
             f"({summary.prompt_tokens} prompt tokens; project {args.project!r}, run {summary.run_id}, {summary.status})")
-        return _code(signals, 1 if summary.failures else 0)
+        return _code(signals, say, 1 if summary.failures else 0)
     if args.command == "expand":
         result = expand(store, project_id, backend, config.model, examples, args.instruction, args.count,
                         language=language, seed=config.seed or 0, options=options, cancel=signals.cancel)
@@ -142,7 +141,7 @@ def _work(args, store, project_id: int, backend, config: ProjectConfig, examples
             f"{plural(result.calls, 'call')} ({result.prompt_tokens} prompt tokens; held back {len(result.held)} "
             f"near-cop{'y' if len(result.held) == 1 else 'ies'}; "
             f"project {args.project!r}, run {result.run_id}, {result.status})")
-        return _code(signals, 0 if result.items == args.count else 1)
+        return _code(signals, say, 0 if result.items == args.count else 1)
     tagged = run_tagging(store, project_id, backend, config.model, build=args.rebuild or not store.list_tags(project_id),
                          count=args.count, retag=args.retag, language=language or _items_language(store, project_id),
                          options=options, cancel=signals.cancel)
@@ -150,7 +149,7 @@ def _work(args, store, project_id: int, backend, config: ProjectConfig, examples
         say(printable(line))
     say(f"tagged {plural(tagged.tagged, 'item')}, {tagged.untagged} left untagged, with {plural(tagged.calls, 'call')} "
         f"({tagged.prompt_tokens} prompt tokens; run {tagged.run_id})")
-    return _code(signals, 1 if tagged.untagged else 0)
+    return _code(signals, say, 1 if tagged.untagged else 0)
 
 
 def _items_language(store, project_id: int) -> str:
@@ -161,8 +160,8 @@ def _items_language(store, project_id: int) -> str:
     return found if found and found != "und" else "en"
 
 
-def _code(signals: Signals, code: int) -> int:
+def _code(signals: Signals, say: Say, code: int) -> int:
     if signals.signum is not None:
-        print("stopped: what was saved stays saved", file=sys.stderr)
+        say("stopped: what was saved stays saved")
         return 128 + signals.signum
     return code
