@@ -226,22 +226,20 @@ class PairMethods:
         if limit is None and not offset:
             with self._read() as conn:
                 return _select_pairs(conn, _PAIR_SELECT + where + _ORDER, params)
-        wanted = -1 if limit is None else limit
         with self._read() as conn:
-            # a page: first the items with no chunk (they sort first), then the document items
-            sourceless = [] if filters.get("document_id") is not None else _select_pairs(
+            # a page: the items with no chunk sort first (a document filter leaves them out), then
+            # the document items, read in _ORDER without sorting them all
+            free = 0 if filters.get("document_id") is not None else conn.execute(
+                "SELECT count(*) FROM qa_pairs p" + where + " AND p.chunk_id IS NULL", params).fetchone()[0]
+            page = _select_pairs(
                 conn, _PAIR_SELECT + where + " AND p.chunk_id IS NULL ORDER BY p.id LIMIT ? OFFSET ?",
-                [*params, wanted, offset])
-            if limit is not None and len(sourceless) >= limit:
-                return sourceless
-            skipped = offset if sourceless or filters.get("document_id") is not None else offset - conn.execute(
-                "SELECT count(*) FROM qa_pairs p" + _chunk_join(filters) + where + " AND p.chunk_id IS NULL",
-                params).fetchone()[0]
-            rest = _select_pairs(
+                [*params, -1 if limit is None else limit, offset]) if offset < free else []
+            left = -1 if limit is None else limit - len(page)
+            if left == 0:
+                return page
+            return page + _select_pairs(
                 conn, _DOCUMENT_PAIR_SELECT + where + " AND d.project_id = ?" + _ORDER + " LIMIT ? OFFSET ?",
-                [*params, project_id, -1 if limit is None else limit - len(sourceless),
-                 0 if sourceless else max(skipped, 0)])
-        return sourceless + rest
+                [*params, project_id, left, max(offset - free, 0)])
 
     def count_pairs(self, project_id: int, **filters: Any) -> int:
         """How many pairs :meth:`list_pairs` would return with the same filters and no limit.
