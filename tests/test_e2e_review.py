@@ -3,7 +3,10 @@
 click on a bulk button that asks first with the count, and Undo; keys pressed faster than the page
 reruns all act, in order."""
 
-from playwright.sync_api import sync_playwright
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from playwright.sync_api import Page, sync_playwright
 
 from dataset_gen.store import Store
 from tests.fake_ollama import FakeOllama
@@ -31,14 +34,23 @@ def press_until(page, key: str, text: str) -> None:
     ready(page)
 
 
-def test_review_from_the_keyboard_and_a_cell_edit_then_a_bulk_click(tmp_path):
-    project_id, ids = seed(tmp_path, 12)
+@contextmanager
+def review_page(tmp_path, count: int) -> Iterator[tuple[Page, int, list[int]]]:
+    """The Review page of a project of ``count`` pairs in a headless Chromium, showing its first
+    pair: ``(page, project id, pair ids)``."""
+    project_id, ids = seed(tmp_path, count)
     with FakeOllama() as fake, serve(tmp_path, fake.url) as (base, _, _), sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.goto(f"{base}/review?project={project_id}")
         ready(page)
-        page.get_by_role("heading", name="Pair 1 of 12").wait_for()
+        page.get_by_role("heading", name=f"Pair 1 of {count}").wait_for()
+        yield page, project_id, ids
+        browser.close()
+
+
+def test_review_from_the_keyboard_and_a_cell_edit_then_a_bulk_click(tmp_path):
+    with review_page(tmp_path, 12) as (page, project_id, ids):
         page.locator(".st-key-rv_accept button kbd, .st-key-rv_accept button").first.wait_for()
         page.locator("body").focus()
         # accept 1, reject 2, skip 3, accept 4, back to 4: each key once the page shows the next pair
@@ -73,17 +85,10 @@ def test_review_from_the_keyboard_and_a_cell_edit_then_a_bulk_click(tmp_path):
         with Store.open(tmp_path) as store:
             assert [p.status for p in store.list_pairs(project_id)][:5] == [
                 "accepted", "rejected", "generated", "accepted", "generated"]
-        browser.close()
 
 
 def test_keys_pressed_while_the_page_reruns_all_act_in_order(tmp_path):
-    project_id, ids = seed(tmp_path, 12)
-    with FakeOllama() as fake, serve(tmp_path, fake.url) as (base, _, _), sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 1000})
-        page.goto(f"{base}/review?project={project_id}")
-        ready(page)
-        page.get_by_role("heading", name="Pair 1 of 12").wait_for()
+    with review_page(tmp_path, 12) as (page, project_id, ids):
         page.wait_for_function("!!window.__dgKeyQueue")  # the page's key queue is in place
         page.evaluate("document.activeElement && document.activeElement.blur()")
         for key in "axajakxu":  # no wait between keys: most land while the page still reruns
@@ -94,4 +99,3 @@ def test_keys_pressed_while_the_page_reruns_all_act_in_order(tmp_path):
         with Store.open(tmp_path) as store:
             assert [p.status for p in store.list_pairs(project_id)][:6] == [
                 "accepted", "rejected", "accepted", "generated", "accepted", "generated"]
-        browser.close()
