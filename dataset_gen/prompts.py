@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
@@ -136,6 +137,16 @@ class PromptTemplate:
 
 FENCE_TOKEN_CHARS = 12
 """Hex digits of the token in a fence tag (48 bits)."""
+
+
+@lru_cache(maxsize=1)
+def builtin_prompts() -> tuple[tuple[str, bool], ...]:
+    """``(name, fenced)`` of every built-in prompt in :data:`PROMPTS_DIR`, by name: ``fenced`` when
+    its generic template puts inserted text between ``{{fence}}`` tags (an override of it should
+    too). Read once per process."""
+    names = sorted({path.name.split(".")[0] for path in PROMPTS_DIR.glob("*.txt")})
+    return tuple((name, "{{fence}}" in (PROMPTS_DIR / f"{name}.{GENERIC}.txt").read_text(encoding="utf-8"))
+                 for name in names)
 
 
 def fence_tag(kind: str, *texts: str) -> str:

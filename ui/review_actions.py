@@ -24,8 +24,8 @@ from ui.i18n import t
 @dataclass
 class Desk:
     """What every part of the Review page shares in one run: the store, the project, the filters
-    (keyword arguments of :meth:`Store.list_pairs`), how many pairs they match, and whether
-    nothing can be saved."""
+    (keyword arguments of :meth:`Store.list_pairs`), how many pairs they match, whether
+    nothing can be saved, and the project's tag paths by tag id (for the filter and the grid)."""
 
     store: Store
     project_id: int
@@ -33,6 +33,7 @@ class Desk:
     total: int
     locked: bool
     notes: list[str] = field(default_factory=list)
+    tags: dict[int, str] = field(default_factory=dict)
 
 
 def bump_version() -> None:

@@ -136,7 +136,6 @@ def draw_grid(desk: Desk, pairs: list[StoredPair], page: int, focus_id: int) -> 
     initial = seen["selected"] if same else sorted(ticked().keys() & {p.id for p in pairs})
     st.session_state["rv_drawn"] = {"key": key, "rows": rows, "selected": initial, "focus": focus_id,
                                     "columns": tuple(columns)}
-    tags = {row.id: row.path for row in desk.store.list_tags(desk.project_id)} if "tag" in columns else {}
     frame = pd.DataFrame(
         {
             "select": [p.id in initial for p in pairs],
@@ -147,7 +146,7 @@ def draw_grid(desk: Desk, pairs: list[StoredPair], page: int, focus_id: int) -> 
             "score": [p.lowest_score for p in pairs],
             "type": [f"conversation ({len(p.turns)})" if p.turns else p.question_type for p in pairs],
             "duplicate": [p.duplicate_of is not None for p in pairs],
-            "tag": [tags.get(p.tag_id, "") if p.tag_id is not None else "" for p in pairs],
+            "tag": [desk.tags.get(p.tag_id, "") if p.tag_id is not None else "" for p in pairs],
             "flags": [", ".join(flag_label(code) for code in p.flags) for p in pairs],
             "question": [p.question for p in pairs],
             "answer": [p.answer for p in pairs],

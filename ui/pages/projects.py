@@ -9,15 +9,14 @@ from dataset_gen.config import ProjectConfig
 from dataset_gen.errors import DatasetGenError
 from dataset_gen.language import language_name
 from dataset_gen.models import GENERATED_KINDS, QUESTION_TYPES
-from dataset_gen.prompts import GENERIC, LANGUAGES, PROMPTS_DIR, parse_template
+from dataset_gen.prompts import GENERIC, LANGUAGES, PROMPTS_DIR, builtin_prompts, parse_template
 from ui.common import base_settings, changed, get_store, project_config, read_only, show_error
 from ui.i18n import t
 from ui.safe import md_escape
 from ui.server import missing_model_warning, model_picker, server_status, show_status
 
-PROMPT_NAMES = sorted({path.name.split(".")[0] for path in PROMPTS_DIR.glob("*.txt")})  # every built-in prompt
-FENCED_PROMPTS = frozenset(  # prompts that put document text between {{fence}} tags
-    name for name in PROMPT_NAMES if "{{fence}}" in (PROMPTS_DIR / f"{name}.{GENERIC}.txt").read_text(encoding="utf-8"))
+PROMPT_NAMES = [name for name, _ in builtin_prompts()]
+FENCED_PROMPTS = {name for name, fenced in builtin_prompts() if fenced}  # document text between {{fence}} tags
 
 store = get_store()
 locked = read_only()  # nothing can be saved: creating, saving, renaming and deleting are disabled

@@ -65,7 +65,8 @@ item_kind = c10.selectbox(t("review.kind"), [None, *GENERATED_KINDS], key="rv_ki
                           format_func=lambda k: t("review.any") if k is None else t(f"kind.{k}"))
 origin = c11.selectbox(t("review.origin"), [None, "document", "model", "examples"], key="rv_origin",
                        format_func=lambda k: t("review.any") if k is None else t(f"origin.{k}"))
-tag_names = {0: t("review.untagged"), **{r.id: r.path for r in store.list_tags(project_id)}}
+desk.tags = {r.id: r.path for r in store.list_tags(project_id)}
+tag_names = {0: t("review.untagged"), **desk.tags}
 tag_id = c12.selectbox(t("review.tag"), [None, *tag_names], key="rv_tag",
                        format_func=lambda k: t("review.any") if k is None else tag_names[k])
 if flag is not None:
