@@ -24,6 +24,7 @@ from .gate import project_min_score, top_reasons
 from .generation import HostProgress, Progress, RunSummary, check_servers, run_generation
 from .ingest import ingest_bytes
 from .locks import ProjectLock, lock_project, lock_project_name
+from .models import ItemKind
 from .names import printable
 from .run_report import DocumentQuality, item_noun, plural, tally, totals, unusable_line
 
@@ -130,6 +131,11 @@ def generate(args, config: ProjectConfig, settings: Settings, store, say: Callab
         raise ValueError(f"No model for project '{args.project.strip()}': pass --model NAME (e.g. qwen2.5:7b) "
                          "or set one in the project's settings")
     args.model = config.model
+    if settings.kind != ItemKind.CONVERSATION.value:
+        ignored = [f"--{name}" for name in ("turns", "scenario", "roles") if getattr(args, name, None) is not None]
+        if ignored:
+            say(f"note: {', '.join(ignored)} only shape conversations (--kind conversation); this run makes "
+                f"{settings.kind} items")
     used = settings.chunking
     if (used.min_chars, used.overlap) != (config.chunk_min_chars, config.chunk_overlap):
         say(f"note: chunks of at most {used.max_chars} characters use smallest section {used.min_chars} and "

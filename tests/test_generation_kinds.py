@@ -223,3 +223,11 @@ def test_roles_take_a_full_width_comma_and_a_bad_value_is_told_in_one_plain_line
     assert ProjectConfig(roles=" 新同事 ， IT 助理 ").roles == "新同事,IT 助理"
     assert ProjectConfig(roles="新同事,IT 助理").apply(Settings()).roles == ("新同事", "IT 助理")
     assert parse_roles("使用者，助理") == ("使用者", "助理")
+
+
+def test_conversation_options_on_another_kind_are_said_to_do_nothing(tmp_path, capsys):
+    with FakeOllama(responder=responder) as fake:
+        code, err = _generate(tmp_path, fake, "--turns", "2", "--scenario", "新同事", capsys=capsys)
+    assert code == 0
+    assert err.splitlines()[0] == ("note: --turns, --scenario only shape conversations (--kind conversation); "
+                                   "this run makes qa items")
